@@ -1,0 +1,315 @@
+"""One diagnostic type and the registry of stable codes.
+
+Every stage returns ``(result, diagnostics)``; nothing raises for bad input. Codes are
+``MS`` + three digits, the first digit naming the phase that reports them:
+0 load, 1 schema, 2 references and graph, 3 semantic rules, 4 target capability,
+5 output (writer, ``--check``), 6 runtime commands, 9 internal. A code is never reused;
+``docs/diagnostics.md`` is generated from :data:`CODES` and drift-tested.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+PathItem = str | int
+SpecPath = tuple[PathItem, ...]
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A 1-based position range in a source file (end is exclusive, may equal start)."""
+
+    line: int
+    column: int
+    end_line: int | None = None
+    end_column: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    title: str
+    severity: Severity
+    explanation: str
+    example: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    severity: Severity = Severity.ERROR
+    file: str | None = None
+    span: Span | None = None
+    path: SpecPath = ()
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    @property
+    def dotted_path(self) -> str:
+        return format_path(self.path)
+
+    def sort_key(self) -> tuple:
+        span = self.span or Span(0, 0)
+        return (self.file or "", span.line, span.column, self.code, self.message)
+
+    def with_file(self, file: str) -> Diagnostic:
+        return self if self.file else replace(self, file=file)
+
+    def promoted(self) -> Diagnostic:
+        """The same finding as an error (``--strict``)."""
+        return replace(self, severity=Severity.ERROR)
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "file": self.file,
+            "line": self.span.line if self.span else None,
+            "column": self.span.column if self.span else None,
+            "path": self.dotted_path,
+            "hint": self.hint,
+        }
+
+
+def format_path(path: Iterable[PathItem]) -> str:
+    """``('validation', 'needs', 1)`` -> ``validation.needs[1]``."""
+    out = ""
+    for item in path:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        elif out:
+            out += f".{item}" if _is_plain(item) else f"[{item!r}]"
+        else:
+            out = item if _is_plain(item) else f"[{item!r}]"
+    return out
+
+
+def _is_plain(key: str) -> bool:
+    return bool(key) and all(c.isalnum() or c in "_-" for c in key) and key.isascii()
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple] = set()
+    unique = []
+    for d in diags:
+        key = (d.code, d.file, d.span, d.path, d.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(d)
+    return sorted(unique, key=Diagnostic.sort_key)
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diags)
+
+
+# ---------------------------------------------------------------------------- registry
+
+CODES: dict[str, CodeInfo] = {}
+
+
+def _code(code: str, title: str, severity: Severity, explanation: str, example: str = "") -> str:
+    assert code not in CODES, code
+    CODES[code] = CodeInfo(code, title, severity, explanation, example)
+    return code
+
+
+E, W = Severity.ERROR, Severity.WARNING
+
+# 0 — loading bytes into a Document
+FILE_UNREADABLE = _code("MS001", "file cannot be read", E,
+    "The spec file does not exist, is a directory, or cannot be opened.")
+FILE_TOO_LARGE = _code("MS002", "file too large", E,
+    "Specs are capped at 1 MiB so that a hostile file cannot exhaust memory or time.")
+NOT_UTF8 = _code("MS003", "not UTF-8", E,
+    "The file must be UTF-8 (a byte-order mark is accepted). UTF-16 and other encodings "
+    "are refused with the position of the first undecodable byte.")
+FORBIDDEN_CHARACTER = _code("MS004", "forbidden character", E,
+    "Tabs, control characters (C0 except newline and carriage return, DEL, C1) and "
+    "bidirectional-override characters are refused anywhere in the file: they hide "
+    "indentation mistakes or make text display differently from what the compiler reads.",
+    "name:\tchurn")
+YAML_SYNTAX = _code("MS005", "YAML syntax error", E,
+    "The file is not well-formed YAML.")
+MULTIPLE_DOCUMENTS = _code("MS006", "more than one YAML document", E,
+    "A spec is exactly one YAML document; a second `---` document is refused.")
+EMPTY_DOCUMENT = _code("MS007", "empty document", E,
+    "The file holds no YAML content (it is empty or only comments).")
+NOT_A_MAPPING = _code("MS008", "top level is not a mapping", E,
+    "The top level of a spec must be a mapping of keys such as `mlspec:` and `project:`.")
+ANCHOR_OR_ALIAS = _code("MS009", "anchors, aliases and merge keys are not allowed", E,
+    "Anchors (`&a`), aliases (`*a`) and merge keys (`<<`) are refused: they allow "
+    "exponential expansion (billion laughs) and hide where a value comes from.")
+DUPLICATE_KEY = _code("MS010", "duplicate key", E,
+    "A key appears twice in one mapping. YAML parsers silently keep the last value; "
+    "mlspec reports both positions.")
+NON_STRING_KEY = _code("MS011", "key is not a plain string", E,
+    "Mapping keys must be strings. Keys such as `1`, `null`, `true` or complex keys are "
+    "refused; quote the key if you mean the text.")
+TAG_NOT_ALLOWED = _code("MS012", "YAML tag not allowed", E,
+    "Only the core tags `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!map` and "
+    "`!!seq` may be written; custom and language tags (`!!python/...`, `!Ref`) are refused.")
+TOO_DEEP = _code("MS013", "nesting too deep", E,
+    "Mappings and sequences may nest at most 64 levels deep.")
+TOO_BIG = _code("MS014", "document too big", E,
+    "A spec may hold at most 200,000 YAML nodes and no scalar longer than 64 KiB.")
+
+# 1 — the Document against the language (pydantic models)
+UNKNOWN_KEY = _code("MS101", "unknown key", E,
+    "The key is not part of the language at this place. Keys starting with `x-` are "
+    "extensions and are ignored.", "projcet:\n  name: churn")
+MISSING_KEY = _code("MS102", "required key missing", E,
+    "A required key is absent.")
+WRONG_TYPE = _code("MS103", "wrong type", E,
+    "The value has the wrong type. mlspec never coerces: the string `\"many\"` is not an "
+    "integer, `3.10` is a number and not the string `\"3.10\"`, `yes`/`no` are strings.")
+INVALID_NAME = _code("MS104", "invalid name", E,
+    "Names of data sources, steps, params and the project become file names, job ids and "
+    "metric labels, so they follow a strict pattern.")
+INVALID_CHOICE = _code("MS105", "value not among the allowed choices", E,
+    "The value must be one of a fixed set of words.")
+OUT_OF_RANGE = _code("MS106", "value out of range", E,
+    "A number or a list length is outside its allowed range, or a number is not finite.")
+UNSUPPORTED_VERSION = _code("MS107", "unsupported language version", E,
+    "`mlspec:` must be the integer `1`.")
+INVALID_DURATION = _code("MS108", "invalid duration", E,
+    "Durations are a positive whole number and a unit: `90s`, `30m`, `2h`, `7d`.")
+INVALID_SCHEDULE = _code("MS109", "invalid schedule", E,
+    "Schedules are 5-field cron strings (`0 3 * * 1`) or one of `@hourly`, `@daily`, "
+    "`@weekly`, `@monthly`.")
+INVALID_QUANTITY = _code("MS110", "invalid resource quantity", E,
+    "Memory is a Kubernetes quantity such as `512Mi` or `8Gi`; CPU a positive number.")
+INVALID_URI = _code("MS111", "invalid URI", E,
+    "A data `uri` is a URI with a scheme (`s3://…`, `postgresql://…`) or a relative path.")
+INVALID_STRING = _code("MS112", "invalid text", E,
+    "The text is empty, too long, or breaks a pattern required where it is used "
+    "(identifiers, image references, URLs, e-mail addresses, secret names).")
+
+# 2 — references, interpolation and the graph
+UNKNOWN_REFERENCE = _code("MS201", "unknown reference", E,
+    "A reference such as `data.holdout` or `steps.prepare` names nothing in the spec.",
+    "validation:\n  needs: [data.holdot]")
+DEPENDENCY_CYCLE = _code("MS202", "dependency cycle", E,
+    "`needs` form a cycle; the whole cycle is reported at the reference that closes it.")
+UNKNOWN_INTERPOLATION = _code("MS203", "unknown interpolation", E,
+    "A `${…}` in a `run` string names a value mlspec does not know. Only `${params.NAME}`, "
+    "`${data.NAME.uri}`, `${data.NAME.version}`, `${project.name}`, "
+    "`${training.outputs.model}`, `${training.outputs.metrics}` and `${validation.metrics}` "
+    "are interpolated; any other `${NAME}` is left to the shell.")
+WRONG_REFERENCE_KIND = _code("MS204", "reference of the wrong kind", E,
+    "The reference resolves, but to the wrong kind of thing (for example a step where a "
+    "data source is required).")
+BAD_INTERPOLATION = _code("MS205", "malformed interpolation", E,
+    "A `${` in a `run` string is not closed, or is empty. Write `$${` for a literal `${`.")
+SELF_REFERENCE = _code("MS206", "a node needs itself", E,
+    "A step lists itself in `needs`.")
+
+# 3 — semantic rules beyond types
+GATE_WITHOUT_BOUND = _code("MS301", "gate without a bound", E,
+    "A gate needs `min`, `max` or `baseline`.")
+GATE_MIN_ABOVE_MAX = _code("MS302", "gate minimum above maximum", E,
+    "A gate's `min` is greater than its `max`, so no value can pass.")
+DRIFT_COLUMN_UNKNOWN = _code("MS303", "drift column not in the reference schema", E,
+    "A `monitoring.drift[].columns` entry is not a column of the reference source's "
+    "`schema`.")
+UNPINNED_DATA = _code("MS304", "unpinned data source", E,
+    "With `governance.require_pinned_data`, every source that training or validation "
+    "needs (directly or through steps) must have a `version`.")
+CREDENTIAL_VALUE = _code("MS305", "value looks like a credential", E,
+    "A value looks like a secret (cloud key, token, private key, password in a URI). The "
+    "value is never printed. Move it to the platform's secret store and list its name in "
+    "`environment.secrets`.")
+PATH_ESCAPES = _code("MS306", "path is absolute or escapes the project", E,
+    "Paths are relative to the spec's folder and may not leave it.")
+INPUT_FILE_MISSING = _code("MS307", "referenced file does not exist yet", W,
+    "A file the spec points at (requirements, prompt, rubric) is not there yet.")
+SERVING_WITHOUT_SLO = _code("MS308", "online serving without an SLO", W,
+    "An online `serving` section has no `slo`, so no latency or error alert can be made.")
+MONITORING_WITHOUT_ALERTS = _code("MS309", "monitoring without alerts", W,
+    "`monitoring` has no `alerts`, so nobody hears about drift.")
+TEMPLATE_SYNTAX = _code("MS310", "template syntax in text", E,
+    "Text that lands in generated files may not contain `${{`, `{{`, `{%` or `{#`: GitHub "
+    "Actions, Airflow (Jinja) and Prometheus (Go templates) would evaluate it.")
+SERVING_MODE_MISMATCH = _code("MS311", "field does not fit the serving mode", E,
+    "Online serving needs `port` and takes `health_path`, `slo`, `autoscaling`, "
+    "`rollout`; batch serving needs a `schedule` and takes none of the online fields.")
+MISSING_FOR_FEATURE = _code("MS312", "a feature lacks what it needs", E,
+    "A section relies on another that is absent, for example a `baseline` gate without "
+    "a `registry`, drift checks without `monitoring.reference`, or a retraining event "
+    "that monitoring never raises.")
+DUPLICATE_ENTRY = _code("MS313", "duplicate entry", E,
+    "A list holds the same item twice (a gate, an output path, a secret name).")
+SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret", E,
+    "A name is both in `environment.env` and `environment.secrets`.")
+MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
+    "A range has its lower bound above its upper bound (schema `min`/`max`, "
+    "`autoscaling`).")
+
+# 4 — target capability
+UNKNOWN_TARGET = _code("MS401", "unknown target", E,
+    "`targets:` or `--target` names a target that is not installed.")
+TARGET_CANNOT_EXPRESS = _code("MS402", "target cannot express part of the spec", E,
+    "An enabled target cannot express something the spec asks for. It reports it instead "
+    "of dropping it silently.")
+UNPINNED_BASE_IMAGE = _code("MS403", "base image not pinned by digest", W,
+    "With `governance.risk_level: high` the base image should be pinned by digest "
+    "(`python:3.11-slim@sha256:…`).")
+TARGET_OPTION_INVALID = _code("MS404", "invalid target option", E,
+    "An option under `targets.<name>` is unknown or has the wrong type.")
+
+# 5 — writing artifacts
+FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
+    "A file at an output path has no mlspec header. mlspec never overwrites it without "
+    "`--force`.")
+HAND_EDITED = _code("MS502", "generated file was edited by hand", E,
+    "A generated file's content no longer matches the hash in its header. Move the change "
+    "into the spec (or a template override) or pass `--force`.")
+STALE_ARTIFACT = _code("MS503", "artifact is stale", E,
+    "`compile --check`: the file on disk differs from what the spec produces now.")
+MISSING_ARTIFACT = _code("MS504", "artifact is missing", E,
+    "`compile --check`: a file the spec produces is not on disk.")
+UNSAFE_OUTPUT = _code("MS505", "unsafe output path", E,
+    "An output path is a symbolic link, lies outside the output folder, or cannot be "
+    "written.")
+LOCKED = _code("MS506", "another mlspec run holds the lock", E,
+    "Another `mlspec compile` is writing to the same output folder.")
+ORPHAN_ARTIFACT = _code("MS507", "artifact no longer produced", E,
+    "`compile --check`: a file mlspec wrote earlier is no longer produced by the spec "
+    "(compile removes it).")
+
+# 6 — runtime commands
+GATE_FAILED = _code("MS601", "gate failed", E,
+    "`mlspec gate`: a metric is outside its bound.")
+METRIC_MISSING = _code("MS602", "metric missing", E,
+    "`mlspec gate`: a gated metric is not in the metrics file.")
+DRIFT_DETECTED = _code("MS603", "drift detected", E,
+    "`mlspec drift`: a column's drift statistic crossed its threshold.")
+DATA_VIOLATION = _code("MS604", "data violates its contract", E,
+    "`mlspec check-data`: values break the source's column contract.")
+DATA_UNREADABLE = _code("MS605", "data cannot be read", E,
+    "A data or metrics file is missing, unreadable or in an unsupported format.")
+REGISTRY_ERROR = _code("MS606", "registry error", E,
+    "The model registry cannot be read or written.")
+RUNTIME_MISSING = _code("MS607", "optional runtime dependency missing", E,
+    "A runtime command needs an extra: `pip install 'mlspec[runtime]'` (or `[mlflow]`).")
+NODE_FAILED = _code("MS608", "pipeline node failed", E,
+    "`mlspec run`: a node's command exited non-zero or timed out.")
+
+# 9 — internal
+INTERNAL = _code("MS901", "internal error", E,
+    "A bug in mlspec. Run again with `--traceback` and file an issue with the output.")

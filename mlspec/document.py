@@ -1,0 +1,55 @@
+"""The Document: plain data loaded from YAML plus a side table of source positions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlspec.diagnostics import Span, SpecPath
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded spec.
+
+    ``data`` holds only ``dict`` (str keys, insertion order), ``list``, ``str``, ``int``,
+    ``float``, ``bool`` and ``None``. ``values`` maps the path of every node to the span of
+    its value; ``keys`` maps the path of every mapping entry to the span of its key.
+    Positions are 1-based (line, column), columns counted in characters.
+    """
+
+    file: str
+    text: str
+    data: dict[str, Any]
+    values: Mapping[SpecPath, Span] = field(default_factory=dict)
+    keys: Mapping[SpecPath, Span] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return (self.path.parent if self.path else Path.cwd()).resolve()
+
+    def span(self, path: SpecPath, *, key: bool = False) -> Span | None:
+        """The span at ``path`` (its key's span when ``key``), else the nearest ancestor's."""
+        path = tuple(path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if path in self.keys:
+                return self.keys[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def get(self, path: SpecPath, default: Any = None) -> Any:
+        node: Any = self.data
+        for item in path:
+            try:
+                node = node[item]
+            except (KeyError, IndexError, TypeError):
+                return default
+        return node
