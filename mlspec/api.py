@@ -1,0 +1,146 @@
+"""The public API: thin compositions of the compiler's pure stages.
+
+    bytes ──load_document──▶ Document ──validate_spec──▶ Spec ──resolve_plan──▶ Plan
+          ──Target.emit──▶ [Artifact] ──write_artifacts──▶ disk
+
+Each stage returns ``(result, diagnostics)``; compilation stops only at phase boundaries,
+so one run reports every problem it can find.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlspec import diagnostics as dx
+from mlspec.diagnostics import Diagnostic
+
+
+@dataclass
+class Checked:
+    """The outcome of loading and checking one spec."""
+
+    file: str
+    diagnostics: list[Diagnostic]
+    doc: Any = None
+    spec: Any = None
+    plan: Any = None
+    target_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not dx.has_errors(self.diagnostics)
+
+
+def check_project(
+    spec_path: str | os.PathLike[str] | bytes, *, display_name: str | None = None,
+    targets: Sequence[str] = (), strict: bool = False, out_dir: str | os.PathLike[str] | None = None,
+    template_dirs: Sequence[Path] = (),
+) -> Checked:
+    """Load, validate, resolve and target-check a spec; write nothing."""
+    from mlspec.loader import load_document
+    from mlspec.resolve import resolve_plan
+    from mlspec.rules import check_rules
+    from mlspec.targets import available_targets, validate_target_options
+    from mlspec.validate import validate_spec
+
+    name = display_name or (os.fspath(spec_path) if not isinstance(spec_path, bytes) else "mlproject.yaml")
+    doc, diags = load_document(spec_path, display_name=name)
+    result = Checked(name, list(diags), doc=doc)
+    if doc is None:
+        return _finish(result, strict)
+    spec, diags = validate_spec(doc)
+    result.diagnostics += diags
+    result.spec = spec
+    if spec is None:
+        return _finish(result, strict)
+
+    options, diags = validate_target_options(spec.targets, doc, selected=targets)
+    result.diagnostics += diags
+    result.target_options = options
+    result.diagnostics += check_rules(spec, doc)
+    spec_dir = _spec_dir(doc, out_dir)
+    plan, diags = resolve_plan(spec, doc, target_options=options, spec_dir=spec_dir)
+    result.diagnostics += diags
+    if plan is not None and not dx.has_errors(result.diagnostics):
+        result.plan = plan
+        registry = available_targets()
+        for target_name in options:
+            target = registry[target_name](template_dirs)
+            result.diagnostics += [d.with_file(name) for d in target.check(plan)]
+    return _finish(result, strict)
+
+
+def _finish(result: Checked, strict: bool) -> Checked:
+    diags = [d.with_file(result.file) for d in result.diagnostics]
+    if strict:
+        diags = [d.promoted() for d in diags]
+    result.diagnostics = dx.sort_diagnostics(diags)
+    if not result.ok:
+        result.plan = None
+    return result
+
+
+def _spec_dir(doc: Any, out_dir: str | os.PathLike[str] | None) -> str:
+    if doc.path is None or out_dir is None:
+        return "."
+    rel = os.path.relpath(doc.path.resolve().parent, Path(out_dir).resolve())
+    return Path(rel).as_posix()
+
+
+@dataclass
+class Compiled:
+    checked: Checked
+    out_dir: Path
+    artifacts: list[Any] = field(default_factory=list)
+    changes: list[Any] = field(default_factory=list)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.checked.diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return self.checked.ok
+
+
+def emit_artifacts(plan: Any, targets: Sequence[str], template_dirs: Sequence[Path] = ()) -> list[Any]:
+    """Every artifact of the selected targets, sorted by path."""
+    from mlspec.targets import available_targets
+
+    registry = available_targets()
+    artifacts = []
+    for name in targets:
+        artifacts.extend(registry[name](template_dirs).emit(plan))
+    paths = [a.path for a in artifacts]
+    duplicates = {p for p in paths if paths.count(p) > 1}
+    if duplicates:
+        raise RuntimeError(f"two targets emit the same file: {sorted(duplicates)}")
+    return sorted(artifacts, key=lambda a: a.path)
+
+
+def compile_project(
+    spec_path: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
+    targets: Sequence[str] = (), check: bool = False, force: bool = False, strict: bool = False,
+    template_dirs: Sequence[Path] = (), display_name: str | None = None,
+) -> Compiled:
+    """Validate, then write (or with ``check`` compare) every artifact of the spec."""
+    from mlspec.writer import write_artifacts
+
+    spec_path = Path(spec_path)
+    out = Path(out_dir) if out_dir is not None else spec_path.parent
+    checked = check_project(spec_path, display_name=display_name, targets=targets, strict=strict,
+                            out_dir=out, template_dirs=template_dirs)
+    result = Compiled(checked, out)
+    if not checked.ok:
+        return result
+    plan = checked.plan
+    result.artifacts = emit_artifacts(plan, list(checked.target_options), template_dirs)
+    written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check)
+    result.changes = list(written.changes)
+    checked.diagnostics = dx.sort_diagnostics(
+        checked.diagnostics + [d if d.file else d for d in written.diagnostics])
+    return result

@@ -1,0 +1,275 @@
+"""The ``mlspec`` command line. It parses options, calls the API, reports and exits.
+
+Start-up matters (``mlspec --help`` in CI, editor integrations), so this module imports
+only click and the standard library; every command imports what it needs when it runs,
+and the runtime commands' modules load only when invoked.
+
+Exit codes (SPEC.md §6): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlspec._version import __version__
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+ISSUES_URL = "https://github.com/mlspec/mlspec/issues"
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                      show_default=True, help="Output format.")
+FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+                         show_default=True, help="Output format; 'github' prints workflow annotations.")
+
+
+class LazyGroup(click.Group):
+    """A group whose runtime commands are imported only when used.
+
+    ``--help`` lists them from a static table, so it never imports pydantic or numpy.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, _ = self.lazy[name]
+            mod = importlib.import_module(module)
+            self.add_command(getattr(mod, name.replace("-", "_")), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, c.get_short_help_str(60)) for n, c in sorted(self.commands.items()) if not c.hidden]
+        rows += [(n, h) for n, (_, h) in self.lazy.items() if n not in self.commands]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+RUNTIME = "mlspec.runtime.commands"
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, lazy={
+    "gate": (RUNTIME, "Evaluate the spec's gates on a metrics file."),
+    "drift": (RUNTIME, "Measure drift between reference and current data."),
+    "check-data": (RUNTIME, "Check a data set against a source's column contract."),
+    "register": (RUNTIME, "Version an approved model in the registry."),
+    "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
+    "performance": (RUNTIME, "Check live model performance against its bounds."),
+    "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+})
+@click.version_option(__version__, "--version", prog_name="mlspec")
+@click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool) -> None:
+    """mlspec: one mlproject.yaml, compiled into reviewed CI workflows, Airflow DAGs,
+    Dockerfiles and monitoring."""
+    ctx.obj = {"traceback": traceback}
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra: Any) -> None:
+    """Print diagnostics: text and GitHub annotations to stderr/stdout, JSON to stdout."""
+    from mlspec import reporters
+
+    if fmt == "json":
+        click.echo(reporters.render_json(diags, **extra), nl=False)
+    elif fmt == "github":
+        click.echo(reporters.render_github(diags), nl=False)
+    else:
+        text = reporters.render_text(diags, sources)
+        if text:
+            click.echo(text, nl=False, err=True)
+
+
+def _sources(checked: list) -> dict[str, str]:
+    return {c.file: c.doc.text for c in checked if c.doc is not None}
+
+
+def _specs(specs: tuple[str, ...]) -> list[str]:
+    return list(specs) or ["mlproject.yaml"]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@FORMAT_GH
+def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
+    """Load and check specs; print diagnostics; write nothing."""
+    from mlspec.api import check_project
+    from mlspec.reporters import summary
+
+    results = [check_project(s, strict=strict) for s in _specs(specs)]
+    diags = [d for r in results for d in r.diagnostics]
+    report(diags, fmt, _sources(results), specs=[{"file": r.file, "valid": r.ok} for r in results])
+    if fmt == "text":
+        for r in results:
+            status = "valid" if r.ok else "invalid"
+            click.echo(f"{r.file}: {status} ({summary(r.diagnostics)})", err=not r.ok)
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INPUT)
+
+
+@cli.command(name="compile")
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
+              help="Output folder (default: the spec's folder). With several specs, each is "
+                   "written under OUT/<project name>/.")
+@click.option("--target", "targets", multiple=True, help="Only these targets (repeatable).")
+@click.option("--check", is_flag=True, help="Write nothing; fail if any artifact on disk is stale.")
+@click.option("--force", is_flag=True, help="Overwrite files mlspec did not write or that were hand-edited.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--template-dir", "template_dirs", multiple=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder of templates that override the built-in ones (repeatable).")
+@FORMAT_GH
+def compile_cmd(specs: tuple[str, ...], out_dir: str | None, targets: tuple[str, ...], check: bool,
+                force: bool, strict: bool, template_dirs: tuple[Path, ...], fmt: str) -> None:
+    """Validate, then write all artifacts (all or nothing)."""
+    from mlspec.api import compile_project
+
+    paths = _specs(specs)
+    results = []
+    for spec in paths:
+        out = out_dir
+        if out_dir and len(paths) > 1:
+            out = str(Path(out_dir) / _project_folder(spec))
+        results.append(compile_project(spec, out, targets=targets, check=check, force=force,
+                                       strict=strict, template_dirs=template_dirs))
+    diags = [d for r in results for d in r.diagnostics]
+    files = [{"path": (r.out_dir / c.path).as_posix(), "action": c.action, "target": c.target, "kind": c.kind}
+             for r in results for c in r.changes]
+    report(diags, fmt, _sources([r.checked for r in results]), files=files)
+    if fmt == "text":
+        for r in results:
+            for c in r.changes:
+                if c.diff and check:
+                    click.echo(c.diff, err=True, nl=not c.diff.endswith("\n"))
+            _print_changes(r, check)
+    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INPUT)
+
+
+def _project_folder(spec: str) -> str:
+    parent = Path(spec).resolve().parent.name
+    return parent or "project"
+
+
+def _print_changes(result: Any, check: bool) -> None:
+    if not result.ok and not result.changes:
+        click.echo(f"{result.checked.file}: nothing written", err=True)
+        return
+    changed = [c for c in result.changes if c.action != "unchanged"]
+    for c in changed:
+        click.echo(f"{c.action:>15}  {(result.out_dir / c.path).as_posix()}")
+    if check:
+        state = "up to date" if result.ok else "stale"
+        click.echo(f"{result.checked.file}: {len(result.changes)} artifact(s) {state}",
+                   err=not result.ok)
+    elif not changed and result.ok:
+        click.echo(f"{result.checked.file}: nothing changed ({len(result.changes)} artifact(s) up to date)")
+
+
+@cli.command()
+@click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "json"]), default="mermaid",
+              show_default=True, help="Graph format.")
+def graph(spec: str, fmt: str) -> None:
+    """Print the pipeline and monitoring DAG."""
+    from mlspec import graph as g
+    from mlspec.api import check_project
+
+    checked = check_project(spec)
+    if not checked.ok:
+        report(checked.diagnostics, "text", _sources([checked]))
+        sys.exit(EXIT_INPUT)
+    render = {"mermaid": g.to_mermaid, "dot": g.to_dot, "json": g.to_json}[fmt]
+    click.echo(render(checked.plan), nl=False)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of mlproject.yaml."""
+    from mlspec.schema import schema_text
+
+    text = schema_text()
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8", newline="\n")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", help="Project name (default: the folder's name).")
+@click.option("--force", is_flag=True, help="Overwrite an existing mlproject.yaml.")
+def init(directory: Path, name: str | None, force: bool) -> None:
+    """Scaffold a commented mlproject.yaml."""
+    from mlspec.scaffold import init_project
+
+    try:
+        path = init_project(directory, name=name, force=force)
+    except FileExistsError as exc:
+        click.echo(f"mlspec: {exc}; pass --force to overwrite", err=True)
+        sys.exit(EXIT_INPUT)
+    except ValueError as exc:
+        click.echo(f"mlspec: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+    click.echo(f"wrote {path}\nnext: mlspec validate {path}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; any unexpected exception becomes exit 3 with a one-line report."""
+    args = sys.argv[1:] if argv is None else argv
+    show_traceback = "--traceback" in args or os.environ.get("MLSPEC_TRACEBACK") == "1"
+    try:
+        cli.main(args=args, prog_name="mlspec", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_INPUT)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_INPUT)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BaseException as exc:  # noqa: BLE001 - the contract: never a raw traceback
+        if show_traceback:
+            import traceback
+            traceback.print_exc()
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        message = "".join(c if c.isprintable() else "?" for c in message)[:300]
+        click.echo(f"mlspec: internal error[MS901]: {type(exc).__name__}: {message} — this is a bug; "
+                   f"please report it at {ISSUES_URL} with the output of --traceback", err=True)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,284 @@
+"""The Plan: the typed, resolved IR that every target reads.
+
+Defaults are applied, references resolved to node ids, interpolations expanded and
+shell-quoted, and the lifecycle made explicit as nodes. Targets never see the raw
+document or the Spec: when a target needs a fact, the Plan grows a typed field for it.
+Everything here is frozen and ordered deterministically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlspec.diagnostics import SpecPath
+
+NodeKind = Literal[
+    "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
+]
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    cpu: float | None = None           # cores
+    cpu_text: str | None = None        # as written ("2", "500m") for Kubernetes
+    memory: str | None = None          # Kubernetes quantity as written
+    memory_bytes: int | None = None
+    gpu: int | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    """One unit of work: a job in GitHub Actions, a task in Airflow, a subprocess in `mlspec run`."""
+
+    id: str                            # namespaced: "check.customers", "step.prepare", "train", "gate"
+    slug: str                          # the id as an identifier: "check_customers", "step_prepare"
+    kind: NodeKind
+    title: str                         # human label
+    command: str | None                # shell command (bash), interpolations expanded; None: no command
+    needs: tuple[str, ...] = ()        # node ids that run first, in plan order
+    env: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+    resources: ResourceRequest = field(default_factory=ResourceRequest)
+    timeout_seconds: int | None = None
+    retries: int = 0
+    inputs: tuple[str, ...] = ()       # files read (declared inputs + upstream outputs it needs)
+    outputs: tuple[str, ...] = ()      # files written
+    data: tuple[str, ...] = ()         # data sources used (names)
+    params: tuple[str, ...] = ()       # params interpolated into the command
+    description: str | None = None
+    spec_path: SpecPath = ()
+    runtime: bool = False              # the command is an mlspec runtime command
+    uses_image: bool = True            # runs in the project's training image (kubernetes operators)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    min: float | None
+    max: float | None
+    values: tuple[Any, ...] | None
+    unique: bool
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    uri: str
+    scheme: str | None                 # "s3", "postgresql", … ; None for a relative path
+    format: str | None
+    version: str | None
+    role: str
+    freshness_seconds: int | None
+    freshness: str | None
+    columns: tuple[Column, ...] | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    min: float | None
+    max: float | None
+    baseline: str | None
+    max_regression: float | None
+    higher_is_better: bool
+    description: str | None
+    id: str                            # "roc_auc_min", unique per plan; used in metric labels
+
+
+@dataclass(frozen=True)
+class Approval:
+    required: bool
+    environment: str
+    reviewers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Registry:
+    backend: str
+    uri: str
+    model_name: str
+
+
+@dataclass(frozen=True)
+class Slo:
+    latency_p95_ms: float | None
+    error_rate: float | None
+    availability: float | None
+
+
+@dataclass(frozen=True)
+class Serving:
+    mode: str
+    command: str
+    port: int | None
+    health_path: str
+    metrics_path: str
+    replicas: int
+    resources: ResourceRequest
+    min_replicas: int | None
+    max_replicas: int | None
+    target_cpu_percent: int | None
+    rollout_strategy: str
+    canary_steps: tuple[int, ...]
+    slo: Slo | None
+    latency_histogram: str
+    requests_total: str
+    schedule: str | None               # batch: 5-field cron
+    timeout_seconds: int | None
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    column: str
+    method: str
+    threshold: float
+    is_test: bool                      # ks/chi2: threshold is a p-value, drift when below
+    severity: str
+
+
+@dataclass(frozen=True)
+class Performance:
+    metric: str
+    min: float | None
+    max: float | None
+    labels: str | None
+    window: str
+    window_seconds: int
+    severity: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    channel: str
+    to: str
+    on: tuple[str, ...]
+    severity: str
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    schedule: str                      # 5-field cron
+    schedule_text: str                 # as written ("@hourly")
+    reference: str | None              # data source names
+    current: str | None
+    drift: tuple[DriftCheck, ...]
+    performance: Performance | None
+    schema_checks: bool
+    freshness: tuple[str, ...]         # sources with a freshness bound
+    pushgateway: str | None
+    alerts: tuple[Alert, ...]
+
+
+@dataclass(frozen=True)
+class Retraining:
+    schedule: str | None               # 5-field cron
+    schedule_text: str | None
+    on: tuple[str, ...]
+    cooldown: str
+    cooldown_seconds: int
+
+
+@dataclass(frozen=True)
+class LlmEval:
+    name: str
+    dataset: str
+    scorer: str
+    rubric: str | None
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class Llm:
+    provider: str
+    model: str
+    version: str | None
+    prompts: tuple[tuple[str, str, str | None], ...]   # (name, file, description)
+    evals: tuple[LlmEval, ...]
+    cost_per_1k_requests_usd: float | None
+    latency_p95_ms: float | None
+    max_tokens_per_request: int | None
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    description: str | None
+    owners: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    repository: str | None
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    requirements: str | None
+    base_image: str                    # default applied
+    base_image_pinned: bool
+    system_packages: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[str, ...]
+    test: str | None
+
+
+@dataclass(frozen=True)
+class Governance:
+    risk_level: str
+    model_card: bool
+    approvers: tuple[str, ...]
+    require_pinned_data: bool
+    audit_retention_days: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a target may know about a project."""
+
+    spec_file: str                     # the spec's file name, as commands run it from spec_dir
+    spec_dir: str                      # POSIX path from the output folder to the spec's folder ("." if same)
+    spec_sha256: str                   # hash of the spec's bytes
+    source: str                        # the spec as named in generated headers
+    project: Project
+    environment: Environment
+    params: tuple[tuple[str, Any], ...]
+    data: tuple[DataSource, ...]
+    nodes: tuple[Node, ...]            # pipeline graph, topologically ordered (stable)
+    monitor_nodes: tuple[Node, ...]    # scheduled monitoring graph, topologically ordered
+    gates: tuple[Gate, ...]
+    approval: Approval | None
+    registry: Registry | None
+    serving: Serving | None
+    monitoring: Monitoring | None
+    retraining: Retraining | None
+    governance: Governance
+    llm: Llm | None
+    model_path: str | None
+    train_metrics_path: str | None
+    eval_metrics_path: str | None
+    tracking_backend: str
+    tracking_experiment: str | None
+    seed: int | None
+    targets: tuple[tuple[str, Any], ...]   # enabled target name -> validated options
+    spec_paths: tuple[tuple[str, SpecPath], ...] = ()  # where things were written, for target diagnostics
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes + self.monitor_nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def source_named(self, name: str) -> DataSource:
+        for d in self.data:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def options(self, target: str) -> Any:
+        return dict(self.targets)[target]

@@ -1,0 +1,96 @@
+"""Render diagnostics as text (with a caret snippet), JSON, or GitHub workflow commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+
+from mlspec.diagnostics import Diagnostic, Severity
+
+
+def clean(text: str) -> str:
+    """Escape anything that could drive a terminal (controls, bidi overrides)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _location(d: Diagnostic) -> str:
+    loc = clean(d.file or "<spec>")
+    if d.span:
+        loc += f":{d.span.line}:{d.span.column}"
+    return loc
+
+
+def render_text(diags: Iterable[Diagnostic], sources: Mapping[str, str] | None = None) -> str:
+    """One block per diagnostic: ``file:line:col: severity[CODE]: message``, snippet, hint."""
+    out: list[str] = []
+    sources = sources or {}
+    for d in diags:
+        out.append(f"{_location(d)}: {d.severity.value}[{d.code}]: {clean(d.message)}")
+        text = sources.get(d.file or "")
+        if text is not None and d.span:
+            out.extend(_snippet(text, d))
+        if d.hint:
+            out.append(f"  hint: {clean(d.hint)}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _snippet(text: str, d: Diagnostic) -> list[str]:
+    assert d.span
+    lines = text.splitlines()
+    if not 0 < d.span.line <= len(lines):
+        return []
+    raw = lines[d.span.line - 1]
+    line = "".join(c if c.isprintable() else "?" for c in raw)[:200]
+    start = max(d.span.column - 1, 0)
+    if d.span.end_line == d.span.line and d.span.end_column and d.span.end_column > d.span.column:
+        width = d.span.end_column - d.span.column
+    else:
+        width = 1
+    width = max(1, min(width, len(line) - start if len(line) > start else 1))
+    number = str(d.span.line)
+    pad = " " * len(number)
+    return [f"  {number} | {line}", f"  {pad} | {' ' * start}{'^' * width}"]
+
+
+def summary(diags: list[Diagnostic]) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diags)
+    warnings = len(diags) - errors
+    parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return ", ".join(parts)
+
+
+def render_json(diags: Iterable[Diagnostic], **extra: object) -> str:
+    payload = dict(extra)
+    payload["diagnostics"] = [d.to_json() for d in diags]
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_prop(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(diags: Iterable[Diagnostic]) -> str:
+    """GitHub Actions workflow commands, which annotate the PR diff."""
+    out = []
+    for d in diags:
+        props = []
+        if d.file:
+            props.append(f"file={_gh_prop(clean(d.file))}")
+        if d.span:
+            props.append(f"line={d.span.line},col={d.span.column}")
+        props.append(f"title={_gh_prop(d.code)}")
+        message = clean(d.message) + (f"\nhint: {clean(d.hint)}" if d.hint else "")
+        level = "error" if d.severity is Severity.ERROR else "warning"
+        out.append(f"::{level} {','.join(props)}::{_gh_data(message)}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+REPORTERS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json, "github": render_github}

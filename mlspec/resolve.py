@@ -1,0 +1,552 @@
+"""Spec → Plan: resolve references, expand interpolations, order the graph.
+
+Phase 2 of the compiler. References that do not resolve, malformed interpolations and
+cycles are diagnostics (MS2xx) positioned at the user's text; the Plan is built only when
+there are none.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+from mlspec import diagnostics as dx
+from mlspec import plan as p
+from mlspec.diagnostics import Diagnostic, Span, SpecPath
+from mlspec.document import Document
+from mlspec.graph import Edge, ancestors, order_and_cycles
+from mlspec.interpolate import InterpolationError, tokenize
+from mlspec.rules import contract_source
+from mlspec.spec import models as m
+from mlspec.spec.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
+
+_EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
+                ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
+
+
+class Resolver:
+    """Builds the Plan from a valid Spec; collects phase-2 diagnostics on the way."""
+
+    def __init__(self, spec: m.Spec, doc: Document, *, target_options: dict[str, Any],
+                 spec_dir: str = ".") -> None:
+        self.spec = spec
+        self.doc = doc
+        self.target_options = target_options
+        self.spec_dir = spec_dir
+        self.diags: list[Diagnostic] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def error(self, code: str, message: str, path: SpecPath, hint: str | None = None,
+              span: Span | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, span=span or self.doc.span(path), path=path, hint=hint))
+
+    def ref_targets(self) -> dict[str, str]:
+        """Every valid reference -> node id (data refs map to their check node or '')."""
+        refs = {f"data.{n}": f"check.{n}" for n in sorted(self.spec.data)}
+        refs.update({f"steps.{n}": f"step.{n}" for n in sorted(self.spec.steps)})
+        if self.spec.training:
+            refs["training"] = "train"
+        if self.spec.validation:
+            refs["validation"] = "evaluate"
+        return refs
+
+    def unknown_ref(self, ref: str, path: SpecPath, where: str, choices: Iterable[str]) -> None:
+        match = difflib.get_close_matches(ref, sorted(choices), n=1, cutoff=0.6)
+        self.error(dx.UNKNOWN_REFERENCE, f"unknown reference {ref!r} in {where}", path,
+                   hint=f"did you mean {match[0]!r}?" if match else _known_hint(ref, choices))
+
+    # ------------------------------------------------------------------ interpolation
+
+    def interpolation_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {f"params.{k}": v for k, v in self.spec.params.items()}
+        values["project.name"] = self.spec.project.name
+        for name, src in self.spec.data.items():
+            values[f"data.{name}.uri"] = src.uri
+            if src.version is not None:
+                values[f"data.{name}.version"] = src.version
+        if self.spec.training:
+            values["training.outputs.model"] = self.spec.training.outputs.model
+            if self.spec.training.outputs.metrics:
+                values["training.outputs.metrics"] = self.spec.training.outputs.metrics
+        if self.spec.validation:
+            values["validation.metrics"] = self.spec.validation.metrics
+        return values
+
+    def expand(self, command: str, path: SpecPath) -> tuple[str, list[str], list[str]]:
+        """Expanded command, params used, data sources used."""
+        values = self.interpolation_values()
+        try:
+            tokens = tokenize(command)
+        except InterpolationError as exc:
+            self.error(dx.BAD_INTERPOLATION, f"{exc} in {dx.format_path(path)}", path,
+                       hint="write '$${' for a literal '${'", span=self._offset_span(path, command, exc.offset))
+            return command, [], []
+        out: list[str] = []
+        params: set[str] = set()
+        data: set[str] = set()
+        from mlspec.interpolate import shell_value
+        for t in tokens:
+            if t.ref is None:
+                out.append(t.text)
+                continue
+            if t.ref not in values:
+                self._bad_interpolation(t.ref, values, path, command, t.offset)
+                out.append(t.text)
+                continue
+            out.append(shell_value(values[t.ref]))
+            parts = t.ref.split(".")
+            if parts[0] == "params":
+                params.add(parts[1])
+            elif parts[0] == "data":
+                data.add(parts[1])
+        return "".join(out), sorted(params), sorted(data)
+
+    def _bad_interpolation(self, ref: str, values: dict[str, Any], path: SpecPath, command: str,
+                           offset: int) -> None:
+        parts = ref.split(".")
+        hint = None
+        if parts[0] == "data" and len(parts) == 3 and parts[2] == "version" and parts[1] in self.spec.data:
+            message = f"'${{{ref}}}' in {dx.format_path(path)}: data source {parts[1]!r} has no version"
+            hint = f"add 'version:' to data.{parts[1]}"
+        elif ref == "training.outputs.metrics" and self.spec.training:
+            message = f"'${{{ref}}}' in {dx.format_path(path)}: training.outputs.metrics is not set"
+        else:
+            message = f"unknown interpolation '${{{ref}}}' in {dx.format_path(path)}"
+            match = difflib.get_close_matches(ref, sorted(values), n=1, cutoff=0.6)
+            hint = f"did you mean '${{{match[0]}}}'?" if match else (
+                "interpolations are ${params.NAME}, ${data.NAME.uri}, ${data.NAME.version}, "
+                "${project.name}, ${training.outputs.model}, ${training.outputs.metrics}, "
+                "${validation.metrics}")
+        self.error(dx.UNKNOWN_INTERPOLATION, message, path, hint=hint,
+                   span=self._offset_span(path, command, offset))
+
+    def _offset_span(self, path: SpecPath, command: str, offset: int) -> Span | None:
+        """Point inside a one-line plain or quoted scalar when its source text allows it."""
+        span = self.doc.values.get(path)
+        if not span or span.end_line != span.line:
+            return span
+        lines = self.doc.text.splitlines()
+        line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        raw = line[span.column - 1: (span.end_column or 0) - 1]
+        shift = 1 if raw[:1] in ("'", '"') else 0
+        if raw[shift:shift + len(command)] == command:
+            return Span(span.line, span.column + shift + offset)
+        return span
+
+    # ------------------------------------------------------------------ build
+
+    def resolve(self) -> p.Plan | None:
+        spec = self.spec
+        refs = self.ref_targets()
+        nodes: dict[str, dict[str, Any]] = {}
+        edges: list[Edge] = []
+
+        def add_needs(node_id: str, needs: list[str], base: SpecPath, where: str) -> list[str]:
+            data_used = []
+            for i, ref in enumerate(needs):
+                path = (*base, i)
+                if ref not in refs:
+                    self.unknown_ref(ref, path, where, refs)
+                    continue
+                target = refs[ref]
+                if target == node_id:
+                    self.error(dx.SELF_REFERENCE, f"{where} lists itself ({ref!r})", path)
+                    continue
+                if ref.startswith("data."):
+                    data_used.append(ref[5:])
+                edges.append(Edge(target, node_id, path, ref))
+            return data_used
+
+        data_checks = {n for n, s in spec.data.items() if s.schema_}
+
+        def node(node_id: str, kind: str, title: str, **fields: Any) -> dict[str, Any]:
+            entry = {"id": node_id, "kind": kind, "title": title, **fields}
+            nodes[node_id] = entry
+            return entry
+
+        env_secrets = tuple(sorted(spec.environment.secrets))
+        self._check_secret_subset(env_secrets)
+
+        for name in sorted(spec.steps):
+            step = spec.steps[name]
+            base = ("steps", name)
+            cmd, params, data = self.expand(step.run, (*base, "run"))
+            used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
+            node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
+                 data=sorted(set(data) | set(used)), description=step.description,
+                 inputs=step.inputs, outputs=step.outputs, resources=step.resources,
+                 timeout=step.timeout, retries=step.retries, env=step.env,
+                 secrets=_secrets(step.secrets, env_secrets), spec_path=base)
+
+        if spec.training:
+            t = spec.training
+            cmd, params, data = self.expand(t.run, ("training", "run"))
+            used = add_needs("train", t.needs, ("training", "needs"), "training.needs")
+            env = dict(t.env)
+            if t.seed is not None:
+                env.setdefault("MLSPEC_SEED", str(t.seed))
+            outputs = [t.outputs.model] + ([t.outputs.metrics] if t.outputs.metrics else [])
+            node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
+                 description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
+                 timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
+                 spec_path=("training",))
+
+        last = "train" if spec.training else None
+        if spec.validation:
+            v = spec.validation
+            cmd, params, data = self.expand(v.run, ("validation", "run"))
+            used = add_needs("evaluate", v.needs, ("validation", "needs"), "validation.needs")
+            if spec.training:
+                edges.append(Edge("train", "evaluate", None, "training"))
+            node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
+                 data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
+                 outputs=[v.metrics], resources=v.resources, timeout=v.timeout, retries=v.retries,
+                 env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
+            last = "evaluate"
+            if v.gates:
+                node("gate", "gate", "gates", command=f"mlspec gate {self._spec_arg()}", runtime=True,
+                     spec_path=("validation", "gates"), uses_image=True,
+                     description=", ".join(_gate_text(g) for g in v.gates))
+                edges.append(Edge(last, "gate", None, "validation"))
+                last = "gate"
+            if v.approval.required:
+                node("approve", "approve", "approval", command=None, spec_path=("validation", "approval"),
+                     uses_image=False)
+                edges.append(Edge(last, "approve", None, last))
+                last = "approve"
+
+        if spec.registry and last:
+            node("register", "register", "register model", command=f"mlspec register {self._spec_arg()}",
+                 runtime=True, secrets=env_secrets, spec_path=("registry",))
+            edges.append(Edge(last, "register", None, last))
+            last = "register"
+
+        if spec.serving and last and "docker" in self.target_options:
+            node("build", "build", "build serving image", command=None, spec_path=("serving",),
+                 uses_image=False)
+            edges.append(Edge(last, "build", None, last))
+
+        # Data checks for sources the pipeline uses and that have a column contract.
+        used_sources = {d for n in nodes.values() for d in n.get("data", [])}
+        for name in sorted(used_sources & data_checks):
+            node(f"check.{name}", "data_check", f"check data {name}",
+                 command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
+                 data=[name], secrets=env_secrets, spec_path=("data", name))
+        # `needs: [data.X]` without a contract: nothing to run, the data is just an input.
+        edges = [e for e in edges if e.before in nodes]
+        linked = {(e.before, e.after) for e in edges}
+        for node_id, entry in sorted(nodes.items()):
+            for d in entry.get("data", ()):
+                check = f"check.{d}"
+                if check in nodes and check != node_id and (check, node_id) not in linked:
+                    edges.append(Edge(check, node_id, None, f"data.{d}"))
+
+        self._check_other_refs(refs)
+        if any(d.is_error for d in self.diags):
+            return None
+
+        kinds = {n: e["kind"] for n, e in nodes.items()}
+        order, cycles = order_and_cycles(kinds, edges)
+        for cycle in cycles:
+            self.error(dx.DEPENDENCY_CYCLE, "dependency cycle: " + " → ".join(cycle.nodes),
+                       cycle.spec_path, hint="remove one of these needs")
+        if cycles:
+            return None
+
+        needs = {n: sorted({e.before for e in edges if e.after == n}, key=order.index) for n in nodes}
+        produced = {n: tuple(nodes[n].get("outputs", ())) for n in nodes}
+        pipeline = tuple(self._make_node(nodes[n], needs, produced, order) for n in order)
+        monitor = self._monitor_nodes(env_secrets)
+        if any(d.is_error for d in self.diags):
+            return None
+        return self._plan(pipeline, monitor)
+
+    def _spec_arg(self) -> str:
+        from mlspec.interpolate import shell_value
+        name = self.doc.path.name if self.doc.path else "mlproject.yaml"
+        return shell_value(name)
+
+    def _make_node(self, e: dict[str, Any], needs: dict[str, list[str]],
+                   produced: dict[str, tuple[str, ...]], order: list[str]) -> p.Node:
+        node_id = e["id"]
+        upstream = sorted(ancestors(node_id, needs), key=order.index)
+        inputs = list(e.get("inputs", ()))
+        for a in upstream:
+            inputs.extend(produced[a])
+        env = dict(self.spec.environment.env)
+        env.update(e.get("env", {}))
+        return p.Node(
+            id=node_id, slug=node_id.replace(".", "_"), kind=e["kind"], title=e["title"],
+            command=e.get("command"), needs=tuple(needs[node_id]), env=tuple(sorted(env.items())),
+            secrets=tuple(e.get("secrets", ())), resources=_resources(e.get("resources")),
+            timeout_seconds=duration_seconds(e["timeout"]) if e.get("timeout") else None,
+            retries=e.get("retries", 0), inputs=tuple(dict.fromkeys(inputs)),
+            outputs=tuple(e.get("outputs", ())), data=tuple(e.get("data", ())),
+            params=tuple(e.get("params", ())), description=e.get("description"),
+            spec_path=e.get("spec_path", ()), runtime=e.get("runtime", False),
+            uses_image=e.get("uses_image", True),
+        )
+
+    def _check_secret_subset(self, env_secrets: tuple[str, ...]) -> None:
+        places: list[tuple[SpecPath, list[str] | None]] = [
+            (("steps", n, "secrets"), s.secrets) for n, s in sorted(self.spec.steps.items())]
+        for section in ("training", "validation", "serving"):
+            obj = getattr(self.spec, section)
+            if obj is not None:
+                places.append(((section, "secrets"), obj.secrets))
+        for base, names in places:
+            for i, name in enumerate(names or ()):
+                if name not in env_secrets:
+                    self.unknown_ref(name, (*base, i), dx.format_path(base), env_secrets)
+
+    def _check_other_refs(self, refs: dict[str, str]) -> None:
+        data_refs = [r for r in refs if r.startswith("data.")]
+        mon = self.spec.monitoring
+        if mon:
+            for key in ("reference", "current"):
+                ref = getattr(mon, key)
+                if ref and ref not in refs:
+                    self.unknown_ref(ref, ("monitoring", key), f"monitoring.{key}", data_refs)
+            if mon.performance and mon.performance.labels and mon.performance.labels not in refs:
+                self.unknown_ref(mon.performance.labels, ("monitoring", "performance", "labels"),
+                                 "monitoring.performance.labels", data_refs)
+            if mon.performance and mon.performance.run:
+                self.expand(mon.performance.run, ("monitoring", "performance", "run"))
+        if self.spec.llm:
+            for i, ev in enumerate(self.spec.llm.evals):
+                if ev.dataset not in refs:
+                    self.unknown_ref(ev.dataset, ("llm", "evals", i, "dataset"),
+                                     f"llm.evals[{i}].dataset", data_refs)
+        if self.spec.serving:
+            self.expand(self.spec.serving.run, ("serving", "run"))
+
+    # ------------------------------------------------------------------ monitoring graph
+
+    def _monitor_nodes(self, env_secrets: tuple[str, ...]) -> tuple[p.Node, ...]:
+        mon = self.spec.monitoring
+        if not mon:
+            return ()
+        spec_arg = self._spec_arg()
+        out: list[p.Node] = []
+
+        def add(node_id: str, kind: str, title: str, command: str, path: SpecPath, **kw: Any) -> None:
+            out.append(p.Node(id=node_id, slug=node_id.replace(".", "_"), kind=kind, title=title,
+                              command=command, env=tuple(sorted(self.spec.environment.env.items())),
+                              secrets=env_secrets, spec_path=path, runtime=True, **kw))
+
+        current = mon.current[5:] if mon.current else None
+        contract = contract_source(self.spec)
+        if mon.schema_checks and current and contract:
+            from mlspec.interpolate import shell_value
+            command = f"mlspec check-data {spec_arg} {contract}"
+            if contract != current:
+                command += f" --file {shell_value(self.spec.data[current].uri)}"
+            add("monitor.schema", "monitor_schema", f"schema check {current}", command,
+                ("monitoring", "schema_checks"), data=tuple(sorted({current, contract})))
+        fresh = tuple(sorted(n for n, s in self.spec.data.items() if s.freshness))
+        if fresh:
+            add("monitor.freshness", "monitor_freshness", "data freshness",
+                f"mlspec freshness {spec_arg}", ("data",), data=fresh)
+        if mon.drift and mon.reference and mon.current:
+            add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift {spec_arg}",
+                ("monitoring", "drift"), data=(mon.reference[5:], mon.current[5:]))
+        if mon.performance:
+            perf = mon.performance
+            cmd = f"mlspec performance {spec_arg}"
+            if perf.run:
+                expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
+                cmd = f"{expanded} && {cmd}"
+            data = tuple(sorted({x[5:] for x in (perf.labels, mon.current) if x}))
+            add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
+                ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
+        retrain = self.spec.retraining
+        if retrain and retrain.on and out:
+            event_node = {"data_drift": "monitor.drift", "concept_drift": "monitor.performance",
+                          "pipeline_drift": "monitor.schema", "freshness": "monitor.freshness"}
+            present = {n.id for n in out}
+            needs = tuple(sorted({event_node[e] for e in retrain.on} & present))
+            if needs:
+                add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger {spec_arg}",
+                    ("retraining", "on"), needs=needs)
+        return tuple(out)
+
+    # ------------------------------------------------------------------ plan
+
+    def _plan(self, pipeline: tuple[p.Node, ...], monitor: tuple[p.Node, ...]) -> p.Plan:
+        s = self.spec
+        env = s.environment
+        base_image = env.base_image or f"python:{env.python}-slim"
+        project = p.Project(s.project.name, s.project.description, tuple(s.project.owners),
+                            tuple(sorted(s.project.labels.items())), s.project.repository)
+        environment = p.Environment(
+            python=env.python, requirements=env.requirements, base_image=base_image,
+            base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
+            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
+        data = tuple(self._source(n, src) for n, src in sorted(s.data.items()))
+        gates, approval = (), None
+        if s.validation:
+            gates = tuple(_gates(s.validation.gates))
+            a = s.validation.approval
+            if a.required:
+                approval = p.Approval(True, a.environment or "production", tuple(a.reviewers))
+        registry = None
+        if s.registry:
+            r = s.registry
+            uri = r.uri or (".mlspec/registry" if r.backend == "local" else "")
+            registry = p.Registry(r.backend, uri, r.model_name or s.project.name)
+        digest = hashlib.sha256(self.doc.text.encode("utf-8")).hexdigest()
+        t = s.training
+        return p.Plan(
+            spec_file=self.doc.path.name if self.doc.path else "mlproject.yaml",
+            spec_dir=self.spec_dir, spec_sha256=digest, source=_source_name(self.doc.file),
+            project=project, environment=environment,
+            params=tuple(sorted(s.params.items())), data=data, nodes=pipeline, monitor_nodes=monitor,
+            gates=gates, approval=approval, registry=registry, serving=self._serving(),
+            monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
+                s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
+                s.governance.require_pinned_data, s.governance.audit_retention_days),
+            llm=self._llm(), model_path=t.outputs.model if t else None,
+            train_metrics_path=t.outputs.metrics if t else None,
+            eval_metrics_path=s.validation.metrics if s.validation else None,
+            tracking_backend=t.tracking.backend if t else "none",
+            tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
+            seed=t.seed if t else None,
+            targets=tuple(sorted(self.target_options.items())),
+        )
+
+    def _source(self, name: str, src: m.DataSource) -> p.DataSource:
+        fmt = src.format
+        if fmt is None:
+            ext = posixpath.splitext(src.uri.rstrip("/"))[1].lower()
+            fmt = _EXT_FORMATS.get(ext)
+        columns = None
+        if src.schema_ is not None:
+            columns = tuple(p.Column(c, col.type, col.nullable, col.min, col.max,
+                                     tuple(col.values) if col.values is not None else None, col.unique)
+                            for c, col in src.schema_.items())
+        return p.DataSource(name, src.uri, uri_scheme(src.uri), fmt, src.version, src.role,
+                            duration_seconds(src.freshness) if src.freshness else None, src.freshness,
+                            columns, src.description)
+
+    def _serving(self) -> p.Serving | None:
+        sv = self.spec.serving
+        if not sv:
+            return None
+        cmd, _, _ = self.expand(sv.run, ("serving", "run"))
+        auto = sv.autoscaling
+        slo = p.Slo(sv.slo.latency_p95_ms, sv.slo.error_rate, sv.slo.availability) if sv.slo else None
+        env = dict(self.spec.environment.env)
+        env.update(sv.env)
+        return p.Serving(
+            mode=sv.mode, command=cmd, port=sv.port, health_path=sv.health_path,
+            metrics_path=sv.metrics_path, replicas=sv.replicas, resources=_resources(sv.resources),
+            min_replicas=auto.min_replicas if auto else None, max_replicas=auto.max_replicas if auto else None,
+            target_cpu_percent=auto.target_cpu_percent if auto else None,
+            rollout_strategy=sv.rollout.strategy, canary_steps=tuple(sv.rollout.canary_steps), slo=slo,
+            latency_histogram=sv.metrics.latency_histogram, requests_total=sv.metrics.requests_total,
+            schedule=cron_expression(sv.schedule) if sv.schedule else None,
+            timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
+            env=tuple(sorted(env.items())),
+            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))))
+
+    def _monitoring(self) -> p.Monitoring | None:
+        mon = self.spec.monitoring
+        if not mon:
+            return None
+        drift = tuple(p.DriftCheck(col, d.method, d.threshold, d.method in ("ks", "chi2"), d.severity)
+                      for d in mon.drift for col in d.columns)
+        perf = None
+        if mon.performance:
+            pf = mon.performance
+            perf = p.Performance(pf.metric, pf.min, pf.max, pf.labels[5:] if pf.labels else None,
+                                 pf.window, duration_seconds(pf.window), pf.severity)
+        return p.Monitoring(
+            schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
+            reference=mon.reference[5:] if mon.reference else None,
+            current=mon.current[5:] if mon.current else None, drift=drift, performance=perf,
+            schema_checks=mon.schema_checks,
+            freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
+            pushgateway=mon.pushgateway,
+            alerts=tuple(p.Alert(a.channel, a.to, tuple(a.on), a.severity) for a in mon.alerts))
+
+    def _retraining(self) -> p.Retraining | None:
+        r = self.spec.retraining
+        if not r:
+            return None
+        return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
+                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown))
+
+    def _llm(self) -> p.Llm | None:
+        llm = self.spec.llm
+        if not llm:
+            return None
+        return p.Llm(
+            provider=llm.model.provider, model=llm.model.name, version=llm.model.version,
+            prompts=tuple((n, pr.file, pr.description) for n, pr in sorted(llm.prompts.items())),
+            evals=tuple(p.LlmEval(e.name, e.dataset[5:], e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
+            cost_per_1k_requests_usd=llm.budgets.cost_per_1k_requests_usd,
+            latency_p95_ms=llm.budgets.latency_p95_ms,
+            max_tokens_per_request=llm.budgets.max_tokens_per_request)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _secrets(selected: list[str] | None, env_secrets: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(sorted(selected)) if selected is not None else env_secrets
+
+
+def _resources(r: m.Resources | None) -> p.ResourceRequest:
+    if r is None:
+        return p.ResourceRequest()
+    return p.ResourceRequest(
+        cpu=cpu_cores(r.cpu) if r.cpu is not None else None,
+        cpu_text=str(r.cpu) if r.cpu is not None else None,
+        memory=r.memory, memory_bytes=memory_bytes(r.memory) if r.memory else None, gpu=r.gpu)
+
+
+def _gate_text(g: m.Gate) -> str:
+    parts = []
+    if g.min is not None:
+        parts.append(f"{g.metric} >= {g.min:g}")
+    if g.max is not None:
+        parts.append(f"{g.metric} <= {g.max:g}")
+    if g.baseline:
+        parts.append(f"{g.metric} vs {g.baseline} (±{g.max_regression or 0:g})")
+    return ", ".join(parts) or g.metric
+
+
+def _gates(gates: list[m.Gate]) -> list[p.Gate]:
+    out, seen = [], set()
+    for g in gates:
+        suffix = "baseline" if g.baseline else "_".join(k for k in ("min", "max") if getattr(g, k) is not None)
+        gid = f"{g.metric}_{suffix}".replace(".", "_").replace("-", "_")
+        base, n = gid, 2
+        while gid in seen:
+            gid, n = f"{base}_{n}", n + 1
+        seen.add(gid)
+        out.append(p.Gate(g.metric, g.min, g.max, g.baseline, g.max_regression, g.higher_is_better,
+                          g.description, gid))
+    return out
+
+
+def _known_hint(ref: str, choices: Iterable[str]) -> str | None:
+    choices = sorted(choices)
+    return f"known: {', '.join(choices[:12])}" if choices else "nothing of that kind is defined"
+
+
+def _source_name(file: str) -> str:
+    """The spec's name for generated headers: printable ASCII only, POSIX separators."""
+    name = file.replace("\\", "/")
+    return "".join(c if 32 < ord(c) < 127 else "_" for c in name) or "mlproject.yaml"
+
+
+def resolve_plan(spec: m.Spec, doc: Document, *, target_options: dict[str, Any] | None = None,
+                 spec_dir: str = ".") -> tuple[p.Plan | None, list[Diagnostic]]:
+    resolver = Resolver(spec, doc, target_options=target_options or {}, spec_dir=spec_dir)
+    plan = resolver.resolve()
+    return plan, dx.sort_diagnostics(resolver.diags)

@@ -1,0 +1,363 @@
+"""Semantic rules beyond types (SPEC.md §5): phase 3 of the compiler.
+
+Each rule is a small function over the valid Spec that yields diagnostics positioned at
+the offending value. They run after references resolve, and all of them run every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from mlspec import diagnostics as dx
+from mlspec import secrets_scan
+from mlspec.diagnostics import Diagnostic, Severity, SpecPath
+from mlspec.document import Document
+from mlspec.spec.models import Spec
+from mlspec.validate import strip_extensions
+
+Rule = Callable[[Spec, Document], Iterator[Diagnostic]]
+RULES: list[Rule] = []
+
+
+def rule(fn: Rule) -> Rule:
+    RULES.append(fn)
+    return fn
+
+
+def _d(doc: Document, code: str, message: str, path: SpecPath, hint: str | None = None,
+       severity: Severity | None = None, key: bool = False) -> Diagnostic:
+    sev = severity or dx.CODES[code].severity
+    return Diagnostic(code, message, severity=sev, span=doc.span(path, key=key), path=path, hint=hint)
+
+
+def check_rules(spec: Spec, doc: Document) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for fn in RULES:
+        diags.extend(fn(spec, doc))
+    return dx.sort_diagnostics(diags)
+
+
+# --------------------------------------------------------------------------- text hygiene
+
+
+@rule
+def template_syntax(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """`${{`, `{{`, `{%`, `{#` would be evaluated by GitHub, Airflow or Prometheus."""
+    from mlspec.encoders import find_template_syntax
+
+    for path, value, is_key in _strings(strip_extensions(doc.data)):
+        token = find_template_syntax(value)
+        if token:
+            where = dx.format_path(path) or "the top level"
+            yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
+                     "would be evaluated as a template by the generated pipelines", path,
+                     hint="remove it; in run commands write the value into a script file instead",
+                     key=is_key)
+
+
+@rule
+def credentials(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    for path, kind in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
+        value = doc.get(path)
+        yield _d(doc, dx.CREDENTIAL_VALUE,
+                 f"the value of {dx.format_path(path)} looks like {kind} "
+                 f"({len(value) if isinstance(value, str) else 0} characters, not shown)", path,
+                 hint="move it to your platform's secret store and list its name in environment.secrets")
+
+
+def _strings(data: Any, path: SpecPath = ()) -> Iterator[tuple[SpecPath, str, bool]]:
+    stack: list[tuple[SpecPath, Any]] = [(path, data)]
+    while stack:
+        here, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield (*here, k), k, True
+                stack.append(((*here, k), v))
+        elif isinstance(node, list):
+            stack.extend(((*here, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            yield here, node, False
+
+
+# --------------------------------------------------------------------------- gates and ranges
+
+
+@rule
+def gate_bounds(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    if not spec.validation:
+        return
+    seen: dict[tuple, int] = {}
+    for i, g in enumerate(spec.validation.gates):
+        path = ("validation", "gates", i)
+        if g.min is None and g.max is None and g.baseline is None:
+            yield _d(doc, dx.GATE_WITHOUT_BOUND, f"gate on {g.metric!r} has no min, max or baseline", path,
+                     hint="add 'min:', 'max:' or 'baseline: production'")
+        if g.min is not None and g.max is not None and g.min > g.max:
+            yield _d(doc, dx.GATE_MIN_ABOVE_MAX, f"gate on {g.metric!r}: min {g.min:g} is above max {g.max:g}",
+                     (*path, "min"))
+        if g.max_regression is not None and g.baseline is None:
+            yield _d(doc, dx.MISSING_FOR_FEATURE, f"gate on {g.metric!r} has max_regression but no baseline",
+                     (*path, "max_regression"), hint="add 'baseline: production'")
+        if g.baseline and spec.registry is None:
+            yield _d(doc, dx.MISSING_FOR_FEATURE,
+                     f"gate on {g.metric!r} compares with production, but there is no registry",
+                     (*path, "baseline"), hint="add a 'registry:' section so the production model is known")
+        key = (g.metric, g.min, g.max, g.baseline)
+        if key in seen:
+            yield _d(doc, dx.DUPLICATE_ENTRY, f"gate on {g.metric!r} repeats gate {seen[key]}", path)
+        seen.setdefault(key, i)
+
+
+@rule
+def ranges(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    for name, src in spec.data.items():
+        for col, c in (src.schema_ or {}).items():
+            path = ("data", name, "schema", col)
+            if c.min is not None and c.max is not None and c.min > c.max:
+                yield _d(doc, dx.MIN_ABOVE_MAX, f"column {col!r} of data.{name}: min {c.min:g} is above max {c.max:g}",
+                         (*path, "min"))
+            if c.values is not None and c.type not in ("category", "string", "integer"):
+                yield _d(doc, dx.MISSING_FOR_FEATURE,
+                         f"column {col!r} of data.{name}: 'values' needs type category, string or integer",
+                         (*path, "values"))
+            if (c.min is not None or c.max is not None) and c.type not in ("integer", "float"):
+                yield _d(doc, dx.MISSING_FOR_FEATURE,
+                         f"column {col!r} of data.{name}: min/max need type integer or float",
+                         (*path, "min" if c.min is not None else "max"))
+    sv = spec.serving
+    if sv and sv.autoscaling and sv.autoscaling.min_replicas > sv.autoscaling.max_replicas:
+        yield _d(doc, dx.MIN_ABOVE_MAX, "serving.autoscaling: min_replicas is above max_replicas",
+                 ("serving", "autoscaling", "min_replicas"))
+    if sv and sv.rollout.canary_steps:
+        steps = sv.rollout.canary_steps
+        if steps != sorted(set(steps)) or steps[-1] != 100:
+            yield _d(doc, dx.OUT_OF_RANGE, "serving.rollout.canary_steps must rise strictly and end at 100",
+                     ("serving", "rollout", "canary_steps"), hint="e.g. [10, 50, 100]")
+        if sv.rollout.strategy != "canary":
+            yield _d(doc, dx.MISSING_FOR_FEATURE, "canary_steps are set but the strategy is not canary",
+                     ("serving", "rollout", "canary_steps"))
+    mon = spec.monitoring
+    if mon and mon.performance:
+        pf = mon.performance
+        if pf.min is None and pf.max is None:
+            yield _d(doc, dx.GATE_WITHOUT_BOUND, "monitoring.performance has neither min nor max",
+                     ("monitoring", "performance"), hint="add 'min:' (or 'max:' for an error metric)")
+        if pf.min is not None and pf.max is not None and pf.min > pf.max:
+            yield _d(doc, dx.MIN_ABOVE_MAX, "monitoring.performance: min is above max",
+                     ("monitoring", "performance", "min"))
+    if spec.llm:
+        for i, ev in enumerate(spec.llm.evals):
+            path = ("llm", "evals", i)
+            if ev.min is not None and ev.max is not None and ev.min > ev.max:
+                yield _d(doc, dx.MIN_ABOVE_MAX, f"eval {ev.name!r}: min is above max", (*path, "min"))
+            if ev.scorer in ("rubric", "llm_judge") and not ev.rubric:
+                yield _d(doc, dx.MISSING_FOR_FEATURE, f"eval {ev.name!r} uses scorer {ev.scorer!r} but has no rubric",
+                         path, hint="add 'rubric: prompts/rubric.md'")
+            if ev.min is None and ev.max is None:
+                yield _d(doc, dx.GATE_WITHOUT_BOUND, f"eval {ev.name!r} has neither min nor max", path)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@rule
+def drift_columns(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    mon = spec.monitoring
+    if not mon:
+        return
+    if mon.drift and not (mon.reference and mon.current):
+        missing = "reference" if not mon.reference else "current"
+        yield _d(doc, dx.MISSING_FOR_FEATURE, f"drift checks need monitoring.{missing}",
+                 ("monitoring", "drift"), hint=f"add 'monitoring.{missing}: data.NAME'")
+    ref = spec.data.get(mon.reference[5:]) if mon.reference else None
+    if mon.schema_checks and not contract_source(spec):
+        yield _d(doc, dx.MISSING_FOR_FEATURE, "schema_checks is on but neither monitoring.current nor "
+                 "monitoring.reference has a schema", ("monitoring", "schema_checks"),
+                 hint="add a 'schema:' to the reference source")
+    if ref is None or ref.schema_ is None:
+        return
+    import difflib
+    for i, check in enumerate(mon.drift):
+        for j, col in enumerate(check.columns):
+            if col not in ref.schema_:
+                match = difflib.get_close_matches(col, list(ref.schema_), n=1)
+                yield _d(doc, dx.DRIFT_COLUMN_UNKNOWN,
+                         f"drift column {col!r} is not in the schema of {mon.reference}",
+                         ("monitoring", "drift", i, "columns", j),
+                         hint=f"did you mean {match[0]!r}?" if match else
+                         f"columns: {', '.join(list(ref.schema_)[:10])}")
+            elif check.method == "chi2" and ref.schema_[col].type not in ("category", "string", "boolean", "integer"):
+                yield _d(doc, dx.MISSING_FOR_FEATURE,
+                         f"chi2 compares categories, but column {col!r} is {ref.schema_[col].type}",
+                         ("monitoring", "drift", i, "method"), hint="use psi, ks or wasserstein for numbers")
+
+
+@rule
+def pinned_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    if not spec.governance.require_pinned_data:
+        return
+    needed: dict[str, SpecPath] = {}
+    step_needs = {n: s.needs for n, s in spec.steps.items()}
+    seen_steps: set[str] = set()
+
+    def walk(needs: list[str], base: SpecPath) -> None:
+        for i, ref in enumerate(needs):
+            if ref.startswith("data."):
+                needed.setdefault(ref[5:], (*base, i))
+            elif ref.startswith("steps.") and ref[6:] in step_needs and ref[6:] not in seen_steps:
+                seen_steps.add(ref[6:])
+                walk(step_needs[ref[6:]], ("steps", ref[6:], "needs"))
+
+    if spec.training:
+        walk(spec.training.needs, ("training", "needs"))
+    if spec.validation:
+        walk(spec.validation.needs, ("validation", "needs"))
+    for name, where in sorted(needed.items()):
+        src = spec.data.get(name)
+        if src is not None and src.version is None:
+            yield _d(doc, dx.UNPINNED_DATA, f"data.{name} has no version, but governance.require_pinned_data "
+                     f"is on and it is needed at {dx.format_path(where)}", ("data", name),
+                     hint="add 'version:' (a tag, revision, snapshot id or sha256:<hex>)", key=True)
+
+
+# --------------------------------------------------------------------------- environment and files
+
+
+@rule
+def environment(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    env = spec.environment
+    seen: set[str] = set()
+    for i, name in enumerate(env.secrets):
+        if name in seen:
+            yield _d(doc, dx.DUPLICATE_ENTRY, f"secret {name!r} is listed twice", ("environment", "secrets", i))
+        seen.add(name)
+        if name in env.env:
+            yield _d(doc, dx.SECRET_NAME_CLASH, f"{name!r} is both a plain variable and a secret",
+                     ("environment", "env", name), key=True, hint="keep it only in environment.secrets")
+    if spec.registry and spec.registry.backend == "local" and spec.registry.uri:
+        from mlspec.spec.types import relative_path_problem
+        problem = relative_path_problem(spec.registry.uri)
+        if problem:
+            yield _d(doc, dx.PATH_ESCAPES, f"registry folder {spec.registry.uri!r} {problem}", ("registry", "uri"))
+    if spec.registry and spec.registry.backend == "mlflow" and not spec.registry.uri:
+        yield _d(doc, dx.MISSING_FOR_FEATURE, "the mlflow registry needs a tracking 'uri'", ("registry",),
+                 hint="e.g. uri: http://mlflow:5000")
+
+
+@rule
+def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    owners: dict[str, SpecPath] = {}
+    places: list[tuple[SpecPath, str]] = []
+    for name, step in sorted(spec.steps.items()):
+        places += [(("steps", name, "outputs", i), o) for i, o in enumerate(step.outputs)]
+    if spec.training:
+        places.append((("training", "outputs", "model"), spec.training.outputs.model))
+        if spec.training.outputs.metrics:
+            places.append((("training", "outputs", "metrics"), spec.training.outputs.metrics))
+    if spec.validation:
+        places.append((("validation", "metrics"), spec.validation.metrics))
+    import posixpath
+    for path, out in places:
+        norm = posixpath.normpath(out)
+        if norm in owners:
+            yield _d(doc, dx.DUPLICATE_ENTRY, f"{out!r} is also written at {dx.format_path(owners[norm])}", path,
+                     hint="every output file has one producer")
+        owners.setdefault(norm, path)
+
+
+@rule
+def input_files(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    if doc.path is None:
+        return
+    base = doc.base_dir
+    files: list[tuple[SpecPath, str]] = []
+    if spec.environment.requirements:
+        files.append((("environment", "requirements"), spec.environment.requirements))
+    if spec.llm:
+        files += [(("llm", "prompts", n, "file"), pr.file) for n, pr in spec.llm.prompts.items()]
+        files += [(("llm", "evals", i, "rubric"), e.rubric) for i, e in enumerate(spec.llm.evals) if e.rubric]
+    for path, rel in files:
+        if not (base / rel).exists():
+            yield _d(doc, dx.INPUT_FILE_MISSING, f"{rel!r} ({dx.format_path(path)}) does not exist yet", path)
+
+
+# --------------------------------------------------------------------------- serving and monitoring
+
+
+@rule
+def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    sv = spec.serving
+    if not sv:
+        return
+    set_fields = sv.model_fields_set
+    if sv.mode == "online":
+        if sv.port is None:
+            yield _d(doc, dx.SERVING_MODE_MISMATCH, "online serving needs a 'port'", ("serving",),
+                     hint="add 'port: 8080'", key=True)
+        for f in ("schedule",):
+            if f in set_fields:
+                yield _d(doc, dx.SERVING_MODE_MISMATCH, f"'{f}' is for batch serving", ("serving", f), key=True)
+        if sv.slo is None:
+            yield _d(doc, dx.SERVING_WITHOUT_SLO, "online serving has no slo, so no latency or error alert "
+                     "can be generated", ("serving",), key=True,
+                     hint="add 'slo: {latency_p95_ms: 200, error_rate: 0.01}'")
+    else:
+        if sv.schedule is None:
+            yield _d(doc, dx.SERVING_MODE_MISMATCH, "batch serving needs a 'schedule'", ("serving",), key=True,
+                     hint="add 'schedule: \"0 2 * * *\"'")
+        for f in ("port", "health_path", "metrics_path", "replicas", "autoscaling", "rollout", "slo"):
+            if f in set_fields:
+                yield _d(doc, dx.SERVING_MODE_MISMATCH, f"'{f}' is for online serving", ("serving", f), key=True)
+
+
+@rule
+def monitoring_alerts(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    mon = spec.monitoring
+    if mon and not mon.alerts:
+        yield _d(doc, dx.MONITORING_WITHOUT_ALERTS, "monitoring has no alerts, so nobody hears about drift",
+                 ("monitoring",), key=True, hint="add 'alerts: [{channel: slack, to: \"#ml-alerts\"}]'")
+    if mon:
+        import re
+        for i, a in enumerate(mon.alerts):
+            path = ("monitoring", "alerts", i, "to")
+            if a.channel == "email" and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}", a.to):
+                yield _d(doc, dx.INVALID_STRING, f"{a.to!r} is not an e-mail address", path)
+            if a.channel == "webhook" and not a.to.startswith("https://"):
+                yield _d(doc, dx.INVALID_URI, "a webhook must be an https:// URL", path)
+            if a.channel == "slack" and not re.fullmatch(r"[#@][A-Za-z0-9._-]{1,80}", a.to):
+                yield _d(doc, dx.INVALID_STRING, f"{a.to!r} is not a Slack channel such as '#ml-alerts'", path)
+
+
+@rule
+def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    r = spec.retraining
+    if not r:
+        return
+    mon = spec.monitoring
+    raised = set()
+    if mon and mon.drift:
+        raised.add("data_drift")
+    if mon and mon.performance:
+        raised.add("concept_drift")
+    if mon and mon.schema_checks:
+        raised.add("pipeline_drift")
+    if mon and any(s.freshness for s in spec.data.values()):
+        raised.add("freshness")
+    needs = {"data_drift": "monitoring.drift", "concept_drift": "monitoring.performance",
+             "pipeline_drift": "monitoring.schema_checks", "freshness": "a data source with 'freshness'"}
+    for i, event in enumerate(r.on):
+        if event not in raised:
+            yield _d(doc, dx.MISSING_FOR_FEATURE, f"retraining on {event!r}, but monitoring never raises it",
+                     ("retraining", "on", i), hint=f"configure {needs[event]}")
+    if not spec.training:
+        yield _d(doc, dx.MISSING_FOR_FEATURE, "retraining needs a training section", ("retraining",), key=True)
+
+
+def contract_source(spec: Spec) -> str | None:
+    """The source whose column contract live data must meet: current's own, else reference's."""
+    mon = spec.monitoring
+    for ref in (mon.current, mon.reference) if mon else ():
+        if ref and ref[5:] in spec.data and spec.data[ref[5:]].schema_ is not None:
+            return ref[5:]
+    return None

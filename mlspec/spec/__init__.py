@@ -1,0 +1,1 @@
+"""The v1 language: constrained types and pydantic models."""

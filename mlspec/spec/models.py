@@ -1,0 +1,461 @@
+"""The v1 language as pydantic models: they mirror ``mlproject.yaml`` one to one.
+
+Strict (no coercion), ``extra="forbid"``, frozen. Keys starting with ``x-`` are removed
+before validation (see :mod:`mlspec.validate`) and allowed by the JSON Schema. Every field
+has a description: they become IDE hover text and ``docs/reference.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlspec.spec.types import (
+    CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
+    LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
+    PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,
+)
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _allow_extensions(schema: dict[str, Any]) -> None:
+    schema["patternProperties"] = {"^x-": {"description": "extension, ignored by mlspec"}}
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
+        json_schema_extra=_allow_extensions, use_attribute_docstrings=False,
+    )
+
+
+# ------------------------------------------------------------------------ project
+
+
+class Project(Model):
+    """Identity and ownership of the project."""
+
+    name: ProjectName = Field(description="Names generated files, jobs, images and metric labels.")
+    description: Text | None = Field(None, description="What the model does, in a sentence or two.")
+    owners: list[Owner] = Field(default_factory=list, max_length=50,
+                                description="Who answers for this model (e-mail addresses or team handles).")
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=50,
+                                               description="Free labels copied onto images, DAG tags and manifests.")
+    repository: ShortText | None = Field(None, description="Where the code lives, e.g. 'github.com/example/churn'.")
+
+
+# ------------------------------------------------------------------------ environment
+
+
+class Environment(Model):
+    """How the project's code runs."""
+
+    python: PythonVersion = Field("3.11", description='Python version as a quoted string, e.g. "3.11".')
+    requirements: RelPath | None = Field(None, description="A pip requirements file, relative to the spec.")
+    base_image: Image | None = Field(None, description="Base container image; default 'python:<python>-slim'. "
+                                     "Pin it by digest ('image:tag@sha256:…') for reproducible builds.")
+    system_packages: list[PackageName] = Field(default_factory=list, max_length=200,
+                                               description="Debian packages installed into the images.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200,
+                                    description="Plain environment variables for every command. Never put secrets here.")
+    secrets: list[SecretName] = Field(default_factory=list, max_length=100,
+                                      description="Names of secrets provided by the platform (GitHub secrets, "
+                                                  "Airflow connections, Kubernetes secrets). Values never appear in the spec.")
+    test: Command | None = Field(None, description="The project's own test command, run by the generated CI "
+                                 "workflow, e.g. 'python -m pytest'.")
+
+
+# ------------------------------------------------------------------------ data
+
+
+ColumnType = Literal["string", "integer", "float", "boolean", "category", "datetime", "date"]
+
+
+class Column(Model):
+    """The contract of one column."""
+
+    type: ColumnType = Field(description="Logical type of the column.")
+    nullable: bool = Field(True, description="Whether missing values are allowed.")
+    min: Finite | None = Field(None, description="Smallest allowed value (numbers).")
+    max: Finite | None = Field(None, description="Largest allowed value (numbers).")
+    values: list[CategoryValue] | None = Field(None, min_length=1, max_length=1000,
+                                           description="Allowed values (categories).")
+    unique: bool = Field(False, description="Whether every value must be distinct.")
+    description: Text | None = Field(None, description="What the column means.")
+
+
+DataFormat = Literal["parquet", "csv", "jsonl", "json", "delta", "table"]
+
+
+DataRole = Literal["training", "evaluation", "reference", "live", "labels", "other"]
+
+
+class DataSource(Model):
+    """A named data source."""
+
+    uri: Uri = Field(description="Where the data is: a URI with a scheme (s3://, gs://, postgresql://, …) "
+                     "or a path relative to the spec.")
+    format: DataFormat | None = Field(None, description="Storage format; default from the URI's extension.")
+    version: Version | None = Field(None, description="A pin: tag, DVC/lakeFS revision, snapshot id or 'sha256:<hex>'.")
+    role: DataRole = Field("other", description="What the source is for.")
+    freshness: Duration | None = Field(None, description="Alert when the source is older than this.")
+    description: Text | None = Field(None, description="What the data is.")
+    schema_: dict[ColumnName, Column] | None = Field(
+        None, alias="schema", max_length=2000,
+        description="The column contract, checked in pipelines (check-data) and monitoring. "
+                    "Keys are the data's own column names.")
+
+
+# ------------------------------------------------------------------------ steps and training
+
+
+class Resources(Model):
+    """Compute requested for a command."""
+
+    cpu: Cpu | None = Field(None, description="CPU cores (2, 0.5) or millicores ('500m').")
+    memory: Memory | None = Field(None, description="Memory as a Kubernetes quantity ('512Mi', '8Gi').")
+    gpu: int | None = Field(None, ge=0, le=64, description="Number of GPUs.")
+
+
+class Step(Model):
+    """A custom pipeline step (prepare, featurize, …)."""
+
+    run: Command = Field(description="Shell command. Interpolates ${params.NAME}, ${data.NAME.uri}, "
+                         "${data.NAME.version}, ${project.name}; other ${…} and $VAR are left to the shell.")
+    description: Text | None = Field(None, description="What the step does.")
+    needs: list[Reference] = Field(default_factory=list, max_length=200,
+                                   description="What must run or exist first: data.NAME or steps.NAME.")
+    inputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                  description="Files the step reads besides its needs (for caching and artifacts).")
+    outputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                   description="Files or folders the step writes, passed on to later steps.")
+    resources: Resources = Field(default_factory=Resources, description="Compute for the step.")
+    timeout: Duration | None = Field(None, description="Stop the step after this long.")
+    retries: int = Field(0, ge=0, le=10, description="How often to retry a failed run.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200,
+                                    description="Extra environment variables for this step.")
+    secrets: list[SecretName] | None = Field(None, max_length=100,
+                                             description="Which environment.secrets this step receives; default all.")
+
+
+TrackingBackend = Literal["mlflow", "none"]
+
+
+class Tracking(Model):
+    """Experiment tracking."""
+
+    backend: TrackingBackend = Field("none", description="mlflow or none.")
+    experiment: ShortText | None = Field(None, description="Experiment name; default the project name.")
+
+
+class TrainingOutputs(Model):
+    """Files the training command writes."""
+
+    model: RelPath = Field(description="The trained model file.")
+    metrics: RelPath | None = Field(None, description='Optional flat JSON {"name": number} of training metrics.')
+
+
+class Training(Model):
+    """The training step."""
+
+    run: Command = Field(description="Training command; interpolations as in steps.")
+    description: Text | None = Field(None, description="What training does.")
+    needs: list[Reference] = Field(default_factory=list, max_length=200, description="What must run first.")
+    inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed, exported as MLSPEC_SEED.")
+    resources: Resources = Field(default_factory=Resources, description="Compute for training.")
+    timeout: Duration | None = Field(None, description="Stop training after this long.")
+    retries: int = Field(0, ge=0, le=10, description="How often to retry a failed run.")
+    tracking: Tracking = Field(default_factory=Tracking, description="Experiment tracking.")
+    outputs: TrainingOutputs = Field(description="What training produces; `model` is required.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200, description="Extra environment variables.")
+    secrets: list[SecretName] | None = Field(None, max_length=100,
+                                             description="Which environment.secrets training receives; default all.")
+
+
+# ------------------------------------------------------------------------ validation
+
+
+Baseline = Literal["production"]
+
+
+class Gate(Model):
+    """A condition a model must meet before it is registered and deployed."""
+
+    metric: MetricName = Field(description="Key in the metrics JSON.")
+    min: Finite | None = Field(None, description="Fail below this value.")
+    max: Finite | None = Field(None, description="Fail above this value.")
+    baseline: Baseline | None = Field(None, description="Compare with the model now in production.")
+    max_regression: Finite | None = Field(None, ge=0, description="With baseline: the largest allowed "
+                                          "worsening against production (absolute).")
+    higher_is_better: bool = Field(True, description="Direction of the metric, for baseline comparison.")
+    description: ShortText | None = Field(None, description="Why the gate exists.")
+
+
+class Approval(Model):
+    """Human approval before release."""
+
+    required: bool = Field(False, description="Whether a person must approve before registering and deploying.")
+    environment: Name | None = Field(None, description="GitHub environment with required reviewers; "
+                                     "default 'production'.")
+    reviewers: list[Handle] = Field(default_factory=list, max_length=50, description="Who may approve.")
+
+
+class Validation(Model):
+    """Evaluation and the gates a model must pass."""
+
+    run: Command = Field(description="Evaluation command; writes the metrics JSON.")
+    description: Text | None = Field(None, description="What evaluation does.")
+    needs: list[Reference] = Field(default_factory=list, max_length=200,
+                                   description="What must exist first; training is implied.")
+    inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
+    metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
+    gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
+    approval: Approval = Field(default_factory=Approval, description="Human approval.")
+    resources: Resources = Field(default_factory=Resources, description="Compute for evaluation.")
+    timeout: Duration | None = Field(None, description="Stop evaluation after this long.")
+    retries: int = Field(0, ge=0, le=10, description="How often to retry a failed run.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200, description="Extra environment variables.")
+    secrets: list[SecretName] | None = Field(None, max_length=100,
+                                             description="Which environment.secrets evaluation receives; default all.")
+
+
+# ------------------------------------------------------------------------ registry and serving
+
+
+RegistryBackend = Literal["local", "mlflow"]
+
+
+class Registry(Model):
+    """Where approved models are versioned."""
+
+    backend: RegistryBackend = Field("local", description="local (a folder) or mlflow.")
+    uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec "
+                            "(default '.mlspec/registry'); mlflow: the tracking URI.")
+    model_name: ProjectName | None = Field(None, description="Registered model name; default the project name.")
+
+
+ServingMode = Literal["online", "batch"]
+
+
+class Autoscaling(Model):
+    """Horizontal autoscaling."""
+
+    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(ge=1, le=1000, description="Most replicas.")
+    target_cpu_percent: int = Field(70, ge=1, le=100, description="Average CPU utilisation to aim for.")
+
+
+RolloutStrategy = Literal["rolling", "canary", "blue_green"]
+
+
+class Rollout(Model):
+    """How a new model version reaches traffic."""
+
+    strategy: RolloutStrategy = Field("rolling", description="rolling, canary or blue_green.")
+    canary_steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=list, max_length=20, description="Traffic percentages for canary, ascending, ending at 100.")
+
+
+class Slo(Model):
+    """Service level objectives; each becomes an alert."""
+
+    latency_p95_ms: Finite | None = Field(None, gt=0, description="95th percentile latency bound in milliseconds.")
+    error_rate: Finite | None = Field(None, ge=0, le=1, description="Largest allowed share of failed requests (0–1).")
+    availability: Finite | None = Field(None, gt=0, le=1, description="Smallest allowed share of successful requests (0–1).")
+
+
+class ServingMetrics(Model):
+    """Names of the metrics the server itself exports."""
+
+    latency_histogram: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")] = Field(
+        "http_request_duration_seconds", description="Prometheus histogram of request latency in seconds.")
+    requests_total: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")] = Field(
+        "http_requests_total", description="Prometheus counter of requests, with a 'status' label.")
+
+
+class Serving(Model):
+    """Online API or batch scoring."""
+
+    mode: ServingMode = Field(description="online (an HTTP service) or batch (scheduled scoring).")
+    run: Command = Field(description="Command that starts the server or runs one batch.")
+    port: int | None = Field(None, ge=1, le=65535, description="online: the port the server listens on.")
+    health_path: HttpPath = Field("/healthz", description="online: health check path.")
+    metrics_path: HttpPath = Field("/metrics", description="online: Prometheus metrics path.")
+    replicas: int = Field(1, ge=1, le=1000, description="online: replicas without autoscaling.")
+    resources: Resources = Field(default_factory=Resources, description="Compute per replica or batch run.")
+    autoscaling: Autoscaling | None = Field(None, description="online: horizontal autoscaling.")
+    rollout: Rollout = Field(default_factory=Rollout, description="online: rollout strategy.")
+    slo: Slo | None = Field(None, description="online: service level objectives.")
+    metrics: ServingMetrics = Field(default_factory=ServingMetrics, description="online: exported metric names.")
+    schedule: Schedule | None = Field(None, description="batch: when to score.")
+    timeout: Duration | None = Field(None, description="batch: stop a run after this long.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200, description="Extra environment variables.")
+    secrets: list[SecretName] | None = Field(None, max_length=100,
+                                             description="Which environment.secrets serving receives; default all.")
+
+
+# ------------------------------------------------------------------------ monitoring
+
+
+DriftMethod = Literal["psi", "ks", "wasserstein", "chi2", "jensen_shannon"]
+
+
+AlertSeverity = Literal["warning", "critical"]
+
+
+class DriftCheck(Model):
+    """Data drift between reference and current for some columns."""
+
+    columns: list[ColumnName] = Field(min_length=1, max_length=500, description="Columns to compare.")
+    method: DriftMethod = Field(description="psi, ks, wasserstein, chi2 or jensen_shannon.")
+    threshold: Finite = Field(gt=0, description="Drift when the statistic exceeds it; for tests (ks, chi2) "
+                              "drift when the p-value falls below it.")
+    severity: AlertSeverity = Field("warning", description="Alert severity.")
+
+
+class Performance(Model):
+    """Concept drift: live model quality against ground truth."""
+
+    metric: MetricName = Field(description="Metric computed on labelled live data.")
+    min: Finite | None = Field(None, description="Alert below this value.")
+    max: Finite | None = Field(None, description="Alert above this value.")
+    labels: DataReference | None = Field(None, description="A data source with ground truth.")
+    window: Duration = Field("7d", description="How far back to compute the metric.")
+    run: Command | None = Field(None, description="Command that computes the live metric into `metrics` "
+                                "(e.g. joining predictions with labels); interpolations as in steps.")
+    metrics: RelPath = Field("metrics/live.json", description='Flat JSON {"name": number} with the live metric.')
+    severity: AlertSeverity = Field("critical", description="Alert severity.")
+
+
+AlertEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure", "budget"]
+
+
+AlertChannel = Literal["slack", "email", "pagerduty", "webhook"]
+
+
+class Alert(Model):
+    """Where alerts go."""
+
+    channel: AlertChannel = Field(description="slack, email, pagerduty or webhook.")
+    to: ShortText = Field(description="Channel, address, service key name or URL.")
+    on: list[AlertEvent] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=7,
+                                 description="Events routed here; default all.")
+    severity: AlertSeverity = Field("warning", description="Lowest severity routed here.")
+
+
+class Monitoring(Model):
+    """Drift, performance, schema checks and alerts."""
+
+    schedule: Schedule = Field("@hourly", description="How often monitoring runs.")
+    reference: DataReference | None = Field(None, description="Distribution the model was trained on.")
+    current: DataReference | None = Field(None, description="What production sees now.")
+    drift: list[DriftCheck] = Field(default_factory=list, max_length=100, description="Data drift checks.")
+    performance: Performance | None = Field(None, description="Concept drift check.")
+    schema_checks: bool = Field(False, description="Apply the current source's schema contract (pipeline drift).")
+    pushgateway: HttpUrl | None = Field(None, description="Prometheus Pushgateway for batch metrics.")
+    alerts: list[Alert] = Field(default_factory=list, max_length=50, description="Alert routing.")
+
+
+# ------------------------------------------------------------------------ retraining and governance
+
+
+RetrainEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "freshness"]
+
+
+class Retraining(Model):
+    """When a new model is trained automatically."""
+
+    schedule: Schedule | None = Field(None, description="Regular retraining.")
+    on: list[RetrainEvent] = Field(default_factory=list, max_length=4, description="Events that trigger a retrain.")
+    cooldown: Duration = Field("24h", description="At most one triggered retrain per cooldown.")
+
+
+RiskLevel = Literal["low", "medium", "high"]
+
+
+class Governance(Model):
+    """Risk, approvals and reproducibility rules."""
+
+    risk_level: RiskLevel = Field("medium", description="low, medium or high.")
+    model_card: bool = Field(True, description="Emit a model card built from the spec.")
+    approvers: list[Handle] = Field(default_factory=list, max_length=50, description="Who signs off releases.")
+    require_pinned_data: bool = Field(False, description="Every source training or validation needs has a version.")
+    audit_retention_days: int = Field(365, ge=1, le=36500, description="How long registry records are kept.")
+
+
+# ------------------------------------------------------------------------ llm
+
+
+class LlmModel(Model):
+    """The hosted model."""
+
+    provider: Name = Field(description="Provider, e.g. 'anthropic'.")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")] = Field(
+        description="Model name.")
+    version: Version | None = Field(None, description="Pinned model version.")
+
+
+class Prompt(Model):
+    """A prompt file."""
+
+    file: RelPath = Field(description="Prompt text, relative to the spec.")
+    description: ShortText | None = Field(None, description="What the prompt is for.")
+
+
+Scorer = Literal["exact_match", "rubric", "llm_judge", "human"]
+
+
+class LlmEval(Model):
+    """An evaluation of the LLM application."""
+
+    name: Name = Field(description="Eval name.")
+    dataset: DataReference = Field(description="Data source with the eval cases.")
+    scorer: Scorer = Field(description="exact_match, rubric, llm_judge or human.")
+    rubric: RelPath | None = Field(None, description="Rubric file for rubric/llm_judge scorers.")
+    min: Finite | None = Field(None, description="Fail below this score.")
+    max: Finite | None = Field(None, description="Fail above this score.")
+
+
+class Budgets(Model):
+    """Cost and latency budgets; each becomes an alert."""
+
+    cost_per_1k_requests_usd: Finite | None = Field(None, gt=0, description="Spend per thousand requests.")
+    latency_p95_ms: Finite | None = Field(None, gt=0, description="95th percentile latency in milliseconds.")
+    max_tokens_per_request: int | None = Field(None, ge=1, le=10_000_000, description="Tokens per request.")
+
+
+class Llm(Model):
+    """Projects built on a hosted model."""
+
+    model: LlmModel = Field(description="The hosted model.")
+    prompts: dict[Name, Prompt] = Field(default_factory=dict, max_length=100, description="Named prompts.")
+    evals: list[LlmEval] = Field(default_factory=list, max_length=100, description="Evaluations.")
+    budgets: Budgets = Field(default_factory=Budgets, description="Budgets.")
+
+
+# ------------------------------------------------------------------------ top level
+
+
+class Spec(Model):
+    """An ``mlproject.yaml``."""
+
+    mlspec: Literal[1] = Field(description="Language version: the integer 1.")
+    project: Project = Field(description="Identity and ownership.")
+    environment: Environment = Field(default_factory=Environment, description="How code runs.")
+    params: dict[Name, ParamValue] = Field(default_factory=dict, max_length=500,
+                                           description="Named scalar parameters, interpolated as ${params.NAME}.")
+    data: dict[Name, DataSource] = Field(default_factory=dict, max_length=500, description="Named data sources.")
+    steps: dict[Name, Step] = Field(default_factory=dict, max_length=5000, description="Custom pipeline steps.")
+    training: Training | None = Field(None, description="The training step and its outputs.")
+    validation: Validation | None = Field(None, description="Evaluation and gates.")
+    registry: Registry | None = Field(None, description="Where approved models are versioned.")
+    serving: Serving | None = Field(None, description="Online API or batch scoring.")
+    monitoring: Monitoring | None = Field(None, description="Drift, performance, schema checks, alerts.")
+    retraining: Retraining | None = Field(None, description="Automatic retraining.")
+    governance: Governance = Field(default_factory=Governance, description="Risk, approvals, pinning rules.")
+    llm: Llm | None = Field(None, description="Hosted-model projects: prompts, evals, budgets.")
+    targets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Which artifacts to emit and their options; every target is on by default.")
