@@ -43,6 +43,11 @@ def build_schema() -> dict[str, Any]:
 def _walk(node: Any) -> None:
     """Let ``x-`` keys through everywhere, also in name-keyed mappings."""
     if isinstance(node, dict):
+        keyed = node.get("patternProperties")
+        if node.get("type") == "object" and keyed and "^x-" not in keyed:
+            # A name-keyed mapping: only names of the right shape, plus extensions.
+            node["patternProperties"] = {**keyed, **_EXTENSION}
+            node["additionalProperties"] = False
         names = node.get("propertyNames")
         if isinstance(names, dict) and "pattern" in names:
             node["propertyNames"] = {"anyOf": [names, {"pattern": "^x-"}]}

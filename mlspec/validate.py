@@ -153,8 +153,9 @@ def _translate(err: dict[str, Any], doc: Document, prefix: SpecPath,
         return Diagnostic(dx.INVALID_STRING, f"{err['msg']} in {where}", span=span, path=path)
 
     if kind in _RANGE:
-        return Diagnostic(dx.OUT_OF_RANGE, f"{err['msg'][0].lower()}{err['msg'][1:]} in {where}",
-                          span=span, path=path)
+        bound = err["msg"].replace("Input should be ", "must be ").replace("Value should have", "must have")
+        subject = show(value) if isinstance(value, (int, float, str)) else "the value"
+        return Diagnostic(dx.OUT_OF_RANGE, f"{subject} is out of range in {where}: {bound}", span=span, path=path)
 
     # A pydantic error kind we did not anticipate: still a clean, positioned diagnostic.
     return Diagnostic(dx.WRONG_TYPE, f"{err['msg']} in {where}", span=span, path=path)

@@ -309,10 +309,12 @@ def _check_uri(value: str) -> str:
     hint = "a URI with a scheme such as 's3://bucket/key.parquet' or a path relative to the spec"
     if len(value) > 2048:
         raise _fail(dx.INVALID_URI, "URI is longer than 2048 characters", hint)
-    if any(ord(c) < 33 or c == "\x7f" for c in value):
-        raise _fail(dx.INVALID_URI, f"invalid URI {value!r}: whitespace or control characters", hint)
+    if any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise _fail(dx.INVALID_URI, f"invalid URI {value!r}: control characters", hint)
     m = _URI_SCHEME.match(value)
     if m:
+        if any(c.isspace() for c in value):
+            raise _fail(dx.INVALID_URI, f"invalid URI {value!r}: a URI has no spaces (encode them as %20)", hint)
         if not m.group(2):
             raise _fail(dx.INVALID_URI, f"invalid URI {value!r}: nothing after the scheme", hint)
         return value
@@ -328,6 +330,7 @@ def _check_uri(value: str) -> str:
 Uri = Annotated[
     str, AfterValidator(_check_uri),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 2048,
+                    "pattern": r"^(?:[A-Za-z][A-Za-z0-9+.-]{0,31}://\S+|(?![A-Za-z][A-Za-z0-9+.-]*:)(?![/~ ])[^\\\u0000-\u001f]+)$",
                     "examples": ["s3://bucket/data.parquet", "data/train.csv"]}),
 ]
 

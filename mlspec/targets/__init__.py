@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -100,7 +101,9 @@ def validate_target_options(
         try:
             opts = cls.options_model.model_validate(value)
         except ValidationError as exc:
-            diags.extend(translate_errors(exc, doc, prefix=("targets", name), root=cls.options_model))
+            # One stable code for every problem in a target's options; the message says which.
+            diags.extend(replace(d, code=dx.TARGET_OPTION_INVALID)
+                         for d in translate_errors(exc, doc, prefix=("targets", name), root=cls.options_model))
             continue
         options[name] = opts
     for name in selected:
