@@ -1,0 +1,7 @@
+"""Self-check sample: clean Python for pyflakes."""
+
+import json
+
+
+def dump(value):
+    return json.dumps(value)
