@@ -10,6 +10,7 @@ Exit codes (SPEC.md §6): 0 success; 1 the input is wrong; 2 usage error; 3 inte
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -232,6 +233,63 @@ def init(directory: Path, name: str | None, force: bool) -> None:
         click.echo(f"mlspec: {exc}", err=True)
         sys.exit(EXIT_INPUT)
     click.echo(f"wrote {path}\nnext: mlspec validate {path}")
+
+
+@cli.command()
+@click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--until", metavar="NODE", help="Run NODE and everything it needs, then stop.")
+@click.option("--only", "only", multiple=True, metavar="NODE", help="Run only these nodes (repeatable).")
+@click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
+@click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
+@click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@FORMAT
+def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
+        fail_on_alert: bool, fmt: str) -> None:
+    """Run the pipeline on this machine, skipping unchanged nodes."""
+    from mlspec.api import check_project
+    from mlspec.execute import Selection, run_plan, select
+
+    checked = check_project(spec)
+    if not checked.ok:
+        report(checked.diagnostics, fmt if fmt == "json" else "text", _sources([checked]))
+        sys.exit(EXIT_INPUT)
+    plan = checked.plan
+    try:
+        nodes = select(plan, until, only, monitoring=not no_monitoring)
+    except Selection as exc:
+        raise click.UsageError(str(exc)) from None
+    base = checked.doc.base_dir
+
+    def progress(event: str, r: Any) -> None:
+        if fmt != "text":
+            return
+        if event == "start":
+            click.echo(f"  ▶ {r.id} …", err=True)
+        else:
+            mark = {"ok": "✓", "cached": "·", "approved": "✓", "alert": "!", "skipped": "-"}.get(r.status, "✗")
+            took = f" {r.seconds:.1f}s" if r.seconds else ""
+            note = f"  ({r.note})" if r.note else ""
+            click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
+
+    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+    alerts = [r for r in result.results if r.status == "alert"]
+    failed = result.failed or (fail_on_alert and bool(alerts))
+    if fmt == "json":
+        click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
+                               "nodes": [r.__dict__ for r in result.results], "diagnostics": []}, indent=2))
+    else:
+        width = max((len(r.id) for r in result.results), default=4)
+        click.echo(f"{'node':<{width}}  {'status':<11}  {'seconds':>7}  log / note")
+        for r in result.results:
+            detail = r.log or r.note
+            if r.log and r.note:
+                detail = f"{r.log}  ({r.note})"
+            click.echo(f"{r.id:<{width}}  {r.status:<11}  {r.seconds:>7.1f}  {detail}")
+        click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
+                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
+    if result.interrupted:
+        sys.exit(130)
+    sys.exit(EXIT_INPUT if failed else EXIT_OK)
 
 
 # --------------------------------------------------------------------------- entry point

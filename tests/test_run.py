@@ -1,0 +1,140 @@
+"""`mlspec run`: order, caching, exact re-runs, gate failures, timeouts, retries, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SPEC = """mlspec: 1
+project: {{name: demo}}
+params: {{scale: {scale}, auc: {auc}}}
+steps:
+  prepare: {{run: python jobs.py prepare, outputs: [data/p.txt]}}
+  other: {{run: python jobs.py other, outputs: [data/o.txt]}}
+training:
+  run: python jobs.py train ${{params.scale}}
+  needs: [steps.prepare]
+  outputs: {{model: models/m.txt}}
+validation:
+  run: python jobs.py evaluate ${{params.auc}}
+  metrics: metrics/eval.json
+  gates: [{{metric: auc, min: 0.8}}]
+registry: {{backend: local}}
+"""
+
+JOBS = """import json, pathlib, sys
+job, args = sys.argv[1], sys.argv[2:]
+for d in ("data", "models", "metrics"):
+    pathlib.Path(d).mkdir(exist_ok=True)
+if job == "prepare":
+    pathlib.Path("data/p.txt").write_text("prepared")
+elif job == "other":
+    pathlib.Path("data/o.txt").write_text("other")
+elif job == "train":
+    pathlib.Path("models/m.txt").write_text(pathlib.Path("data/p.txt").read_text() + args[0])
+elif job == "evaluate":
+    json.dump({"auc": float(args[0])}, open("metrics/eval.json", "w"))
+"""
+
+
+def write(tmp: Path, scale: int = 1, auc: float = 0.9) -> Path:
+    (tmp / "jobs.py").write_text(JOBS)
+    spec = tmp / "mlproject.yaml"
+    spec.write_text(SPEC.format(scale=scale, auc=auc))
+    return spec
+
+
+def run(tmp: Path, *args: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "mlspec", "run", "--format", "json", *args], cwd=tmp,
+                          capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    payload = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    return proc.returncode, payload
+
+
+def statuses(payload: dict) -> dict[str, str]:
+    return {n["id"]: n["status"] for n in payload["nodes"]}
+
+
+def test_first_run_then_everything_cached_then_param_change_reruns_downstream(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")  # mlspec gate / register are runtime commands
+    write(tmp_path)
+    code, first = run(tmp_path)
+    assert code == 0, first
+    assert list(statuses(first)) == ["step.other", "step.prepare", "train", "evaluate", "gate", "register"]
+    assert set(statuses(first).values()) == {"ok"}
+    assert (tmp_path / "models" / "m.txt").read_text() == "prepared1"
+
+    code, second = run(tmp_path)
+    assert code == 0 and set(statuses(second).values()) == {"cached"}
+
+    write(tmp_path, scale=2)  # changes the training command only
+    code, third = run(tmp_path)
+    assert statuses(third) == {"step.other": "cached", "step.prepare": "cached", "train": "ok",
+                               "evaluate": "ok", "gate": "ok", "register": "ok"}
+
+
+def test_failing_gate_stops_before_register(tmp_path: Path) -> None:
+    pytest.importorskip("numpy")
+    write(tmp_path, auc=0.5)
+    code, payload = run(tmp_path)
+    assert code == 1
+    s = statuses(payload)
+    assert s["gate"] == "failed" and s["register"] == "skipped"
+    assert not (tmp_path / ".mlspec" / "registry").exists() or not any((tmp_path / ".mlspec" / "registry").rglob("*.txt"))
+
+
+def test_until_and_only_select_nodes(tmp_path: Path) -> None:
+    write(tmp_path)
+    code, payload = run(tmp_path, "--until", "training")
+    assert code == 0 and list(statuses(payload)) == ["step.prepare", "train"]
+    code, payload = run(tmp_path, "--only", "steps.other")
+    assert code == 0 and statuses(payload) == {"step.other": "ok"}
+    proc = subprocess.run([sys.executable, "-m", "mlspec", "run", "--only", "steps.nope"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "did you mean" in proc.stderr
+
+
+def test_deleted_output_reruns_its_producer(tmp_path: Path) -> None:
+    write(tmp_path)
+    assert run(tmp_path, "--until", "training")[0] == 0
+    (tmp_path / "models" / "m.txt").unlink()
+    code, payload = run(tmp_path, "--until", "training")
+    assert statuses(payload) == {"step.prepare": "cached", "train": "ok"}
+
+
+def test_timeout_and_retries(tmp_path: Path) -> None:
+    (tmp_path / "mlproject.yaml").write_text(
+        "mlspec: 1\nproject: {name: demo}\nsteps:\n"
+        "  slow: {run: 'sleep 5', timeout: 1s}\n"
+        "  flaky:\n    run: \"test -f marker || (touch marker; exit 3)\"\n    retries: 1\n")
+    code, payload = run(tmp_path)
+    nodes = {n["id"]: n for n in payload["nodes"]}
+    assert nodes["step.slow"]["status"] == "failed" and nodes["step.slow"]["note"] == "timed out"
+    assert nodes["step.flaky"]["status"] == "ok" and nodes["step.flaky"]["attempts"] == 2
+    assert code == 1
+
+
+def test_ctrl_c_stops_cleanly_and_does_not_record_the_node(tmp_path: Path) -> None:
+    (tmp_path / "mlproject.yaml").write_text(
+        "mlspec: 1\nproject: {name: demo}\nsteps:\n  long: {run: 'sleep 30 && touch done.txt', outputs: [done.txt]}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "mlspec", "run"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not list((tmp_path / ".mlspec" / "runs").glob("*/step_long.log")):
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in out
+    cache = tmp_path / ".mlspec" / "cache" / "nodes.json"
+    assert not cache.exists() or "step.long" not in json.loads(cache.read_text())
+    assert not (tmp_path / "done.txt").exists()
