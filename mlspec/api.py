@@ -44,7 +44,7 @@ def check_project(
     from mlspec.loader import load_document
     from mlspec.resolve import resolve_plan
     from mlspec.rules import check_rules
-    from mlspec.targets import available_targets, validate_target_options
+    from mlspec.targets import available_targets, chosen_targets, validate_target_options
     from mlspec.validate import validate_spec
 
     name = display_name or (os.fspath(spec_path) if not isinstance(spec_path, bytes) else "mlproject.yaml")
@@ -60,7 +60,7 @@ def check_project(
 
     options, diags = validate_target_options(spec.targets, doc, selected=targets)
     result.diagnostics += diags
-    result.target_options = options
+    result.target_options = {n: options[n] for n in chosen_targets(options, targets)}
     result.diagnostics += check_rules(spec, doc)
     spec_dir = _spec_dir(doc, out_dir)
     plan, diags = resolve_plan(spec, doc, target_options=options, spec_dir=spec_dir)
@@ -68,10 +68,17 @@ def check_project(
     if plan is not None and not dx.has_errors(result.diagnostics):
         result.plan = plan
         registry = available_targets()
-        for target_name in options:
+        for target_name in result.target_options:
             target = registry[target_name](template_dirs)
-            result.diagnostics += [d.with_file(name) for d in target.check(plan)]
+            result.diagnostics += [_positioned(d, doc) for d in target.check(plan)]
     return _finish(result, strict)
+
+
+def _positioned(d: Diagnostic, doc: Any) -> Diagnostic:
+    """Targets know spec paths, not positions: look the position up in the Document."""
+    from dataclasses import replace
+
+    return d if d.span is not None or not d.path else replace(d, span=doc.span(d.path))
 
 
 def _finish(result: Checked, strict: bool) -> Checked:

@@ -225,7 +225,8 @@ class Resolver:
             edges.append(Edge(last, "register", None, last))
             last = "register"
 
-        if spec.serving and last and "docker" in self.target_options:
+        docker = self.target_options.get("docker")
+        if spec.serving and last and docker is not None and getattr(docker, "enabled", False):
             node("build", "build", "build serving image", command=None, spec_path=("serving",),
                  uses_image=False)
             edges.append(Edge(last, "build", None, last))
@@ -463,7 +464,7 @@ class Resolver:
         if mon.performance:
             pf = mon.performance
             perf = p.Performance(pf.metric, pf.min, pf.max, pf.labels[5:] if pf.labels else None,
-                                 pf.window, duration_seconds(pf.window), pf.severity)
+                                 pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
             reference=mon.reference[5:] if mon.reference else None,

@@ -77,9 +77,11 @@ def did_you_mean(name: str, names: Sequence[str]) -> str | None:
 def validate_target_options(
     raw: dict[str, Any], doc: Any, selected: Sequence[str] = (),
 ) -> tuple[dict[str, TargetOptions], list[Diagnostic]]:
-    """Validate ``targets:`` against each plugin's options; returns the enabled ones.
+    """Validate ``targets:`` against each plugin's options.
 
-    ``selected`` (from ``--target``) restricts the result to those names.
+    Returns the options of every installed target, enabled or not (targets may read each
+    other's naming, e.g. the image name), and diagnostics for unknown names, in the spec or
+    in ``selected`` (from ``--target``).
     """
     from pydantic import ValidationError
 
@@ -111,6 +113,9 @@ def validate_target_options(
             diags.append(Diagnostic(dx.UNKNOWN_TARGET, f"unknown target {name!r} in --target",
                                     hint=did_you_mean(name, list(targets))
                                     or f"installed targets: {', '.join(targets)}"))
-    chosen = {n: o for n, o in options.items()
-              if (n in selected if selected else o.enabled)}
-    return chosen, diags
+    return options, diags
+
+
+def chosen_targets(options: dict[str, TargetOptions], selected: Sequence[str] = ()) -> list[str]:
+    """The targets to check and emit: ``--target`` names, else the enabled ones."""
+    return [n for n, o in options.items() if (n in selected if selected else o.enabled)]
