@@ -309,6 +309,12 @@ RUNTIME_MISSING = _code("MS607", "optional runtime dependency missing", E,
     "A runtime command needs an extra: `pip install 'mlspec[runtime]'` (or `[mlflow]`).")
 NODE_FAILED = _code("MS608", "pipeline node failed", E,
     "`mlspec run`: a node's command exited non-zero or timed out.")
+PUSH_FAILED = _code("MS609", "metrics push failed", W,
+    "The Pushgateway could not be reached or refused the metrics; the command's verdict stands.")
+DATA_STALE = _code("MS610", "data is stale", E,
+    "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
+PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
+    "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

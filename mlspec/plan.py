@@ -152,6 +152,7 @@ class Performance:
     window: str
     window_seconds: int
     severity: str
+    metrics_path: str | None = None    # monitoring.performance.metrics: the live metrics JSON (spec-relative)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,689 @@
+"""The runtime commands as click commands; ``mlspec.cli`` loads this module lazily.
+
+Each command: ``[SPEC]`` (default ``./mlproject.yaml``), ``--format text|json``; paths in
+the spec are relative to the spec's folder, paths given on the command line to the working
+folder. Exit codes: 0 ok, 1 a check failed or the input is wrong (invalid spec, unreadable
+data), 2 usage. ``retrain-trigger --exit-code`` uses 0 (trigger) and 99 (do not trigger).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlspec import diagnostics as dx
+from mlspec import metrics as mm
+from mlspec.runtime.common import (
+    GATE_RESULT,
+    Context,
+    Failure,
+    Outcome,
+    num,
+    push_samples,
+    require,
+    run_command,
+    table,
+    utc,
+    write_json,
+    write_state,
+)
+
+SPEC = click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False))
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="Output format.")
+
+
+def _push_options(f: Any) -> Any:
+    f = click.option("--textfile", type=click.Path(dir_okay=False),
+                     help="Also write the metrics to this file (node_exporter textfile collector; name it *.prom).")(f)
+    f = click.option("--no-push", is_flag=True, help="Do not push to the Pushgateway.")(f)
+    f = click.option("--pushgateway", metavar="URL",
+                     help="Pushgateway to push to (default: monitoring.pushgateway).")(f)
+    return f
+
+
+STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
+                            help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
+                                 "next to the spec).")
+
+
+def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
+    try:
+        return ctx.plan.source_named(name)
+    except KeyError:
+        known = [d.name for d in ctx.plan.data]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(known)}" if known else
+                                                              "; the spec has no data sources")
+        raise click.BadParameter(f"no data source '{name}' in {ctx.checked.file}{hint}", param_hint=what) from None
+
+
+# =================================================================== gate
+
+
+@click.command()
+@SPEC
+@click.option("--metrics", type=click.Path(dir_okay=False), help="Metrics JSON (default: validation.metrics).")
+@click.option("--baseline", type=click.Path(dir_okay=False),
+              help="Metrics JSON of the production model (default: the registry's production version).")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help=f"Write the result JSON here (default: {GATE_RESULT.as_posix()} next to the spec).")
+@_push_options
+@FORMAT
+def gate(spec: str, metrics: str | None, baseline: str | None, output: str | None, pushgateway: str | None,
+         no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Evaluate the spec's gates on a metrics file; exit 1 if any fails."""
+    run_command("gate", spec, fmt, lambda ctx: _gate(ctx, metrics, baseline, output, pushgateway, no_push, textfile))
+
+
+def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, output: str | None,
+          pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import gates as g
+    from mlspec.runtime import prometheus as prom
+    from mlspec.runtime import registry
+
+    plan = ctx.plan
+    if not plan.gates:
+        return Outcome(True, {"results": [], "note": "the spec has no gates"}, "no gates to evaluate\n")
+    if metrics_opt:
+        mpath = Path(metrics_opt)
+    elif plan.eval_metrics_path:
+        mpath = ctx.spec_path(plan.eval_metrics_path)
+    else:
+        raise click.UsageError("no metrics file: pass --metrics (the spec has no validation.metrics)")
+    mshown = ctx.shown(mpath)
+    metrics = g.read_metrics(mpath, mshown)
+
+    base = None
+    if any(x.baseline for x in plan.gates):
+        if baseline_opt:
+            bpath = Path(baseline_opt)
+            base = g.Baseline(ctx.shown(bpath), g.read_metrics(bpath, ctx.shown(bpath), "baseline file"), True)
+        else:
+            prod = registry.production(ctx)
+            if prod is not None:
+                base = g.Baseline(f"production {prod[0]}", prod[1], False)
+
+    results = [g.evaluate(gate, i, metrics, base) for i, gate in enumerate(plan.gates)]
+    for r in results:
+        path = ("validation", "gates", r.index)
+        if r.problem:
+            ctx.add(dx.METRIC_MISSING, f"gate {r.gate.id}: {r.problem}"
+                    + ("" if "baseline" in r.problem else f" in {mshown}"), path=path,
+                    hint="the evaluation step writes a flat JSON object {\"name\": number}")
+        elif not r.passed:
+            ctx.add(dx.GATE_FAILED, g.failure_text(r), path=path)
+
+    samples = []
+    for r in results:
+        if r.value is not None:
+            samples.append(prom.sample(mm.GATE_VALUE, r.value, project=ctx.project, gate=r.gate.id, metric=r.gate.metric))
+        samples.append(prom.sample(mm.GATE_PASSED, 1 if r.passed else 0, project=ctx.project, gate=r.gate.id,
+                                   metric=r.gate.metric))
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile)
+
+    ok = all(r.passed for r in results)
+    payload = {"passed": ok, "metrics_file": mshown, "baseline": base.label if base else None,
+               "results": [r.to_json() for r in results], "push": push}
+    out = Path(output) if output else ctx.spec_dir / GATE_RESULT
+    now = time.time()
+    try:
+        write_json(out, {"command": "gate", "project": ctx.project, "spec_sha256": ctx.plan.spec_sha256,
+                         "finished": utc(now), **payload,
+                         "diagnostics": [d.to_json() for d in ctx.diagnostics]})
+        payload["output"] = ctx.shown(out)
+    except OSError as exc:
+        ctx.add(dx.DATA_UNREADABLE, f"cannot write the gate result {ctx.shown(out)}: {exc.strerror or exc}",
+                file=ctx.shown(out))
+
+    rows = [[r.gate.id, r.gate.metric, num(r.value), r.bound, "pass" if r.passed else "FAIL"] for r in results]
+    text = table(["gate", "metric", "value", "bound", "result"], rows)
+    for r in results:
+        if r.note:
+            text += f"note: {r.gate.id}: {r.note}\n"
+    failed = sum(not r.passed for r in results)
+    text += (f"gates: {len(results) - failed} passed, {failed} failed ({mshown})\n")
+    return Outcome(ok, payload, text)
+
+
+# =================================================================== check-data
+
+
+@click.command(name="check-data")
+@click.argument("args", nargs=-1, metavar="[SPEC] SOURCE")
+@click.option("--file", "file_", metavar="FILE", help="Data to check (path or URI; default: the source's uri).")
+@click.option("--strict", is_flag=True, help="Columns the contract does not list are errors, not warnings.")
+@STATE_OPTION
+@_push_options
+@FORMAT
+def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir: str | None,
+               pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Check a data set against source SOURCE's column contract; exit 1 on violations."""
+    if len(args) == 1:
+        spec, source = "mlproject.yaml", args[0]
+    elif len(args) == 2:
+        spec, source = args
+    else:
+        raise click.UsageError("expected [SPEC] SOURCE" if not args else f"too many arguments: {' '.join(args)}")
+    run_command("check-data", spec, fmt,
+                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile))
+
+
+def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_dir: str | None,
+                pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import contract, data
+    from mlspec.runtime import prometheus as prom
+
+    src = _source(ctx, name)
+    if src.columns is None:
+        raise click.BadParameter(f"data source '{name}' has no schema (column contract) to check",
+                                 param_hint="SOURCE")
+    mon = ctx.plan.monitoring
+    current = ctx.plan.source_named(mon.current) if mon and mon.current else None
+    # The monitoring schema check (pipeline drift): the current data against this contract.
+    monitoring = current is not None and ((file_ is None and name == current.name) or
+                                          (file_ is not None and file_ == current.uri))
+    try:
+        require("pyarrow", "numpy", command="check-data")
+        named = next((d for d in ctx.plan.data if file_ is not None and d.uri == file_), None)
+        if named is not None:
+            # `--file <a source's uri>` (what the generated schema check runs) is that source's
+            # data: found relative to the spec, in that source's format, from any working folder.
+            loc = data.locate(named.uri, ctx.spec_dir, declared=named.format,
+                              display=ctx.shown(ctx.spec_path(named.uri)) if "://" not in named.uri else named.uri)
+        elif file_:
+            loc = data.locate(file_, Path.cwd(), declared=src.format, prefer_declared=False)
+        else:
+            loc = data.locate(src.uri, ctx.spec_dir, declared=src.format,
+                              display=ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri)
+        tbl = data.read_table(loc, string_columns=contract.string_columns(src.columns))
+        mtime = data.newest_mtime(loc)
+    except Failure as exc:
+        if monitoring:
+            ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
+            write_state(ctx, "schema", ctx.state_dir(state_dir), "error", exc.message,
+                        {"source": name, "file": file_ or src.uri, "results": []})
+            ctx.diagnostics.pop()
+        raise
+
+    # Metrics describe the data checked: the monitoring check of current data is labelled
+    # with the current source, so it never overwrites the pipeline's check of the contract's own source.
+    label = current.name if (monitoring and current is not None) else name
+    own_data = file_ is None or (monitoring and current is not None and file_ == current.uri)
+    reports, unexpected = contract.check_table(tbl, src.columns)
+    by_name = {c.name: c for c in src.columns}
+    for rep in reports:
+        if rep.total:
+            col = by_name[rep.name]
+            hint = None
+            if not rep.present:
+                close = difflib.get_close_matches(rep.name, unexpected, n=1)
+                hint = f"the data has '{close[0]}'" if close else None
+            ctx.add(dx.DATA_VIOLATION, f"{loc.display}: column '{rep.name}': {contract.describe(rep, col)}",
+                    path=("data", name, "schema", rep.name), hint=hint)
+    if unexpected:
+        shown = ", ".join(repr(u) for u in unexpected[:10]) + (", …" if len(unexpected) > 10 else "")
+        msg = f"{loc.display}: {len(unexpected)} column(s) not in the contract: {shown}"
+        if strict:
+            ctx.add(dx.DATA_VIOLATION, msg, path=("data", name, "schema"))
+        else:
+            ctx.warn(dx.DATA_VIOLATION, msg, path=("data", name, "schema"),
+                     hint="add them to the schema, or drop them upstream (--strict makes this an error)")
+    total = sum(r.total for r in reports) + (len(unexpected) if strict else 0)
+
+    violations = [prom.sample(mm.SCHEMA_VIOLATIONS, total, project=ctx.project, source=label)]
+    groups = [([("command", ctx.command), ("source", label)], violations)]
+    # A source's last update is one fact whoever observes it: check-data and freshness share
+    # the group project/<name>/source/<source>, so there is one series per source. A --file
+    # that is not the source's own data says nothing about the source's age.
+    if mtime is not None and own_data:
+        groups.append(([("source", label)], [prom.sample(mm.DATA_LAST_UPDATED, mtime, project=ctx.project,
+                                                         source=label)]))
+    push = push_samples(ctx, [s for _, b in groups for s in b], url=pushgateway, no_push=no_push,
+                        textfile=textfile, groups=groups)
+    ok = total == 0
+    payload = {"source": name, "data_source": label, "file": loc.display, "rows": tbl.num_rows, "violations": total,
+               "unexpected_columns": unexpected, "last_updated": utc(mtime) if mtime is not None else None,
+               "results": [r.to_json() for r in reports], "push": push}
+    if monitoring:
+        summary = f"{total} violation(s) in {loc.display}" if total else f"{loc.display} meets the contract"
+        payload["state"] = ctx.shown(write_state(ctx, "schema", ctx.state_dir(state_dir),
+                                                 "event" if total else "ok", summary, payload))
+
+    rows = []
+    for r in reports:
+        detail = contract.describe(r, by_name[r.name]) if r.total else ""
+        rows.append([r.name, r.type, r.found_type or "-", str(r.rows) if r.present else "-",
+                     str(r.nulls) if r.present else "-", str(r.total), detail or "ok"])
+    text = table(["column", "type", "found", "rows", "nulls", "violations", "detail"], rows)
+    text += f"{name}: {tbl.num_rows} rows, {total} violation(s) ({loc.display})\n"
+    return Outcome(ok, payload, text)
+
+
+# =================================================================== drift
+
+
+@click.command()
+@SPEC
+@click.option("--reference", type=str, metavar="FILE", help="Reference data (default: monitoring.reference's uri).")
+@click.option("--current", type=str, metavar="FILE", help="Current data (default: monitoring.current's uri).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@STATE_OPTION
+@_push_options
+@FORMAT
+def drift(spec: str, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
+          pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Measure drift between reference and current data; exit 1 if drift is found."""
+    run_command("drift", spec, fmt, lambda ctx: _drift(ctx, reference, current, output, state_dir, pushgateway,
+                                                       no_push, textfile))
+
+
+def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role: str) -> tuple[Any, Any]:
+    from mlspec.runtime import data
+
+    src = ctx.plan.source_named(source_name) if source_name else None
+    if opt:
+        return data.locate(opt, Path.cwd(), declared=src.format if src else None, prefer_declared=False), src
+    if src is None:
+        raise click.UsageError(f"no {role} data: pass --{role} FILE (the spec has no monitoring.{role})")
+    shown = ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri
+    return data.locate(src.uri, ctx.spec_dir, declared=src.format, display=shown), src
+
+
+def _drift(ctx: Context, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
+           pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import data
+    from mlspec.runtime import drift as dr
+    from mlspec.runtime import prometheus as prom
+
+    mon = ctx.plan.monitoring
+    checks = mon.drift if mon else ()
+    if not checks:
+        return Outcome(True, {"results": [], "note": "the spec has no monitoring.drift checks"},
+                       "no drift checks in the spec\n")
+    state = ctx.state_dir(state_dir)
+    try:
+        require("numpy", "scipy", "pyarrow", command="drift")
+        ref_loc, ref_src = _drift_location(ctx, reference, mon.reference, "reference")
+        cur_loc, cur_src = _drift_location(ctx, current, mon.current, "current")
+        wanted = list(dict.fromkeys(c.column for c in checks))
+        ref = data.read_table(ref_loc, columns=wanted)
+        cur = data.read_table(cur_loc, columns=wanted)
+    except Failure as exc:
+        ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
+        write_state(ctx, "drift", state, "error", exc.message, {"results": []})
+        ctx.diagnostics.pop()
+        raise
+
+    types: dict[str, str] = {}
+    for src in (cur_src, ref_src):
+        for col in (src.columns or ()) if src else ():
+            types[col.name] = col.type
+    results = []
+    for check in checks:
+        path = dr.spec_path_of(ctx.checked.doc, check.column, check.method)
+        missing = [loc.display for loc, t in ((ref_loc, ref), (cur_loc, cur)) if check.column not in t.column_names]
+        if missing:
+            r = {"column": check.column, "method": check.method, "threshold": check.threshold,
+                 "test": check.is_test, "severity": check.severity, "status": "error", "drift": None,
+                 "statistic": None, "p_value": None, "note": f"column not in {' and '.join(missing)}"}
+            ctx.add(dx.DATA_UNREADABLE, f"drift column '{check.column}' is not in {' and '.join(missing)}", path=path)
+        else:
+            r = dr.run_check(check, ref.column(check.column), cur.column(check.column), types.get(check.column))
+            if r["status"] == "error":
+                ctx.add(dx.DATA_UNREADABLE, f"drift of '{check.column}': {r['note']}", path=path)
+        if r["drift"]:
+            ctx.add(dx.DRIFT_DETECTED, f"column '{check.column}' drifted: {_drift_text(r)}", path=path,
+                    hint=f"severity {check.severity}; compared {ref_loc.display} with {cur_loc.display}")
+        results.append(r)
+
+    samples = []
+    for r in results:
+        labels = {"project": ctx.project, "column": r["column"], "method": r["method"]}
+        if r["statistic"] is not None:
+            samples.append(prom.sample(mm.DRIFT_SCORE, r["statistic"], **labels))
+        if r["p_value"] is not None:
+            samples.append(prom.sample(mm.DRIFT_PVALUE, r["p_value"], **labels))
+    detected: dict[tuple[str, str, str], int] = {}
+    for r in results:
+        if r["drift"] is not None:
+            key = (r["column"], r["method"], r["severity"])
+            detected[key] = max(detected.get(key, 0), int(r["drift"]))
+    samples += [prom.sample(mm.DRIFT_DETECTED, v, project=ctx.project, column=c, method=m, severity=s)
+                for (c, m, s), v in detected.items()]
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile)
+
+    drifted = [r for r in results if r["drift"]]
+    errors = [r for r in results if r["status"] == "error"]
+    payload = {"reference": ref_loc.display, "current": cur_loc.display,
+               "rows": {"reference": ref.num_rows, "current": cur.num_rows},
+               "drift": bool(drifted), "results": results, "push": push}
+    if drifted:
+        summary = f"{len(drifted)} of {len(results)} check(s) drifted: " + ", ".join(
+            f"{r['column']} ({_drift_text(r)})" for r in drifted[:5])
+    else:
+        summary = f"no drift in {len(results)} check(s)"
+    status = "event" if drifted else ("error" if errors else "ok")
+    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload))
+    if output:
+        try:
+            write_json(Path(output), {"command": "drift", "project": ctx.project, **payload,
+                                      "diagnostics": [d.to_json() for d in ctx.diagnostics]})
+            payload["output"] = output
+        except OSError as exc:
+            ctx.add(dx.DATA_UNREADABLE, f"cannot write {output}: {exc.strerror or exc}", file=output)
+
+    rows = []
+    for r in results:
+        bound = f"p < {num(r['threshold'])}" if r["test"] else f"> {num(r['threshold'])}"
+        verdict = {"drift": "DRIFT", "ok": "ok", "skipped": "n/a", "error": "ERROR"}[r["status"]]
+        rows.append([r["column"], r["method"], num(r["statistic"], 4), num(r["p_value"], 4), bound, verdict,
+                     r.get("note") or ""])
+    text = table(["column", "method", "statistic", "p-value", "drift when", "result", "note"], rows)
+    text += (f"drift: {len(drifted)} of {len(results)} check(s) drifted "
+             f"({ref_loc.display}: {ref.num_rows} rows, {cur_loc.display}: {cur.num_rows} rows)\n")
+    return Outcome(not drifted and not errors, payload, text)
+
+
+def _drift_text(r: dict[str, Any]) -> str:
+    if r["test"]:
+        return f"{r['method']} p-value {num(r['p_value'], 4)} < {num(r['threshold'])}"
+    return f"{r['method']} {num(r['statistic'], 4)} > {num(r['threshold'])}"
+
+
+# =================================================================== register
+
+
+@click.command()
+@SPEC
+@click.option("--model", type=click.Path(), help="Model file or folder (default: training.outputs.model).")
+@click.option("--metrics", type=click.Path(dir_okay=False), help="Metrics JSON (default: validation.metrics).")
+@click.option("--stage", type=click.Choice(["production", "staging", "none"]), default="production",
+              show_default=True, help="Point this stage at the new version.")
+@FORMAT
+def register(spec: str, model: str | None, metrics: str | None, stage: str, fmt: str) -> None:
+    """Version an approved model with its lineage in the registry."""
+    run_command("register", spec, fmt, lambda ctx: _register(ctx, model, metrics, stage))
+
+
+def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stage: str) -> Outcome:
+    from mlspec.runtime import gates as g
+    from mlspec.runtime import registry
+
+    plan = ctx.plan
+    if plan.registry is None:
+        raise Failure(dx.REGISTRY_ERROR, "the spec has no `registry` section", hint="add registry: {backend: local}")
+    if model_opt:
+        model = Path(model_opt)
+    elif plan.model_path:
+        model = ctx.spec_path(plan.model_path)
+    else:
+        raise click.UsageError("no model: pass --model (the spec has no training.outputs.model)")
+    mshown = ctx.shown(model)
+    if not model.exists():
+        raise Failure(dx.DATA_UNREADABLE, f"model {mshown} does not exist", file=mshown,
+                      hint="run training first, or pass --model")
+    metrics: dict[str, Any] = {}
+    metrics_source = None
+    if metrics_opt:
+        mpath = Path(metrics_opt)
+        metrics, metrics_source = g.read_metrics(mpath, ctx.shown(mpath)), ctx.shown(mpath)
+    elif plan.eval_metrics_path:
+        mpath = ctx.spec_path(plan.eval_metrics_path)
+        if mpath.exists():
+            metrics, metrics_source = g.read_metrics(mpath, ctx.shown(mpath)), ctx.shown(mpath)
+        else:
+            ctx.warn(dx.DATA_UNREADABLE, f"metrics file {ctx.shown(mpath)} does not exist; registering without "
+                     f"metrics (a later baseline gate will have nothing to compare with)", file=ctx.shown(mpath))
+    if plan.registry.backend == "mlflow":
+        result = registry.mlflow_register(ctx, model, mshown, metrics, metrics_source, stage)
+    else:
+        result = registry.local_registry(ctx).register(plan, model, mshown, metrics, metrics_source, stage,
+                                                       ctx.spec_dir)
+    meta = result.pop("metadata")
+    payload = {"results": [result], "lineage": {"spec_sha256": meta["spec"]["sha256"], "git": meta["git"],
+                                                 "data": meta["data"]}}
+    was = f"; was {result['previous']}" if result.get("previous") else ""
+    where = f" ({stage}{was})" if stage != "none" else " (no stage)"
+    text = (f"registered {result['model_name']} {result['version']}{where} at {result['path']}\n"
+            f"  model sha256 {result['model_sha256']}\n  spec sha256  {meta['spec']['sha256']}\n")
+    if meta["git"]:
+        text += f"  git commit   {meta['git']['commit']}{' (dirty)' if meta['git']['dirty'] else ''}\n"
+    return Outcome(True, payload, text)
+
+
+# =================================================================== freshness
+
+
+@click.command()
+@click.argument("args", nargs=-1, metavar="[SPEC] [SOURCE]...")
+@STATE_OPTION
+@_push_options
+@FORMAT
+def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | None, no_push: bool,
+              textfile: str | None, fmt: str) -> None:
+    """Check that data sources are fresher than their bound; exit 1 if one is stale.
+
+    The first argument is the spec when it ends in .yaml/.yml or names an existing file;
+    with no SOURCE, every source with a `freshness` bound is checked.
+    """
+    spec, sources = "mlproject.yaml", list(args)
+    if sources and (sources[0].endswith((".yaml", ".yml")) or os.path.isfile(sources[0])):
+        spec = sources.pop(0)
+    run_command("freshness", spec, fmt, lambda ctx: _freshness(ctx, sources, state_dir, pushgateway, no_push,
+                                                               textfile))
+
+
+def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgateway: str | None, no_push: bool,
+               textfile: str | None) -> Outcome:
+    from mlspec.runtime import data
+    from mlspec.runtime import prometheus as prom
+    from mlspec.runtime.monitor import duration_text
+
+    if names:
+        sources = [_source(ctx, n) for n in dict.fromkeys(names)]
+        for s in sources:
+            if s.freshness_seconds is None:
+                raise click.BadParameter(f"data source '{s.name}' has no freshness bound", param_hint="SOURCE")
+    else:
+        sources = [s for s in ctx.plan.data if s.freshness_seconds is not None]
+    if not sources:
+        return Outcome(True, {"results": [], "note": "no data source has a freshness bound"},
+                       "no data source has a freshness bound\n")
+    now = time.time()
+    results, groups = [], []
+    for s in sources:
+        path = ("data", s.name, "freshness")
+        entry: dict[str, Any] = {"source": s.name, "uri": s.uri, "bound": s.freshness,
+                                 "bound_seconds": s.freshness_seconds, "last_updated": None,
+                                 "last_updated_timestamp": None, "age_seconds": None, "fresh": None, "status": "error",
+                                 "note": None}
+        try:
+            shown = ctx.shown(ctx.spec_path(s.uri)) if "://" not in s.uri else s.uri
+            loc = data.locate(s.uri, ctx.spec_dir, declared=s.format, display=shown)
+            mtime = data.newest_mtime(loc)
+            if mtime is None:
+                raise Failure(dx.DATA_UNREADABLE, f"{shown} holds no files", file=shown)
+        except Failure as exc:
+            ctx.add(exc.code, f"data source '{s.name}': {exc.message}", path=path, hint=exc.hint)
+            entry["note"] = exc.message
+            results.append(entry)
+            continue
+        age = max(0.0, now - mtime)
+        entry.update(last_updated=utc(mtime), last_updated_timestamp=round(mtime, 3), age_seconds=round(age, 3),
+                     fresh=age <= s.freshness_seconds, status="ok" if age <= s.freshness_seconds else "stale")
+        if not entry["fresh"]:
+            ctx.add(dx.DATA_STALE, f"data source '{s.name}' is stale: newest data is {duration_text(age)} old "
+                    f"(updated {utc(mtime)}), bound {s.freshness}", path=path)
+        groups.append(([("source", s.name)], [prom.sample(mm.DATA_LAST_UPDATED, mtime, project=ctx.project,
+                                                           source=s.name)]))
+        results.append(entry)
+    push = push_samples(ctx, [x for _, b in groups for x in b], url=pushgateway, no_push=no_push,
+                        textfile=textfile, groups=groups)
+    stale = [r for r in results if r["status"] == "stale"]
+    errors = [r for r in results if r["status"] == "error"]
+    payload = {"results": results, "push": push}
+    summary = (f"{len(stale)} stale source(s): " + ", ".join(r["source"] for r in stale)) if stale else (
+        f"{len(errors)} source(s) could not be checked" if errors else f"{len(results)} source(s) fresh")
+    payload["state"] = ctx.shown(write_state(ctx, "freshness", ctx.state_dir(state_dir),
+                                             "event" if stale else ("error" if errors else "ok"), summary, payload))
+    rows = [[r["source"], r["last_updated"] or "-", duration_text(r["age_seconds"]) if r["age_seconds"] is not None
+             else "-", r["bound"], {"ok": "fresh", "stale": "STALE", "error": "ERROR"}[r["status"]]] for r in results]
+    text = table(["source", "last updated", "age", "bound", "result"], rows) + f"freshness: {summary}\n"
+    return Outcome(not stale and not errors, payload, text)
+
+
+# =================================================================== performance
+
+
+@click.command()
+@SPEC
+@click.option("--metrics", type=click.Path(dir_okay=False),
+              help="Live metrics JSON (default: monitoring.performance.metrics).")
+@STATE_OPTION
+@_push_options
+@FORMAT
+def performance(spec: str, metrics: str | None, state_dir: str | None, pushgateway: str | None, no_push: bool,
+                textfile: str | None, fmt: str) -> None:
+    """Check live model performance against its bounds; exit 1 when out of bounds."""
+    run_command("performance", spec, fmt, lambda ctx: _performance(ctx, metrics, state_dir, pushgateway, no_push,
+                                                                   textfile))
+
+
+def performance_metrics_path(plan: Any) -> str:
+    """monitoring.performance.metrics: from the Plan when it carries it, else the monitor node's output."""
+    perf = plan.monitoring.performance
+    path = getattr(perf, "metrics_path", None)
+    if path:
+        return path
+    for n in plan.monitor_nodes:
+        if n.kind == "monitor_performance" and n.outputs:
+            return n.outputs[0]
+    return "metrics/live.json"
+
+
+def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, pushgateway: str | None,
+                 no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import gates as g
+    from mlspec.runtime import prometheus as prom
+
+    mon = ctx.plan.monitoring
+    perf = mon.performance if mon else None
+    if perf is None:
+        raise click.UsageError("the spec has no monitoring.performance section")
+    state = ctx.state_dir(state_dir)
+    mpath = Path(metrics_opt) if metrics_opt else ctx.spec_path(performance_metrics_path(ctx.plan))
+    mshown = ctx.shown(mpath)
+    try:
+        metrics = g.read_metrics(mpath, mshown, "live metrics file")
+    except Failure as exc:
+        ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
+        write_state(ctx, "performance", state, "error", exc.message, {"results": []})
+        ctx.diagnostics.pop()
+        raise
+    value, problem = g.metric_value(metrics, perf.metric)
+    status = "ok"
+    if problem:
+        ctx.add(dx.METRIC_MISSING, f"live metric '{perf.metric}' {problem} in {mshown}",
+                path=("monitoring", "performance", "metric"))
+        status = "error"
+    else:
+        assert value is not None
+        if perf.min is not None and value < perf.min:
+            ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is below min {num(perf.min)} "
+                    f"(window {perf.window})", path=("monitoring", "performance", "min"))
+            status = "event"
+        if perf.max is not None and value > perf.max:
+            ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is above max {num(perf.max)} "
+                    f"(window {perf.window})", path=("monitoring", "performance", "max"))
+            status = "event"
+    samples = [prom.sample(mm.PERFORMANCE, value, project=ctx.project, metric=perf.metric)] if value is not None else []
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile) if samples else {
+        "pushgateway": None, "pushed": False, "textfile": None}
+    bound = " and ".join(([f">= {num(perf.min)}"] if perf.min is not None else []) +
+                         ([f"<= {num(perf.max)}"] if perf.max is not None else [])) or "(none)"
+    result = {"metric": perf.metric, "value": value, "min": perf.min, "max": perf.max, "window": perf.window,
+              "severity": perf.severity, "within_bounds": status == "ok", "problem": problem}
+    payload = {"metrics_file": mshown, "results": [result], "push": push}
+    summary = {"ok": f"{perf.metric} {num(value)} within {bound}",
+               "event": f"{perf.metric} {num(value)} outside {bound}",
+               "error": f"{perf.metric} {problem}"}[status]
+    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload))
+    text = table(["metric", "value", "bound", "window", "result"],
+                 [[perf.metric, num(value), bound, perf.window,
+                   {"ok": "ok", "event": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
+    return Outcome(status == "ok", payload, text)
+
+
+# =================================================================== retrain-trigger
+
+
+@click.command(name="retrain-trigger")
+@SPEC
+@STATE_OPTION
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 0 when a retrain should start and 99 when not (Airflow's BashOperator skips on 99).")
+@click.option("--dry-run", is_flag=True, help="Decide, but do not record the trigger (the cooldown does not start).")
+@click.option("--github-output", is_flag=True, help="Append trigger=true|false to the file named by $GITHUB_OUTPUT.")
+@_push_options
+@FORMAT
+def retrain_trigger(spec: str, state_dir: str | None, exit_code: bool, dry_run: bool, github_output: bool,
+                    pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Decide whether monitoring should start a retrain (exit 0 unless --exit-code)."""
+    run_command("retrain-trigger", spec, fmt, lambda ctx: _retrain(ctx, state_dir, exit_code, dry_run, github_output,
+                                                                   pushgateway, no_push, textfile))
+
+
+def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool, github_output: bool,
+             pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import monitor
+    from mlspec.runtime import prometheus as prom
+
+    state = ctx.state_dir(state_dir)
+    r = ctx.plan.retraining
+    events = r.on if r else ()
+    if not events:
+        decision = {"trigger": False, "reasons": [], "blocked_by_cooldown": False, "events": [],
+                    "notes": ["retraining.on lists no events"], "last_triggered_timestamp": None,
+                    "cooldown_until_timestamp": None}
+    else:
+        decision = monitor.decide(tuple(events), r.cooldown_seconds, state)
+    now = time.time()
+    if decision["trigger"] and not dry_run:
+        try:
+            write_json(state / monitor.TRIGGER_FILE, {
+                "project": ctx.project, "last_triggered": utc(now), "last_triggered_timestamp": round(now, 3),
+                "reasons": decision["reasons"], "cooldown": r.cooldown if r else None})
+            decision["last_triggered_timestamp"] = round(now, 3)
+        except OSError as exc:
+            ctx.add(dx.DATA_UNREADABLE, f"cannot record the trigger in {ctx.shown(state)}: {exc.strerror or exc}",
+                    file=ctx.shown(state / monitor.TRIGGER_FILE))
+    last = decision["last_triggered_timestamp"]
+    samples = [prom.sample(mm.RETRAIN_TRIGGERED, last, project=ctx.project)] if last is not None else []
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile) if samples else {
+        "pushgateway": None, "pushed": False, "textfile": None}
+    if github_output:
+        target = os.environ.get("GITHUB_OUTPUT")
+        if not target:
+            raise click.UsageError("--github-output: $GITHUB_OUTPUT is not set")
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(f"trigger={'true' if decision['trigger'] else 'false'}\n")
+    payload = {"trigger": decision["trigger"], "reasons": decision["reasons"],
+               "blocked_by_cooldown": decision["blocked_by_cooldown"], "dry_run": dry_run,
+               "notes": decision["notes"], "results": decision["events"], "state_dir": ctx.shown(state),
+               "last_triggered": utc(last) if last is not None else None,
+               "cooldown_until": utc(decision["cooldown_until_timestamp"])
+               if decision["cooldown_until_timestamp"] is not None else None, "push": push}
+    verdict = "TRIGGER retrain" if decision["trigger"] else "no retrain"
+    lines = [f"{verdict}{' (dry run: not recorded)' if dry_run and decision['trigger'] else ''}"]
+    for e in decision["events"]:
+        mark = "raised" if e["raised"] else (e["status"] or "no result")
+        lines.append(f"  {e['event']:<15} {mark:<9} {e['summary'] or ''}".rstrip())
+    lines += [f"  note: {n}" for n in decision["notes"]]
+    code = (0 if decision["trigger"] else 99) if exit_code else 0
+    return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)
