@@ -314,7 +314,7 @@ def promql_parse(exprs: Iterable[str]) -> list[str]:
         for i, expr in enumerate(exprs):
             doc = {"groups": [{"name": "promql_parse", "rules": [{"record": "mlspec:promql_parse", "expr": promql_for_check(expr)}]}]}
             with open(rule_file, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh)
+                json.dump(doc, fh, ensure_ascii=False)
             r = _run([exe, "check", "rules", "--lint=none", rule_file])
             if r.returncode != 0:
                 msg = _squash(r.stdout + r.stderr).replace(rule_file, "expr")
