@@ -140,9 +140,11 @@ NOT_UTF8 = _code("MS003", "not UTF-8", E,
     "The file must be UTF-8 (a byte-order mark is accepted). UTF-16 and other encodings "
     "are refused with the position of the first undecodable byte.")
 FORBIDDEN_CHARACTER = _code("MS004", "forbidden character", E,
-    "Tabs, control characters (C0 except newline and carriage return, DEL, C1) and "
-    "bidirectional-override characters are refused anywhere in the file: they hide "
-    "indentation mistakes or make text display differently from what the compiler reads.",
+    "Tabs, control characters (C0 except newline and carriage return, DEL, C1), "
+    "bidirectional-override characters, U+2028/U+2029 line separators, lone surrogates and "
+    "non-characters are refused anywhere in the file — also when written as escapes inside "
+    "double quotes: they hide indentation mistakes or make text display differently from "
+    "what the compiler reads.",
     "name:\tchurn")
 YAML_SYNTAX = _code("MS005", "YAML syntax error", E,
     "The file is not well-formed YAML.")

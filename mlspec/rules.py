@@ -56,6 +56,26 @@ def template_syntax(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
                      key=is_key)
 
 
+_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_LINE_BREAKS = set("\x85\u2028\u2029")
+
+
+@rule
+def hidden_characters(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """Escapes in quoted YAML (`"\\e[31m"`, `"\\u202e"`) reach values the loader's byte scan never saw."""
+    import unicodedata
+
+    for path, value, is_key in _strings(strip_extensions(doc.data)):
+        bad = next((c for c in value if (unicodedata.category(c) == "Cc" and c != "\n")
+                    or c in _BIDI or c in _LINE_BREAKS), None)
+        if bad is not None:
+            name = unicodedata.name(bad, "control character")
+            yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at "
+                     f"{dx.format_path(path) or 'the top level'} contains U+{ord(bad):04X} {name}", path,
+                     hint="remove it: control, bidirectional and unusual line-break characters make text "
+                          "display differently from what runs", key=is_key)
+
+
 @rule
 def credentials(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     for path, kind in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
@@ -170,6 +190,11 @@ def drift_columns(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         missing = "reference" if not mon.reference else "current"
         yield _d(doc, dx.MISSING_FOR_FEATURE, f"drift checks need monitoring.{missing}",
                  ("monitoring", "drift"), hint=f"add 'monitoring.{missing}: data.NAME'")
+    for i, check in enumerate(mon.drift):
+        if check.method in ("ks", "chi2") and check.threshold >= 1:
+            yield _d(doc, dx.OUT_OF_RANGE, f"{check.method} thresholds are p-values, so {check.threshold:g} "
+                     "would report drift on every run", ("monitoring", "drift", i, "threshold"),
+                     hint="use a small p-value such as 0.01")
     ref = spec.data.get(mon.reference[5:]) if mon.reference else None
     if mon.schema_checks and not contract_source(spec):
         yield _d(doc, dx.MISSING_FOR_FEATURE, "schema_checks is on but neither monitoring.current nor "
