@@ -237,6 +237,12 @@ class Resolver:
             node(f"check.{name}", "data_check", f"check data {name}",
                  command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
                  data=[name], secrets=env_secrets, spec_path=("data", name))
+        # A source a step writes (its uri among the step's outputs) is checked after that step.
+        for name in sorted(used_sources & data_checks):
+            uri = posixpath.normpath(spec.data[name].uri)
+            for node_id, entry in sorted(nodes.items()):
+                if node_id != f"check.{name}" and uri in {posixpath.normpath(o) for o in entry.get("outputs", ())}:
+                    edges.append(Edge(node_id, f"check.{name}", None, f"data.{name}"))
         # `needs: [data.X]` without a contract: nothing to run, the data is just an input.
         edges = [e for e in edges if e.before in nodes]
         linked = {(e.before, e.after) for e in edges}

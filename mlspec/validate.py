@@ -86,7 +86,7 @@ def _translate(err: dict[str, Any], doc: Document, prefix: SpecPath,
     path: SpecPath = (*prefix, *local)
     key_error = bool(loc) and loc[-1] == "[key]"
     where = dx.format_path(path) or "the top level"
-    hint = ctx.get("hint")
+    hint = ctx.get("hint") or None
     span = doc.span(path, key=key_error)
 
     if kind == "extra_forbidden":

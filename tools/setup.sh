@@ -177,6 +177,18 @@ print("[setup]    airflow", airflow.__version__, "imports OK")'
       || { tail -20 "$tdir/migrate.log"; log "   ERROR: airflow db migrate failed"; exit 1; }
     echo "$want" > "$tdir/stamp"
   fi
+  # The generated DAGs call `mlspec gate/check-data/register/…` and the example's own code, so
+  # dag.test() needs mlspec and the churn example's requirements inside the Airflow venv.
+  # Editable installs record entry points at install time: re-install when pyproject changes.
+  local proj_want proj_stamp="$AIRFLOW_VENV/mlspec-project.stamp"
+  proj_want="$STAMP_FORMAT $REPO $(cat "$REPO/pyproject.toml" "$REPO/examples/churn/requirements.txt" | sha256sum | cut -c1-64)"
+  if [ "$(cat "$proj_stamp" 2>/dev/null)" = "$proj_want" ]; then
+    log "   mlspec[runtime] and the churn example's requirements already in the venv"
+  else
+    log "   installing mlspec[runtime] and examples/churn/requirements.txt into the venv"
+    pip_q "$AIRFLOW_VENV/bin/python" -m pip install -e "$REPO[runtime]" -r "$REPO/examples/churn/requirements.txt"
+    echo "$proj_want" > "$proj_stamp"
+  fi
   step_end airflow
 }
 

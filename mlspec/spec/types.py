@@ -18,7 +18,9 @@ from mlspec import diagnostics as dx
 
 
 def _fail(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
-    return PydanticCustomError(code, message, {"hint": hint} if hint else None)
+    # pydantic substitutes `{key}` for each context key, in order: the message (which holds
+    # user text) goes in last through the `{msg}` template, so nothing in it is substituted.
+    return PydanticCustomError(code, "{msg}", {"hint": hint or "", "msg": message})
 
 
 def pattern_str(
