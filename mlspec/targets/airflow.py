@@ -1,0 +1,403 @@
+"""The `airflow` target: Airflow 3 DAGs for the pipeline and the monitoring graph.
+
+It writes, under ``targets.airflow.dags_folder`` (default ``airflow/dags``):
+
+* ``<project>_pipeline.py``: one task per pipeline node of the Plan, dependencies from
+  ``needs``; the gate fails the run before ``register``; approval is Airflow's
+  human-in-the-loop ``ApprovalOperator``; scheduled on ``retraining.schedule``.
+* ``<project>_monitoring.py``: the monitoring checks on ``monitoring.schedule``, then
+  ``mlspec retrain-trigger`` decides (cooldown included) and a ``TriggerDagRunOperator``
+  starts the pipeline DAG only when it says so.
+
+Every task runs a command of the Plan with ``operator: bash`` (a ``BashOperator`` on the
+worker, in the project folder) or ``operator: kubernetes`` (a ``KubernetesPodOperator`` in
+the project image). Airflow renders operator fields as Jinja at run time and reads a
+``bash_command`` ending in ``.sh`` as a template file; the generated operators have no
+template fields and no template extensions, so commands run exactly as compiled (see
+``docs/targets/airflow.md``). Secrets are names only: looked up when a task runs (worker
+environment, then an Airflow Variable) or mounted from a Kubernetes Secret.
+
+The module decides everything; ``templates/airflow/dag.py.j2`` only formats, and every
+value reaches it through the ``py`` filter.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from mlspec import diagnostics as dx
+from mlspec.artifacts import Artifact
+from mlspec.diagnostics import Diagnostic, Severity
+from mlspec.encoders import find_template_syntax, markdown_block, markdown_text
+from mlspec.plan import Node, Plan, ResourceRequest
+from mlspec.spec.types import Duration, Image, RelPath, duration_seconds, pattern_str
+from mlspec.targets import Target, TargetOptions
+
+TEMPLATE = "airflow/dag.py.j2"
+GPU_RESOURCE = "nvidia.com/gpu"
+TAG_MAX = 100                          # Airflow refuses longer DAG tags at import time
+START_DATE = (2024, 1, 1)              # fixed, so the file is byte-identical on every compile
+# `mlspec retrain-trigger --exit-code` exits with this when no retrain is due; the task then
+# ends as "skipped" and so does the TriggerDagRunOperator after it (Airflow's own skip code).
+NO_RETRAIN_EXIT_CODE = 99
+# Node kinds that Airflow does not run: the image build and deployment belong to CI.
+NOT_IN_AIRFLOW = frozenset({"build", "deploy"})
+# How pods run a command: the shell of the generated CI and images (fails on any failing pipe).
+BASH = ("/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", "-c")
+DEFAULT_UID = 10001                    # the docker target's default non-root user
+
+Namespace = pattern_str(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", dx.TARGET_OPTION_INVALID, "Kubernetes namespace",
+    hint="a DNS-1123 label such as 'ml'", max_length=63, examples=["ml"],
+)
+K8sName = pattern_str(
+    r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", dx.TARGET_OPTION_INVALID, "Kubernetes object name",
+    hint="lowercase letters, digits, '-' and '.', starting and ending alphanumeric (e.g. 'churn-secrets')",
+    max_length=253,
+)
+AbsolutePath = pattern_str(
+    r"^/[^\x00-\x1f\x7f]{0,1023}$", dx.TARGET_OPTION_INVALID, "absolute path",
+    hint="an absolute POSIX path on the Airflow workers, such as '/opt/airflow/projects/churn'",
+    max_length=1024,
+)
+
+
+class AirflowOptions(TargetOptions):
+    """Options of the airflow target (``targets.airflow``)."""
+
+    operator: Literal["bash", "kubernetes"] = Field(
+        "bash", description="bash: a BashOperator per task, run on the worker in the project folder; "
+                            "kubernetes: a KubernetesPodOperator per task, run in the project image.")
+    dags_folder: RelPath = Field(
+        "airflow/dags", description="Folder (relative to the output folder) the DAG files are written to.")
+    project_dir: AbsolutePath | None = Field(
+        None, description="bash: where the project (the spec's folder) is on the workers. Default: found "
+                          "from the DAG file's own location, as compiled; the environment variable "
+                          "MLSPEC_PROJECT_DIR overrides both when the DAG file is parsed.")
+    image: Image | None = Field(
+        None, description="kubernetes: the image every task runs in. Default: the training image of the "
+                          "docker target, '<registry>/<project>-train:latest' with targets.docker.registry, "
+                          "else the placeholder '<project>-train:latest'. Pin it by digest.")
+    namespace: Namespace | None = Field(
+        None, description="kubernetes: namespace of the task pods; default the Kubernetes connection's.")
+    secret_name: K8sName | None = Field(
+        None, description="kubernetes: the Secret whose keys are the secret names; default "
+                          "'<project.name>-secrets' (as the kubernetes target).")
+    volume_claim: K8sName | None = Field(
+        None, description="kubernetes: a PersistentVolumeClaim that holds the project checkout and is mounted "
+                          "at volume_mount_path in every pod, so files written by one task reach the next. "
+                          "Without it each pod sees only its image.")
+    volume_mount_path: AbsolutePath = Field(
+        "/workspace", description="kubernetes: where volume_claim is mounted; commands run there.")
+    approval_timeout: Duration = Field(
+        "7d", description="How long the approval task waits for a person; then it rejects and "
+                          "registration is skipped.")
+
+    @field_validator("dags_folder")
+    @classmethod
+    def _plain_folder(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if any(p in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9_.-]+", p) for p in parts):
+            raise PydanticCustomError(
+                dx.TARGET_OPTION_INVALID, "invalid DAG folder",  # no value: pydantic formats {…} in it
+                {"hint": "a relative folder whose parts are letters, digits, '_', '-' and '.', "
+                         "such as 'airflow/dags'"})
+        return "/".join(parts)
+
+
+# --------------------------------------------------------------------------- plan → tasks
+
+
+def image_of(plan: Plan, options: AirflowOptions) -> str:
+    """The option's image, else the training image the docker target builds (mlspec is in it)."""
+    from mlspec.targets.docker import image_repository
+
+    return options.image or f"{image_repository(plan, 'train') or plan.project.name + '-train'}:latest"
+
+
+def _pod_security_context(plan: Plan, options: AirflowOptions) -> dict[str, Any]:
+    """Non-root pods; with a shared volume, files belong to the image's user group."""
+    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if options.volume_claim:
+        docker = dict(plan.targets).get("docker")
+        context["fsGroup"] = getattr(docker, "uid", None) or DEFAULT_UID
+    return context
+
+
+def dag_stem(plan: Plan) -> str:
+    """Project name as an identifier: DAG ids and file names use ``_`` only."""
+    return plan.project.name.replace("-", "_")
+
+
+def pipeline_dag_id(plan: Plan) -> str:
+    return f"{dag_stem(plan)}_pipeline"
+
+
+def monitoring_dag_id(plan: Plan) -> str:
+    return f"{dag_stem(plan)}_monitoring"
+
+
+def _pipeline_nodes(plan: Plan) -> list[Node]:
+    return [n for n in plan.nodes if n.kind not in NOT_IN_AIRFLOW]
+
+
+def _upstream(node: Node, emitted: set[str], by_id: dict[str, Node]) -> list[str]:
+    """The node's needs among emitted nodes; a need that is not emitted is bridged to its own needs."""
+    out: list[str] = []
+    todo = list(node.needs)
+    seen: set[str] = set()
+    while todo:
+        nid = todo.pop(0)
+        if nid in seen:
+            continue
+        seen.add(nid)
+        if nid in emitted:
+            out.append(nid)
+        elif nid in by_id:
+            todo.extend(by_id[nid].needs)
+    return out
+
+
+def _resources(r: ResourceRequest) -> dict[str, dict[str, str]] | None:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if r.cpu_text is not None:
+        requests["cpu"] = r.cpu_text
+    if r.memory is not None:
+        requests["memory"] = r.memory
+        limits["memory"] = r.memory          # memory is not compressible: request = limit
+    if r.gpu:
+        limits[GPU_RESOURCE] = str(r.gpu)    # extended resources are set as limits
+    if not requests and not limits:
+        return None
+    return {"requests": requests, "limits": limits}
+
+
+def _kubelet_literal(s: str) -> str:
+    """The kubelet expands ``$(NAME)`` in args and env values; ``$$`` keeps a ``$`` literal."""
+    return s.replace("$", "$$")
+
+
+def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: list[str],
+                  **extra: Any) -> dict[str, Any]:
+    command = node.command or ""
+    task: dict[str, Any] = {
+        "id": node.slug, "kind": "pod" if options.operator == "kubernetes" else "bash",
+        "upstream": upstream, "retries": node.retries, "timeout": node.timeout_seconds,
+        "trigger_rule": None, "skip_on_exit_code": None, **extra,
+    }
+    command = command + task.pop("command_suffix", "")
+    env = dict(node.env)
+    if task["kind"] == "bash":
+        task.update(command=command, env=env, secrets=list(node.secrets))
+    else:
+        if options.volume_claim:
+            from mlspec.encoders import sh
+            command = f"cd {sh(options.volume_mount_path)} && {command}"
+        task.update(
+            arguments=[_kubelet_literal(command)],
+            env={k: _kubelet_literal(v) for k, v in env.items()},
+            secrets=list(node.secrets), resources=_resources(node.resources),
+        )
+    return task
+
+
+def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
+    nodes = _pipeline_nodes(plan)
+    by_id = {n.id: n for n in plan.nodes}
+    emitted = {n.id for n in nodes}
+    slug = {n.id: n.slug for n in plan.nodes}
+    tasks: list[dict[str, Any]] = []
+    for node in nodes:
+        upstream = [slug[u] for u in _upstream(node, emitted, by_id)]
+        if node.kind == "approve":
+            tasks.append(_approval_task(plan, options, node, upstream))
+        else:
+            tasks.append(_command_task(node, options, plan, upstream))
+    return tasks
+
+
+def _approval_task(plan: Plan, options: AirflowOptions, node: Node, upstream: list[str]) -> dict[str, Any]:
+    approval = plan.approval
+    environment = approval.environment if approval else "production"
+    reviewers = list(approval.reviewers) if approval else []
+    model = plan.registry.model_name if plan.registry else plan.project.name
+    # HITL renders subject and body as Jinja and the body as Markdown: the subject is built
+    # from names that cannot hold '{' or '%'; spec values in the body are Markdown-escaped,
+    # which escapes '{', '%' and '#' too.
+    body = (f"Every gate passed for model {markdown_text(model)}. Approve to register it; "
+            f"Reject, or no answer within {markdown_text(options.approval_timeout)}, skips registration.")
+    if reviewers:
+        body += "\n\nReviewers: " + ", ".join(markdown_text(r) for r in reviewers)
+    return {
+        "id": node.slug, "kind": "approval", "upstream": upstream,
+        "subject": f"Register {model} for {environment}?", "body": body,
+        "response_timeout": duration_seconds(options.approval_timeout),
+    }
+
+
+def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
+    by_id = {n.id: n for n in plan.monitor_nodes}
+    emitted = set(by_id)
+    tasks: list[dict[str, Any]] = []
+    for node in plan.monitor_nodes:
+        upstream = [by_id[u].slug for u in _upstream(node, emitted, by_id)]
+        if node.kind == "retrain":
+            # Runs whether the checks found something (they fail) or not; it reads their
+            # recorded results and decides. "No retrain" is a skip, not a failure.
+            tasks.append(_command_task(node, options, plan, upstream, trigger_rule="all_done",
+                                       skip_on_exit_code=NO_RETRAIN_EXIT_CODE,
+                                       command_suffix=" --exit-code"))
+            tasks.append({"id": "trigger_pipeline", "kind": "trigger", "upstream": [node.slug],
+                          "trigger_dag_id": pipeline_dag_id(plan)})
+        else:
+            tasks.append(_command_task(node, options, plan, upstream))
+    return tasks
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _tags(plan: Plan) -> list[str]:
+    return ["mlspec", plan.project.name, *(f"{k}:{v}" for k, v in plan.project.labels)]
+
+
+def _doc_md(plan: Plan, what: str) -> str:
+    """Markdown for the DAG's page: spec text escaped, so it shows as plain text."""
+    p = plan.project
+    parts = [f"### {markdown_text(p.name)}: {what}"]
+    if p.description:
+        parts.append(markdown_block(p.description))
+    facts = [("Owners", ", ".join(p.owners)), ("Repository", p.repository or "")]
+    parts += [f"{label}: {markdown_text(value)}" for label, value in facts if value]
+    parts.append(f"Generated by mlspec from {markdown_text(plan.spec_file)}: edit the spec, not this file.")
+    return "\n\n".join(parts)
+
+
+def _project_dir_parts(plan: Plan, options: AirflowOptions) -> list[str]:
+    """Path components from the DAG file's folder to the spec's folder (``['..', '..']``)."""
+    up = [".."] * len(options.dags_folder.split("/"))
+    rel = posixpath.normpath(posixpath.join(*up, plan.spec_dir))
+    return rel.split("/")
+
+
+def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "monitoring"]) -> dict[str, Any]:
+    """Plain values for ``dag.py.j2``; the template encodes each with ``py``."""
+    if kind == "pipeline":
+        tasks = pipeline_tasks(plan, options)
+        schedule = plan.retraining.schedule if plan.retraining else None
+        dag_id, what = pipeline_dag_id(plan), "training pipeline"
+    else:
+        tasks = monitoring_tasks(plan, options)
+        schedule = plan.monitoring.schedule if plan.monitoring else None
+        dag_id, what = monitoring_dag_id(plan), "monitoring"
+    kinds = {t["kind"] for t in tasks}
+    command_tasks = [t for t in tasks if t["kind"] in ("bash", "pod")]
+    return {
+        "dag_id": dag_id,
+        "schedule": schedule,
+        "start_date": list(START_DATE),
+        "owner": ", ".join(plan.project.owners) or None,
+        "tags": _tags(plan),
+        "doc_md": _doc_md(plan, what),
+        "operator": options.operator,
+        "uses": {
+            "bash": "bash" in kinds, "pod": "pod" in kinds, "approval": "approval" in kinds,
+            "trigger": "trigger" in kinds,
+            "timedelta": any(t.get("timeout") for t in command_tasks) or "approval" in kinds,
+            "secrets": any(t["secrets"] for t in command_tasks),
+            "resources": any(t.get("resources") for t in command_tasks),
+            "volume": bool(options.volume_claim) and "pod" in kinds,
+        },
+        "project_secrets": tuple(plan.environment.secrets),
+        "project_dir": options.project_dir,
+        "project_dir_parts": _project_dir_parts(plan, options),
+        "image": image_of(plan, options),
+        "image_pull_policy": "IfNotPresent" if "@sha256:" in image_of(plan, options) else "Always",
+        "bash": list(BASH),
+        "pod_security_context": _pod_security_context(plan, options),
+        "container_security_context": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "namespace": options.namespace,
+        "secret_name": options.secret_name or f"{plan.project.name}-secrets",
+        "volume_claim": options.volume_claim,
+        "volume_mount_path": options.volume_mount_path,
+        "pod_labels": {"app.kubernetes.io/part-of": plan.project.name,
+                       "app.kubernetes.io/managed-by": "mlspec",
+                       "app.kubernetes.io/component": kind},
+        "tasks": tasks,
+    }
+
+
+def _rendered_strings(ctx: dict[str, Any]) -> list[str]:
+    """Strings in fields Airflow renders as Jinja: only the approval's subject and body.
+
+    (Commands, env and cwd go to operators without template fields, so Airflow never
+    renders them; the trigger's DAG id is an identifier.)
+    """
+    return [t[f] for t in ctx["tasks"] if t["kind"] == "approval" for f in ("subject", "body")]
+
+
+class AirflowTarget(Target):
+    name = "airflow"
+    description = "Airflow 3 DAGs: the pipeline (gate, approval, register) and monitoring with retrain triggers."
+    options_model = AirflowOptions
+
+    def check(self, plan: Plan) -> list[Diagnostic]:
+        """What the generated DAGs cannot express, reported instead of dropped."""
+        options: AirflowOptions = plan.options(self.name)
+        diags: list[Diagnostic] = []
+        for tag in _tags(plan):
+            if len(tag) > TAG_MAX:
+                diags.append(_cannot(f"label {tag!r} is longer than Airflow's {TAG_MAX}-character tag limit",
+                                     ("project", "labels"), "shorten the label key or value"))
+        retrain = any(n.kind == "retrain" for n in plan.monitor_nodes)
+        if retrain and not _pipeline_nodes(plan):
+            diags.append(_cannot("retraining.on triggers the pipeline DAG, but the spec has no pipeline "
+                                 "(no training)", ("retraining", "on"), "add a 'training:' section"))
+        if options.operator == "kubernetes" and not options.volume_claim:
+            shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
+                             if any(f in m.outputs for m in plan.nodes)})
+            if shared:
+                diags.append(Diagnostic(
+                    dx.TARGET_CANNOT_EXPRESS,
+                    "airflow target: with operator 'kubernetes' every task runs in its own pod, so files one task "
+                    f"writes ({', '.join(shared[:3])}{', …' if len(shared) > 3 else ''}) do not reach the next",
+                    severity=Severity.WARNING, path=("targets", "airflow", "operator"),
+                    hint="set targets.airflow.volume_claim to a PersistentVolumeClaim holding the project, "
+                         "or have the commands read and write object storage (s3://, gs://)"))
+        for ctx in self._contexts(plan, options):
+            for text in _rendered_strings(ctx):
+                token = find_template_syntax(text)
+                if token:  # cannot happen with Markdown-escaped text; a guard against regressions
+                    diags.append(_cannot(f"{token!r} in the approval text of DAG {ctx['dag_id']!r} would be "
+                                         "Jinja syntax to Airflow", ("validation", "approval"),
+                                         "remove it from the reviewers or the names"))
+        return diags
+
+    def _contexts(self, plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
+        out = []
+        if _pipeline_nodes(plan):
+            out.append(dag_context(plan, options, "pipeline"))
+        if plan.monitor_nodes:
+            out.append(dag_context(plan, options, "monitoring"))
+        return out
+
+    def emit(self, plan: Plan) -> list[Artifact]:
+        from mlspec.templating import render
+
+        options: AirflowOptions = plan.options(self.name)
+        artifacts = []
+        for ctx in self._contexts(plan, options):
+            text = render(TEMPLATE, extra_dirs=self.template_dirs, **ctx)
+            path = f"{options.dags_folder}/{ctx['dag_id']}.py"
+            artifacts.append(Artifact(path, text, self.name, "airflow-dag"))
+        return artifacts
+
+
+def _cannot(message: str, path: dx.SpecPath, hint: str) -> Diagnostic:
+    return Diagnostic(dx.TARGET_CANNOT_EXPRESS, f"airflow target: {message}", path=path, hint=hint)
