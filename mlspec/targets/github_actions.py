@@ -1,0 +1,686 @@
+"""The `github_actions` target: a CI workflow and a training/release workflow.
+
+``.github/workflows/<prefix>-ci.yml`` validates the spec, checks that the committed
+artifacts are up to date and runs the project's tests. ``<prefix>-train.yml`` runs the
+Plan's pipeline graph: one job per node in plan order, ``needs:`` from the graph, files
+passed between jobs as artifacts, the gate job stopping everything after it, approval as a
+job bound to a GitHub environment with required reviewers, and the serving image built
+and pushed last.
+
+Workflows are built as Python data and written by :func:`mlspec.encoders.yaml_dump`; they
+are never text-templated. Hardening follows SECURITY.md §5: ``permissions: {}`` at the top
+and the minimum per job, every action pinned to a full commit SHA (``action_pins``),
+``persist-credentials: false``, ``concurrency``, ``timeout-minutes`` on every job,
+``shell: bash``, user values only through ``env:`` (the spec's commands are the one
+exception: they *are* the user's shell scripts), secrets only on the step that needs them
+and only in jobs bound to an environment. The compiler has already rejected ``${{`` in any
+spec text (MS310), so no user value can become a GitHub expression.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
+
+from mlspec import diagnostics as dx
+from mlspec.artifacts import Artifact
+from mlspec.diagnostics import Diagnostic, SpecPath
+from mlspec.plan import Node, Plan
+from mlspec.spec.types import SecretName, pattern_str
+from mlspec.targets import Target, TargetOptions
+from mlspec.targets import action_pins as pins
+from mlspec.targets.docker import (
+    SERVE_DOCKERFILE,
+    TRAIN_DOCKERFILE,
+    PipRequirement,
+    context_dir,
+    image_repository,
+    images_emitted,
+    mlspec_requirement,
+    node_text_paths,
+    nul_errors,
+    registry_host,
+)
+
+WORKFLOW_DIR = ".github/workflows"
+# Minutes a job needs besides its command: checkout, setup-python, pip install, artifacts.
+SETUP_MINUTES = 10
+# GitHub-hosted runners stop every job after 6 hours.
+HOSTED_MAX_MINUTES = 360
+HOSTED_LABEL = re.compile(r"(ubuntu|windows|macos)-[a-z0-9.-]+")
+RETRY_PAUSE_SECONDS = 30
+OUTPUTS_TAR = "mlspec-outputs.tar"
+INPUTS_DIR = "mlspec-inputs"
+# Step-level variables the generated scripts use; a spec env of the same name would clash.
+COMMAND_VAR = "MLSPEC_NODE_COMMAND"
+RESERVED_ENV = frozenset({COMMAND_VAR})
+JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
+COMMAND_KINDS = frozenset({"data_check", "step", "train", "evaluate", "gate", "register"})
+
+_OPTION = dx.TARGET_OPTION_INVALID
+_RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_RUNNER_HINT = "a runner label such as 'ubuntu-latest', or a list of labels such as [self-hosted, linux, gpu]"
+
+
+def _check_runner(value: Any) -> str | list[str]:
+    """One runner label or a non-empty list of them (one error, not one per union member)."""
+    labels = [value] if isinstance(value, str) else value
+    if not isinstance(labels, list) or not 1 <= len(labels) <= 10 or not all(isinstance(x, str) for x in labels):
+        raise PydanticCustomError(_OPTION, "expected a runner label or a list of 1 to 10 labels",
+                                  {"hint": _RUNNER_HINT})
+    for label in labels:
+        if not _RUNNER_LABEL.fullmatch(label):
+            raise PydanticCustomError(_OPTION, f"invalid runner label {label!r}", {"hint": _RUNNER_HINT})
+    return value if isinstance(value, str) else list(labels)
+
+
+Runner = Annotated[Any, PlainValidator(_check_runner), WithJsonSchema({"anyOf": [
+    {"type": "string", "pattern": "^" + _RUNNER_LABEL.pattern + "$"},
+    {"type": "array", "minItems": 1, "maxItems": 10,
+     "items": {"type": "string", "pattern": "^" + _RUNNER_LABEL.pattern + "$"}},
+], "examples": ["ubuntu-latest", ["self-hosted", "linux", "gpu"]]})]
+Branch = pattern_str(
+    r"^(?!.*\.\.)(?!.*//)(?!.*\.lock$)(?!.*/$)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$", _OPTION, "branch name",
+    hint="a plain branch name such as 'main' or 'release/v1' (no patterns)", max_length=200,
+    examples=["main"],
+)
+FilePrefix = pattern_str(
+    r"^[a-z0-9][a-z0-9-]{0,39}$", _OPTION, "workflow file prefix",
+    hint="lowercase letters, digits and '-' (e.g. 'churn')", max_length=40,
+)
+EnvironmentName = pattern_str(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", _OPTION, "GitHub environment name",
+    hint="letters, digits, '.', '_' and '-' (e.g. 'training')", max_length=100, examples=["training"],
+)
+EventType = pattern_str(
+    r"^[a-z0-9][a-z0-9._-]{0,99}$", _OPTION, "repository_dispatch event type",
+    hint="lowercase letters, digits, '.', '_' and '-' (e.g. 'mlspec-retrain')", max_length=100,
+)
+
+
+def _option_error(message: str) -> PydanticCustomError:
+    return PydanticCustomError(_OPTION, message)
+
+
+class GitHubActionsOptions(TargetOptions):
+    """Options of the github_actions target (``targets.github_actions``)."""
+
+    runs_on: Runner = Field("ubuntu-latest", description="Runner label (or list of labels) for every job.")
+    gpu_runs_on: Runner | None = Field(
+        None, description="Runner label(s) for jobs whose node requests GPUs (`resources.gpu` > 0); "
+                          "required when any node does, since GitHub-hosted runners have none.")
+    branch: Branch = Field("main", description="The release branch: CI runs on pushes to it and pull "
+                           "requests into it; models are released only from it (see `release_branch_only`).")
+    workflow_prefix: FilePrefix | None = Field(
+        None, description="File name prefix of the workflows; default the project name "
+                          "(`<prefix>-ci.yml`, `<prefix>-train.yml`).")
+    ci: bool = Field(True, description="Emit the CI workflow (validate, compile --check, project tests).")
+    train: bool = Field(True, description="Emit the training/release workflow (one job per pipeline node).")
+    mlspec_install: PipRequirement | None = Field(
+        None, description="The pip requirement that installs mlspec in CI and in jobs that run mlspec "
+                          "runtime commands (gate, check-data, register). Default: 'mlspec' with the "
+                          "extras the project needs ('mlspec[runtime]', plus 'mlflow' for an MLflow "
+                          "registry). Pin it (e.g. 'mlspec[runtime]==0.4.0') so `compile --check` in "
+                          "CI uses the version that generated the files.")
+    secrets_environment: EnvironmentName | None = Field(
+        "training", description="GitHub environment for jobs that receive secrets, so secrets can be "
+                                "scoped to it and protected by its rules. null: no environment (secrets "
+                                "then come from repository secrets only).")
+    retrain_event: EventType = Field(
+        "mlspec-retrain", description="`repository_dispatch` event type that starts a retrain (sent by "
+                                      "monitoring when `retraining.on` events fire).")
+    timeout_minutes: int = Field(60, ge=1, le=7200, description="Job timeout for nodes without a `timeout` "
+                                 "(a node's own timeout, times its attempts, plus setup time otherwise).")
+    release_branch_only: bool = Field(
+        True, description="Run the release jobs (approval, register, image build) only on `branch`; "
+                          "training started from another branch stops after the gates.")
+    artifact_retention_days: int | None = Field(
+        None, ge=1, le=400, description="Days GitHub keeps the files passed between jobs; default the "
+                                        "repository's setting.")
+    registry_username_secret: SecretName | None = Field(
+        None, description="Secret holding the image registry user name. Not needed for ghcr.io, "
+                          "where the job's GITHUB_TOKEN logs in.")
+    registry_password_secret: SecretName | None = Field(
+        None, description="Secret holding the image registry password or token. Not needed for ghcr.io.")
+
+    @model_validator(mode="after")
+    def _credentials_come_in_pairs(self) -> GitHubActionsOptions:
+        if (self.registry_username_secret is None) != (self.registry_password_secret is None):
+            raise _option_error("set both registry_username_secret and registry_password_secret, or neither")
+        return self
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def job_id(node: Node) -> str:
+    """The job id of a node: its slug with '-' for '_' (``step_prepare`` → ``step-prepare``)."""
+    return node.slug.replace("_", "-")
+
+
+def workflow_paths(plan: Plan, options: GitHubActionsOptions) -> tuple[str, str]:
+    prefix = options.workflow_prefix or plan.project.name
+    return f"{WORKFLOW_DIR}/{prefix}-ci.yml", f"{WORKFLOW_DIR}/{prefix}-train.yml"
+
+
+def _workspace_path(plan: Plan, path: str) -> str:
+    """``path`` (relative to the spec's folder) relative to the repository root."""
+    return posixpath.normpath(posixpath.join(plan.spec_dir, path))
+
+
+def _runner(labels: str | list[str]) -> str | list[str]:
+    return list(labels) if isinstance(labels, list) else labels
+
+
+def _labels(labels: str | list[str]) -> list[str]:
+    return list(labels) if isinstance(labels, list) else [labels]
+
+
+def _hosted(labels: str | list[str]) -> bool:
+    return any(HOSTED_LABEL.fullmatch(label) for label in _labels(labels))
+
+
+def _expression_string(text: str) -> str:
+    """A GitHub expression string literal: single quotes, ``''`` for a quote."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _attempts(node: Node) -> int:
+    return node.retries + 1
+
+
+def _timeouts(node: Node, options: GitHubActionsOptions) -> tuple[int, int | None]:
+    """(job timeout, command step timeout) in minutes."""
+    if not node.timeout_seconds:
+        return options.timeout_minutes, None
+    attempts = _attempts(node)
+    step = math.ceil((node.timeout_seconds * attempts + RETRY_PAUSE_SECONDS * (attempts - 1)) / 60)
+    return step + SETUP_MINUTES, step
+
+
+_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
+_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
+
+
+def _cron_numbers(schedule: str) -> str:
+    """A 5-field cron GitHub reads: month/day names as numbers, Sunday as 0 (GitHub has no 7)."""
+    fields = schedule.split(" ")
+    for index, names in ((3, _MONTHS), (4, _DAYS)):
+        fields[index] = re.sub(r"[A-Za-z]+", lambda m, n=names: str(n[m.group().lower()]), fields[index])
+    if re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
+        days: set[int] = set()
+        for part in fields[4].split(","):
+            base, _, step = part.partition("/")
+            lo, _, hi = base.partition("-")
+            start, end = (0, 7) if base == "*" else (int(lo), int(hi or lo))
+            days.update(d % 7 for d in range(start, end + 1, int(step or 1)))
+        fields[4] = ",".join(str(d) for d in sorted(days))
+    return " ".join(fields)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _checkout() -> dict[str, Any]:
+    return {"name": "Check out the repository", "uses": pins.CHECKOUT.uses,
+            "with": {"persist-credentials": False}}
+
+
+def _setup_python(plan: Plan) -> dict[str, Any]:
+    return {"name": "Set up Python", "uses": pins.SETUP_PYTHON.uses,
+            "with": {"python-version": plan.environment.python}}
+
+
+def _install(plan: Plan, requirement: str | None) -> dict[str, Any] | None:
+    """One pip run for the project's requirements and mlspec, so one resolver sees both."""
+    env: dict[str, str] = {}
+    args: list[str] = []
+    if plan.environment.requirements:
+        env["MLSPEC_REQUIREMENTS"] = plan.environment.requirements
+        args.append('-r "$MLSPEC_REQUIREMENTS"')
+    if requirement:
+        env["MLSPEC_INSTALL"] = requirement
+        args.append('"$MLSPEC_INSTALL"')
+    if not args:
+        return None
+    what = " and ".join(x for x in ("requirements" if plan.environment.requirements else "",
+                                    "mlspec" if requirement else "") if x)
+    return {"name": f"Install {what}", "env": env,
+            "run": "python -m pip install --disable-pip-version-check " + " ".join(args)}
+
+
+def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
+    """Fetch upstream outputs (each a tar made by the producing job) and unpack them in place."""
+    steps: list[dict[str, Any]] = []
+    for p in producers:
+        steps.append({"name": f"Download outputs of {p.title}", "uses": pins.DOWNLOAD_ARTIFACT.uses,
+                      "with": {"name": p.slug, "path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}/{p.slug}"}})
+    if steps:
+        steps.append({"name": "Unpack inputs", "run": (
+            f'for archive in "$RUNNER_TEMP"/{INPUTS_DIR}/*/{OUTPUTS_TAR}; do\n'
+            '  tar -xf "$archive"\n'
+            "done")})
+    return steps
+
+
+def _upload_outputs(node: Node, options: GitHubActionsOptions) -> list[dict[str, Any]]:
+    """Tar the node's outputs, so paths and folders arrive exactly where they were written.
+
+    (upload-artifact roots an artifact at the common ancestor of its paths, which would
+    move a single ``data/x.parquet`` to ``x.parquet`` on download.)
+    """
+    if not node.outputs:
+        return []
+    upload: dict[str, Any] = {
+        "name": node.slug, "path": f"${{{{ runner.temp }}}}/{OUTPUTS_TAR}",
+        "if-no-files-found": "error", "overwrite": True,
+    }
+    if options.artifact_retention_days is not None:
+        upload["retention-days"] = options.artifact_retention_days
+    return [
+        {"name": "Pack outputs", "env": {"MLSPEC_PATHS": "\n".join(node.outputs)},
+         "run": ('mapfile -t paths <<< "$MLSPEC_PATHS"\n'
+                 f'tar -cf "$RUNNER_TEMP/{OUTPUTS_TAR}" -- "${{paths[@]}}"')},
+        {"name": "Upload outputs", "uses": pins.UPLOAD_ARTIFACT.uses, "with": upload},
+    ]
+
+
+def _command_step(node: Node, timeout: int | None) -> dict[str, Any]:
+    env = dict(node.env)
+    for name in node.secrets:
+        env[name] = f"${{{{ secrets.{name} }}}}"
+    attempts = _attempts(node)
+    if attempts == 1:
+        run = node.command
+    else:
+        # The command is data here (an env value run by bash), so it can be retried without
+        # changing its errexit semantics; each attempt gets the node's own timeout.
+        env[COMMAND_VAR] = node.command or ""
+        limit = f"timeout --kill-after=30 {node.timeout_seconds} " if node.timeout_seconds else ""
+        run = (
+            f"for attempt in {' '.join(str(i) for i in range(1, attempts + 1))}; do\n"
+            f'  if {limit}bash --noprofile --norc -eo pipefail -c "${COMMAND_VAR}"; then\n'
+            "    exit 0\n"
+            "  fi\n"
+            f'  echo "::warning::attempt $attempt of {attempts} failed"\n'
+            f'  if [ "$attempt" -lt {attempts} ]; then sleep {RETRY_PAUSE_SECONDS}; fi\n'
+            "done\n"
+            "exit 1")
+    step: dict[str, Any] = {"name": f"Run {node.title}"}
+    if env:
+        step["env"] = dict(sorted(env.items()))
+    step["run"] = run
+    if timeout is not None:
+        step["timeout-minutes"] = timeout
+    return step
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+class _Builder:
+    """Turns one Plan into the two workflow documents (plain dicts)."""
+
+    def __init__(self, plan: Plan, options: GitHubActionsOptions) -> None:
+        self.plan = plan
+        self.options = options
+        self.requirement = mlspec_requirement(plan, options.mlspec_install)
+        self.producers = {path: n for n in plan.nodes for path in n.outputs}
+
+    # ------------------------------------------------------------------ shared
+
+    def _defaults(self, working_directory: bool) -> dict[str, Any]:
+        run: dict[str, Any] = {"shell": "bash"}
+        if working_directory and self.plan.spec_dir != ".":
+            run["working-directory"] = self.plan.spec_dir
+        return {"run": run}
+
+    def _header(self, name: str, on: dict[str, Any], cancel: bool) -> dict[str, Any]:
+        return {
+            "name": name,
+            "on": on,
+            "permissions": {},
+            "concurrency": {"group": "${{ github.workflow }}-${{ github.ref }}", "cancel-in-progress": cancel},
+        }
+
+    # ------------------------------------------------------------------ CI
+
+    def ci(self) -> dict[str, Any]:
+        plan, o = self.plan, self.options
+        spec = _workspace_path(plan, plan.spec_file)
+        workflow = self._header(f"{plan.project.name} CI",
+                                {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}},
+                                cancel=True)
+        workflow["defaults"] = self._defaults(working_directory=False)
+        validate_env = {"MLSPEC_SPEC": spec}
+        jobs: dict[str, Any] = {"validate": {
+            "name": "validate the spec and generated files",
+            "runs-on": _runner(o.runs_on),
+            "timeout-minutes": 15,
+            "permissions": {"contents": "read"},
+            "steps": [
+                _checkout(),
+                _setup_python(plan),
+                {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
+                 "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
+                {"name": "Validate the spec", "env": validate_env,
+                 "run": 'mlspec validate --format github "$MLSPEC_SPEC"'},
+                {"name": "Check generated files are up to date", "env": validate_env,
+                 "run": 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"'},
+            ],
+        }}
+        if plan.environment.test:
+            steps = [_checkout(), _setup_python(plan)]
+            install = _install(plan, None)
+            if install:
+                steps.append(install)
+            test_step: dict[str, Any] = {"name": "Run the project's tests", "run": plan.environment.test}
+            if plan.environment.env:
+                test_step["env"] = dict(plan.environment.env)
+            steps.append(test_step)
+            jobs["test"] = {
+                "name": "project tests",
+                "runs-on": _runner(o.runs_on),
+                "timeout-minutes": o.timeout_minutes,
+                "permissions": {"contents": "read"},
+                "defaults": self._defaults(working_directory=True),
+                "steps": steps,
+            }
+        if images_emitted(plan)[0] and image_repository(plan, "train") is not None:
+            # Orchestrators (Airflow's KubernetesPodOperator) run pipeline nodes in this image,
+            # so it follows the release branch; pull requests do not publish images.
+            job = {"name": "training image", "needs": ["validate"],
+                   "if": f"github.event_name == 'push' && github.ref == "
+                         f"{_expression_string('refs/heads/' + o.branch)}",
+                   "runs-on": _runner(o.runs_on), "timeout-minutes": o.timeout_minutes}
+            jobs["training-image"] = self._image_job(job, "train", TRAIN_DOCKERFILE, "training", [])
+        workflow["jobs"] = jobs
+        return workflow
+
+    # ------------------------------------------------------------------ training / release
+
+    def triggers(self) -> dict[str, Any]:
+        on: dict[str, Any] = {"workflow_dispatch": {}}
+        r = self.plan.retraining
+        if r is not None and r.schedule:
+            on["schedule"] = [{"cron": _cron_numbers(r.schedule)}]
+        if r is not None and r.on:
+            on["repository_dispatch"] = {"types": [self.options.retrain_event]}
+        return on
+
+    def train(self) -> dict[str, Any]:
+        plan = self.plan
+        workflow = self._header(f"{plan.project.name} train", self.triggers(), cancel=False)
+        workflow["defaults"] = self._defaults(working_directory=True)
+        workflow["jobs"] = {job_id(n): self.job(n) for n in plan.nodes}
+        return workflow
+
+    def job(self, node: Node) -> dict[str, Any]:
+        o = self.options
+        job_timeout, step_timeout = _timeouts(node, o)
+        runs_on = o.gpu_runs_on if (node.resources.gpu or 0) > 0 and o.gpu_runs_on else o.runs_on
+        job: dict[str, Any] = {"name": node.title}
+        if node.needs:
+            job["needs"] = [job_id(self.plan.node(n)) for n in node.needs]
+        if node.kind in RELEASE_KINDS and o.release_branch_only:
+            job["if"] = f"github.ref == {_expression_string('refs/heads/' + o.branch)}"
+        job["runs-on"] = _runner(runs_on)
+        job["timeout-minutes"] = job_timeout
+        if node.kind == "approve":
+            return self._approve(job)
+        if node.kind == "build":
+            return self._build(job, node)
+        job["permissions"] = {"contents": "read"}
+        if node.secrets and o.secrets_environment:
+            job["environment"] = o.secrets_environment
+        steps = [_checkout(), _setup_python(self.plan)]
+        install = _install(self.plan, self.requirement if node.runtime else None)
+        if install:
+            steps.append(install)
+        steps += _download_inputs(self._producers(node))
+        steps.append(_command_step(node, step_timeout))
+        steps += _upload_outputs(node, o)
+        job["steps"] = steps
+        return job
+
+    def _producers(self, node: Node) -> list[Node]:
+        """Upstream nodes whose outputs this node reads, in plan order."""
+        ids = {self.producers[p].id for p in node.inputs if p in self.producers and self.producers[p].id != node.id}
+        return [n for n in self.plan.nodes if n.id in ids]
+
+    def _approve(self, job: dict[str, Any]) -> dict[str, Any]:
+        approval = self.plan.approval
+        environment = approval.environment if approval else "production"
+        job["permissions"] = {}
+        job["environment"] = environment
+        step: dict[str, Any] = {"name": "Record the approval"}
+        env = {"MLSPEC_ENVIRONMENT": environment}
+        message = 'echo "Release approved through the GitHub environment \'$MLSPEC_ENVIRONMENT\'."'
+        if approval and approval.reviewers:
+            env["MLSPEC_REVIEWERS"] = ", ".join(approval.reviewers)
+            message += '\necho "Reviewers named in the spec: $MLSPEC_REVIEWERS"'
+        step["env"] = env
+        step["run"] = message
+        job["steps"] = [step]
+        return job
+
+    def _build(self, job: dict[str, Any], node: Node) -> dict[str, Any]:
+        # The serving image needs the trained model, none of the other upstream files.
+        model = self.plan.model_path
+        fetch = _download_inputs([self.producers[model]] if model in self.producers else [])
+        return self._image_job(job, "serve", SERVE_DOCKERFILE, "serving", fetch)
+
+    def _image_job(self, job: dict[str, Any], kind: str, dockerfile: str, title: str,
+                   fetch: list[dict[str, Any]]) -> dict[str, Any]:
+        """Build the docker target's image of ``kind``; push it when targets.docker.registry is set."""
+        o, plan = self.options, self.plan
+        repository = image_repository(plan, kind)
+        push = repository is not None
+        ghcr = push and registry_host(repository) == "ghcr.io" and o.registry_password_secret is None
+        job["permissions"] = {"contents": "read", "packages": "write"} if ghcr else {"contents": "read"}
+        if push and not ghcr and o.secrets_environment:
+            job["environment"] = o.secrets_environment
+        steps: list[dict[str, Any]] = [_checkout(), *fetch,
+                                       {"name": "Set up Docker Buildx", "uses": pins.SETUP_BUILDX.uses}]
+        build: dict[str, Any] = {"context": context_dir(plan), "file": dockerfile, "push": push}
+        if push:
+            assert repository is not None
+            if ghcr:
+                login = {"registry": "ghcr.io", "username": "${{ github.actor }}",
+                         "password": "${{ github.token }}"}
+            else:
+                login = {"registry": registry_host(repository),
+                         "username": f"${{{{ secrets.{o.registry_username_secret} }}}}",
+                         "password": f"${{{{ secrets.{o.registry_password_secret} }}}}"}
+            steps.append({"name": "Log in to the image registry", "uses": pins.LOGIN.uses, "with": login})
+            steps.append({"name": "Image tags and labels", "id": "meta", "uses": pins.METADATA.uses, "with": {
+                "images": repository,
+                "tags": "type=sha,format=long\ntype=raw,value=latest,enable={{is_default_branch}}",
+            }})
+            build["tags"] = "${{ steps.meta.outputs.tags }}"
+            build["labels"] = "${{ steps.meta.outputs.labels }}"
+        steps.append({"name": f"Build and push the {title} image" if push else f"Build the {title} image",
+                      "uses": pins.BUILD_PUSH.uses, "with": build})
+        job["steps"] = steps
+        return job
+
+
+# Why a job holds a write scope (zizmor's undocumented-permissions asks reviewers to be told).
+PERMISSION_REASONS = {"packages": "push the image to ghcr.io"}
+
+
+def _with_comments(text: str) -> str:
+    """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
+    reviewers and Dependabot) and the reason after each write scope of a ``permissions:`` block.
+    """
+    lines = []
+    block_indent: int | None = None
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip(" "))
+        if block_indent is not None and indent <= block_indent:
+            block_indent = None
+        m = re.fullmatch(r'(\s*(?:- )?uses: )"([^"]+)"', line)
+        if m and m.group(2) in pins.BY_USES:
+            line = f"{line}  # {pins.BY_USES[m.group(2)].tag}"
+        elif re.fullmatch(r"\s*permissions:", line):
+            block_indent = indent
+        elif block_indent is not None:
+            scope = re.fullmatch(r'\s*([a-z-]+): "write"', line)
+            if scope and scope.group(1) in PERMISSION_REASONS:
+                line = f"{line}  # {PERMISSION_REASONS[scope.group(1)]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+FOLD_WIDTH = 120
+_QUOTED_LINE = re.compile(
+    r'(?P<lead>(?P<indent> *)(?:- )?(?:(?:"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_-]*): )?)'
+    r'"(?P<body>(?:[^"\\]|\\.)*)"')
+# One unit of a double-quoted scalar: an escape sequence or one character (never split inside).
+_UNIT = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)|.", re.S)
+
+
+def _fold_line(line: str) -> str:
+    """Fold a long one-line double-quoted scalar the way PyYAML does: each line ends with an
+    escaped line break (``\\``) and a space that starts the next line is escaped (``\\ ``),
+    so the value is unchanged. Breaks go at spaces, else between characters."""
+    m = _QUOTED_LINE.fullmatch(line)
+    if not m:
+        return line
+    indent = " " * (len(m["indent"]) + (2 if m["lead"].lstrip(" ").startswith("- ") else 0) + 2)
+    units = _UNIT.findall(m["body"])
+    out: list[str] = []
+    current = m["lead"] + '"'
+    start = 0
+    while start < len(units):
+        room = FOLD_WIDTH - len(current) - 1
+        taken, width, last_space = 0, 0, -1
+        while start + taken < len(units) and width + len(units[start + taken]) <= room:
+            if units[start + taken] == " " and taken > 0:
+                last_space = taken
+            width += len(units[start + taken])
+            taken += 1
+        if start + taken >= len(units):
+            out.append(current + "".join(units[start:]) + '"')
+            break
+        cut = last_space if last_space > 0 else max(taken, 1)
+        out.append(current + "".join(units[start:start + cut]) + "\\")
+        start += cut
+        current = indent
+        if units[start] == " ":
+            current += "\\ "
+            start += 1
+    return "\n".join(out)
+
+
+def _fold_long_lines(text: str) -> str:
+    """Keep workflow lines readable (and under yamllint's limit) without changing any value."""
+    import yaml
+
+    folded = "\n".join(_fold_line(ln) if len(ln) > FOLD_WIDTH else ln for ln in text.split("\n"))
+    if folded == text or yaml.safe_load(folded) != yaml.safe_load(text):
+        return text
+    return folded
+
+
+def render_workflow(workflow: dict[str, Any]) -> str:
+    from mlspec.encoders import yaml_dump
+
+    return _with_comments(_fold_long_lines(yaml_dump(workflow)))
+
+
+# --------------------------------------------------------------------------- the target
+
+
+class GitHubActionsTarget(Target):
+    name = "github_actions"
+    description = "GitHub Actions workflows: CI (validate, compile --check, tests) and training/release."
+    options_model = GitHubActionsOptions
+
+    def workflows(self, plan: Plan) -> dict[str, dict[str, Any]]:
+        """The workflows as plain data, by path (what :meth:`emit` dumps; tests compare with it)."""
+        options: GitHubActionsOptions = plan.options(self.name)
+        builder = _Builder(plan, options)
+        ci_path, train_path = workflow_paths(plan, options)
+        out: dict[str, dict[str, Any]] = {}
+        if options.ci:
+            out[ci_path] = builder.ci()
+        if options.train and plan.nodes:
+            out[train_path] = builder.train()
+        return out
+
+    def emit(self, plan: Plan) -> list[Artifact]:
+        return [Artifact(path, render_workflow(wf), self.name, "github-workflow")
+                for path, wf in self.workflows(plan).items()]
+
+    def check(self, plan: Plan) -> list[Diagnostic]:
+        options: GitHubActionsOptions = plan.options(self.name)
+        diags: list[Diagnostic] = []
+
+        def cannot(message: str, path: SpecPath, hint: str | None = None) -> None:
+            diags.append(Diagnostic(dx.TARGET_CANNOT_EXPRESS, f"github_actions: {message}", path=path, hint=hint))
+
+        if plan.spec_dir == ".." or plan.spec_dir.startswith("../"):
+            cannot("the spec lies outside the output folder, but workflows must live in the repository "
+                   "root's .github/workflows and run the spec from inside the repository", (),
+                   hint="compile with the output folder at the repository root, e.g. `mlspec compile -o .`")
+        self._check_registry(plan, options, cannot)
+        texts: list[tuple[SpecPath, str]] = []
+        if options.ci:
+            texts += [(("environment", "test"), plan.environment.test or "")]
+            texts += [(("environment", "env", k), v) for k, v in plan.environment.env]
+        if options.train:
+            texts += [t for n in plan.nodes for t in node_text_paths(plan, n)]
+        diags += nul_errors(texts, "github_actions")
+        if not options.train:
+            return diags
+        seen: dict[str, str] = {}
+        for node in plan.nodes:
+            jid = job_id(node)
+            if not JOB_ID.fullmatch(jid) or jid in seen:
+                cannot(f"node {node.id!r} has no unique job id ({jid!r})", node.spec_path)
+            seen.setdefault(jid, node.id)
+            if node.kind not in COMMAND_KINDS | {"approve", "build"}:
+                cannot(f"{node.kind!r} nodes ({node.id}) have no GitHub Actions job yet", node.spec_path)
+            if node.kind in COMMAND_KINDS and not node.command:
+                cannot(f"node {node.id!r} has no command to run", node.spec_path)
+            clash = sorted(RESERVED_ENV & {k for k, _ in node.env})
+            if clash:
+                cannot(f"environment variable {clash[0]!r} of {node.id} is reserved by the generated "
+                       "workflow", node.spec_path, hint="rename the variable")
+            gpus = node.resources.gpu or 0
+            if gpus > 0 and options.gpu_runs_on is None:
+                cannot(f"{node.id} requests {gpus} GPU(s), but GitHub-hosted runners have none",
+                       (*node.spec_path, "resources", "gpu"),
+                       hint="set targets.github_actions.gpu_runs_on to a GPU runner label")
+            job_minutes = _timeouts(node, options)[0]
+            labels = options.gpu_runs_on if gpus > 0 and options.gpu_runs_on else options.runs_on
+            if _hosted(labels) and job_minutes > HOSTED_MAX_MINUTES:
+                cannot(f"{node.id} may run {job_minutes} minutes (timeout × attempts + setup), but "
+                       f"GitHub-hosted runners stop jobs after {HOSTED_MAX_MINUTES}",
+                       (*node.spec_path, "timeout") if node.timeout_seconds else node.spec_path,
+                       hint="shorten the timeout or set targets.github_actions.runs_on to a self-hosted runner")
+        return diags
+
+    @staticmethod
+    def _check_registry(plan: Plan, options: GitHubActionsOptions, cannot: Any) -> None:
+        """Every image the workflows push needs a login the runner can make."""
+        pushed = []
+        if options.train and any(n.kind == "build" for n in plan.nodes):
+            pushed.append(image_repository(plan, "serve"))
+        if options.ci and images_emitted(plan)[0]:
+            pushed.append(image_repository(plan, "train"))
+        hosts = sorted({registry_host(r) for r in pushed if r is not None} - {"ghcr.io"})
+        if hosts and options.registry_password_secret is None:
+            cannot(f"cannot log in to the image registry {hosts[0]!r}: only ghcr.io accepts the job's "
+                   "GITHUB_TOKEN", ("targets", "docker", "registry"),
+                   hint="set targets.github_actions.registry_username_secret and registry_password_secret")
+
+
+__all__ = ["GitHubActionsOptions", "GitHubActionsTarget", "job_id", "mlspec_requirement", "workflow_paths"]

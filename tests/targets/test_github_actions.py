@@ -1,0 +1,610 @@
+"""The github_actions target: what the workflows mean, read back from the YAML it writes.
+
+Workflows are re-parsed and compared with the Plan: jobs and ``needs`` in plan order,
+triggers, permissions, pinned actions, timeouts, secrets scoping and the files passed
+between jobs. The shell the workflows run is executed for real where it is mlspec's own
+(artifact packing, the retry loop). Validator tests run actionlint, zizmor (auditor
+persona), check-jsonschema and yamllint on every example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mlspec import diagnostics as dx
+from mlspec.api import check_project, emit_artifacts
+from mlspec.targets import action_pins as pins
+from mlspec.targets import available_targets
+from mlspec.targets import github_actions as gha
+from tests import validators as V
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlproject.yaml"))
+MINE = ("github_actions", "docker")
+# Specs are written to folders under one scratch directory, removed when the process exits.
+_SPECS = tempfile.TemporaryDirectory(prefix="mlspec-gha-")
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def installed_targets_only(text: str) -> str:
+    """Drop one-line ``targets:`` entries naming targets that are not installed (yet)."""
+    installed = set(available_targets())
+    out, in_targets = [], False
+    for line in text.splitlines(keepends=True):
+        if re.match(r"^\S", line):
+            in_targets = line.startswith("targets:")
+        elif in_targets:
+            m = re.match(r"^  ([a-z_][a-z0-9_]*):", line)
+            if m and m.group(1) not in installed:
+                continue
+        out.append(line)
+    return "".join(out)
+
+
+def checked(text: str, targets: tuple[str, ...] = MINE):
+    """Check a spec written to a fresh folder (the output folder too, as `mlspec compile` does)."""
+    folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
+    path = folder / "mlproject.yaml"
+    path.write_text(installed_targets_only(text), encoding="utf-8")
+    return check_project(path, display_name="mlproject.yaml", targets=targets, out_dir=folder)
+
+
+def plan_of(text: str, targets: tuple[str, ...] = MINE):
+    result = checked(text, targets)
+    assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
+    return result.plan
+
+
+def example_text(name: str) -> str:
+    return (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8")
+
+
+def workflows(plan) -> dict[str, dict[str, Any]]:
+    """Every workflow the target writes, parsed back from its text."""
+    arts = [a for a in emit_artifacts(plan, ["github_actions"]) if a.target == "github_actions"]
+    return {a.path: yaml.safe_load(a.render(plan.source)) for a in arts}
+
+
+def train_workflow(plan) -> dict[str, Any]:
+    return workflows(plan)[f".github/workflows/{plan.project.name}-train.yml"]
+
+
+def ci_workflow(plan) -> dict[str, Any]:
+    return workflows(plan)[f".github/workflows/{plan.project.name}-ci.yml"]
+
+
+def on(workflow: dict[str, Any]) -> dict[str, Any]:
+    # PyYAML reads the key "on" (quoted in the file) as a string; unquoted it would be True.
+    return workflow["on"]
+
+
+def steps_named(job: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
+    return [s for s in job["steps"] if s["name"].startswith(prefix)]
+
+
+def command_step(job: dict[str, Any]) -> dict[str, Any]:
+    (step,) = steps_named(job, "Run ")
+    return step
+
+
+def write_artifacts(plan, out: Path, targets=MINE) -> list[Path]:
+    paths = []
+    for a in emit_artifacts(plan, list(targets)):
+        p = out / a.path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(a.render(plan.source), encoding="utf-8")
+        paths.append(p)
+    return paths
+
+
+SPEC_HEAD = """\
+mlspec: 1
+project: {name: demo}
+environment:
+  requirements: requirements.txt
+  secrets: [API_TOKEN]
+"""
+
+
+def spec(body: str, targets: str = "") -> str:
+    return SPEC_HEAD + body + (f"targets:\n{targets}" if targets else "")
+
+
+TRAIN_ONLY = """\
+training:
+  run: python train.py
+  outputs: {model: models/model.joblib}
+"""
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return plan_of(example_text("reference"))
+
+
+# --------------------------------------------------------------------------- pins
+
+
+def test_every_pin_is_a_full_commit_sha_with_a_release_tag() -> None:
+    assert pins.ALL, "no pins"
+    for pin in pins.ALL:
+        assert pins.SHA.fullmatch(pin.sha), pin
+        assert re.fullmatch(r"v\d+(\.\d+)*", pin.tag), pin
+        assert re.fullmatch(r"[a-z0-9-]+/[a-z0-9-]+", pin.action), pin
+    assert len({p.action for p in pins.ALL}) == len(pins.ALL)
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_uses_is_a_pinned_sha_with_its_tag_comment(example: str) -> None:
+    plan = plan_of(example_text(example))
+    for art in emit_artifacts(plan, ["github_actions"]):
+        uses_lines = [ln for ln in art.render(plan.source).splitlines() if re.match(r"\s*(- )?uses:", ln)]
+        assert uses_lines
+        for line in uses_lines:
+            m = re.fullmatch(r'\s*(?:- )?uses: "([^"@]+)@([0-9a-f]{40})"  # (v[\d.]+)', line)
+            assert m, line
+            assert pins.BY_USES[f"{m[1]}@{m[2]}"].tag == m[3]
+
+
+# --------------------------------------------------------------------------- the training workflow
+
+
+def test_one_job_per_node_in_plan_order_with_needs(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    assert list(jobs) == [gha.job_id(n) for n in reference.nodes]
+    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "gate", "approve",
+                          "register", "build"]
+    for node in reference.nodes:
+        job = jobs[gha.job_id(node)]
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", gha.job_id(node))
+        assert job.get("needs", []) == [gha.job_id(reference.node(n)) for n in node.needs]
+        assert job["name"] == node.title
+        # a job only needs jobs that come before it
+        assert all(list(jobs).index(n) < list(jobs).index(gha.job_id(node)) for n in job.get("needs", []))
+
+
+def test_triggers_come_from_retraining(reference) -> None:
+    wf = train_workflow(reference)
+    assert on(wf) == {"workflow_dispatch": {}, "schedule": [{"cron": "0 3 * * 1"}],
+                      "repository_dispatch": {"types": ["mlspec-retrain"]}}
+    assert "pull_request_target" not in on(wf) and "workflow_run" not in on(wf)
+    minimal = train_workflow(plan_of(example_text("minimal")))
+    assert on(minimal) == {"workflow_dispatch": {}}
+
+
+def test_hardening_defaults(reference) -> None:
+    for path, wf in workflows(reference).items():
+        assert wf["permissions"] == {}, path
+        assert wf["defaults"]["run"]["shell"] == "bash"
+        assert wf["concurrency"]["group"] == "${{ github.workflow }}-${{ github.ref }}"
+        assert wf["concurrency"]["cancel-in-progress"] is path.endswith("-ci.yml")
+        for jid, job in wf["jobs"].items():
+            assert isinstance(job["timeout-minutes"], int) and job["timeout-minutes"] > 0, jid
+            assert "permissions" in job and job["name"], jid
+            for step in job["steps"]:
+                assert step["name"]
+                if step.get("uses", "").startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
+                # no expression ever reaches a shell script
+                assert "${{" not in step.get("run", ""), (jid, step["name"])
+
+
+def test_permissions_are_minimal_and_only_the_image_build_writes(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    for jid, job in jobs.items():
+        if jid == "build":
+            assert job["permissions"] == {"contents": "read", "packages": "write"}
+        elif jid == "approve":
+            assert job["permissions"] == {}
+        else:
+            assert job["permissions"] == {"contents": "read"}, jid
+    ci = ci_workflow(reference)["jobs"]
+    assert ci["validate"]["permissions"] == {"contents": "read"}
+    assert ci["training-image"]["permissions"] == {"contents": "read", "packages": "write"}
+
+
+def test_write_scope_carries_its_reason(reference) -> None:
+    art = next(a for a in emit_artifacts(reference, ["github_actions"]) if a.path.endswith("-train.yml"))
+    assert 'packages: "write"  # push the image to ghcr.io' in art.content
+
+
+def test_timeouts_cover_every_attempt_plus_setup(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    # steps.prepare: timeout 30m, retries 2 -> 3 attempts of 30 min with two 30 s pauses
+    assert command_step(jobs["step-prepare"])["timeout-minutes"] == 91
+    assert jobs["step-prepare"]["timeout-minutes"] == 91 + gha.SETUP_MINUTES
+    # training: 2h, no retries
+    assert command_step(jobs["train"])["timeout-minutes"] == 120
+    assert jobs["train"]["timeout-minutes"] == 120 + gha.SETUP_MINUTES
+    # no timeout in the spec: the option's default, no step limit
+    assert jobs["evaluate"]["timeout-minutes"] == 60
+    assert "timeout-minutes" not in command_step(jobs["evaluate"])
+
+
+def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    for node in reference.nodes:
+        job = jobs[gha.job_id(node)]
+        if node.kind in ("approve", "build"):
+            continue
+        step = command_step(job)
+        if node.retries:
+            assert step["env"][gha.COMMAND_VAR] == node.command
+        else:
+            assert step["run"] == node.command
+        installs = steps_named(job, "Install")
+        installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
+        assert ("mlspec[runtime]" in installed) is node.runtime, node.id
+    assert command_step(jobs["gate"])["run"] == "mlspec gate mlproject.yaml"
+
+
+def test_secrets_only_on_the_command_step_of_jobs_in_an_environment(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    for node in reference.nodes:
+        job = jobs[gha.job_id(node)]
+        for step in job["steps"]:
+            refs = {m for v in step.get("env", {}).values() for m in EXPRESSION.findall(v)}
+            if step["name"].startswith("Run ") and node.secrets:
+                assert refs == {f"${{{{ secrets.{s} }}}}" for s in node.secrets}
+                assert all(step["env"][s] == f"${{{{ secrets.{s} }}}}" for s in node.secrets)
+            else:
+                assert not refs, (node.id, step["name"])
+        if node.secrets:
+            assert job["environment"] == "training", node.id
+    assert "environment" not in jobs["gate"]  # the gate reads no secret
+
+
+def test_approval_is_an_environment_job_and_releases_only_from_the_branch(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    assert jobs["approve"]["environment"] == "production"
+    assert jobs["approve"]["needs"] == ["gate"]
+    assert command_step_or_record(jobs["approve"])["env"]["MLSPEC_REVIEWERS"] == "growth-ml-leads"
+    for jid in ("approve", "register", "build"):
+        assert jobs[jid]["if"] == "github.ref == 'refs/heads/main'"
+    for jid in ("check-customers", "step-prepare", "train", "evaluate", "gate"):
+        assert "if" not in jobs[jid]
+
+
+def command_step_or_record(job: dict[str, Any]) -> dict[str, Any]:
+    (step,) = job["steps"]
+    return step
+
+
+def test_image_build_pushes_the_serving_dockerfile(reference) -> None:
+    build = train_workflow(reference)["jobs"]["build"]
+    uses = [s.get("uses", "").split("@")[0] for s in build["steps"]]
+    assert uses == ["actions/checkout", "actions/download-artifact", "", "docker/setup-buildx-action",
+                    "docker/login-action", "docker/metadata-action", "docker/build-push-action"]
+    login = steps_named(build, "Log in")[0]["with"]
+    assert login == {"registry": "ghcr.io", "username": "${{ github.actor }}", "password": "${{ github.token }}"}
+    meta = steps_named(build, "Image tags")[0]
+    assert meta["with"]["images"] == "ghcr.io/example/churn"
+    push = build["steps"][-1]["with"]
+    assert push["file"] == "docker/Dockerfile.serve" and push["context"] == "." and push["push"] is True
+    assert push["tags"] == "${{ steps.meta.outputs.tags }}"
+    # only the model is fetched for the image
+    assert [s["with"]["name"] for s in steps_named(build, "Download")] == ["train"]
+
+
+def test_files_pass_between_jobs_through_their_producers(reference) -> None:
+    jobs = train_workflow(reference)["jobs"]
+    uploads = {}
+    for node in reference.nodes:
+        job = jobs[gha.job_id(node)]
+        up = steps_named(job, "Upload outputs")
+        if node.outputs:
+            assert up[0]["with"]["name"] == node.slug
+            assert steps_named(job, "Pack outputs")[0]["env"]["MLSPEC_PATHS"].split("\n") == list(node.outputs)
+            uploads[node.slug] = set(node.outputs)
+        else:
+            assert not up
+    evaluate = jobs["evaluate"]
+    assert [s["with"]["name"] for s in steps_named(evaluate, "Download")] == ["step_prepare", "train"]
+    # every input some job produces is downloaded from its producer
+    for node in reference.nodes:
+        if node.kind in ("build", "approve"):
+            continue
+        got = {s["with"]["name"] for s in steps_named(jobs[gha.job_id(node)], "Download")}
+        needed = {slug for slug, outs in uploads.items() if outs & set(node.inputs) and slug != node.slug}
+        assert got == needed, node.id
+
+
+def _run_script(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_packing_and_unpacking_keep_paths_and_folders(tmp_path: Path) -> None:
+    plan = plan_of(spec("""\
+steps:
+  prep:
+    run: mkdir -p "out dir/sub" && echo a > "out dir/sub/x y.txt" && echo b > single.csv
+    outputs: ["out dir/sub", single.csv]
+training:
+  run: cat single.csv "out dir/sub/x y.txt"
+  needs: [steps.prep]
+  outputs: {model: m.bin}
+"""))
+    jobs = train_workflow(plan)["jobs"]
+    producer, temp, consumer = tmp_path / "producer", tmp_path / "runner-temp", tmp_path / "consumer"
+    for d in (producer, temp, consumer):
+        d.mkdir()
+    prep = jobs["step-prep"]
+    assert _run_script(command_step(prep)["run"], {}, producer).returncode == 0
+    pack = steps_named(prep, "Pack outputs")[0]
+    r = _run_script(pack["run"], {**pack["env"], "RUNNER_TEMP": str(temp)}, producer)
+    assert r.returncode == 0, r.stderr
+    # download-artifact puts the tar under RUNNER_TEMP/mlspec-inputs/<name>/
+    download = steps_named(jobs["train"], "Download")[0]["with"]
+    target = Path(download["path"].replace("${{ runner.temp }}", str(temp)))
+    target.mkdir(parents=True)
+    (temp / gha.OUTPUTS_TAR).rename(target / gha.OUTPUTS_TAR)
+    unpack = steps_named(jobs["train"], "Unpack")[0]
+    assert _run_script(unpack["run"], {"RUNNER_TEMP": str(temp)}, consumer).returncode == 0
+    assert (consumer / "out dir/sub/x y.txt").read_text() == "a\n"
+    assert (consumer / "single.csv").read_text() == "b\n"
+
+
+def test_retry_loop_retries_with_its_own_errexit(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(gha, "RETRY_PAUSE_SECONDS", 0)
+    plan = plan_of(spec("""\
+steps:
+  flaky:
+    run: "false; touch never"
+    retries: 2
+training:
+  run: python train.py
+  needs: [steps.flaky]
+  outputs: {model: m.bin}
+"""))
+    step = command_step(train_workflow(plan)["jobs"]["step-flaky"])
+    assert step["run"].startswith("for attempt in 1 2 3; do")
+    # errexit holds inside each attempt: `false; touch never` fails and never touches
+    r = _run_script(step["run"], step["env"], tmp_path)
+    assert r.returncode == 1 and not (tmp_path / "never").exists()
+    assert r.stdout.count("::warning::") == 3
+    # fails once, then succeeds
+    env = {**step["env"], gha.COMMAND_VAR: "test -f marker || { touch marker; exit 1; }"}
+    r = _run_script(step["run"], env, tmp_path)
+    assert r.returncode == 0 and r.stdout.count("::warning::") == 1
+
+
+# --------------------------------------------------------------------------- the CI workflow
+
+
+def test_ci_validates_checks_and_tests() -> None:
+    plan = plan_of(spec(TRAIN_ONLY.replace("training:", "training:", 1)).replace(
+        "  secrets: [API_TOKEN]\n", "  secrets: [API_TOKEN]\n  test: python -m pytest -q\n  env: {A: b}\n"))
+    wf = ci_workflow(plan)
+    assert on(wf) == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
+    validate = wf["jobs"]["validate"]
+    runs = [s.get("run", "") for s in validate["steps"]]
+    assert 'mlspec validate --format github "$MLSPEC_SPEC"' in runs
+    assert 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"' in runs
+    assert steps_named(validate, "Validate")[0]["env"] == {"MLSPEC_SPEC": "mlproject.yaml"}
+    test = wf["jobs"]["test"]
+    assert test["steps"][-1]["run"] == "python -m pytest -q"
+    assert test["steps"][-1]["env"] == {"A": "b"}
+    assert steps_named(test, "Install")[0]["env"] == {"MLSPEC_REQUIREMENTS": "requirements.txt"}
+    # no secrets in CI: pull requests run it
+    assert "secrets." not in yaml.safe_dump(wf)
+
+
+def test_no_test_job_without_a_test_command(reference) -> None:
+    assert "test" not in ci_workflow(reference)["jobs"]
+
+
+def test_ci_publishes_the_training_image_from_the_branch_only(reference) -> None:
+    job = ci_workflow(reference)["jobs"]["training-image"]
+    assert job["needs"] == ["validate"]
+    assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert steps_named(job, "Image tags")[0]["with"]["images"] == "ghcr.io/example/churn-train"
+    assert job["steps"][-1]["with"]["file"] == "docker/Dockerfile.train"
+    # without a registry nothing is published, so there is no job
+    assert "training-image" not in ci_workflow(plan_of(example_text("minimal")))["jobs"]
+
+
+def test_spec_in_a_subfolder_runs_from_there(reference) -> None:
+    plan = dataclasses.replace(reference, spec_dir="ml/churn")
+    wf = train_workflow(plan)
+    assert wf["defaults"]["run"] == {"shell": "bash", "working-directory": "ml/churn"}
+    build = wf["jobs"]["build"]["steps"][-1]["with"]
+    assert build["context"] == "ml/churn" and build["file"] == "docker/Dockerfile.serve"
+    ci = ci_workflow(plan)
+    assert steps_named(ci["jobs"]["validate"], "Validate")[0]["env"]["MLSPEC_SPEC"] == "ml/churn/mlproject.yaml"
+    assert "working-directory" not in ci["defaults"]["run"]
+
+
+# --------------------------------------------------------------------------- options and check()
+
+
+def codes(result) -> list[tuple[str, str]]:
+    return [(d.code, d.dotted_path) for d in result.diagnostics]
+
+
+def test_options_change_the_workflows() -> None:
+    plan = plan_of(spec(TRAIN_ONLY, targets=(
+        "  github_actions: {runs_on: [self-hosted, linux], branch: release/v1, workflow_prefix: ml,"
+        " mlspec_install: 'mlspec[runtime]==0.4.0', secrets_environment: ml-secrets, timeout_minutes: 30,"
+        " release_branch_only: false, artifact_retention_days: 3, ci: false}\n")))
+    wfs = workflows(plan)
+    assert list(wfs) == [".github/workflows/ml-train.yml"]
+    job = wfs[".github/workflows/ml-train.yml"]["jobs"]["train"]
+    assert job["runs-on"] == ["self-hosted", "linux"]
+    assert job["timeout-minutes"] == 30
+    assert job["environment"] == "ml-secrets"
+    assert steps_named(job, "Upload")[0]["with"]["retention-days"] == 3
+
+
+def test_invalid_options_are_positioned_errors() -> None:
+    result = checked(spec(TRAIN_ONLY, targets="  github_actions: {branch: 'feature/*', timeout_minutes: 0}\n"))
+    assert ("MS404", "targets.github_actions.branch") in codes(result)
+    assert any(c == "MS105" or p == "targets.github_actions.timeout_minutes" for c, p in codes(result))
+    result = checked(spec(TRAIN_ONLY, targets="  github_actions: {registry_username_secret: USER}\n"))
+    assert [c for c, _ in codes(result) if c.startswith("MS4")] == ["MS404"]
+
+
+def test_gpu_nodes_need_a_gpu_runner() -> None:
+    body = TRAIN_ONLY + "  resources: {gpu: 1}\n"
+    result = checked(spec(body))
+    assert ("MS402", "training.resources.gpu") in codes(result) and result.plan is None
+    plan = plan_of(spec(body, targets="  github_actions: {gpu_runs_on: [self-hosted, gpu]}\n"))
+    assert train_workflow(plan)["jobs"]["train"]["runs-on"] == ["self-hosted", "gpu"]
+
+
+def test_jobs_longer_than_hosted_runners_allow_are_reported() -> None:
+    body = TRAIN_ONLY + "  timeout: 8h\n"
+    assert ("MS402", "training.timeout") in codes(checked(spec(body)))
+    plan = plan_of(spec(body, targets="  github_actions: {runs_on: self-hosted}\n"))
+    assert train_workflow(plan)["jobs"]["train"]["timeout-minutes"] == 480 + gha.SETUP_MINUTES
+
+
+def test_other_registries_need_credentials() -> None:
+    body = TRAIN_ONLY + "serving: {mode: online, run: python serve.py, port: 8000, slo: {error_rate: 0.01}}\n"
+    result = checked(spec(body, targets="  docker: {registry: registry.example.com/ml}\n"))
+    assert ("MS402", "targets.docker.registry") in codes(result)
+    plan = plan_of(spec(body, targets=(
+        "  docker: {registry: registry.example.com/ml}\n"
+        "  github_actions: {registry_username_secret: REG_USER, registry_password_secret: REG_PASSWORD}\n")))
+    build = train_workflow(plan)["jobs"]["build"]
+    assert build["permissions"] == {"contents": "read"}
+    assert build["environment"] == "training"
+    assert steps_named(build, "Log in")[0]["with"] == {
+        "registry": "registry.example.com", "username": "${{ secrets.REG_USER }}",
+        "password": "${{ secrets.REG_PASSWORD }}"}
+
+
+def test_without_a_registry_the_image_is_built_not_pushed() -> None:
+    body = TRAIN_ONLY + "serving: {mode: online, run: python serve.py, port: 8000, slo: {error_rate: 0.01}}\n"
+    build = train_workflow(plan_of(spec(body)))["jobs"]["build"]
+    assert build["permissions"] == {"contents": "read"}
+    assert not steps_named(build, "Log in") and build["steps"][-1]["with"]["push"] is False
+
+
+def test_spec_outside_the_repository_is_reported(reference) -> None:
+    diags = gha.GitHubActionsTarget().check(dataclasses.replace(reference, spec_dir="../elsewhere"))
+    assert [d.code for d in diags] == [dx.TARGET_CANNOT_EXPRESS]
+
+
+def test_nul_in_text_is_reported_not_crashed_on(reference) -> None:
+    """The loader refuses NUL; the target still reports it (it could not encode it) if a Plan has one."""
+    node = next(n for n in reference.nodes if n.id == "step.prepare")
+    bad = dataclasses.replace(node, env=(*node.env, ("EXTRA", "a\0b")))
+    plan = dataclasses.replace(reference, nodes=tuple(bad if n is node else n for n in reference.nodes))
+    diags = gha.GitHubActionsTarget().check(plan)
+    assert [(d.code, d.dotted_path) for d in diags] == [(dx.TARGET_CANNOT_EXPRESS, "steps.prepare.env.EXTRA")]
+
+
+def test_reserved_variable_is_reported() -> None:
+    body = TRAIN_ONLY + f"  env: {{{gha.COMMAND_VAR}: x}}\n"
+    assert ("MS402", "training") in codes(checked(spec(body)))
+
+
+@pytest.mark.parametrize(("cron", "expected"), [
+    ("0 3 * * 1", "0 3 * * 1"),
+    ("0 3 * * mon", "0 3 * * 1"),
+    ("0 0 1 jan,JUL *", "0 0 1 1,7 *"),
+    ("0 0 * * 7", "0 0 * * 0"),
+    ("0 0 * * 5-7", "0 0 * * 0,5,6"),
+    ("0 0 * * */2", "0 0 * * */2"),
+    ("15 */6 * * mon-fri", "15 */6 * * 1-5"),
+])
+def test_cron_is_written_as_github_reads_it(cron: str, expected: str) -> None:
+    assert gha._cron_numbers(cron) == expected
+
+
+def test_cron_ranges_through_sunday_as_seven() -> None:
+    assert gha._cron_numbers("0 0 * * 6-7") == "0 0 * * 0,6"
+    assert gha._cron_numbers("0 0 * * 1-7/2") == "0 0 * * 0,1,3,5"
+
+
+# --------------------------------------------------------------------------- determinism and layout
+
+
+def test_output_is_deterministic(reference) -> None:
+    first = [(a.path, a.content) for a in emit_artifacts(reference, ["github_actions"])]
+    again = [(a.path, a.content) for a in emit_artifacts(plan_of(example_text("reference")), ["github_actions"])]
+    assert first == again
+
+
+def test_long_values_fold_without_changing() -> None:
+    long_cmd = "python -m x " + " ".join(f"--flag-{i} 'value with \"quotes\" {i}'" for i in range(30))
+    plan = plan_of(spec(f"training:\n  run: {json.dumps(long_cmd)}\n"
+                        "  outputs: {model: m.bin}\n"))
+    art = next(a for a in emit_artifacts(plan, ["github_actions"]) if a.path.endswith("-train.yml"))
+    assert max(len(ln) for ln in art.content.splitlines()) <= gha.FOLD_WIDTH
+    assert command_step(yaml.safe_load(art.content)["jobs"]["train"])["run"] == long_cmd
+
+
+# --------------------------------------------------------------------------- real validators
+
+
+def _validate_workflows(paths: list[Path]) -> list[str]:
+    return (V.actionlint(paths) + V.zizmor(paths) + V.check_jsonschema_workflows(paths) + V.yamllint(paths))
+
+
+@pytest.mark.validator
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_workflows_pass_every_validator(example: str, tmp_path: Path) -> None:
+    plan = plan_of(example_text(example))
+    written = write_artifacts(plan, tmp_path, targets=("github_actions",))
+    assert written
+    assert _validate_workflows(written) == []
+
+
+KITCHEN_SINK = spec("""\
+  test: python -m pytest -q
+  env: {LOG_LEVEL: debug}
+data:
+  raw: {uri: s3://bucket/raw.parquet, version: v1, schema: {a: {type: integer}}}
+steps:
+  featurize:
+    run: python -m demo.features --in ${data.raw.uri} --out features/
+    needs: [data.raw]
+    outputs: [features/]
+    retries: 1
+    timeout: 20m
+    resources: {gpu: 1}
+training:
+  run: python -m demo.train --features features/ --model models/m.bin
+  needs: [steps.featurize]
+  outputs: {model: models/m.bin, metrics: metrics/train.json}
+  secrets: []
+validation:
+  run: python -m demo.eval --model models/m.bin --out metrics/eval.json
+  metrics: metrics/eval.json
+  gates: [{metric: auc, min: 0.7}]
+  approval: {required: true, environment: prod, reviewers: [ml-leads, "@org/team"]}
+registry: {backend: mlflow, uri: "http://mlflow:5000"}
+serving: {mode: batch, run: python -m demo.score, schedule: "0 2 * * *"}
+retraining: {schedule: "30 4 * * sun"}
+""", targets=(
+    "  docker: {registry: registry.example.com/ml}\n"
+    # A real GPU runner has a custom label (declare it in actionlint.yaml) and is often
+    # self-hosted (zizmor's auditor persona then reports self-hosted-runner); a known label
+    # keeps this test about mlspec's output.
+    "  github_actions: {gpu_runs_on: ubuntu-latest-16-cores, registry_username_secret: REG_USER,"
+    " registry_password_secret: REG_PASSWORD, artifact_retention_days: 5}\n"))
+
+
+@pytest.mark.validator
+def test_every_feature_together_passes_every_validator(tmp_path: Path) -> None:
+    plan = plan_of(KITCHEN_SINK)
+    wf = train_workflow(plan)
+    assert list(wf["jobs"]) == ["check-raw", "step-featurize", "train", "evaluate", "gate", "approve",
+                                "register", "build"]
+    assert on(wf)["schedule"] == [{"cron": "30 4 * * 0"}]
+    assert _validate_workflows(write_artifacts(plan, tmp_path, targets=("github_actions",))) == []
