@@ -146,7 +146,8 @@ def compile_project(
         return result
     plan = checked.plan
     result.artifacts = emit_artifacts(plan, list(checked.target_options), template_dirs)
-    written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check)
+    written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check,
+                              scope=list(checked.target_options) if targets else None)
     result.changes = list(written.changes)
     checked.diagnostics = dx.sort_diagnostics(
         checked.diagnostics + [d if d.file else d for d in written.diagnostics])

@@ -170,18 +170,21 @@ def _project_folder(spec: str) -> str:
 
 
 def _print_changes(result: Any, check: bool) -> None:
-    if not result.ok and not result.changes:
-        click.echo(f"{result.checked.file}: nothing written", err=True)
-        return
+    name = result.checked.file
     changed = [c for c in result.changes if c.action != "unchanged"]
+    if not result.ok:
+        if check and result.changes:
+            click.echo(f"{name}: {len(changed)} of {len(result.changes)} artifact(s) out of date", err=True)
+        else:
+            click.echo(f"{name}: nothing written", err=True)
+        return
+    if check:
+        click.echo(f"{name}: {len(result.changes)} artifact(s) up to date")
+        return
     for c in changed:
         click.echo(f"{c.action:>15}  {(result.out_dir / c.path).as_posix()}")
-    if check:
-        state = "up to date" if result.ok else "stale"
-        click.echo(f"{result.checked.file}: {len(result.changes)} artifact(s) {state}",
-                   err=not result.ok)
-    elif not changed and result.ok:
-        click.echo(f"{result.checked.file}: nothing changed ({len(result.changes)} artifact(s) up to date)")
+    if not changed:
+        click.echo(f"{name}: nothing changed ({len(result.changes)} artifact(s) up to date)")
 
 
 @cli.command()

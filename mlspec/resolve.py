@@ -393,7 +393,7 @@ class Resolver:
             python=env.python, requirements=env.requirements, base_image=base_image,
             base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
             env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
-        data = tuple(self._source(n, src) for n, src in sorted(s.data.items()))
+        data = tuple(self._data_source(n, src) for n, src in sorted(s.data.items()))
         gates, approval = (), None
         if s.validation:
             gates = tuple(_gates(s.validation.gates))
@@ -409,7 +409,7 @@ class Resolver:
         t = s.training
         return p.Plan(
             spec_file=self.doc.path.name if self.doc.path else "mlproject.yaml",
-            spec_dir=self.spec_dir, spec_sha256=digest, source=_source_name(self.doc.file),
+            spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
             params=tuple(sorted(s.params.items())), data=data, nodes=pipeline, monitor_nodes=monitor,
             gates=gates, approval=approval, registry=registry, serving=self._serving(),
@@ -425,7 +425,13 @@ class Resolver:
             targets=tuple(sorted(self.target_options.items())),
         )
 
-    def _source(self, name: str, src: m.DataSource) -> p.DataSource:
+    def _source(self) -> str:
+        """The spec as named in generated headers: relative to the output folder, so the bytes
+        do not depend on the working directory or on how the path was typed."""
+        name = self.doc.path.name if self.doc.path else "mlproject.yaml"
+        return _source_name(name if self.spec_dir == "." else f"{self.spec_dir}/{name}")
+
+    def _data_source(self, name: str, src: m.DataSource) -> p.DataSource:
         fmt = src.format
         if fmt is None:
             ext = posixpath.splitext(src.uri.rstrip("/"))[1].lower()
@@ -434,7 +440,7 @@ class Resolver:
         if src.schema_ is not None:
             columns = tuple(p.Column(c, col.type, col.nullable, col.min, col.max,
                                      tuple(col.values) if col.values is not None else None, col.unique)
-                            for c, col in src.schema_.items())
+                            for c, col in sorted(src.schema_.items()))
         return p.DataSource(name, src.uri, uri_scheme(src.uri), fmt, src.version, src.role,
                             duration_seconds(src.freshness) if src.freshness else None, src.freshness,
                             columns, src.description)

@@ -42,7 +42,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -130,13 +130,15 @@ def write_artifacts(
     force: bool = False,
     check: bool = False,
     display_root: str | None = None,
+    scope: Collection[str] | None = None,
 ) -> WriteResult:
     """Write ``artifacts`` under ``out_dir`` (or with ``check``, compare them with it).
 
     ``source`` is the spec's name for the headers (sanitized to safe ASCII). ``force``
     replaces foreign and hand-edited files and removes hand-edited orphans; it never
     overrides a safety refusal (MS505). ``display_root`` prefixes paths in diagnostics
-    (default: ``out_dir`` as given).
+    (default: ``out_dir`` as given). ``scope`` names the targets being written (``--target``):
+    files the index lists for other targets are kept, tracked and never treated as orphans.
     """
     show = _Display(Path(out_dir), display_root)
     source = sanitize_source(source)
@@ -144,7 +146,7 @@ def write_artifacts(
         texts = _render_all(artifacts, source, show)
         root = _prepare_root(Path(out_dir), create=not check, show=show)
         with _locked(root, shared=check, show=show):
-            plans = _plan(artifacts, texts, root, source, force, show)
+            plans = _plan(artifacts, texts, root, source, force, show, scope)
             diags = [d for plan in plans for d in _diagnose(plan, check, force, show)]
             if not check and not codes.has_errors(diags) and any(
                     plan.change.action != "unchanged" for plan in plans):
@@ -366,9 +368,11 @@ def _parse_index(data: bytes) -> dict[str, _IndexEntry] | None:
     return None
 
 
-def _index_text(artifacts: Sequence[Artifact], texts: Mapping[str, str], source: str) -> str:
-    files = {a.path: {"kind": a.kind, "sha256": sha256_text(texts[a.path]), "target": a.target}
-             for a in artifacts}
+def _index_text(artifacts: Sequence[Artifact], texts: Mapping[str, str], source: str,
+                kept: Mapping[str, _IndexEntry]) -> str:
+    files = {path: {"kind": e.kind, "sha256": e.sha256, "target": e.target} for path, e in kept.items()}
+    files.update({a.path: {"kind": a.kind, "sha256": sha256_text(texts[a.path]), "target": a.target}
+                  for a in artifacts})
     index = {"files": files, "format": _INDEX_FORMAT, "source": source}
     return json.dumps(index, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -378,10 +382,14 @@ def _index_text(artifacts: Sequence[Artifact], texts: Mapping[str, str], source:
 
 def _plan(
     artifacts: Sequence[Artifact], texts: Mapping[str, str], root: Path, source: str,
-    force: bool, show: _Display,
+    force: bool, show: _Display, scope: Collection[str] | None = None,
 ) -> list[_Plan]:
     """Classify every output and orphan (sorted by path), then the index; reads only."""
     old = _read_index(root, force, show)
+    # Files of targets outside this run's scope are neither outputs nor orphans: keep them.
+    kept = {p: e for p, e in old.items() if scope is not None and e.target is not None
+            and e.target not in scope and p not in texts}
+    old = {p: e for p, e in old.items() if p not in kept}
     unsafe = [_unsafe(show(INDEX_NAME), f"lists an unsafe path: {problem}") for path in sorted(old)
               if (problem := _path_problem(path)) is not None]
     if unsafe:
@@ -400,7 +408,7 @@ def _plan(
                                       old.get(path), show))
         elif (orphan := _plan_orphan(root, path, old[path], show)) is not None:
             plans.append(orphan)
-    index = _index_text(artifacts, texts, source)
+    index = _index_text(artifacts, texts, source, kept)
     return [*plans, _plan_output(root, INDEX_NAME, None, None, index, None, show)]
 
 
@@ -512,7 +520,8 @@ def _write_and_remove(root: Path, plans: Sequence[_Plan]) -> None:
         if staged_index is not None:
             touched.add(_move_into_place(root, staged_index, INDEX_NAME))
         for folder in sorted(touched):
-            _fsync_dir(folder)
+            if folder.is_dir():  # removing a later orphan may have pruned an earlier one's folder
+                _fsync_dir(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -35,7 +35,10 @@ def cases() -> list[tuple[str, str]]:
 @cache
 def extension_for(path: str) -> type[SingleFileSnapshotExtension]:
     name = Path(path).name
-    suffix = Path(path).suffix.lstrip(".") or name.split(".")[0].lower() or "txt"
+    if name.startswith("Dockerfile"):
+        suffix = "Dockerfile"  # Dockerfile.train keeps the name linters recognise
+    else:
+        suffix = Path(path).suffix.lstrip(".") or name.lstrip(".") or "txt"
 
     class Extension(SingleFileSnapshotExtension):
         _write_mode = WriteMode.TEXT

@@ -124,3 +124,75 @@ def test_terminal_escapes_in_file_names_are_neutralised(tmp_path: Path) -> None:
     result = run("validate", name, cwd=tmp_path)
     assert result.returncode == 1
     assert "\x1b" not in result.stderr and "\\x1b" in result.stderr
+
+
+@pytest.fixture
+def churn(tmp_path: Path) -> Path:
+    import shutil
+
+    dest = tmp_path / "churn"
+    shutil.copytree(ROOT / "examples" / "churn", dest,
+                    ignore=shutil.ignore_patterns(".mlspec", "models", "metrics", "prepared", "__pycache__"))
+    return dest
+
+
+def test_compile_then_nothing_changed_then_hand_edit_is_refused(churn: Path) -> None:
+    first = run("compile", "--format", "json", cwd=churn)
+    assert first.returncode == 0, first.stderr
+    files = json.loads(first.stdout)["files"]
+    assert {f["target"] for f in files} >= {"github_actions", "airflow", "docker", "prometheus", "grafana",
+                                            "manifest", "model_card"}
+    second = run("compile", cwd=churn)
+    assert second.returncode == 0 and "nothing changed" in second.stdout
+    assert run("compile", "--check", cwd=churn).returncode == 0
+
+    dag = churn / "airflow" / "dags" / "churn_pipeline.py"
+    dag.write_text(dag.read_text().replace("retries=1", "retries=5"))
+    refused = run("compile", cwd=churn)
+    assert refused.returncode == 1 and "error[MS502]" in refused.stderr
+    check = run("compile", "--check", cwd=churn)
+    assert check.returncode == 1 and "-        retries=5," in check.stderr and "+        retries=1," in check.stderr
+    forced = run("compile", "--force", cwd=churn)
+    assert forced.returncode == 0 and "retries=1," in dag.read_text()
+
+
+def test_compile_one_target_keeps_the_others(churn: Path) -> None:
+    assert run("compile", cwd=churn).returncode == 0
+    only = run("compile", "--target", "docker", cwd=churn)
+    assert only.returncode == 0, only.stderr
+    assert (churn / "airflow" / "dags" / "churn_pipeline.py").exists()
+    again = run("compile", cwd=churn)
+    assert again.returncode == 0 and "nothing changed" in again.stdout
+    bad = run("compile", "--target", "dockr", cwd=churn)
+    assert bad.returncode == 1 and "did you mean 'docker'?" in bad.stderr
+
+
+def test_compile_check_reports_a_stale_spec_change(churn: Path) -> None:
+    assert run("compile", cwd=churn).returncode == 0
+    spec = churn / "mlproject.yaml"
+    spec.write_text(spec.read_text().replace("n_estimators: 100", "n_estimators: 120"))
+    check = run("compile", "--check", "--format", "json", cwd=churn)
+    assert check.returncode == 1
+    codes = {d["code"] for d in json.loads(check.stdout)["diagnostics"]}
+    assert "MS503" in codes
+
+
+def test_invalid_spec_writes_nothing(churn: Path) -> None:
+    spec = churn / "mlproject.yaml"
+    spec.write_text(spec.read_text().replace("retries: 1", "retries: many", 1))
+    before = sorted(p.relative_to(churn) for p in churn.rglob("*"))
+    result = run("compile", cwd=churn)
+    assert result.returncode == 1 and "error[MS103]" in result.stderr
+    assert sorted(p.relative_to(churn) for p in churn.rglob("*")) == before
+
+
+def test_graph_formats(churn: Path) -> None:
+    mermaid = run("graph", cwd=churn)
+    assert mermaid.returncode == 0
+    lines = mermaid.stdout.splitlines()
+    assert lines[0] == "flowchart LR"
+    assert "  step_prepare --> train" in lines and "  train --> evaluate" in lines
+    graph = json.loads(run("graph", "--format", "json", cwd=churn).stdout)
+    assert {"from": "gate", "to": "approve"} in graph["edges"]
+    dot = run("graph", "--format", "dot", cwd=churn).stdout
+    assert dot.startswith('digraph "churn" {') and '"train" -> "evaluate";' in dot

@@ -101,3 +101,14 @@ def test_messages_escape_terminal_control_text() -> None:
     # it reaches the validator and must be shown escaped.
     diags = check(BASE + 'data:\n  "bad\\e[31mname": {uri: a.csv}\n')
     assert diags and all("\x1b" not in d.message for d in diags)
+
+
+@pytest.mark.parametrize("escape", ["\\u2028", "\\x85", "\\e", "\\u202e", "\\0", "\\t"])
+def test_hidden_characters_written_as_escapes_are_refused(escape: str) -> None:
+    from mlspec.rules import check_rules
+
+    doc, _ = load_text(BASE.replace("name: demo", f'name: demo\n  description: "a{escape}b"'))
+    spec, diags = validate_spec(doc)
+    assert spec is not None, diags
+    found = [d for d in check_rules(spec, doc) if d.code == dx.FORBIDDEN_CHARACTER]
+    assert [d.path for d in found] == [("project", "description")]

