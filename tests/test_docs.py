@@ -30,3 +30,21 @@ def test_every_target_has_a_page() -> None:
     pages = {p.stem for p in (ROOT / "docs" / "targets").glob("*.md")}
     missing = [n for n in available_targets() if n.replace("_", "-") not in pages]
     assert not missing, f"add docs/targets/<name>.md for {missing}"
+
+
+def test_readme_mermaid_is_the_churn_graph() -> None:
+    from mlspec import graph
+    from mlspec.api import check_project
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    checked = check_project(ROOT / "examples" / "churn" / "mlproject.yaml")
+    assert block == graph.to_mermaid(checked.plan), "update the Mermaid block in README.md from `mlspec graph`"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in readme.split("```bash\n")[1:3]]
+    assert "mlspec run examples/churn/mlproject.yaml" in blocks[0]
+    assert blocks[1].startswith("bash tools/setup.sh && python -m pytest")
+    assert "bash tools/setup.sh" in (ROOT / ".ci" / "run").read_text() and "python -m pytest" in (ROOT / ".ci" / "run").read_text()
