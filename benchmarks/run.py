@@ -113,10 +113,10 @@ def bench_steps(steps: int, repeat: int, tmp: Path) -> dict:
     spec = spec_dir / "mlproject.yaml"
     text = make_spec(steps)
     spec.write_text(text)
-    compile_once(spec, spec_dir / "out")  # warm imports and caches
+    compile_once(spec, spec_dir)  # warm imports and caches
     times, peaks = [], []
     for _ in range(repeat):
-        elapsed, peak = compile_once(spec, spec_dir / "out")
+        elapsed, peak = compile_once(spec, spec_dir)
         times.append(elapsed)
         peaks.append(peak)
     parse = min(bare_parse(text) for _ in range(repeat))
@@ -137,7 +137,7 @@ def bench_monorepo(projects: int, tmp: Path) -> dict:
     tracemalloc.start()
     t = time.perf_counter()
     for spec in specs:
-        compile_once_no_trace(spec, spec.parent / "out")
+        compile_once_no_trace(spec, spec.parent)
     elapsed = time.perf_counter() - t
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

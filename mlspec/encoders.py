@@ -23,7 +23,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import yaml
@@ -215,11 +215,147 @@ def yaml_dump(data: Any) -> str:
     can turn into a bool, number, null, new key or new list item (the Norway problem,
     ``3.10``, ``1e3``, injected ``\\n- run: ...``). Keys that are safe identifiers stay plain.
     Order is the caller's insertion order. Non-finite floats are refused.
+
+    A direct writer produces the bytes PyYAML's emitter would (tested against it), about ten
+    times faster; the rare shapes it does not cover go through PyYAML itself.
     """
+    try:
+        return _fast_dump(data)
+    except _NotFast:
+        return _pyyaml_dump(data)
+
+
+def _pyyaml_dump(data: Any) -> str:
     return yaml.dump(
         data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**31 - 1,
         indent=2, default_flow_style=False,
     )
+
+
+# ---------------------------------------------------------------------------- fast YAML writer
+
+
+class _NotFast(Exception):
+    """A shape the direct writer leaves to PyYAML (complex keys, open-ended blocks, top-level scalars)."""
+
+
+_YAML_ESCAPES = {"\0": "0", "\x07": "a", "\x08": "b", "\t": "t", "\n": "n", "\x0b": "v", "\x0c": "f",
+                 "\r": "r", "\x1b": "e", '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_",
+                 "\u2028": "L", "\u2029": "P"}
+# Characters PyYAML writes as themselves inside double quotes (with allow_unicode).
+_YAML_RAW = re.compile("[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*\\Z")
+
+
+def _yaml_quoted(s: str) -> str:
+    s = str.__str__(s)
+    s.encode("utf-8")  # a lone surrogate would become an escape no loader accepts
+    if _YAML_RAW.match(s):
+        return f'"{s}"'
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch in '"\\\x85\u2028\u2029\ufeff' or not (0x20 <= o <= 0x7E or 0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD):
+            if ch in _YAML_ESCAPES:
+                out.append("\\" + _YAML_ESCAPES[ch])
+            elif o <= 0xFF:
+                out.append(f"\\x{o:02X}")
+            elif o <= 0xFFFF:
+                out.append(f"\\u{o:04X}")
+            else:
+                out.append(f"\\U{o:08X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _yaml_key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise _NotFast
+    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _AMBIGUOUS_KEYS and len(key) <= 128:
+        return key
+    if not key or len(key) > 120 or any(c in key for c in "\n\r\x85\u2028\u2029"):
+        raise _NotFast  # PyYAML writes these as `? key` complex keys
+    return _yaml_quoted(key)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        text = repr(_finite(float(value))).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+    raise TypeError(f"yaml_dump() cannot encode {type(value).__name__}")
+
+
+def _yaml_block(s: str, indent: int, out: list[str]) -> None:
+    if s[-1] == "\n" and (len(s) == 1 or s[-2] == "\n"):
+        raise _NotFast  # `|+` is open-ended; PyYAML then ends the document with `...`
+    hints = ("2" if s[0] in " \n" else "") + ("-" if s[-1] != "\n" else "")
+    out.append(f"|{hints}\n")
+    pad = " " * indent
+    for line in (s[:-1] if s.endswith("\n") else s).split("\n"):
+        out.append(f"{pad}{line}\n" if line else "\n")
+
+
+def _yaml_value(value: Any, indent: int, out: list[str]) -> None:
+    """Write ``value`` after a ``key:`` or ``-`` already on the current line."""
+    if isinstance(value, str):
+        if _is_literal_block(value):
+            out.append(" ")
+            _yaml_block(str.__str__(value), indent, out)
+        else:
+            out.append(f" {_yaml_quoted(value)}\n")
+    elif isinstance(value, dict):
+        if value:
+            out.append("\n")
+            _yaml_mapping(value, indent, out)
+        else:
+            out.append(" {}\n")
+    elif isinstance(value, (list, tuple)):
+        if value:
+            out.append("\n")
+            _yaml_sequence(value, indent, out)
+        else:
+            out.append(" []\n")
+    else:
+        out.append(f" {_yaml_scalar(value)}\n")
+
+
+def _yaml_mapping(mapping: Mapping[Any, Any], indent: int, out: list[str], inline: bool = False) -> None:
+    pad = " " * indent
+    for i, (key, value) in enumerate(mapping.items()):
+        out.append(f"{'' if inline and i == 0 else pad}{_yaml_key(key)}:")
+        _yaml_value(value, indent + 2, out)
+
+
+def _yaml_sequence(items: Sequence[Any], indent: int, out: list[str], inline: bool = False) -> None:
+    pad = " " * indent
+    for i, value in enumerate(items):
+        out.append(f"{'' if inline and i == 0 else pad}-")
+        if isinstance(value, dict) and value:
+            out.append(" ")
+            _yaml_mapping(value, indent + 2, out, inline=True)
+        elif isinstance(value, (list, tuple)) and value:
+            out.append(" ")
+            _yaml_sequence(value, indent + 2, out, inline=True)
+        else:
+            _yaml_value(value, indent + 2, out)
+
+
+def _fast_dump(data: Any) -> str:
+    out: list[str] = []
+    if isinstance(data, dict) and data:
+        _yaml_mapping(data, 0, out)
+    elif isinstance(data, (list, tuple)) and data:
+        _yaml_sequence(data, 0, out)
+    else:
+        raise _NotFast
+    return "".join(out)
 
 
 class _InlineDumper(_Dumper):

@@ -9,7 +9,7 @@ that does not depend on YAML key order, so output is stable.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlspec.diagnostics import SpecPath
@@ -75,17 +75,6 @@ def _display(node_id: str) -> str:
     return {"train": "training", "evaluate": "validation"}.get(node_id, node_id)
 
 
-def ancestors(node_id: str, needs: dict[str, Sequence[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(needs.get(node_id, ()))
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(needs.get(n, ()))
-    return seen
-
-
 # --------------------------------------------------------------------------- renderers
 
 
@@ -129,7 +118,3 @@ def to_json(plan) -> str:
         "edges": [{"from": b, "to": a} for b, a in edges],
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
-
-
-def iter_slugs(nodes: Iterable) -> list[str]:
-    return [n.slug for n in nodes]

@@ -17,7 +17,7 @@ from mlspec import diagnostics as dx
 from mlspec import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
 from mlspec.document import Document
-from mlspec.graph import Edge, ancestors, order_and_cycles
+from mlspec.graph import Edge, order_and_cycles
 from mlspec.interpolate import InterpolationError, tokenize
 from mlspec.rules import contract_source
 from mlspec.spec import models as m
@@ -264,9 +264,18 @@ class Resolver:
         if cycles:
             return None
 
-        needs = {n: sorted({e.before for e in edges if e.after == n}, key=order.index) for n in nodes}
+        pos = {n: i for i, n in enumerate(order)}
+        direct: dict[str, set[str]] = {n: set() for n in nodes}
+        for e in edges:
+            direct[e.after].add(e.before)
+        needs = {n: sorted(direct[n], key=pos.__getitem__) for n in nodes}
+        # Ancestors in one pass over the topological order (each node's set from its needs').
+        upstream: dict[str, set[str]] = {}
+        for n in order:
+            upstream[n] = set().union(*(upstream[d] | {d} for d in direct[n])) if direct[n] else set()
         produced = {n: tuple(nodes[n].get("outputs", ())) for n in nodes}
-        pipeline = tuple(self._make_node(nodes[n], needs, produced, order) for n in order)
+        pipeline = tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
+                         for n in order)
         monitor = self._monitor_nodes(env_secrets)
         if any(d.is_error for d in self.diags):
             return None
@@ -278,9 +287,8 @@ class Resolver:
         return shell_value(name)
 
     def _make_node(self, e: dict[str, Any], needs: dict[str, list[str]],
-                   produced: dict[str, tuple[str, ...]], order: list[str]) -> p.Node:
+                   produced: dict[str, tuple[str, ...]], upstream: list[str]) -> p.Node:
         node_id = e["id"]
-        upstream = sorted(ancestors(node_id, needs), key=order.index)
         inputs = list(e.get("inputs", ()))
         for a in upstream:
             inputs.extend(produced[a])

@@ -56,6 +56,7 @@ HOSTED_LABEL = re.compile(r"(ubuntu|windows|macos)-[a-z0-9.-]+")
 RETRY_PAUSE_SECONDS = 30
 OUTPUTS_TAR = "mlspec-outputs.tar"
 INPUTS_DIR = "mlspec-inputs"
+MAX_NAMED_DOWNLOADS = 5  # above this, a job downloads all artifacts in one step
 # Step-level variables the generated scripts use; a spec env of the same name would clash.
 COMMAND_VAR = "MLSPEC_NODE_COMMAND"
 RESERVED_ENV = frozenset({COMMAND_VAR})
@@ -258,6 +259,14 @@ def _install(plan: Plan, requirement: str | None) -> dict[str, Any] | None:
 def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
     """Fetch upstream outputs (each a tar made by the producing job) and unpack them in place."""
     steps: list[dict[str, Any]] = []
+    if len(producers) > MAX_NAMED_DOWNLOADS:
+        # Deep pipelines: one step fetching every artifact of the run so far (each into its own
+        # folder) keeps a job's size constant instead of growing with its number of ancestors.
+        # Output paths have one producer each (MS313), so unpacking extra archives is harmless.
+        steps.append({"name": f"Download outputs of {len(producers)} upstream jobs",
+                      "uses": pins.DOWNLOAD_ARTIFACT.uses,
+                      "with": {"path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}"}})
+        producers = []
     for p in producers:
         steps.append({"name": f"Download outputs of {p.title}", "uses": pins.DOWNLOAD_ARTIFACT.uses,
                       "with": {"name": p.slug, "path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}/{p.slug}"}})
