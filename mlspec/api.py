@@ -145,7 +145,19 @@ def compile_project(
     if not checked.ok:
         return result
     plan = checked.plan
-    result.artifacts = emit_artifacts(plan, list(checked.target_options), template_dirs)
+    try:
+        result.artifacts = emit_artifacts(plan, list(checked.target_options), template_dirs)
+    except Exception as exc:
+        import jinja2
+
+        if not (template_dirs and isinstance(exc, jinja2.TemplateError)):
+            raise  # a built-in template failing is a bug: exit 3
+        message = "".join(c if c.isprintable() else "?" for c in str(exc).splitlines()[0])[:300]
+        where = f"{exc.filename}:{exc.lineno}: " if getattr(exc, "filename", None) else ""
+        checked.diagnostics = dx.sort_diagnostics([*checked.diagnostics, Diagnostic(
+            dx.TEMPLATE_ERROR, f"{where}{message}", file=checked.file,
+            hint="fix the template in --template-dir, or remove it to use the built-in one")])
+        return result
     written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check,
                               scope=list(checked.target_options) if targets else None)
     result.changes = list(written.changes)

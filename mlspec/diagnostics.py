@@ -273,6 +273,10 @@ UNPINNED_BASE_IMAGE = _code("MS403", "base image not pinned by digest", W,
     "(`python:3.11-slim@sha256:…`).")
 TARGET_OPTION_INVALID = _code("MS404", "invalid target option", E,
     "An option under `targets.<name>` is unknown or has the wrong type.")
+TEMPLATE_ERROR = _code("MS405", "template override fails", E,
+    "A template from `--template-dir` does not compile or does not render: a syntax error, an "
+    "unknown variable, or a `{{ value }}` without a language-aware filter (`py`, `sh`, `yaml`, "
+    "`json`, `promql`, `md`, …), which mlspec refuses so that no user text is emitted raw.")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
