@@ -229,6 +229,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
                 continue
             progress("start", NodeResult(node.id, "running"))
             outcome = _execute(node, base, log_dir, run_id)
+            _push_outcome(plan, node, outcome)
             result.results.append(outcome)
             progress("done", outcome)
             if outcome.status == "ok" and not monitor:
@@ -250,6 +251,24 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
         {"run_id": run_id, "interrupted": result.interrupted,
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:
+    """Report the node's result to the Pushgateway (when monitoring names one), so the
+    pipeline-failure alert sees local runs too. A push failure never fails the run."""
+    gateway = plan.monitoring.pushgateway if plan.monitoring else None
+    if not gateway or outcome.status not in ("ok", "failed", "alert"):
+        return
+    from mlspec import metrics as M
+    from mlspec.runtime.prometheus import PushError, push, sample
+
+    samples = [sample(M.RUN_SUCCESS, 0 if outcome.status == "failed" else 1, project=plan.project.name, node=node.id),
+               sample(M.RUN_TIMESTAMP, time.time(), project=plan.project.name, node=node.id)]
+    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node.id)]
+    try:
+        push(gateway, samples, grouping, timeout=5.0)
+    except PushError as exc:
+        outcome.note = (outcome.note + "; " if outcome.note else "") + f"metrics not pushed: {exc}"[:200]
 
 
 def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:

@@ -138,3 +138,26 @@ def test_ctrl_c_stops_cleanly_and_does_not_record_the_node(tmp_path: Path) -> No
     cache = tmp_path / ".mlspec" / "cache" / "nodes.json"
     assert not cache.exists() or "step.long" not in json.loads(cache.read_text())
     assert not (tmp_path / "done.txt").exists()
+
+
+@pytest.mark.validator
+def test_node_results_reach_a_real_pushgateway(tmp_path: Path) -> None:
+    """The pipeline-failure alert reads mlspec_run_success: local runs push it per node."""
+    import urllib.request
+
+    from tests import validators as V
+
+    with V.pushgateway() as url:
+        (tmp_path / "mlproject.yaml").write_text(
+            "mlspec: 1\nproject: {name: demo}\nsteps:\n  good: {run: 'true'}\n  bad: {run: 'exit 4'}\n"
+            f"monitoring:\n  pushgateway: {url}\n  alerts: [{{channel: slack, to: '#ml'}}]\n")
+        code, payload = run(tmp_path, "--no-monitoring")
+        assert code == 1 and statuses(payload) == {"step.bad": "failed", "step.good": "ok"}
+        body = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    import re
+
+    series = {(m.group(1), m.group(2)): float(m.group(3)) for m in re.finditer(
+        r'^(mlspec_run_\w+)\{[^}]*node="([^"]+)"[^}]*\} (\S+)$', body, re.M)}
+    assert series[("mlspec_run_success", "step.bad")] == 0
+    assert series[("mlspec_run_success", "step.good")] == 1
+    assert series[("mlspec_run_timestamp_seconds", "step.good")] > 1.7e9
