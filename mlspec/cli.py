@@ -277,9 +277,16 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
+    from mlspec import diagnostics as dx
+
+    diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
+                           file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
+                           path=plan.node(r.id).spec_path)
+             for r in result.results if r.status == "failed"]
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
-                               "nodes": [r.__dict__ for r in result.results], "diagnostics": []}, indent=2))
+                               "nodes": [r.__dict__ for r in result.results],
+                               "diagnostics": [d.to_json() for d in diags]}, indent=2))
     else:
         width = max((len(r.id) for r in result.results), default=4)
         click.echo(f"{'node':<{width}}  {'status':<11}  {'seconds':>7}  log / note")
@@ -288,6 +295,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             if r.log and r.note:
                 detail = f"{r.log}  ({r.note})"
             click.echo(f"{r.id:<{width}}  {r.status:<11}  {r.seconds:>7.1f}  {detail}")
+        report(diags, "text", _sources([checked]))
         click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
                    "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
     if result.interrupted:

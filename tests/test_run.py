@@ -120,6 +120,8 @@ def test_timeout_and_retries(tmp_path: Path) -> None:
     assert nodes["step.slow"]["status"] == "failed" and nodes["step.slow"]["note"] == "timed out"
     assert nodes["step.flaky"]["status"] == "ok" and nodes["step.flaky"]["attempts"] == 2
     assert code == 1
+    (d,) = payload["diagnostics"]
+    assert (d["code"], d["path"], d["line"]) == ("MS608", "steps.slow", 4)
 
 
 def test_ctrl_c_stops_cleanly_and_does_not_record_the_node(tmp_path: Path) -> None:
