@@ -98,7 +98,9 @@ def test_init_scaffolds_a_spec_that_validates(tmp_path: Path) -> None:
     result = run("init", str(target))
     assert result.returncode == 0, result.stderr
     text = (target / "mlproject.yaml").read_text()
-    assert "name: \"my-churn-model\"" in text and text.startswith("# yaml-language-server: $schema=")
+    assert "name: \"my-churn-model\"" in text
+    assert text.startswith("# yaml-language-server: $schema=mlproject.schema.json\n")
+    assert (target / "mlproject.schema.json").read_text() == (ROOT / "schemas" / "mlproject.schema.json").read_text()
     checked = run("validate", "--strict", str(target / "mlproject.yaml"))
     assert checked.returncode == 0, checked.stderr
     again = run("init", str(target))
