@@ -162,5 +162,5 @@ def compile_project(
                               scope=list(checked.target_options) if targets else None)
     result.changes = list(written.changes)
     checked.diagnostics = dx.sort_diagnostics(
-        checked.diagnostics + [d if d.file else d for d in written.diagnostics])
+        checked.diagnostics + list(written.diagnostics))
     return result

@@ -203,7 +203,6 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
     result = RunResult(run_id)
     keys: dict[str, str] = {}
     blocked: set[str] = set()
-    selected = {n.id for n in nodes}
     try:
         for node in nodes:
             if any(dep in blocked for dep in node.needs):
@@ -243,7 +242,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
     except KeyboardInterrupt:
         result.interrupted = True
         running = next((n for n in nodes if n.id not in {r.id for r in result.results}), None)
-        if running is not None and running.id in selected:
+        if running is not None:
             saved.pop(running.id, None)
             _save_cache(base, saved)
             result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C"))

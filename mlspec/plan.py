@@ -267,7 +267,6 @@ class Plan:
     tracking_experiment: str | None
     seed: int | None
     targets: tuple[tuple[str, Any], ...]   # enabled target name -> validated options
-    spec_paths: tuple[tuple[str, SpecPath], ...] = ()  # where things were written, for target diagnostics
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:

@@ -18,7 +18,8 @@ from mlspec import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
 from mlspec.document import Document
 from mlspec.graph import Edge, order_and_cycles
-from mlspec.interpolate import InterpolationError, tokenize
+from mlspec.artifacts import sanitize_source
+from mlspec.interpolate import InterpolationError, shell_value, tokenize
 from mlspec.rules import contract_source
 from mlspec.spec import models as m
 from mlspec.spec.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
@@ -88,7 +89,6 @@ class Resolver:
         out: list[str] = []
         params: set[str] = set()
         data: set[str] = set()
-        from mlspec.interpolate import shell_value
         for t in tokens:
             if t.ref is None:
                 out.append(t.text)
@@ -282,7 +282,6 @@ class Resolver:
         return self._plan(pipeline, monitor)
 
     def _spec_arg(self) -> str:
-        from mlspec.interpolate import shell_value
         name = self.doc.path.name if self.doc.path else "mlproject.yaml"
         return shell_value(name)
 
@@ -356,7 +355,6 @@ class Resolver:
         current = mon.current[5:] if mon.current else None
         contract = contract_source(self.spec)
         if mon.schema_checks and current and contract:
-            from mlspec.interpolate import shell_value
             command = f"mlspec check-data {spec_arg} {contract}"
             if contract != current:
                 command += f" --file {shell_value(self.spec.data[current].uri)}"
@@ -437,7 +435,7 @@ class Resolver:
         """The spec as named in generated headers: relative to the output folder, so the bytes
         do not depend on the working directory or on how the path was typed."""
         name = self.doc.path.name if self.doc.path else "mlproject.yaml"
-        return _source_name(name if self.spec_dir == "." else f"{self.spec_dir}/{name}")
+        return sanitize_source(name if self.spec_dir == "." else f"{self.spec_dir}/{name}")
 
     def _data_source(self, name: str, src: m.DataSource) -> p.DataSource:
         fmt = src.format
@@ -558,12 +556,6 @@ def _gates(gates: list[m.Gate]) -> list[p.Gate]:
 def _known_hint(ref: str, choices: Iterable[str]) -> str | None:
     choices = sorted(choices)
     return f"known: {', '.join(choices[:12])}" if choices else "nothing of that kind is defined"
-
-
-def _source_name(file: str) -> str:
-    """The spec's name for generated headers: printable ASCII only, POSIX separators."""
-    name = file.replace("\\", "/")
-    return "".join(c if 32 < ord(c) < 127 else "_" for c in name) or "mlproject.yaml"
 
 
 def resolve_plan(spec: m.Spec, doc: Document, *, target_options: dict[str, Any] | None = None,

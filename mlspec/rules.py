@@ -41,37 +41,34 @@ def check_rules(spec: Spec, doc: Document) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- text hygiene
 
 
-@rule
-def template_syntax(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
-    """`${{`, `{{`, `{%`, `{#` would be evaluated by GitHub, Airflow or Prometheus."""
-    from mlspec.encoders import find_template_syntax
-
-    for path, value, is_key in _strings(strip_extensions(doc.data)):
-        token = find_template_syntax(value)
-        if token:
-            where = dx.format_path(path) or "the top level"
-            yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
-                     "would be evaluated as a template by the generated pipelines", path,
-                     hint="remove it; in run commands write the value into a script file instead",
-                     key=is_key)
-
-
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _LINE_BREAKS = set("\x85\u2028\u2029")
 
 
 @rule
-def hidden_characters(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
-    """Escapes in quoted YAML (`"\\e[31m"`, `"\\u202e"`) reach values the loader's byte scan never saw."""
+def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """One walk over every key and string value for what must never reach a generated file:
+    template syntax that GitHub, Airflow or Prometheus would evaluate (`${{`, `{{`, `{%`, `{#`),
+    and hidden characters written as escapes in quoted YAML (`"\\e[31m"`, `"\\u202e"`), which
+    the loader's byte scan never saw."""
     import unicodedata
 
+    from mlspec.encoders import find_template_syntax
+
     for path, value, is_key in _strings(strip_extensions(doc.data)):
+        where = dx.format_path(path) or "the top level"
+        token = find_template_syntax(value)
+        if token:
+            yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
+                     "would be evaluated as a template by the generated pipelines", path,
+                     hint="remove it; in run commands write the value into a script file instead",
+                     key=is_key)
         bad = next((c for c in value if (unicodedata.category(c) == "Cc" and c != "\n")
                     or c in _BIDI or c in _LINE_BREAKS), None)
         if bad is not None:
             name = unicodedata.name(bad, "control character")
-            yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at "
-                     f"{dx.format_path(path) or 'the top level'} contains U+{ord(bad):04X} {name}", path,
+            yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at {where} "
+                     f"contains U+{ord(bad):04X} {name}", path,
                      hint="remove it: control, bidirectional and unusual line-break characters make text "
                           "display differently from what runs", key=is_key)
 
