@@ -12,18 +12,18 @@ from typing import Any
 from mlspec._version import __version__
 
 _EXPORTS = {
-    "load_document": "mlspec.loader",
-    "validate_spec": "mlspec.validate",
-    "resolve_plan": "mlspec.resolve",
+    "load_document": "mlspec.language.loader",
+    "validate_spec": "mlspec.language.validate",
+    "resolve_plan": "mlspec.compiler.resolve",
     "check_project": "mlspec.api",
     "compile_project": "mlspec.api",
     "emit_artifacts": "mlspec.api",
-    "write_artifacts": "mlspec.writer",
-    "build_schema": "mlspec.schema",
+    "write_artifacts": "mlspec.output.writer",
+    "build_schema": "mlspec.language.schema",
     "Diagnostic": "mlspec.diagnostics",
-    "Artifact": "mlspec.artifacts",
-    "Plan": "mlspec.plan",
-    "Spec": "mlspec.spec.models",
+    "Artifact": "mlspec.output.artifacts",
+    "Plan": "mlspec.compiler.plan",
+    "Spec": "mlspec.language.models",
     "Target": "mlspec.targets",
     "TargetOptions": "mlspec.targets",
 }

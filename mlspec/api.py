@@ -41,11 +41,11 @@ def check_project(
     template_dirs: Sequence[Path] = (),
 ) -> Checked:
     """Load, validate, resolve and target-check a spec; write nothing."""
-    from mlspec.loader import load_document
-    from mlspec.resolve import resolve_plan
-    from mlspec.rules import check_rules
+    from mlspec.language.loader import load_document
+    from mlspec.compiler.resolve import resolve_plan
+    from mlspec.language.rules import check_rules
     from mlspec.targets import available_targets, chosen_targets, validate_target_options
-    from mlspec.validate import validate_spec
+    from mlspec.language.validate import validate_spec
 
     name = display_name or (os.fspath(spec_path) if not isinstance(spec_path, bytes) else "mlproject.yaml")
     doc, diags = load_document(spec_path, display_name=name)
@@ -135,7 +135,7 @@ def compile_project(
     template_dirs: Sequence[Path] = (), display_name: str | None = None,
 ) -> Compiled:
     """Validate, then write (or with ``check`` compare) every artifact of the spec."""
-    from mlspec.writer import write_artifacts
+    from mlspec.output.writer import write_artifacts
 
     spec_path = Path(spec_path)
     out = Path(out_dir) if out_dir is not None else spec_path.parent

@@ -114,11 +114,11 @@ def _model_table(model: type[BaseModel]) -> list[str]:
 
 
 def reference_md() -> str:
-    from mlspec.spec.models import Spec
+    from mlspec.language.models import Spec
     from mlspec.targets import available_targets
 
     out = ["# The `mlproject.yaml` language reference (version 1)", "",
-           "Generated from the pydantic models in `mlspec/spec/models.py` "
+           "Generated from the pydantic models in `mlspec/language/models.py` "
            "(`python -m mlspec.docsgen`); the contract itself is SPEC.md. Every mapping also "
            "accepts keys starting with `x-` (extensions, ignored). Values are never coerced: "
            "quote versions (`\"3.10\"`), write booleans as `true`/`false`.", "",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlspec.encoders import yaml_dump
+from mlspec.output.encoders import yaml_dump
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent.name for p in ROOT.glob("examples/*/mlproject.yaml"))
@@ -69,7 +69,7 @@ def test_same_bytes_across_runs_seeds_and_cwd(example: str, tmp_path: Path) -> N
 def test_key_order_does_not_matter(example: str, tmp_path: Path) -> None:
     """Shuffled mappings change the spec's bytes (and so its hash, which the lock, labels and
     model card record) but nothing else."""
-    from mlspec.loader import load_text
+    from mlspec.language.loader import load_text
 
     compile_copy(example, tmp_path / "a", seed="0")
     original = load_text((ROOT / "examples" / example / "mlproject.yaml").read_text())[0].data

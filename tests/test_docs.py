@@ -33,7 +33,7 @@ def test_every_target_has_a_page() -> None:
 
 
 def test_readme_mermaid_is_the_churn_graph() -> None:
-    from mlspec import graph
+    from mlspec.compiler import graph
     from mlspec.api import check_project
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

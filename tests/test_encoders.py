@@ -17,7 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec.encoders import (
+from mlspec.output.encoders import (
     docker_json_argv,
     docker_quoted,
     find_template_syntax,

@@ -22,10 +22,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlspec import loader
+from mlspec.language import loader
 from mlspec.diagnostics import Diagnostic
-from mlspec.document import Document
-from mlspec.loader import load_document, load_text
+from mlspec.language.document import Document
+from mlspec.language.loader import load_document, load_text
 
 HAVE_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 CASES_DIR = Path(__file__).parent / "loader_cases"

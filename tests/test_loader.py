@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlspec import loader
+from mlspec.language import loader
 from mlspec.diagnostics import Diagnostic, Span
-from mlspec.document import Document
-from mlspec.loader import load_document, load_text
+from mlspec.language.document import Document
+from mlspec.language.loader import load_document, load_text
 
 HAVE_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
 Result = tuple[Document | None, list[Diagnostic]]

@@ -7,10 +7,10 @@ import shlex
 import pytest
 
 from mlspec import diagnostics as dx
-from mlspec.interpolate import InterpolationError, expand, tokenize
-from mlspec.loader import load_text
-from mlspec.resolve import resolve_plan
-from mlspec.validate import validate_spec
+from mlspec.compiler.interpolate import InterpolationError, expand, tokenize
+from mlspec.language.loader import load_text
+from mlspec.compiler.resolve import resolve_plan
+from mlspec.language.validate import validate_spec
 
 
 def plan_of(text: str):

@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from mlspec.loader import load_document
-from mlspec.schema import build_schema, schema_text
-from mlspec.validate import strip_extensions
+from mlspec.language.loader import load_document
+from mlspec.language.schema import build_schema, schema_text
+from mlspec.language.validate import strip_extensions
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "schemas" / "mlproject.schema.json"

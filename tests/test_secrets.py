@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mlspec import diagnostics as dx
-from mlspec.loader import load_text
-from mlspec.rules import check_rules
-from mlspec.validate import validate_spec
+from mlspec.language.loader import load_text
+from mlspec.language.rules import check_rules
+from mlspec.language.validate import validate_spec
 
 FAKES = {
     "aws": "AKIA" + "Z7QRSTUVWX234567",

@@ -8,8 +8,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from mlspec import templating
-from mlspec.templating import Encoded, UnencodedValueError, make_environment, render
+from mlspec.output import templating
+from mlspec.output.templating import Encoded, UnencodedValueError, make_environment, render
 
 
 @pytest.fixture()

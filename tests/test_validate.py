@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from mlspec import diagnostics as dx
-from mlspec.loader import load_text
-from mlspec.validate import validate_spec
+from mlspec.language.loader import load_text
+from mlspec.language.validate import validate_spec
 
 BASE = """mlspec: 1
 project:
@@ -105,7 +105,7 @@ def test_messages_escape_terminal_control_text() -> None:
 
 @pytest.mark.parametrize("escape", ["\\u2028", "\\x85", "\\e", "\\u202e", "\\0", "\\t"])
 def test_hidden_characters_written_as_escapes_are_refused(escape: str) -> None:
-    from mlspec.rules import check_rules
+    from mlspec.language.rules import check_rules
 
     doc, _ = load_text(BASE.replace("name: demo", f'name: demo\n  description: "a{escape}b"'))
     spec, diags = validate_spec(doc)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlspec import diagnostics as codes
-from mlspec.artifacts import Artifact
-from mlspec.writer import INDEX_NAME, STAGING_PREFIX, write_artifacts
+from mlspec.output.artifacts import Artifact
+from mlspec.output.writer import INDEX_NAME, STAGING_PREFIX, write_artifacts
 
 SOURCE = "mlproject.yaml"
 

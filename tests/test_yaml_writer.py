@@ -8,8 +8,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlspec.encoders import _fast_dump, _NotFast, _pyyaml_dump, yaml_dump
-from mlspec.loader import load_text
+from mlspec.output.encoders import _fast_dump, _NotFast, _pyyaml_dump, yaml_dump
+from mlspec.language.loader import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 ``gate``, ``check-data``, ``drift``, ``register``, ``freshness``, ``performance`` and
 ``retrain-trigger`` (click commands in :mod:`mlspec.runtime.commands`) read the resolved
-:class:`~mlspec.plan.Plan` — never the raw YAML — do one job, print a readable table or
+:class:`~mlspec.compiler.plan.Plan` — never the raw YAML — do one job, print a readable table or
 JSON, push ``mlspec_*`` metrics (:mod:`mlspec.metrics`) and exit 0 (ok) or 1 (a check
 failed). Modules here import numpy, scipy and pyarrow only inside functions and only
 where they are needed: ``gate``, ``register`` (local), ``performance``,

@@ -320,7 +320,7 @@ def run_command(command: str, spec: str, fmt: str, body: Callable[[Context], Out
 
 
 def _emit(ctx: Context, outcome: Outcome, footer: str | None = None) -> None:
-    from mlspec import reporters
+    from mlspec.cli import reporters
 
     diags = dx.sort_diagnostics(ctx.diagnostics)
     if ctx.fmt == "json":
@@ -353,7 +353,7 @@ def _jsonable(value: Any) -> Any:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain left-aligned text table; cells are cleaned of control characters."""
-    from mlspec.reporters import clean
+    from mlspec.cli.reporters import clean
 
     cells = [[clean(str(c)) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]

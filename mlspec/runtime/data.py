@@ -45,7 +45,7 @@ class Location:
 def locate(uri: str, base: Path, *, declared: str | None = None, prefer_declared: bool = True,
            display: str | None = None) -> Location:
     """Where data is. Relative paths are joined to ``base``; remote URIs need pyarrow."""
-    from mlspec.spec.types import uri_scheme
+    from mlspec.language.types import uri_scheme
 
     shown = display or uri
     scheme = uri_scheme(uri)

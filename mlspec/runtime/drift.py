@@ -1,4 +1,4 @@
-"""Drift between reference and current data, one :class:`~mlspec.plan.DriftCheck` per column."""
+"""Drift between reference and current data, one :class:`~mlspec.compiler.plan.DriftCheck` per column."""
 
 from __future__ import annotations
 

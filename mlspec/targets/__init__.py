@@ -19,8 +19,8 @@ from mlspec import diagnostics as dx
 from mlspec.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
-    from mlspec.artifacts import Artifact
-    from mlspec.plan import Plan
+    from mlspec.output.artifacts import Artifact
+    from mlspec.compiler.plan import Plan
 
 GROUP = "mlspec.targets"
 
@@ -85,7 +85,7 @@ def validate_target_options(
     """
     from pydantic import ValidationError
 
-    from mlspec.validate import translate_errors
+    from mlspec.language.validate import translate_errors
 
     targets = available_targets()
     diags: list[Diagnostic] = []

@@ -31,11 +31,11 @@ from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from mlspec import diagnostics as dx
-from mlspec.artifacts import Artifact
+from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity
-from mlspec.encoders import find_template_syntax, markdown_block, markdown_text
-from mlspec.plan import Node, Plan, ResourceRequest
-from mlspec.spec.types import Duration, Image, RelPath, duration_seconds, pattern_str
+from mlspec.output.encoders import find_template_syntax, markdown_block, markdown_text
+from mlspec.compiler.plan import Node, Plan, ResourceRequest
+from mlspec.language.types import Duration, Image, RelPath, duration_seconds, pattern_str
 from mlspec.targets import Target, TargetOptions
 
 TEMPLATE = "airflow/dag.py.j2"
@@ -197,7 +197,7 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         task.update(command=command, env=env, secrets=list(node.secrets))
     else:
         if options.volume_claim:
-            from mlspec.encoders import sh
+            from mlspec.output.encoders import sh
             command = f"cd {sh(options.volume_mount_path)} && {command}"
         task.update(
             arguments=[_kubelet_literal(command)],
@@ -388,7 +388,7 @@ class AirflowTarget(Target):
         return out
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        from mlspec.templating import render
+        from mlspec.output.templating import render
 
         options: AirflowOptions = plan.options(self.name)
         artifacts = []

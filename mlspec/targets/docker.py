@@ -27,10 +27,10 @@ from typing import Any
 from pydantic import Field
 
 from mlspec import diagnostics as dx
-from mlspec.artifacts import Artifact
+from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
-from mlspec.plan import Node, Plan
-from mlspec.spec.types import pattern_str
+from mlspec.compiler.plan import Node, Plan
+from mlspec.language.types import pattern_str
 from mlspec.targets import Target, TargetOptions
 
 TRAIN_DOCKERFILE = "docker/Dockerfile.train"
@@ -182,7 +182,7 @@ def image_context(plan: Plan, options: DockerOptions, kind: str) -> dict[str, An
             base = dict(env.env)
             ctx["command"] = bash_argv(train.command, [(k, v) for k, v in train.env if base.get(k) != v])
         return ctx
-    from mlspec.encoders import py
+    from mlspec.output.encoders import py
 
     serving = plan.serving
     assert serving is not None
@@ -196,7 +196,7 @@ def image_context(plan: Plan, options: DockerOptions, kind: str) -> dict[str, An
 
 
 def render_dockerfile(plan: Plan, options: DockerOptions, kind: str, template_dirs: Any = ()) -> str:
-    from mlspec.templating import render
+    from mlspec.output.templating import render
 
     return render(f"docker/Dockerfile.{kind}.j2", extra_dirs=template_dirs, **image_context(plan, options, kind))
 

@@ -7,7 +7,7 @@ passed between jobs as artifacts, the gate job stopping everything after it, app
 job bound to a GitHub environment with required reviewers, and the serving image built
 and pushed last.
 
-Workflows are built as Python data and written by :func:`mlspec.encoders.yaml_dump`; they
+Workflows are built as Python data and written by :func:`mlspec.output.encoders.yaml_dump`; they
 are never text-templated. Hardening follows SECURITY.md §5: ``permissions: {}`` at the top
 and the minimum per job, every action pinned to a full commit SHA (``action_pins``),
 ``persist-credentials: false``, ``concurrency``, ``timeout-minutes`` on every job,
@@ -28,10 +28,10 @@ from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from mlspec import diagnostics as dx
-from mlspec.artifacts import Artifact
+from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, SpecPath
-from mlspec.plan import Node, Plan
-from mlspec.spec.types import SecretName, pattern_str
+from mlspec.compiler.plan import Node, Plan
+from mlspec.language.types import SecretName, pattern_str
 from mlspec.targets import Target, TargetOptions
 from mlspec.targets import action_pins as pins
 from mlspec.targets.docker import (
@@ -599,7 +599,7 @@ def _fold_long_lines(text: str) -> str:
 
 
 def render_workflow(workflow: dict[str, Any]) -> str:
-    from mlspec.encoders import yaml_dump
+    from mlspec.output.encoders import yaml_dump
 
     return _with_comments(_fold_long_lines(yaml_dump(workflow)))
 

@@ -23,8 +23,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from mlspec import metrics as M
-from mlspec.artifacts import Artifact
-from mlspec.plan import DriftCheck, Plan
+from mlspec.output.artifacts import Artifact
+from mlspec.compiler.plan import DriftCheck, Plan
 from mlspec.targets import Target, TargetOptions
 
 DASHBOARD_DIR = "monitoring/grafana"
@@ -56,7 +56,7 @@ class GrafanaOptions(TargetOptions):
 
 def _string(s: str) -> str:
     """A PromQL string literal that Grafana's variable interpolation leaves alone."""
-    from mlspec.encoders import promql_string
+    from mlspec.output.encoders import promql_string
 
     # Grafana expands ``$var``, ``${var}`` and ``[[var]]`` anywhere in a query. ``$`` and ``[``
     # only appear as themselves in the JSON-style literal; ``\\x24`` and ``\\x5b`` are the same
@@ -65,14 +65,14 @@ def _string(s: str) -> str:
 
 
 def _name(s: str, *, label: bool = False) -> str:
-    from mlspec.encoders import promql_name
+    from mlspec.output.encoders import promql_name
 
     return promql_name(s, label=label)
 
 
 def _text(s: str) -> str:
     """User text for a title or description: HTML-escaped, ``$`` and ``[`` as entities (no variable expansion)."""
-    from mlspec.encoders import html_text
+    from mlspec.output.encoders import html_text
 
     return html_text(s).replace("$", "&#36;").replace("[", "&#91;")
 
@@ -431,7 +431,7 @@ class GrafanaTarget(Target):
     options_model = GrafanaOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        from mlspec.encoders import json_dump
+        from mlspec.output.encoders import json_dump
 
         options = plan.options(self.name) if self.name in dict(plan.targets) else GrafanaOptions()
         dashboard = _Dashboard(plan, options).build()

@@ -9,7 +9,7 @@ decision. When on, it writes one multi-document file, ``k8s/<project>.yaml``:
   replicas always run;
 * batch serving: a batch/v1 CronJob on ``serving.schedule`` (UTC).
 
-The manifests are built as Python data and written with :func:`mlspec.encoders.yaml_dump`.
+The manifests are built as Python data and written with :func:`mlspec.output.encoders.yaml_dump`.
 Secrets are referenced by name only (``secretKeyRef`` into ``<project>-secrets``). Every
 string that the kubelet expands (``command``, ``env[].value``: ``$(VAR)`` references) has
 its ``$`` doubled, so it reaches the process exactly as written in the spec.
@@ -27,10 +27,10 @@ from typing import Any
 from pydantic import Field
 
 from mlspec import diagnostics as dx
-from mlspec.artifacts import Artifact
+from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic
-from mlspec.plan import Plan, ResourceRequest, Serving
-from mlspec.spec.types import pattern_str
+from mlspec.compiler.plan import Plan, ResourceRequest, Serving
+from mlspec.language.types import pattern_str
 from mlspec.targets import Target, TargetOptions
 
 MANIFEST_DIR = "k8s"
@@ -426,7 +426,7 @@ class KubernetesTarget(Target):
         return diags
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        from mlspec.encoders import yaml_dump
+        from mlspec.output.encoders import yaml_dump
 
         options = plan.options(self.name)
         objects = manifests(plan, options)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlspec.artifacts import GENERATED_MARK, Artifact
-from mlspec.plan import Node, Plan
+from mlspec.output.artifacts import GENERATED_MARK, Artifact
+from mlspec.compiler.plan import Node, Plan
 from mlspec.targets import Target, TargetOptions
 
 LOCK_FILE = "mlspec.lock.json"
@@ -61,6 +61,6 @@ class ManifestTarget(Target):
     options_model = ManifestOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        from mlspec.encoders import json_dump
+        from mlspec.output.encoders import json_dump
 
         return [Artifact(LOCK_FILE, json_dump(lock_data(plan)), self.name, "lineage-lock", comment=None)]

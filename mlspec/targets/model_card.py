@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlspec.artifacts import Artifact
-from mlspec.plan import Plan
+from mlspec.output.artifacts import Artifact
+from mlspec.compiler.plan import Plan
 from mlspec.targets import Target, TargetOptions
 
 
@@ -96,7 +96,7 @@ class ModelCardTarget(Target):
     def emit(self, plan: Plan) -> list[Artifact]:
         if not plan.governance.model_card:
             return []
-        from mlspec.templating import render
+        from mlspec.output.templating import render
 
         text = render("model_card/MODEL_CARD.md.j2", extra_dirs=self.template_dirs, **card_context(plan))
         return [Artifact("MODEL_CARD.md", text, self.name, "model-card", comment="<!--")]

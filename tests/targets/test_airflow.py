@@ -33,8 +33,8 @@ import pytest
 
 from mlspec import diagnostics as dx
 from mlspec.api import check_project, emit_artifacts
-from mlspec.encoders import markdown_block, yaml_dump
-from mlspec.loader import load_document
+from mlspec.output.encoders import markdown_block, yaml_dump
+from mlspec.language.loader import load_document
 from mlspec.targets.airflow import BASH, NO_RETRAIN_EXIT_CODE, NOT_IN_AIRFLOW
 from tests import validators as V
 

@@ -20,7 +20,7 @@ import pytest
 
 from mlspec import metrics as M
 from mlspec.api import check_project, emit_artifacts
-from mlspec.encoders import promql_string, yaml_dump
+from mlspec.output.encoders import promql_string, yaml_dump
 from mlspec.targets.grafana import GrafanaTarget, dashboard_uid
 from tests import validators as V
 

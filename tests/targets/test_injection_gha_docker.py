@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from mlspec.api import check_project, emit_artifacts
-from mlspec.encoders import yaml_dump
+from mlspec.output.encoders import yaml_dump
 from mlspec.targets import docker as dk
 from mlspec.targets import github_actions as gha
 from tests import validators as V

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from mlspec import diagnostics as dx
 from mlspec.api import check_project, emit_artifacts
-from mlspec.encoders import yaml_dump
-from mlspec.loader import load_document
+from mlspec.output.encoders import yaml_dump
+from mlspec.language.loader import load_document
 from mlspec.targets.kubernetes import BASH, exec_argv, kubelet_literal
 from tests import validators as V
 

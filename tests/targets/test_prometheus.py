@@ -22,7 +22,7 @@ import yaml
 from mlspec import diagnostics as dx
 from mlspec import metrics as M
 from mlspec.api import check_project, emit_artifacts
-from mlspec.encoders import yaml_dump
+from mlspec.output.encoders import yaml_dump
 from mlspec.targets.prometheus import EVENTS, PrometheusTarget
 from tests import validators as V
 

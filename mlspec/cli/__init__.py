@@ -83,7 +83,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra: Any) -> None:
     """Print diagnostics: text and GitHub annotations to stderr/stdout, JSON to stdout."""
-    from mlspec import reporters
+    from mlspec.cli import reporters
 
     if fmt == "json":
         click.echo(reporters.render_json(diags, **extra), nl=False)
@@ -113,7 +113,7 @@ def _specs(specs: tuple[str, ...]) -> list[str]:
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Load and check specs; print diagnostics; write nothing."""
     from mlspec.api import check_project
-    from mlspec.reporters import summary
+    from mlspec.cli.reporters import summary
 
     results = [check_project(s, strict=strict) for s in _specs(specs)]
     diags = [d for r in results for d in r.diagnostics]
@@ -193,7 +193,7 @@ def _print_changes(result: Any, check: bool) -> None:
               show_default=True, help="Graph format.")
 def graph(spec: str, fmt: str) -> None:
     """Print the pipeline and monitoring DAG."""
-    from mlspec import graph as g
+    from mlspec.compiler import graph as g
     from mlspec.api import check_project
 
     checked = check_project(spec)
@@ -208,7 +208,7 @@ def graph(spec: str, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of mlproject.yaml."""
-    from mlspec.schema import schema_text
+    from mlspec.language.schema import schema_text
 
     text = schema_text()
     if output:
@@ -225,7 +225,7 @@ def schema(output: Path | None) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing mlproject.yaml.")
 def init(directory: Path, name: str | None, force: bool) -> None:
     """Scaffold a commented mlproject.yaml."""
-    from mlspec.scaffold import init_project
+    from mlspec.cli.scaffold import init_project
 
     try:
         path = init_project(directory, name=name, force=force)
@@ -250,7 +250,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
         fail_on_alert: bool, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
-    from mlspec.execute import Selection, run_plan, select
+    from mlspec.runtime.execute import Selection, run_plan, select
 
     checked = check_project(spec)
     if not checked.ok:

@@ -14,15 +14,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from mlspec import diagnostics as dx
-from mlspec import plan as p
+from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
-from mlspec.document import Document
-from mlspec.graph import Edge, order_and_cycles
-from mlspec.artifacts import sanitize_source
-from mlspec.interpolate import InterpolationError, shell_value, tokenize
-from mlspec.rules import contract_source
-from mlspec.spec import models as m
-from mlspec.spec.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
+from mlspec.language.document import Document
+from mlspec.compiler.graph import Edge, order_and_cycles
+from mlspec.output.artifacts import sanitize_source
+from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
+from mlspec.language.rules import contract_source
+from mlspec.language import models as m
+from mlspec.language.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
 
 _EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
                 ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}

@@ -23,7 +23,7 @@ import jinja2
 import jinja2.compiler
 import jinja2.nodes
 
-from mlspec import encoders
+from mlspec.output import encoders
 from mlspec._resources import resource_dir
 
 __all__ = ["Encoded", "UnencodedValueError", "make_environment", "render"]

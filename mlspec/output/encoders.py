@@ -1,7 +1,7 @@
 """Language-aware encoders: text that one target language reads back as exactly the value.
 
 Every piece of spec text that lands in a generated file goes through exactly one of these
-functions (directly, or through the Jinja filters in :mod:`mlspec.templating`). Each is a
+functions (directly, or through the Jinja filters in :mod:`mlspec.output.templating`). Each is a
 pure function whose contract is a re-parse oracle, property-tested in
 ``tests/test_encoders.py``: the target language's own parser, given the output, returns
 the input unchanged and as one unit (one literal, one shell word, one Dockerfile word...).

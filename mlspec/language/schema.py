@@ -15,7 +15,7 @@ _EXTENSION = {"^x-": {"description": "extension, ignored by mlspec"}}
 
 
 def build_schema() -> dict[str, Any]:
-    from mlspec.spec.models import Spec
+    from mlspec.language.models import Spec
     from mlspec.targets import available_targets
 
     schema = Spec.model_json_schema(by_alias=True, mode="validation")

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ValidationError
 
 from mlspec import diagnostics as dx
 from mlspec.diagnostics import Diagnostic, SpecPath
-from mlspec.document import Document
-from mlspec.spec.models import Spec
-from mlspec.spec.types import type_word
+from mlspec.language.document import Document
+from mlspec.language.models import Spec
+from mlspec.language.types import type_word
 
 # Mappings whose keys are the user's data, not language keys: `x-` is not special there.
 _DATA_KEYED = (("data", "*", "schema"),)

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from mlspec import diagnostics as dx
-from mlspec import secrets_scan
+from mlspec.language import secrets_scan
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
-from mlspec.document import Document
-from mlspec.spec.models import Spec
-from mlspec.validate import strip_extensions
+from mlspec.language.document import Document
+from mlspec.language.models import Spec
+from mlspec.language.validate import strip_extensions
 
 Rule = Callable[[Spec, Document], Iterator[Diagnostic]]
 RULES: list[Rule] = []
@@ -53,7 +53,7 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     the loader's byte scan never saw."""
     import unicodedata
 
-    from mlspec.encoders import find_template_syntax
+    from mlspec.output.encoders import find_template_syntax
 
     for path, value, is_key in _strings(strip_extensions(doc.data)):
         where = dx.format_path(path) or "the top level"
@@ -258,7 +258,7 @@ def environment(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.SECRET_NAME_CLASH, f"{name!r} is both a plain variable and a secret",
                      ("environment", "env", name), key=True, hint="keep it only in environment.secrets")
     if spec.registry and spec.registry.backend == "local" and spec.registry.uri:
-        from mlspec.spec.types import relative_path_problem
+        from mlspec.language.types import relative_path_problem
         problem = relative_path_problem(spec.registry.uri)
         if problem:
             yield _d(doc, dx.PATH_ESCAPES, f"registry folder {spec.registry.uri!r} {problem}", ("registry", "uri"))

@@ -1,7 +1,7 @@
 """The v1 language as pydantic models: they mirror ``mlproject.yaml`` one to one.
 
 Strict (no coercion), ``extra="forbid"``, frozen. Keys starting with ``x-`` are removed
-before validation (see :mod:`mlspec.validate`) and allowed by the JSON Schema. Every field
+before validation (see :mod:`mlspec.language.validate`) and allowed by the JSON Schema. Every field
 has a description: they become IDE hover text and ``docs/reference.md``.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlspec.spec.types import (
+from mlspec.language.types import (
     CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
     PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlspec.plan import Node, Plan
+from mlspec.compiler.plan import Node, Plan
 
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}

@@ -1,4 +1,4 @@
-"""Load: bytes -> :class:`~mlspec.document.Document` (plain data + a side table of positions).
+"""Load: bytes -> :class:`~mlspec.language.document.Document` (plain data + a side table of positions).
 
 The loader is strict on purpose (see SECURITY.md §1). It reads bytes itself, refuses
 anything that is not UTF-8 or that hides characters, and builds the data from ONE
@@ -38,7 +38,7 @@ from yaml.events import (
 
 from mlspec import diagnostics as codes
 from mlspec.diagnostics import Diagnostic, Span, SpecPath, sort_diagnostics
-from mlspec.document import Document
+from mlspec.language.document import Document
 
 __all__ = [
     "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "MAX_SCALAR", "USE_LIBYAML", "load_document",

@@ -8,7 +8,7 @@ removed. Any error means nothing is written. ``check=True`` stops after planning
 reports what a compile would change (MS503 stale, MS504 missing, MS507 orphan).
 
 Ownership has two proofs. Files with a comment syntax carry a header with the hash of
-their body (:mod:`mlspec.artifacts`). Every written file is also listed, with the hash of
+their body (:mod:`mlspec.output.artifacts`). Every written file is also listed, with the hash of
 its full text, in the index ``.mlspec-manifest.json`` at the output folder's root; that is
 the only proof for JSON, which has no comments. The index must be committed with the files.
 
@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Literal
 
 from mlspec import diagnostics as codes
-from mlspec.artifacts import Artifact, sanitize_source, sha256_text, split_header
+from mlspec.output.artifacts import Artifact, sanitize_source, sha256_text, split_header
 from mlspec.diagnostics import Diagnostic
 
 __all__ = ["INDEX_NAME", "STAGING_PREFIX", "FileChange", "WriteResult", "write_artifacts"]

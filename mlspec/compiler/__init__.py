@@ -1,0 +1,1 @@
+"""The compiler: Spec → Plan (resolve, graph, interpolate). Knows no target."""

@@ -1,0 +1,1 @@
+"""The language: bytes → Document (loader) → Spec (validate, models, types) → rules."""

@@ -1,0 +1,1 @@
+"""Output: language-aware encoders, the one Jinja environment, artifacts and the writer."""

@@ -1,1 +1,0 @@
-"""The v1 language: constrained types and pydantic models."""
