@@ -261,6 +261,18 @@ SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret
 MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
     "A range has its lower bound above its upper bound (schema `min`/`max`, "
     "`autoscaling`).")
+PARAMS_FILE = _code("MS335", "params file cannot be used", E,
+    "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
+    "rules of a spec file (the same strict loader reads it); its own problems are reported at "
+    "their position in that file.")
+PARAM_DEFINED_TWICE = _code("MS336", "parameter defined twice", E,
+    "A name is both in `params` and in `params_file`; both positions are reported.",
+    "params_file: params.yaml   # defines train: {n_est: 100}\nparams:\n  train: 5")
+UNKNOWN_PARAM = _code("MS337", "unknown parameter", E,
+    "A node's `params:` names a key that neither `params` nor `params_file` defines.")
+UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
+    "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
+    "node's `params:`, so changing it changes nothing the pipeline knows of.")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,

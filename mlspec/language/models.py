@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlspec.events import AlertEvent, RetrainEvent
 from mlspec.language.types import (
-    CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
+    CategoryValue, Command, ParamKey, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
     PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,
 )
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+PARAMS_READ = ("Parameters the command reads from `params_file` itself (DVC style), by dotted key: the run "
+               "cache and the generated pipelines re-run the node when one of these values changes, and not "
+               "when another key of the file does. Interpolated `${params.…}` are tracked without listing them.")
 
 
 def _allow_extensions(schema: dict[str, Any]) -> None:
@@ -130,6 +133,7 @@ class Step(Model):
                                    description="What must run or exist first: data.NAME or steps.NAME.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200,
                                   description="Files the step reads besides its needs (for caching and artifacts).")
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
     outputs: list[RelPath] = Field(default_factory=list, max_length=200,
                                    description="Files or folders the step writes, passed on to later steps.")
     resources: Resources = Field(default_factory=Resources, description="Compute for the step.")
@@ -155,7 +159,7 @@ class TrainingOutputs(Model):
     """Files the training command writes."""
 
     model: RelPath = Field(description="The trained model file.")
-    metrics: RelPath | None = Field(None, description='Optional flat JSON {"name": number} of training metrics.')
+    metrics: RelPath | None = Field(None, description='Optional JSON of training metrics: {"name": number}, or nested objects addressed by dotted names.')
 
 
 class Training(Model):
@@ -165,6 +169,7 @@ class Training(Model):
     description: Text | None = Field(None, description="What training does.")
     needs: list[Reference] = Field(default_factory=list, max_length=200, description="What must run first.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed, exported as MLSPEC_SEED.")
     resources: Resources = Field(default_factory=Resources, description="Compute for training.")
     timeout: Duration | None = Field(None, description="Stop training after this long.")
@@ -185,7 +190,8 @@ Baseline = Literal["production"]
 class Gate(Model):
     """A condition a model must meet before it is registered and deployed."""
 
-    metric: MetricName = Field(description="Key in the metrics JSON.")
+    metric: MetricName = Field(description="Key in the metrics JSON; a dotted name ('roc_auc.test') reads "
+                               "nested JSON ({\"roc_auc\": {\"test\": 0.93}}) unless a flat key of that name exists.")
     min: Finite | None = Field(None, description="Fail below this value.")
     max: Finite | None = Field(None, description="Fail above this value.")
     baseline: Baseline | None = Field(None, description="Compare with the model now in production.")
@@ -212,6 +218,7 @@ class Validation(Model):
     needs: list[Reference] = Field(default_factory=list, max_length=200,
                                    description="What must exist first; training is implied.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
     metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
     gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
     approval: Approval = Field(default_factory=Approval, description="Human approval.")
@@ -448,8 +455,12 @@ class Spec(Model):
     mlspec: Literal[1] = Field(description="Language version: the integer 1.")
     project: Project = Field(description="Identity and ownership.")
     environment: Environment = Field(default_factory=Environment, description="How code runs.")
+    params_file: RelPath | None = Field(
+        None, description="A YAML file of parameters beside the spec (as DVC's params.yaml): scalars, lists and "
+                          "nested mappings, addressed as ${params.train.n_est}; `params` add to it.")
     params: dict[Name, ParamValue] = Field(default_factory=dict, max_length=500,
-                                           description="Named scalar parameters, interpolated as ${params.NAME}.")
+                                           description="Named parameters, interpolated as ${params.NAME} "
+                                                       "(${params.NAME.KEY} for nested values).")
     data: dict[Name, DataSource] = Field(default_factory=dict, max_length=500, description="Named data sources.")
     steps: dict[Name, Step] = Field(default_factory=dict, max_length=5000, description="Custom pipeline steps.")
     training: Training | None = Field(None, description="The training step and its outputs.")

@@ -115,7 +115,8 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
         if r.problem:
             ctx.add(dx.METRIC_MISSING, f"gate {r.gate.id}: {r.problem}"
                     + ("" if "baseline" in r.problem else f" in {mshown}"), path=path,
-                    hint="the evaluation step writes a flat JSON object {\"name\": number}")
+                    hint="the evaluation step writes the metric as {\"name\": number}, or nested: "
+                         "{\"roc_auc\": {\"test\": 0.9}} for 'roc_auc.test'")
         elif not r.passed:
             ctx.add(dx.GATE_FAILED, g.failure_text(r), path=path)
 

@@ -128,8 +128,10 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
         # Runtime commands read the spec itself: key them on the parts they read.
         config = {"gate": [g.__dict__ for g in plan.gates], "register": plan.registry and plan.registry.__dict__,
                   "data_check": [s.__dict__ for s in plan.data if s.name in node.data]}.get(node.kind, plan.spec_sha256)
+    # Only the parameters the node reads: a change to another key of params.yaml re-runs nothing here.
+    params = {k: v for k, v in plan.params if any(k == p or k.startswith(p + ".") for p in node.params)}
     payload = {
-        "command": node.command, "env": node.env, "secrets": node.secrets,
+        "command": node.command, "env": node.env, "secrets": node.secrets, "params": params,
         "inputs": {p: _file_digest(base / p) for p in node.inputs}, "data": data,
         "needs": {n: upstream_keys.get(n) for n in node.needs}, "config": config,
     }
