@@ -128,6 +128,18 @@ def delta_text(value: float | None, base: float | None, higher_is_better: bool |
     return shown, "better" if (d > 0) == higher_is_better else "worse"
 
 
+def direction(gate: Any) -> bool | None:
+    """Whether higher is better for a gate's metric: its ``higher_is_better`` when it compares
+    with production; otherwise what its bound says (a ``min`` only: higher; a ``max`` only: lower)."""
+    if gate.baseline:
+        return bool(gate.higher_is_better)
+    if gate.min is not None and gate.max is None:
+        return True
+    if gate.max is not None and gate.min is None:
+        return False
+    return None
+
+
 def baseline_value(r: Any, baseline: dict[str, Any] | None) -> float | None:
     """The production value of a gate's metric: what the gate compared with, else the baseline file's."""
     if r.baseline_value is not None:
@@ -176,7 +188,7 @@ def render(*, project: str, spec: str, metrics_file: str, baseline_label: str | 
     rows = []
     for r in results:
         base = baseline_value(r, baseline)
-        delta, how = delta_text(r.value, base, r.gate.higher_is_better)
+        delta, how = delta_text(r.value, base, direction(r.gate))
         rows.append([H.text(r.gate.id), H.text(r.gate.metric), H.text(H.num(r.value, 6)), H.text(r.bound),
                      H.text(H.num(base, 6) if base is not None else ""),
                      H.Html(f'{H.text(delta)} <span class="muted">{H.text(how)}</span>' if delta else ""),

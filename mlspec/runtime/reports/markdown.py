@@ -16,7 +16,7 @@ from typing import Any
 
 from mlspec.output.encoders import markdown_text, mermaid_label, mermaid_number
 from mlspec.runtime.common import num
-from mlspec.runtime.reports.eval_report import baseline_value, delta_text
+from mlspec.runtime.reports.eval_report import baseline_value, delta_text, direction
 
 MAX_CHARTS = 6                 # metrics charted in one summary
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -66,7 +66,7 @@ def gate_summary(*, project: str, metrics_file: str, baseline_label: str | None,
     rows = []
     for r in results:
         base = baseline_value(r, baseline)
-        delta, how = delta_text(r.value, base, r.gate.higher_is_better)
+        delta, how = delta_text(r.value, base, direction(r.gate))
         rows.append([_cell(r.gate.id), _cell(r.gate.metric), _cell(num(r.value)), _cell(r.bound),
                      _cell(num(base) if base is not None else ""), _cell(f"{delta} {how}".strip()),
                      "✅ pass" if r.passed else "❌ **FAIL**", _cell(r.problem or r.note or "")])

@@ -72,7 +72,7 @@ def paired_bars(slots: Sequence[Slot], ref_total: int, cur_total: int, *, title:
     slot boundaries); without them each slot's label is written under it.
     """
     width, height = 880.0, 250.0 if not rotate else 290.0
-    left, right, top = 56.0, 12.0, 12.0
+    left, right, top = 56.0, 30.0, 12.0
     bottom = height - 212.0
     pw, ph = width - left - right, height - top - bottom
     rshares = [s.reference / ref_total if ref_total else 0.0 for s in slots]
