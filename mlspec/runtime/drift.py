@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,8 +59,16 @@ def _histogram(rv: Any, cv: Any, bins: int = HISTOGRAM_BINS, *, per_integer: boo
     if integral:
         edges = np.arange(lo - 0.5, hi + 1.0, 1.0)           # one bin per integer value
     elif hi > lo:
-        # lo·(1−t) + hi·t stays finite even when hi − lo overflows; equal edges (a range of a
-        # few ulps) merge, since histogram edges must strictly increase.
+        if math.isfinite(hi - lo):
+            try:
+                # bins + range: numpy's fast path for equal widths, the same edges for both samples.
+                rc, edges = np.histogram(rv, bins=bins, range=(lo, hi))
+                cc, _ = np.histogram(cv, bins=bins, range=(lo, hi))
+                return tuple(float(e) for e in edges), rc, cc, False
+            except ValueError:                               # a range of a few ulps
+                pass
+        # lo·(1−t) + hi·t stays finite when hi − lo overflows; equal edges merge (histogram
+        # edges must strictly increase).
         t = np.arange(bins + 1) / bins
         edges = np.unique(lo * (1 - t) + hi * t)
     else:

@@ -6,8 +6,10 @@ parse with the real parser) is in ``test_reports_browser.py``.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -262,3 +264,99 @@ def test_run_writes_its_report_beside_the_logs(tmp_path, monkeypatch):
     assert statuses == ["ok", "ok", "ok", "ok", "failed", "skipped"]
     assert default.count("<rect class=\"s-") == 6 and "1 FAILED" in default
     assert_self_contained(default)
+
+
+# ------------------------------------------------------------------ the churn example's screenshot
+
+CHURN = Path(__file__).resolve().parents[2] / "examples" / "churn"
+SCREENSHOT = CHURN / "docs" / "drift-report.png"
+SCREENSHOT_HASH = CHURN / "docs" / "drift-report.html.sha256"
+UPDATE_ENV = "MLSPEC_UPDATE_SCREENSHOTS"
+
+
+def test_churn_readme_screenshot_is_of_the_current_report(mlspec, monkeypatch, tmp_path):
+    """The README shows a screenshot of `mlspec drift --report` on the example's data. The
+    sha256 of the report's bytes is recorded beside the PNG: when the report changes, the
+    screenshot is stale. Pixels are never compared (they differ between Chromium builds);
+    `MLSPEC_UPDATE_SCREENSHOTS=1 python -m pytest -k churn_readme_screenshot` retakes it."""
+    monkeypatch.chdir(CHURN)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    page = tmp_path / "drift-report.html"
+    r = mlspec("drift", "mlproject.yaml", "--no-push", "--state-dir", str(tmp_path / "state"), "--report", str(page))
+    assert r.exit_code == 1                                  # the example's current data drifted
+    digest = hashlib.sha256(page.read_bytes()).hexdigest()
+    recorded = SCREENSHOT_HASH.read_text(encoding="utf-8").split()[0] if SCREENSHOT_HASH.exists() else None
+    if recorded != digest and os.environ.get(UPDATE_ENV) == "1":
+        from tests.browser import Browser
+
+        with Browser.start() as browser:
+            tab = browser.new_page()
+            tab.open(page.as_uri())
+            assert tab.problems() == []
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            tab.screenshot(SCREENSHOT)
+        SCREENSHOT_HASH.write_text(f"{digest}  drift-report.html (SOURCE_DATE_EPOCH={EPOCH})\n", encoding="utf-8")
+        recorded = digest
+    assert recorded == digest, (f"{SCREENSHOT.relative_to(CHURN.parent.parent)} is stale: the drift report changed. "
+                                f"Retake it with {UPDATE_ENV}=1 python -m pytest -k churn_readme_screenshot")
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](docs/drift-report.png)" in (CHURN / "README.md").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ distributions (what the pictures draw)
+
+
+def _measure(method: str, ref: list, cur: list, contract_type: str | None = None):
+    import pyarrow as pa
+
+    from mlspec.compiler.plan import DriftCheck
+    from mlspec.runtime.drift import measure
+
+    check = DriftCheck("x", method, 0.2, method in ("ks", "chi2"), "warning")
+    return measure(check, pa.chunked_array([pa.array(ref)]), pa.chunked_array([pa.array(cur)]), contract_type)
+
+
+@pytest.mark.parametrize("ref, cur, bins, integer", [
+    ([1, 2, 3, 3], [3, 4, 5], 5, True),                              # one bin per integer value
+    ([0.1, 0.5, 0.9], [2.5], 30, False),                             # shared equal-width bins
+    ([7.0, 7.0], [7.0], 1, True),                                    # one value in all
+    ([1.0, 1.0000000000000002], [1.0], 1, False),                    # a range of one ulp
+    ([-1e308, 1.7e308], [0.0], 30, False),                           # a range that overflows
+    ([1.5, None, float("nan"), float("inf")], [2.5, None], 30, False),
+])
+def test_histograms_share_bins_and_count_every_finite_value(ref, cur, bins, integer):
+    import warnings
+
+    import numpy as np
+
+    from mlspec.runtime.drift import _histogram
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # binning itself never overflows
+        finite = [v for v in ref if v is not None and np.isfinite(v)]
+        _histogram(np.array(finite, dtype=float), np.array([v for v in cur if v is not None], dtype=float))
+    result, d = _measure("psi", ref, cur)
+    assert d.kind == "numeric" and len(d.edges) == bins + 1 and d.integer_bins is integer
+    assert list(d.edges) == sorted(set(d.edges))
+    assert sum(d.reference) == result["reference"]["values"] and sum(d.current) == result["current"]["values"]
+    assert d.reference_missing == result["reference"]["nulls"] + result["reference"]["non_finite"]
+
+
+def test_categories_beyond_the_top_are_summed_as_other():
+    ref = [f"c{i:02d}" for i in range(20) for _ in range(20 - i)]
+    result, d = _measure("chi2", ref, ["c00", "new"] * 5)
+    assert d.kind == "categorical" and len(d.labels) == 12 and d.labels[:2] == ("c00", "new")
+    assert d.other_categories == 21 - 12
+    assert sum(d.reference) + d.other_reference == len(ref)
+    assert result["status"] == "drift"
+
+
+def test_dates_are_drawn_on_a_time_axis(project, mlspec, monkeypatch):
+    import datetime as dt
+
+    _, d = _measure("ks", [dt.date(2025, 1, 1), dt.date(2025, 3, 1)], [dt.date(2025, 6, 1)])
+    assert d.time_axis and not d.integer_bins
+    from mlspec.runtime.reports.svg import histogram_ticks
+
+    assert histogram_ticks(d.edges, True, False)[0][1] == "2025-01-01"
