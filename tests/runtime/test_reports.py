@@ -325,6 +325,7 @@ def _measure(method: str, ref: list, cur: list, contract_type: str | None = None
     ([-1e308, 1.7e308], [0.0], 30, False),                           # a range that overflows
     ([1.5, None, float("nan"), float("inf")], [2.5, None], 30, False),
 ])
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")   # PSI's quantiles of ±1e308
 def test_histograms_share_bins_and_count_every_finite_value(ref, cur, bins, integer):
     import warnings
 
