@@ -33,7 +33,7 @@ class Html(str):
 
 def text(value: object, limit: int = MAX_TEXT) -> Html:
     """User text as HTML: control and bidi characters shown as escapes, then HTML-escaped."""
-    from mlspec.cli.reporters import clean
+    from mlspec.reporters import clean
 
     s = clean(str(value))
     if len(s) > limit:
@@ -43,7 +43,7 @@ def text(value: object, limit: int = MAX_TEXT) -> Html:
 
 def attr(value: object) -> Html:
     """An attribute value (always written in double quotes); never shortened (data: URIs)."""
-    from mlspec.cli.reporters import clean
+    from mlspec.reporters import clean
 
     return Html(html_text(clean(str(value))))
 
