@@ -333,6 +333,17 @@ DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
+REPORT_ATTACHMENT = _code("MS640", "report attachment unreadable", E,
+    "`mlspec gate --report`: a file given with `--attach` is missing, unreadable or too large to embed "
+    "(5 MiB each, 20 MiB in all); nothing is written. A missing file of `validation.outputs` is a "
+    "warning: the page lists what is there.")
+REPORT_NOT_WRITTEN = _code("MS641", "report cannot be written", E,
+    "An HTML report (`--report`) or Markdown summary (`--summary`) cannot be written. Appending to "
+    "`$GITHUB_STEP_SUMMARY` (the default inside GitHub Actions) failing is a warning; the check's "
+    "verdict stands.")
+BAD_SOURCE_DATE_EPOCH = _code("MS642", "SOURCE_DATE_EPOCH is not a time", E,
+    "A report names the time given by `$SOURCE_DATE_EPOCH` (whole seconds since 1970), else a time "
+    "taken from its inputs; any other value is refused so the report stays reproducible.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

@@ -245,9 +245,11 @@ def init(directory: Path, name: str | None, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
 @click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="PAGE.html",
+              help="Also write the run's HTML report here (it is always written to .mlspec/runs/<id>/report.html).")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, fmt: str) -> None:
+        fail_on_alert: bool, report_path: str | None, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -279,13 +281,15 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     failed = result.failed or (fail_on_alert and bool(alerts))
     from mlspec import diagnostics as dx
 
+    pages, page_problems = _run_reports(checked, result, base, report_path)
+    failed = failed or any(d.is_error for d in page_problems)
     diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
                            file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
                            path=plan.node(r.id).spec_path)
-             for r in result.results if r.status == "failed"]
+             for r in result.results if r.status == "failed"] + page_problems
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
-                               "nodes": [r.__dict__ for r in result.results],
+                               "nodes": [r.__dict__ for r in result.results], "reports": pages,
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
     else:
         width = max((len(r.id) for r in result.results), default=4)
@@ -297,10 +301,35 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             click.echo(f"{r.id:<{width}}  {r.status:<11}  {r.seconds:>7.1f}  {detail}")
         report(diags, "text", _sources([checked]))
         click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
-                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
+                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else "")
+                   + (f"; report: {pages[-1]}" if pages else ""))
     if result.interrupted:
         sys.exit(130)
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
+
+
+def _run_reports(checked: Any, result: Any, base: Path, report: str | None) -> tuple[list[str], list]:
+    """Write the run's page beside its logs (and to ``--report``). A page that cannot be
+    written is a warning (MS641) when it is the default one: the run's verdict stands."""
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.reports import eval_report, run_report
+    from mlspec.runtime.reports import html as H
+
+    plan = checked.plan
+    targets = ([(base / result.log_dir / "report.html", False)] if result.log_dir else [])
+    targets += [(Path(report), True)] if report else []
+    written, problems = [], []
+    for path, explicit in targets:
+        page = run_report.render(project=plan.project.name, spec=checked.file, result=result, plan=plan, base=base,
+                                 page_dir=path.parent.resolve(), outputs=eval_report.spec_outputs(plan))
+        try:
+            H.write(path, page)
+            written.append(os.path.relpath(path))
+        except OSError as exc:
+            problems.append(dx.Diagnostic(dx.REPORT_NOT_WRITTEN, f"cannot write the run report {path}: "
+                                          f"{exc.strerror or exc}", dx.Severity.ERROR if explicit else
+                                          dx.Severity.WARNING, file=str(path)))
+    return written, problems
 
 
 # --------------------------------------------------------------------------- entry point
