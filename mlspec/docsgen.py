@@ -30,7 +30,8 @@ def diagnostics_md() -> str:
         if code[2] != phase:
             phase = code[2]
             out += [f"## {PHASES[phase]} (MS{phase}xx)", ""]
-        out += [f"### {code}: {info.title}", "", f"Severity: {info.severity.value}.", "", info.explanation, ""]
+        # An explicit anchor: SARIF helpUri and `mlspec explain` link to `#ms201`.
+        out += [f'<a id="{code.lower()}"></a>', "", f"### {code}: {info.title}", "", f"Severity: {info.severity.value}.", "", info.explanation, ""]
         if info.example:
             out += ["Example:", "", "```yaml", info.example, "```", ""]
     return "\n".join(out).rstrip() + "\n"
