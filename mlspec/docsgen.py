@@ -141,7 +141,31 @@ def reference_md() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-DOCS = {"docs/diagnostics.md": diagnostics_md, "docs/reference.md": reference_md}
+def _versioned_schema() -> str:
+    from mlspec.language.schema import schema_text, versioned_id
+
+    return schema_text(versioned_id())
+
+
+def _catalog() -> str:
+    """The SchemaStore catalog entry, listing every release's frozen schema copy."""
+    from mlspec._resources import resource_dir
+    from mlspec.language.schema import catalog_text
+
+    versions = [p.parent.name.removeprefix("v") for p in resource_dir("schemas").glob("v*/mlproject.schema.json")]
+    return catalog_text(versions)
+
+
+def _versioned_path() -> str:
+    from mlspec.language.schema import versioned_path
+
+    return versioned_path()
+
+
+DOCS = {"docs/diagnostics.md": diagnostics_md, "docs/reference.md": reference_md,
+        # The release's frozen schema copy and the SchemaStore catalog entry (schemas/mlproject.schema.json
+        # itself is `mlspec schema -o schemas/mlproject.schema.json`).
+        _versioned_path(): _versioned_schema, "schemas/catalog.json": _catalog}
 
 
 def main(root: Path = Path(".")) -> int:

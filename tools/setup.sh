@@ -6,7 +6,7 @@
 # Usage: bash tools/setup.sh [--no-system] [--no-airflow] [--no-node]
 #   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot)
 #   --no-airflow  skip the Airflow 3 venv and its template database
-#   --no-node     skip the Grafana type checker (npm ci in tools/grafana-check)
+#   --no-node     skip the npm tools (Grafana type checker, yaml-language-server)
 #
 # Steps:
 #   1. system  apt-get install prometheus prometheus-pushgateway prometheus-alertmanager shellcheck
@@ -14,7 +14,8 @@
 #   2. python  $PYTHON -m pip install -e '.[dev]' (mlspec + test + validators extras)
 #   3. airflow venv at ${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow} with Airflow 3 and the
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
-#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked)
+#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript) and
+#              tools/yaml-language-server (the editor language server the LSP tests drive), locked
 #
 # Environment: PYTHON (default: python, else python3), MLSPEC_AIRFLOW_VENV.
 set -euo pipefail
@@ -22,7 +23,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 AIRFLOW_VENV="${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow}"
-GRAFANA_DIR="$REPO/tools/grafana-check"
+NODE_TOOLS=("$REPO/tools/grafana-check:tsc" "$REPO/tools/yaml-language-server:yaml-language-server")
 
 # Pins. Bumping one re-runs its step (the stamps record them).
 APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz)
@@ -192,18 +193,23 @@ print("[setup]    airflow", airflow.__version__, "imports OK")'
   step_end airflow
 }
 
-# ------------------------------------------------------------------ 4. Grafana type checker
+# ------------------------------------------------------------------ 4. npm tools
+# Each folder commits package.json + package-lock.json; `npm ci` installs exactly the lock.
 setup_node() {
-  step_start "node: npm ci in tools/grafana-check"
+  step_start "node: npm ci in tools/grafana-check and tools/yaml-language-server"
   command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
-  local want stamp="$GRAFANA_DIR/node_modules/.mlspec-setup.stamp"
-  want="$STAMP_FORMAT $(cat "$GRAFANA_DIR/package.json" "$GRAFANA_DIR/package-lock.json" | sha256sum | cut -c1-64)"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$GRAFANA_DIR/node_modules/.bin/tsc" ]; then
-    log "   already installed"
-  else
-    (cd "$GRAFANA_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$want" > "$stamp"
-  fi
+  local entry dir bin want stamp
+  for entry in "${NODE_TOOLS[@]}"; do
+    dir="${entry%%:*}"; bin="${entry##*:}"
+    stamp="$dir/node_modules/.mlspec-setup.stamp"
+    want="$STAMP_FORMAT $(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-64)"
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$dir/node_modules/.bin/$bin" ]; then
+      log "   ${dir#"$REPO"/}: already installed"
+    else
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      echo "$want" > "$stamp"
+    fi
+  done
   step_end node
 }
 
