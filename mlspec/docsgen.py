@@ -120,7 +120,7 @@ def reference_md() -> str:
 
     out = ["# The `mlproject.yaml` language reference (version 1)", "",
            "Generated from the pydantic models in `mlspec/language/models.py` "
-           "(`python -m mlspec.docsgen`); the contract itself is SPEC.md. Every mapping also "
+           "(`python -m mlspec.docsgen`); Every mapping also "
            "accepts keys starting with `x-` (extensions, ignored). Values are never coerced: "
            "quote versions (`\"3.10\"`), write booleans as `true`/`false`.", "",
            "Interpolations in `run` strings: `${params.NAME}`, `${data.NAME.uri}`, "
@@ -142,7 +142,7 @@ def reference_md() -> str:
 
 
 def _versioned_schema() -> str:
-    from mlspec.language.schema import schema_text, versioned_id
+    from mlspec.schema import schema_text, versioned_id
 
     return schema_text(versioned_id())
 
@@ -150,14 +150,14 @@ def _versioned_schema() -> str:
 def _catalog() -> str:
     """The SchemaStore catalog entry, listing every release's frozen schema copy."""
     from mlspec._resources import resource_dir
-    from mlspec.language.schema import catalog_text
+    from mlspec.schema import catalog_text
 
     versions = [p.parent.name.removeprefix("v") for p in resource_dir("schemas").glob("v*/mlproject.schema.json")]
     return catalog_text(versions)
 
 
 def _versioned_path() -> str:
-    from mlspec.language.schema import versioned_path
+    from mlspec.schema import versioned_path
 
     return versioned_path()
 

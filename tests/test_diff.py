@@ -32,7 +32,7 @@ def compiled(tmp: Path, text: str, name: str) -> tuple[object, list]:
     (folder / "mlproject.yaml").write_text(text, encoding="utf-8")
     checked = check_project(folder / "mlproject.yaml", out_dir=folder)
     assert checked.ok, [d.message for d in checked.diagnostics if d.is_error]
-    return checked.plan, emit_artifacts(checked.plan, list(checked.target_options))
+    return checked.plan, emit_artifacts(checked.plan, checked.target_options)
 
 
 def diff(tmp: Path, old: str, new: str, **files: dict[str, str | None]) -> PlanDiff:

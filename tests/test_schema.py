@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from mlspec.language.loader import load_document
-from mlspec.language.schema import build_schema, schema_text
+from mlspec.schema import build_schema, schema_text
 from mlspec.language.validate import strip_extensions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_every_enum_value_is_documented() -> None:
 
 
 def test_section_snippets_are_valid_specs() -> None:
-    from mlspec.language.schema import expand_snippet
+    from mlspec.schema import expand_snippet
 
     schema = build_schema()
     validator = jsonschema.Draft202012Validator(schema)
@@ -118,7 +118,7 @@ def test_section_snippets_are_valid_specs() -> None:
 
 def test_schema_lives_at_a_stable_id_with_a_versioned_copy_and_a_catalog_entry() -> None:
     from mlspec._version import __version__
-    from mlspec.language.schema import SCHEMA_ID, schema_text, versioned_id, versioned_path
+    from mlspec.schema import SCHEMA_ID, schema_text, versioned_id, versioned_path
 
     assert build_schema()["$id"] == SCHEMA_ID == \
         "https://raw.githubusercontent.com/mlspec/mlspec/main/schemas/mlproject.schema.json"

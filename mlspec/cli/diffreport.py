@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlspec.cli.reporters import clean
+from mlspec.reporters import clean
 from mlspec.compiler.diff import SECTIONS, Change, PlanDiff
 from mlspec.diagnostics import Diagnostic
 from mlspec.output.encoders import markdown_text

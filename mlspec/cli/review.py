@@ -30,7 +30,7 @@ def _check(path: Path, display: str) -> Any:
 def _artifacts(checked: Any) -> list[Any]:
     from mlspec.api import emit_artifacts
 
-    return emit_artifacts(checked.plan, list(checked.target_options))
+    return emit_artifacts(checked.plan, checked.target_options)
 
 
 _PATHLIKE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
@@ -70,7 +70,7 @@ def _file_hashes(plan: Any, base_dir: Path) -> dict[str, str | None]:
 
 
 def _print_diagnostics(diags: list[Diagnostic], fmt: str, sources: dict[str, str]) -> None:
-    from mlspec.cli import reporters
+    from mlspec import reporters
 
     if fmt == "json":
         click.echo(reporters.render_json(diags), nl=False)
@@ -130,7 +130,8 @@ def run_diff(spec: str, *, base_rev: str | None, base_file: str | None, fmt: str
         result = diff_plans(
             old_plan, new.plan,
             old_artifacts=_artifacts(old) if old is not None else (), new_artifacts=_artifacts(new),
-            old_files=_file_hashes(old_plan, old_path.parent), new_files=_file_hashes(new.plan, spec_path.parent))
+            old_files=_file_hashes(old_plan, old_path.parent), new_files=_file_hashes(new.plan, spec_path.parent),
+            old_targets=list(old.target_options) if old is not None else [], new_targets=list(new.target_options))
     warnings = [replace(d, file=spec) if d.file is None else d for d in notes]
     if fmt == "json":
         click.echo(diffreport.render_json(result, header, warnings), nl=False)

@@ -123,12 +123,14 @@ def diff_plans(
     old: Plan | None, new: Plan, *,
     old_artifacts: Sequence[Artifact] = (), new_artifacts: Sequence[Artifact] = (),
     old_files: Mapping[str, str | None] | None = None, new_files: Mapping[str, str | None] | None = None,
+    old_targets: Sequence[str] = (), new_targets: Sequence[str] = (),
 ) -> PlanDiff:
     """Compare two Plans. ``old`` may be ``None`` (no spec at the base: everything is added).
 
     ``*_artifacts`` are the artifacts compiled from each plan (for workflow permissions, GitHub
     job secrets, images and changed-line counts); ``*_files`` map a spec-relative path to the
-    sha256 of its content (``None``: missing), for prompt files.
+    sha256 of its content (``None``: missing), for prompt files; ``*_targets`` name the targets
+    each side emits (a target switched off is told as such).
     """
     out = _Collector()
     _nodes(out, old, new)
@@ -145,6 +147,7 @@ def diff_plans(
     _llm(out, old, new, old_files or {}, new_files or {})
     _params(out, old, new)
     _settings(out, old, new)
+    _targets(out, old_targets, new_targets)
     old_wf, new_wf = _workflows(old_artifacts), _workflows(new_artifacts)
     _permissions(out, old_wf, new_wf)
     _job_secrets(out, old_wf, new_wf)
@@ -646,12 +649,6 @@ def _params(out: _Collector, old: Plan | None, new: Plan) -> None:
 
 
 def _settings(out: _Collector, old: Plan | None, new: Plan) -> None:
-    ta = {name for name, _ in old.targets} if old else set()
-    tb = {name for name, _ in new.targets}
-    for name in sorted(ta - tb):
-        out.add("settings", f"target {name}", "removed", "enabled", "disabled")
-    for name in sorted(tb - ta):
-        out.add("settings", f"target {name}", "added", None, "enabled")
     ra, rb = (old.registry if old else None), new.registry
     _scalar(out, "settings", "registry", ra and f"{ra.backend} {ra.uri} ({ra.model_name})",
             rb and f"{rb.backend} {rb.uri} ({rb.model_name})")
@@ -684,6 +681,13 @@ def _settings(out: _Collector, old: Plan | None, new: Plan) -> None:
         _scalar(out, "settings", "retraining cooldown", rta.cooldown, rtb.cooldown)
     _scalar(out, "settings", "tracking", old and old.tracking_backend, new.tracking_backend)
     _scalar(out, "settings", "training seed", old and old.seed, new.seed)
+
+
+def _targets(out: _Collector, old: Sequence[str], new: Sequence[str]) -> None:
+    for name in sorted(set(old) - set(new)):
+        out.add("settings", f"target {name}", "removed", "enabled", "disabled")
+    for name in sorted(set(new) - set(old)):
+        out.add("settings", f"target {name}", "added", None, "enabled")
 
 
 # ---------------------------------------------------------------------------- GitHub workflows

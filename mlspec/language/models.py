@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlspec.events import EVENTS, AlertEvent, RetrainEvent
 from mlspec.language.types import (
     Choices, CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
@@ -295,6 +296,10 @@ class ServingMetrics(Model):
         "http_request_duration_seconds", description="Prometheus histogram of request latency in seconds.")
     requests_total: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")] = Field(
         "http_requests_total", description="Prometheus counter of requests, with a 'status' label.")
+    labels: dict[Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")], ShortText] | None = Field(
+        None, max_length=20, description="Label matchers that select the server's own series in Prometheus; "
+        "every rule and dashboard panel uses them. Default {project: <project.name>}, which the generated "
+        "scrape configuration attaches.")
 
 
 class Serving(Model):
@@ -357,17 +362,10 @@ class Performance(Model):
     severity: AlertSeverity = Field("critical", description="Alert severity.")
 
 
-_EVENTS = {
-    "data_drift": "Input distributions moved (`monitoring.drift`).",
-    "concept_drift": "Live model quality left its bounds (`monitoring.performance`).",
-    "pipeline_drift": "Live data broke its column contract (`monitoring.schema_checks`).",
-    "slo": "Serving missed its latency, error-rate or availability objective.",
-    "freshness": "A data source is older than its `freshness` bound.",
-    "pipeline_failure": "A pipeline or monitoring run failed.",
-    "budget": "An LLM cost, latency or token budget was exceeded.",
-}
-AlertEvent = Annotated[Literal["data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure",
-                               "budget"], Choices(**_EVENTS)]
+
+
+# Editors show each event's meaning from the one event table.
+_EVENT_DOCS = Choices(**{e.name: e.description[:1].upper() + e.description[1:] + "." for e in EVENTS})
 
 
 AlertChannel = Annotated[Literal["slack", "email", "pagerduty", "webhook"], Choices(
@@ -381,7 +379,7 @@ class Alert(Model):
 
     channel: AlertChannel = Field(description="slack, email, pagerduty or webhook.")
     to: ShortText = Field(description="Channel, address, service key name or URL.")
-    on: list[AlertEvent] = Field(default_factory=lambda: list(get_args(get_args(AlertEvent)[0])), max_length=7,
+    on: list[Annotated[AlertEvent, _EVENT_DOCS]] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=7,
                                  description="Events routed here; default all.")
     severity: AlertSeverity = Field("warning", description="Lowest severity routed here.")
 
@@ -402,15 +400,14 @@ class Monitoring(Model):
 # ------------------------------------------------------------------------ retraining and governance
 
 
-RetrainEvent = Annotated[Literal["data_drift", "concept_drift", "pipeline_drift", "freshness"], Choices(
-    **{k: v for k, v in _EVENTS.items() if k in ("data_drift", "concept_drift", "pipeline_drift", "freshness")})]
 
 
 class Retraining(Model):
     """When a new model is trained automatically."""
 
     schedule: Schedule | None = Field(None, description="Regular retraining.")
-    on: list[RetrainEvent] = Field(default_factory=list, max_length=4, description="Events that trigger a retrain.")
+    on: list[Annotated[RetrainEvent, _EVENT_DOCS]] = Field(default_factory=list, max_length=4,
+                                                          description="Events that trigger a retrain.")
     cooldown: Duration = Field("24h", description="At most one triggered retrain per cooldown.")
 
 
