@@ -368,3 +368,10 @@ def test_churn_example_diff_timing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "gate roc\\_auc min loosened from 0\\.75 to 0\\.7" in result.stdout
     assert seconds < 30, seconds
+
+
+def test_a_target_switched_off_is_told(tmp_path: Path) -> None:
+    a, _ = compiled(tmp_path, REFERENCE, "old")
+    result = diff_plans(a, a, old_targets=["github_actions", "prometheus"], new_targets=["github_actions"])
+    change = find(result, "target prometheus")
+    assert (change.effect, change.old, change.new) == ("removed", "enabled", "disabled")

@@ -88,3 +88,14 @@ def test_bash_completes_through_the_generated_script(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(["bash", "-c", test], capture_output=True, text=True, env=env, timeout=60)
     assert result.stdout.split() == ["compile"], result.stderr
+
+
+def test_review_doc_shows_the_completion_commands_and_the_hooks() -> None:
+    import yaml
+
+    text = (ROOT / "docs" / "review.md").read_text(encoding="utf-8")
+    for shell in ("bash", "zsh", "fish"):
+        assert f"_MLSPEC_COMPLETE={shell}_source mlspec" in text
+    for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text()):
+        assert f"- id: {hook['id']}" in text
+    assert "mlspec diff" in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
