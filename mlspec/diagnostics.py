@@ -13,6 +13,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from mlspec._version import REPOSITORY_URL
+
 PathItem = str | int
 SpecPath = tuple[PathItem, ...]
 
@@ -84,6 +86,11 @@ class Diagnostic:
             "path": self.dotted_path,
             "hint": self.hint,
         }
+
+
+def help_uri(code: str) -> str:
+    """Where a code is documented: its anchor in ``docs/diagnostics.md`` in the repository."""
+    return f"{REPOSITORY_URL}/blob/main/docs/diagnostics.md#{code.lower()}"
 
 
 def format_path(path: Iterable[PathItem]) -> str:
@@ -344,6 +351,29 @@ REPORT_NOT_WRITTEN = _code("MS641", "report cannot be written", E,
 BAD_SOURCE_DATE_EPOCH = _code("MS642", "SOURCE_DATE_EPOCH is not a time", E,
     "A report names the time given by `$SOURCE_DATE_EPOCH` (whole seconds since 1970), else a time "
     "taken from its inputs; any other value is refused so the report stays reproducible.")
+
+# 63x — `mlspec diff` and `mlspec explain`
+UNKNOWN_REVISION = _code("MS630", "unknown git revision", E,
+    "`mlspec diff --base REV`: REV names no commit in the repository (a typo, or a branch that "
+    "was not fetched: in a shallow CI checkout, fetch the base branch first).",
+    "mlspec diff --base origin/mian")
+SPEC_ABSENT_AT_BASE = _code("MS631", "spec absent at the base revision", W,
+    "The spec file does not exist at the base revision (a new project): every node, gate, "
+    "secret and permission is reported as added.")
+GIT_UNAVAILABLE = _code("MS632", "git is unavailable", E,
+    "`mlspec diff` without `--base-file` reads the base spec with git: `git` must be on PATH "
+    "and the spec must lie inside a git work tree.")
+NO_BASE_REVISION = _code("MS633", "no base revision found", E,
+    "Without `--base`, `mlspec diff` compares with the merge base of HEAD and the default branch "
+    "(`$GITHUB_BASE_REF`, `origin/HEAD`, `origin/main`, `origin/master`, `main`, `master`); none "
+    "exists or it shares no history with HEAD (a shallow clone). Pass `--base REV`, or fetch the "
+    "base branch with enough history.")
+BASE_SPEC_INVALID = _code("MS634", "base spec does not compile", W,
+    "The spec at the base revision has errors, so it has no Plan to compare with: every part "
+    "of the current spec is reported as added. The base's own diagnostics follow.")
+UNKNOWN_CODE = _code("MS635", "unknown diagnostic code", E,
+    "`mlspec explain CODE`: CODE is not a diagnostic code of this mlspec version.",
+    "mlspec explain MS2O1")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

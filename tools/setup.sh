@@ -6,7 +6,8 @@
 # Usage: bash tools/setup.sh [--no-system] [--no-airflow] [--no-node]
 #   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot, chromium)
 #   --no-airflow  skip the Airflow 3 venv and its template database
-#   --no-node     skip the npm tools (npm ci in tools/grafana-check and tools/mermaid-check)
+#   --no-node     skip the npm tools (npm ci in tools/grafana-check, tools/mermaid-check and
+#                 tools/yaml-language-server)
 #
 # Steps:
 #   1. system  apt-get install prometheus prometheus-pushgateway prometheus-alertmanager shellcheck
@@ -17,6 +18,7 @@
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
 #   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked) and in
 #              tools/mermaid-check (mermaid, whose bundled parser the summary tests run in Chromium)
+#              and in tools/yaml-language-server (the editor language server the LSP tests drive)
 #
 # Environment: PYTHON (default: python, else python3), MLSPEC_AIRFLOW_VENV.
 set -euo pipefail
@@ -26,6 +28,7 @@ PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 AIRFLOW_VENV="${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow}"
 GRAFANA_DIR="$REPO/tools/grafana-check"
 MERMAID_DIR="$REPO/tools/mermaid-check"
+LSP_DIR="$REPO/tools/yaml-language-server"
 
 # Pins. Bumping one re-runs its step (the stamps record them).
 APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz chromium)
@@ -216,6 +219,7 @@ setup_node() {
   npm_ci "$GRAFANA_DIR" .bin/tsc
   # Only the prebuilt bundle is used: no package of it needs its install scripts run.
   npm_ci "$MERMAID_DIR" mermaid/dist/mermaid.min.js --ignore-scripts
+LSP_DIR="$REPO/tools/yaml-language-server"
   step_end node
 }
 

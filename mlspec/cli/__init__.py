@@ -18,15 +18,16 @@ from typing import Any
 
 import click
 
-from mlspec._version import __version__
+from mlspec._version import REPOSITORY_URL, __version__
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-ISSUES_URL = "https://github.com/mlspec/mlspec/issues"
+ISSUES_URL = f"{REPOSITORY_URL}/issues"
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="Output format.")
-FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-                         show_default=True, help="Output format; 'github' prints workflow annotations.")
+FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+                         show_default=True, help="Output format; 'github' prints workflow annotations, "
+                                                 "'sarif' a SARIF 2.1.0 log for code scanning.")
 
 
 class LazyGroup(click.Group):
@@ -89,6 +90,8 @@ def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra
         click.echo(reporters.render_json(diags, **extra), nl=False)
     elif fmt == "github":
         click.echo(reporters.render_github(diags), nl=False)
+    elif fmt == "sarif":
+        click.echo(reporters.render_sarif(diags), nl=False)
     else:
         text = reporters.render_text(diags, sources)
         if text:
@@ -236,6 +239,76 @@ def init(directory: Path, name: str | None, force: bool) -> None:
         click.echo(f"mlspec: {exc}", err=True)
         sys.exit(EXIT_INPUT)
     click.echo(f"wrote {path}\nnext: mlspec validate {path}")
+
+
+@cli.command()
+@click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--base", "base_rev", metavar="REV",
+              help="Git revision to compare with (default: the merge base of HEAD and the default branch).")
+@click.option("--base-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Compare with this spec file instead of a git revision.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Output format; 'markdown' is ready to post as a pull-request comment.")
+def diff(spec: str, base_rev: str | None, base_file: str | None, fmt: str) -> None:
+    """Show what a spec change alters: gates, secrets, permissions, nodes, alerts, ….
+
+    Exits 0 whatever changed (risky changes included); 1 only for bad input.
+    """
+    if base_rev is not None and base_file is not None:
+        raise click.UsageError("give either --base or --base-file, not both")
+    from mlspec.cli.review import run_diff
+
+    code = run_diff(spec, base_rev=base_rev, base_file=base_file, fmt=fmt)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("code", required=False)
+@FORMAT
+def explain(code: str | None, fmt: str) -> None:
+    """Show what a diagnostic code means, with an example (no CODE: list all codes)."""
+    import difflib
+
+    from mlspec import diagnostics as dx
+
+    if code is None:
+        rows = [{"code": c, "title": i.title, "severity": i.severity.value} for c, i in dx.CODES.items()]
+        if fmt == "json":
+            click.echo(json.dumps({"codes": rows}, indent=2))
+        else:
+            for r in rows:
+                click.echo(f"{r['code']}  {r['severity']:<7}  {r['title']}")
+        return
+    key = code.strip().upper()
+    key = "MS" + key if key.isdigit() else key
+    info = dx.CODES.get(key)
+    if info is None:
+        from mlspec.reporters import clean
+
+        close = difflib.get_close_matches(key.replace("O", "0"), list(dx.CODES), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "`mlspec explain` lists every code"
+        diag = dx.Diagnostic(dx.UNKNOWN_CODE, f"unknown diagnostic code {clean(code)!r}", hint=hint)
+        if fmt == "json":
+            report([diag], fmt)
+        else:
+            click.echo(f"mlspec: error[{diag.code}]: {diag.message}\n  hint: {hint}", err=True)
+        sys.exit(EXIT_INPUT)
+    if fmt == "json":
+        click.echo(json.dumps({"code": info.code, "title": info.title, "severity": info.severity.value,
+                               "explanation": info.explanation, "example": info.example or None,
+                               "help_uri": dx.help_uri(info.code)}, indent=2))
+        return
+    lines = [f"{info.code}: {info.title} ({info.severity.value})", "", *_wrap(info.explanation)]
+    if info.example:
+        lines += ["", "Example:", "", *("    " + line for line in info.example.splitlines())]
+    lines += ["", f"Docs: {dx.help_uri(info.code)}"]
+    click.echo("\n".join(lines))
+
+
+def _wrap(text: str, width: int = 88) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
 
 
 @cli.command()

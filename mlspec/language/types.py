@@ -17,6 +17,29 @@ from pydantic_core import PydanticCustomError
 from mlspec import diagnostics as dx
 
 
+class Choices:
+    """Documentation of each value of a ``Literal``: ``Annotated[Literal["a", "b"], Choices(a=..., b=...)]``.
+
+    Editors show it when they complete the value (``enumDescriptions`` and
+    ``markdownEnumDescriptions`` in the JSON Schema); validation is unchanged. A value without
+    an entry gets an empty description, which the schema tests refuse.
+    """
+
+    def __init__(self, **docs: str) -> None:
+        self.docs = docs
+
+    def __repr__(self) -> str:
+        return f"Choices({', '.join(self.docs)})"
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        values = schema.get("enum", [schema["const"]] if "const" in schema else [])
+        docs = [self.docs.get(str(v), "") for v in values]
+        schema["enumDescriptions"] = docs
+        schema["markdownEnumDescriptions"] = docs
+        return schema
+
+
 def _fail(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
     # pydantic substitutes `{key}` for each context key, in order: the message (which holds
     # user text) goes in last through the `{msg}` template, so nothing in it is substituted.
