@@ -214,12 +214,12 @@ npm_ci() {
 }
 
 setup_node() {
-  step_start "node: npm ci in tools/grafana-check and tools/mermaid-check"
+  step_start "node: npm ci in tools/grafana-check, tools/mermaid-check and tools/yaml-language-server"
   command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
   npm_ci "$GRAFANA_DIR" .bin/tsc
   # Only the prebuilt bundle is used: no package of it needs its install scripts run.
   npm_ci "$MERMAID_DIR" mermaid/dist/mermaid.min.js --ignore-scripts
-LSP_DIR="$REPO/tools/yaml-language-server"
+  npm_ci "$LSP_DIR" .bin/yaml-language-server
   step_end node
 }
 
