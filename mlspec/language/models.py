@@ -326,7 +326,9 @@ class Serving(Model):
     mode: ServingMode = Field(description="online (an HTTP service) or batch (scheduled scoring).")
     run: Command = Field(description="Command that starts the server or runs one batch.")
     port: int | None = Field(None, ge=1, le=65535, description="online: the port the server listens on.")
-    health_path: HttpPath = Field("/healthz", description="online: health check path.")
+    health_path: HttpPath | None = Field(
+        "/healthz", description="online: health check path; null for a server without one (the image then has "
+                                "no HEALTHCHECK and Kubernetes probes only check that the port accepts connections).")
     metrics_path: HttpPath = Field("/metrics", description="online: Prometheus metrics path.")
     replicas: int = Field(1, ge=1, le=1000, description="online: replicas without autoscaling.")
     resources: Resources = Field(default_factory=Resources, description="Compute per replica or batch run.")

@@ -355,6 +355,10 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.SERVING_WITHOUT_SLO, "online serving has no slo, so no latency or error alert "
                      "can be generated", ("serving",), key=True,
                      hint="add 'slo: {latency_p95_ms: 200, error_rate: 0.01}'")
+        if sv.health_path is None:
+            yield _d(doc, dx.NO_HEALTH_CHECK, "online serving has no health_path: nothing checks that the "
+                     "model is loaded before traffic arrives", ("serving", "health_path"),
+                     hint="serve a cheap endpoint such as /healthz that answers once the model is loaded")
     else:
         if sv.schedule is None:
             yield _d(doc, dx.SERVING_MODE_MISMATCH, "batch serving needs a 'schedule'", ("serving",), key=True,
