@@ -316,7 +316,7 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             places.append((("training", "outputs", "metrics"), spec.training.outputs.metrics))
     if spec.validation:
         places.append((("validation", "metrics"), spec.validation.metrics))
-    import posixpath
+        places += [(("validation", "outputs", i), o) for i, o in enumerate(spec.validation.outputs)]
     for path, out in places:
         norm = posixpath.normpath(out)
         if norm in owners:
