@@ -288,6 +288,11 @@ UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read
 NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
     "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
     "only see that the port accepts connections, not that the model is loaded.")
+DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
+    "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
+    "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
+    "first node that reads it fails. Commit it, produce it in a step, or give the source a "
+    "`fetch:` command (e.g. `dvc pull`).")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
-    "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
 ]
 

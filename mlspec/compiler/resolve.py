@@ -242,6 +242,17 @@ class Resolver:
 
         # Data checks for sources the pipeline uses and that have a column contract.
         used_sources = {d for n in nodes.values() for d in n.get("data", [])}
+        self._check_data_on_runners(used_sources, {posixpath.normpath(o) for e in nodes.values()
+                                                   for o in e.get("outputs", ())})
+        # Data that is not in git: its fetch command runs first and "writes" the source's uri, so the
+        # producer edges below order the check (and, without a check, the readers) after it.
+        for name in sorted(used_sources):
+            src = spec.data[name]
+            if src.fetch is not None:
+                cmd, _, _ = self.expand(src.fetch, ("data", name, "fetch"))
+                node(f"fetch.{name}", "fetch", f"fetch data {name}", command=cmd, data=[name],
+                     outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
+                     spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
             node(f"check.{name}", "data_check", f"check data {name}",
                  command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
@@ -257,9 +268,11 @@ class Resolver:
         linked = {(e.before, e.after) for e in edges}
         for node_id, entry in sorted(nodes.items()):
             for d in entry.get("data", ()):
-                check = f"check.{d}"
-                if check in nodes and check != node_id and (check, node_id) not in linked:
-                    edges.append(Edge(check, node_id, None, f"data.{d}"))
+                check, fetch = f"check.{d}", f"fetch.{d}"
+                first = check if check in nodes else fetch
+                if first in nodes and first != node_id and node_id not in (check, fetch) \
+                        and (first, node_id) not in linked:
+                    edges.append(Edge(first, node_id, None, f"data.{d}"))
 
         self._check_other_refs(refs)
         if any(d.is_error for d in self.diags):
@@ -291,6 +304,30 @@ class Resolver:
         if any(d.is_error for d in self.diags):
             return None
         return self._plan(pipeline, monitor)
+
+    def _check_data_on_runners(self, used: set[str], produced: set[str]) -> None:
+        """A relative source no node writes and nothing fetches must be in git, or runners lack it."""
+        if self.doc.path is None:
+            return
+        base = self.doc.base_dir
+        for name in sorted(used):
+            src = self.spec.data[name]
+            if src.fetch is not None or uri_scheme(src.uri) is not None \
+                    or posixpath.normpath(src.uri) in produced:
+                continue
+            path = base / src.uri
+            if not path.exists():
+                problem = "does not exist"
+            elif _git_ignored(base, src.uri):
+                problem = "is ignored by git, so a fresh clone (a CI runner, a worker) will not have it"
+            else:
+                continue
+            self.diags.append(Diagnostic(
+                dx.DATA_NOT_ON_RUNNER, f"data.{name} ({src.uri!r}) {problem}; no node writes it and nothing "
+                "fetches it", severity=dx.Severity.WARNING, span=self.doc.span(("data", name, "uri")),
+                path=("data", name, "uri"),
+                hint="add `fetch:` with the command that brings it (e.g. 'dvc pull'), write it in a step, "
+                     "or commit it"))
 
     def _declared_params(self, used: list[str], declared: list[str], path: SpecPath) -> list[str]:
         """Interpolated keys plus the keys a node says it reads from ``params_file``."""
@@ -587,6 +624,18 @@ class Resolver:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _git_ignored(base: Any, rel: str) -> bool:
+    """Whether git ignores ``rel`` in the work tree around ``base`` (False outside git or without git)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "-C", str(base), "check-ignore", "-q", "--", rel],
+                              capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
 
 
 def _param_text(value: Any) -> Any:

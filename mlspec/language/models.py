@@ -121,6 +121,10 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    fetch: Command | None = Field(
+        None, description="How the data gets onto a machine that runs the pipeline when it is not in git, e.g. "
+                          "'dvc pull data/raw.csv.dvc': run before the first node that reads the source, in every "
+                          "target and in `mlspec run`; its output is the source's `uri`.")
     schema_from: DataReference | None = Field(
         None, description="Use the column contract of another source (`data.NAME`) instead of writing it "
                           "twice; YAML anchors are refused, this is the language's way to reuse a contract.")
