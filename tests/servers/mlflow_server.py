@@ -114,6 +114,8 @@ _early: _Launch | None = None
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     global _early
+    if session.config.option.collectonly:
+        return
     if _early is None and any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
         if importlib.util.find_spec("mlflow") is None:
             return  # the fixture skips, saying why

@@ -220,13 +220,28 @@ def default_alertmanager_config(webhook_url: str) -> dict[str, Any]:
     }
 
 
+def without_for(rules: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    """A rule file (dict, YAML text or path) with every alert's ``for``/``keep_firing_for`` removed.
+
+    Generated rules wait minutes before firing (``for: 5m``); an end-to-end test that checks
+    routing and labels passes ``prom_stack(rules=without_for(path))`` to have them fire on the
+    first evaluation. (Timing itself is what the promtool unit tests check.)
+    """
+    out = copy.deepcopy(_load_config(rules))
+    for group in out.get("groups") or []:
+        for rule in group.get("rules") or []:
+            rule.pop("for", None)
+            rule.pop("keep_firing_for", None)
+    return out
+
+
 def _load_config(config: Mapping[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
     if isinstance(config, Mapping):
         return dict(config)
     text = Path(config).read_text(encoding="utf-8") if isinstance(config, os.PathLike) else config
     loaded = yaml.safe_load(text)
     if not isinstance(loaded, dict):
-        raise ValueError(f"an Alertmanager config must be a YAML mapping, got {type(loaded).__name__}")
+        raise ValueError(f"expected a YAML mapping, got {type(loaded).__name__}")
     return loaded
 
 
@@ -255,9 +270,13 @@ class Pushgateway:
             raise ServerError(f"push to {job} {dict(grouping or {})}: HTTP {status}: {answer.decode(errors='replace')}")
 
     def delete(self, job: str, grouping: Mapping[str, str] | None = None) -> None:
+        """Delete a group; returns once it is gone (the Pushgateway applies deletions asynchronously)."""
         status, answer = http("DELETE", self.url + group_path(job, grouping))
         if not 200 <= status < 300:
             raise ServerError(f"delete {job} {dict(grouping or {})}: HTTP {status}: {answer.decode(errors='replace')}")
+        labels = {"job": job, **{k: str(v) for k, v in (grouping or {}).items()}}
+        wait_for(lambda: all(g["labels"] != labels for g in self.groups()), 10, f"group {labels} deleted",
+                 interval=0.01)
 
     def groups(self) -> list[dict[str, Any]]:
         """The pushed groups (``/api/v1/metrics``): labels and metric families of each."""
@@ -268,9 +287,11 @@ class Pushgateway:
         return http("GET", f"{self.url}/metrics")[1].decode()
 
     def wipe(self) -> None:
+        """Delete every group; returns once they are gone (applied asynchronously, like deletions)."""
         status, answer = http("PUT", f"{self.url}/api/v1/admin/wipe")
         if not 200 <= status < 300:
             raise ServerError(f"wipe: HTTP {status}: {answer.decode(errors='replace')}")
+        wait_for(lambda: self.groups() == [], 10, "Pushgateway wiped", interval=0.01)
 
 
 def _binary(name: str) -> str:

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from tests.servers._process import http_json
-from tests.servers.prom import PromStack, Pushgateway, StackFactory, WebhookReceiver, group_path, route_to_webhook
+from tests.servers.prom import (
+    PromStack, Pushgateway, StackFactory, WebhookReceiver, group_path, route_to_webhook, without_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = {"groups": [{"name": "smoke", "rules": [{
@@ -43,25 +45,46 @@ def test_a_pushed_metric_fires_an_alert_that_reaches_the_webhook_and_resolves(pr
 
 
 @pytest.mark.server
-def test_a_generated_alertmanager_config_routes_to_its_receiver(prom_stack: StackFactory) -> None:
-    """The churn example's generated config, rewritten: routing by its matchers is what is tested."""
+def test_the_generated_rules_and_alertmanager_config_route_an_alert(prom_stack: StackFactory) -> None:
+    """The churn example's generated rules and Alertmanager config, end to end (``for`` removed)."""
+    monitoring = REPO / "examples" / "churn" / "monitoring"
+    stack = prom_stack(rules=without_for(monitoring / "prometheus" / "churn.rules.yml"),
+                       alertmanager_config=monitoring / "alertmanager" / "churn.yml")
+    series = 'mlspec_drift_score{project="churn",column="tenure_months",method="psi"}'
+    stack.push("mlspec-drift", f"{series} 0.5\n")
+
+    got = stack.wait_for_alert("MlspecDataDrift", receiver="churn-0-slack", labels={"column": "tenure_months"})
+    assert got.integration == "slack"
+    assert got.labels["severity"] == "warning" and got.labels["event"] == "data_drift"
+    assert got.annotations["summary"] == "Data drift in column tenure_months (psi) of churn"
+    assert stack.webhook.received("MlspecConceptDrift") == []
+    assert stack.alertmanager_config["route"]["routes"][0]["matchers"] == ['project="churn"']
+
+    stack.push("mlspec-drift", f"{series} 0.1\n")  # the config's slack has send_resolved: true
+    resolved = stack.wait_for_alert("MlspecDataDrift", "resolved", receiver="churn-0-slack")
+    assert resolved.labels == got.labels
+
+
+@pytest.mark.server
+def test_an_alert_matching_no_route_reaches_the_silent_default_receiver(prom_stack: StackFactory) -> None:
     config = REPO / "examples" / "churn" / "monitoring" / "alertmanager" / "churn.yml"
-    rules = {"groups": [{"name": "drift", "rules": [
-        {"alert": "ChurnDrift", "expr": "drift_score > 0.2",
+    rules = {"groups": [{"name": "info", "rules": [
+        {"alert": "ChurnWarning", "expr": "x > 0",
          "labels": {"project": "churn", "event": "data_drift", "severity": "warning"}},
-        {"alert": "ChurnInfo", "expr": "drift_score > 0.2",
-         "labels": {"project": "churn", "event": "data_drift", "severity": "info"}},  # matches no route
+        {"alert": "ChurnInfo", "expr": "x > 0",  # the slack route takes warning|critical only
+         "labels": {"project": "churn", "event": "data_drift", "severity": "info"}},
     ]}]}
     stack = prom_stack(rules=rules, alertmanager_config=config)
-    stack.push("drift", "drift_score 0.5\n")
+    stack.push("j", "x 1\n")
+    stack.wait_for_alert("ChurnWarning", receiver="churn-0-slack")
 
-    got = stack.wait_for_alert("ChurnDrift", receiver="churn-0-slack")
-    assert got.integration == "slack"
-    # The unmatched alert went to the default receiver, which has no integration: nothing is sent.
-    am_alerts = stack.wait_for(lambda: http_json("GET", f"{stack.alertmanager_url}/api/v2/alerts"))
-    receivers = {a["labels"]["alertname"]: [r["name"] for r in a["receivers"]] for a in am_alerts}
-    assert receivers == {"ChurnDrift": ["churn-0-slack"], "ChurnInfo": ["mlspec-default"]}
-    assert stack.webhook.received("ChurnInfo") == []
+    def routed() -> dict[str, list[str]]:  # alert -> receivers, as the Alertmanager's API shows them
+        alerts = http_json("GET", f"{stack.alertmanager_url}/api/v2/alerts")
+        return {a["labels"]["alertname"]: [r["name"] for r in a["receivers"]] for a in alerts}
+
+    assert stack.wait_for(lambda: len(routed()) == 2, what="both alerts at the Alertmanager")
+    assert routed() == {"ChurnWarning": ["churn-0-slack"], "ChurnInfo": ["mlspec-default"]}
+    assert stack.webhook.received("ChurnInfo") == []  # a receiver without integrations sends nothing
 
 
 @pytest.mark.server
@@ -134,6 +157,15 @@ def test_group_path_encodes_awkward_values() -> None:
     assert group_path("j") == "/metrics/job/j"
     assert group_path("j", {"a": "x y", "b": "p/q", "c": ""}) == "/metrics/job/j/a/x%20y/b@base64/cC9x/c@base64/="
     assert group_path("a/b") == "/metrics/job@base64/YS9i"
+
+
+def test_without_for_drops_only_the_waiting() -> None:
+    rules = {"groups": [{"name": "g", "interval": "30s", "rules": [
+        {"alert": "A", "expr": "x > 0", "for": "5m", "keep_firing_for": "1m", "labels": {"s": "w"}},
+        {"record": "r", "expr": "sum(x)"}]}]}
+    assert without_for(yaml.safe_dump(rules)) == {"groups": [{"name": "g", "interval": "30s", "rules": [
+        {"alert": "A", "expr": "x > 0", "labels": {"s": "w"}}, {"record": "r", "expr": "sum(x)"}]}]}
+    assert rules["groups"][0]["rules"][0]["for"] == "5m"
 
 
 def test_stack_helpers_without_a_server() -> None:
