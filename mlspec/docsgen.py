@@ -119,7 +119,7 @@ def reference_md() -> str:
 
     out = ["# The `mlproject.yaml` language reference (version 1)", "",
            "Generated from the pydantic models in `mlspec/language/models.py` "
-           "(`python -m mlspec.docsgen`); the contract itself is SPEC.md. Every mapping also "
+           "(`python -m mlspec.docsgen`); Every mapping also "
            "accepts keys starting with `x-` (extensions, ignored). Values are never coerced: "
            "quote versions (`\"3.10\"`), write booleans as `true`/`false`.", "",
            "Interpolations in `run` strings: `${params.NAME}`, `${data.NAME.uri}`, "

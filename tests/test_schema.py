@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from mlspec.language.loader import load_document
-from mlspec.language.schema import build_schema, schema_text
+from mlspec.schema import build_schema, schema_text
 from mlspec.language.validate import strip_extensions
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ Start-up matters (``mlspec --help`` in CI, editor integrations), so this module 
 only click and the standard library; every command imports what it needs when it runs,
 and the runtime commands' modules load only when invoked.
 
-Exit codes (SPEC.md §6): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
+Exit codes (docs/cli.md): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra: Any) -> None:
     """Print diagnostics: text and GitHub annotations to stderr/stdout, JSON to stdout."""
-    from mlspec.cli import reporters
+    from mlspec import reporters
 
     if fmt == "json":
         click.echo(reporters.render_json(diags, **extra), nl=False)
@@ -113,7 +113,7 @@ def _specs(specs: tuple[str, ...]) -> list[str]:
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Load and check specs; print diagnostics; write nothing."""
     from mlspec.api import check_project
-    from mlspec.cli.reporters import summary
+    from mlspec.reporters import summary
 
     results = [check_project(s, strict=strict) for s in _specs(specs)]
     diags = [d for r in results for d in r.diagnostics]
@@ -208,7 +208,7 @@ def graph(spec: str, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of mlproject.yaml."""
-    from mlspec.language.schema import schema_text
+    from mlspec.schema import schema_text
 
     text = schema_text()
     if output:

@@ -7,21 +7,22 @@ there are none.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import posixpath
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from mlspec import diagnostics as dx
 from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
+from mlspec.suggest import closest, did_you_mean
 from mlspec.language.document import Document
 from mlspec.compiler.graph import Edge, order_and_cycles
-from mlspec.output.artifacts import sanitize_source
+from mlspec.naming import sanitize_source, strip_namespace
 from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
+from mlspec.language.target_options import ImageOptions
 from mlspec.language.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
 
 _EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
@@ -31,11 +32,11 @@ _EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl"
 class Resolver:
     """Builds the Plan from a valid Spec; collects phase-2 diagnostics on the way."""
 
-    def __init__(self, spec: m.Spec, doc: Document, *, target_options: dict[str, Any],
+    def __init__(self, spec: m.Spec, doc: Document, *, image_options: ImageOptions,
                  spec_dir: str = ".") -> None:
         self.spec = spec
         self.doc = doc
-        self.target_options = target_options
+        self.image_options = image_options
         self.spec_dir = spec_dir
         self.diags: list[Diagnostic] = []
 
@@ -56,9 +57,8 @@ class Resolver:
         return refs
 
     def unknown_ref(self, ref: str, path: SpecPath, where: str, choices: Iterable[str]) -> None:
-        match = difflib.get_close_matches(ref, sorted(choices), n=1, cutoff=0.6)
         self.error(dx.UNKNOWN_REFERENCE, f"unknown reference {ref!r} in {where}", path,
-                   hint=f"did you mean {match[0]!r}?" if match else _known_hint(ref, choices))
+                   hint=did_you_mean(ref, choices) or _known_hint(ref, choices))
 
     # ------------------------------------------------------------------ interpolation
 
@@ -116,8 +116,8 @@ class Resolver:
             message = f"'${{{ref}}}' in {dx.format_path(path)}: training.outputs.metrics is not set"
         else:
             message = f"unknown interpolation '${{{ref}}}' in {dx.format_path(path)}"
-            match = difflib.get_close_matches(ref, sorted(values), n=1, cutoff=0.6)
-            hint = f"did you mean '${{{match[0]}}}'?" if match else (
+            match = closest(ref, values)
+            hint = f"did you mean '${{{match}}}'?" if match else (
                 "interpolations are ${params.NAME}, ${data.NAME.uri}, ${data.NAME.version}, "
                 "${project.name}, ${training.outputs.model}, ${training.outputs.metrics}, "
                 "${validation.metrics}")
@@ -157,7 +157,7 @@ class Resolver:
                     self.error(dx.SELF_REFERENCE, f"{where} lists itself ({ref!r})", path)
                     continue
                 if ref.startswith("data."):
-                    data_used.append(ref[5:])
+                    data_used.append(strip_namespace(ref))
                 edges.append(Edge(target, node_id, path, ref))
             return data_used
 
@@ -210,7 +210,7 @@ class Resolver:
             if v.gates:
                 node("gate", "gate", "gates", command=f"mlspec gate {self._spec_arg()}", runtime=True,
                      spec_path=("validation", "gates"), uses_image=True,
-                     description=", ".join(_gate_text(g) for g in v.gates))
+                     description=", ".join(g.describe() for g in _gates(v.gates)))
                 edges.append(Edge(last, "gate", None, "validation"))
                 last = "gate"
             if v.approval.required:
@@ -225,8 +225,7 @@ class Resolver:
             edges.append(Edge(last, "register", None, last))
             last = "register"
 
-        docker = self.target_options.get("docker")
-        if spec.serving and last and docker is not None and getattr(docker, "enabled", False):
+        if spec.serving and last and self._serve_image_emitted():
             node("build", "build", "build serving image", command=None, spec_path=("serving",),
                  uses_image=False)
             edges.append(Edge(last, "build", None, last))
@@ -352,7 +351,7 @@ class Resolver:
                               command=command, env=tuple(sorted(self.spec.environment.env.items())),
                               secrets=env_secrets, spec_path=path, runtime=True, **kw))
 
-        current = mon.current[5:] if mon.current else None
+        current = strip_namespace(mon.current) if mon.current else None
         contract = contract_source(self.spec)
         if mon.schema_checks and current and contract:
             command = f"mlspec check-data {spec_arg} {contract}"
@@ -366,14 +365,14 @@ class Resolver:
                 f"mlspec freshness {spec_arg}", ("data",), data=fresh)
         if mon.drift and mon.reference and mon.current:
             add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift {spec_arg}",
-                ("monitoring", "drift"), data=(mon.reference[5:], mon.current[5:]))
+                ("monitoring", "drift"), data=(strip_namespace(mon.reference), strip_namespace(mon.current)))
         if mon.performance:
             perf = mon.performance
             cmd = f"mlspec performance {spec_arg}"
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
-            data = tuple(sorted({x[5:] for x in (perf.labels, mon.current) if x}))
+            data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
         retrain = self.spec.retraining
@@ -428,8 +427,35 @@ class Resolver:
             tracking_backend=t.tracking.backend if t else "none",
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,
-            targets=tuple(sorted(self.target_options.items())),
+            images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    # ------------------------------------------------------------------ images
+
+    def _serve_image_emitted(self) -> bool:
+        o = self.image_options
+        return o.enabled and o.serve_image and self.spec.serving is not None
+
+    def _images(self, pipeline: tuple[p.Node, ...]) -> p.Images:
+        o, name = self.image_options, self.spec.project.name
+
+        def image(kind: Literal["train", "serve"], emitted: bool) -> p.Image:
+            suffix = "" if kind == "serve" else f"-{kind}"
+            repo = f"{o.registry}/{name}{suffix}" if o.registry else f"{name}{suffix}"
+            return p.Image(kind, f"docker/Dockerfile.{kind}", repo, o.registry is not None, "latest", emitted)
+
+        train = o.enabled and o.train_image and any(n.command and n.uses_image for n in pipeline)
+        return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
+
+    def _mlspec_install(self) -> str:
+        """The pip requirement for mlspec where pipelines run: the user's, else mlspec with the
+        extras this project needs."""
+        if self.image_options.mlspec_install:
+            return self.image_options.mlspec_install
+        extras = ["runtime"]
+        if self.spec.registry is not None and self.spec.registry.backend == "mlflow":
+            extras.insert(0, "mlflow")
+        return f"mlspec[{','.join(extras)}]"
 
     def _source(self) -> str:
         """The spec as named in generated headers: relative to the output folder, so the bytes
@@ -467,6 +493,7 @@ class Resolver:
             target_cpu_percent=auto.target_cpu_percent if auto else None,
             rollout_strategy=sv.rollout.strategy, canary_steps=tuple(sv.rollout.canary_steps), slo=slo,
             latency_histogram=sv.metrics.latency_histogram, requests_total=sv.metrics.requests_total,
+            selector=tuple(sorted((sv.metrics.labels or {"project": self.spec.project.name}).items())),
             schedule=cron_expression(sv.schedule) if sv.schedule else None,
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
@@ -476,17 +503,18 @@ class Resolver:
         mon = self.spec.monitoring
         if not mon:
             return None
-        drift = tuple(p.DriftCheck(col, d.method, d.threshold, d.method in ("ks", "chi2"), d.severity)
-                      for d in mon.drift for col in d.columns)
+        drift = tuple(p.DriftCheck(col, d.method, d.threshold, d.method in ("ks", "chi2"), d.severity,
+                                   ("monitoring", "drift", i, "columns", j))
+                      for i, d in enumerate(mon.drift) for j, col in enumerate(d.columns))
         perf = None
         if mon.performance:
             pf = mon.performance
-            perf = p.Performance(pf.metric, pf.min, pf.max, pf.labels[5:] if pf.labels else None,
+            perf = p.Performance(pf.metric, pf.min, pf.max, strip_namespace(pf.labels) if pf.labels else None,
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
-            reference=mon.reference[5:] if mon.reference else None,
-            current=mon.current[5:] if mon.current else None, drift=drift, performance=perf,
+            reference=strip_namespace(mon.reference) if mon.reference else None,
+            current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
             freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
             pushgateway=mon.pushgateway,
@@ -506,7 +534,7 @@ class Resolver:
         return p.Llm(
             provider=llm.model.provider, model=llm.model.name, version=llm.model.version,
             prompts=tuple((n, pr.file, pr.description) for n, pr in sorted(llm.prompts.items())),
-            evals=tuple(p.LlmEval(e.name, e.dataset[5:], e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
+            evals=tuple(p.LlmEval(e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
             cost_per_1k_requests_usd=llm.budgets.cost_per_1k_requests_usd,
             latency_p95_ms=llm.budgets.latency_p95_ms,
             max_tokens_per_request=llm.budgets.max_tokens_per_request)
@@ -528,20 +556,9 @@ def _resources(r: m.Resources | None) -> p.ResourceRequest:
         memory=r.memory, memory_bytes=memory_bytes(r.memory) if r.memory else None, gpu=r.gpu)
 
 
-def _gate_text(g: m.Gate) -> str:
-    parts = []
-    if g.min is not None:
-        parts.append(f"{g.metric} >= {g.min:g}")
-    if g.max is not None:
-        parts.append(f"{g.metric} <= {g.max:g}")
-    if g.baseline:
-        parts.append(f"{g.metric} vs {g.baseline} (±{g.max_regression or 0:g})")
-    return ", ".join(parts) or g.metric
-
-
 def _gates(gates: list[m.Gate]) -> list[p.Gate]:
     out, seen = [], set()
-    for g in gates:
+    for i, g in enumerate(gates):
         suffix = "baseline" if g.baseline else "_".join(k for k in ("min", "max") if getattr(g, k) is not None)
         gid = f"{g.metric}_{suffix}".replace(".", "_").replace("-", "_")
         base, n = gid, 2
@@ -549,7 +566,7 @@ def _gates(gates: list[m.Gate]) -> list[p.Gate]:
             gid, n = f"{base}_{n}", n + 1
         seen.add(gid)
         out.append(p.Gate(g.metric, g.min, g.max, g.baseline, g.max_regression, g.higher_is_better,
-                          g.description, gid))
+                          g.description, gid, ("validation", "gates", i)))
     return out
 
 
@@ -558,8 +575,10 @@ def _known_hint(ref: str, choices: Iterable[str]) -> str | None:
     return f"known: {', '.join(choices[:12])}" if choices else "nothing of that kind is defined"
 
 
-def resolve_plan(spec: m.Spec, doc: Document, *, target_options: dict[str, Any] | None = None,
+def resolve_plan(spec: m.Spec, doc: Document, *, image_options: ImageOptions | None = None,
                  spec_dir: str = ".") -> tuple[p.Plan | None, list[Diagnostic]]:
-    resolver = Resolver(spec, doc, target_options=target_options or {}, spec_dir=spec_dir)
+    """Spec → Plan. ``image_options`` are the validated ``targets.docker`` settings (the project's
+    images; defaults when absent)."""
+    resolver = Resolver(spec, doc, image_options=image_options or ImageOptions(), spec_dir=spec_dir)
     plan = resolver.resolve()
     return plan, dx.sort_diagnostics(resolver.diags)

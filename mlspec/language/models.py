@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlspec.events import AlertEvent, RetrainEvent
 from mlspec.language.types import (
     CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
@@ -274,6 +275,10 @@ class ServingMetrics(Model):
         "http_request_duration_seconds", description="Prometheus histogram of request latency in seconds.")
     requests_total: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")] = Field(
         "http_requests_total", description="Prometheus counter of requests, with a 'status' label.")
+    labels: dict[Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")], ShortText] | None = Field(
+        None, max_length=20, description="Label matchers that select the server's own series in Prometheus; "
+        "every rule and dashboard panel uses them. Default {project: <project.name>}, which the generated "
+        "scrape configuration attaches.")
 
 
 class Serving(Model):
@@ -330,7 +335,6 @@ class Performance(Model):
     severity: AlertSeverity = Field("critical", description="Alert severity.")
 
 
-AlertEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure", "budget"]
 
 
 AlertChannel = Literal["slack", "email", "pagerduty", "webhook"]
@@ -362,7 +366,6 @@ class Monitoring(Model):
 # ------------------------------------------------------------------------ retraining and governance
 
 
-RetrainEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "freshness"]
 
 
 class Retraining(Model):

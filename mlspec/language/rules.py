@@ -1,4 +1,4 @@
-"""Semantic rules beyond types (SPEC.md §5): phase 3 of the compiler.
+"""Semantic rules beyond types (docs/diagnostics.md, MS3xx): phase 3 of the compiler.
 
 Each rule is a small function over the valid Spec that yields diagnostics positioned at
 the offending value. They run after references resolve, and all of them run every time.
@@ -12,6 +12,9 @@ from typing import Any
 from mlspec import diagnostics as dx
 from mlspec.language import secrets_scan
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
+from mlspec.events import event
+from mlspec.naming import strip_namespace
+from mlspec.suggest import did_you_mean
 from mlspec.language.document import Document
 from mlspec.language.models import Spec
 from mlspec.language.validate import strip_extensions
@@ -192,23 +195,21 @@ def drift_columns(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.OUT_OF_RANGE, f"{check.method} thresholds are p-values, so {check.threshold:g} "
                      "would report drift on every run", ("monitoring", "drift", i, "threshold"),
                      hint="use a small p-value such as 0.01")
-    ref = spec.data.get(mon.reference[5:]) if mon.reference else None
+    ref = spec.data.get(strip_namespace(mon.reference)) if mon.reference else None
     if mon.schema_checks and not contract_source(spec):
         yield _d(doc, dx.MISSING_FOR_FEATURE, "schema_checks is on but neither monitoring.current nor "
                  "monitoring.reference has a schema", ("monitoring", "schema_checks"),
                  hint="add a 'schema:' to the reference source")
     if ref is None or ref.schema_ is None:
         return
-    import difflib
     for i, check in enumerate(mon.drift):
         for j, col in enumerate(check.columns):
             if col not in ref.schema_:
-                match = difflib.get_close_matches(col, list(ref.schema_), n=1)
+                hint = did_you_mean(col, ref.schema_)
                 yield _d(doc, dx.DRIFT_COLUMN_UNKNOWN,
                          f"drift column {col!r} is not in the schema of {mon.reference}",
                          ("monitoring", "drift", i, "columns", j),
-                         hint=f"did you mean {match[0]!r}?" if match else
-                         f"columns: {', '.join(list(ref.schema_)[:10])}")
+                         hint=hint or f"columns: {', '.join(list(ref.schema_)[:10])}")
             elif check.method == "chi2" and ref.schema_[col].type not in ("category", "string", "boolean", "integer"):
                 yield _d(doc, dx.MISSING_FOR_FEATURE,
                          f"chi2 compares categories, but column {col!r} is {ref.schema_[col].type}",
@@ -226,10 +227,10 @@ def pinned_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     def walk(needs: list[str], base: SpecPath) -> None:
         for i, ref in enumerate(needs):
             if ref.startswith("data."):
-                needed.setdefault(ref[5:], (*base, i))
-            elif ref.startswith("steps.") and ref[6:] in step_needs and ref[6:] not in seen_steps:
-                seen_steps.add(ref[6:])
-                walk(step_needs[ref[6:]], ("steps", ref[6:], "needs"))
+                needed.setdefault(strip_namespace(ref), (*base, i))
+            elif ref.startswith("steps.") and strip_namespace(ref) in step_needs and strip_namespace(ref) not in seen_steps:
+                seen_steps.add(strip_namespace(ref))
+                walk(step_needs[strip_namespace(ref)], ("steps", strip_namespace(ref), "needs"))
 
     if spec.training:
         walk(spec.training.needs, ("training", "needs"))
@@ -357,21 +358,15 @@ def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if not r:
         return
     mon = spec.monitoring
-    raised = set()
-    if mon and mon.drift:
-        raised.add("data_drift")
-    if mon and mon.performance:
-        raised.add("concept_drift")
-    if mon and mon.schema_checks:
-        raised.add("pipeline_drift")
-    if mon and any(s.freshness for s in spec.data.values()):
-        raised.add("freshness")
-    needs = {"data_drift": "monitoring.drift", "concept_drift": "monitoring.performance",
-             "pipeline_drift": "monitoring.schema_checks", "freshness": "a data source with 'freshness'"}
-    for i, event in enumerate(r.on):
-        if event not in raised:
-            yield _d(doc, dx.MISSING_FOR_FEATURE, f"retraining on {event!r}, but monitoring never raises it",
-                     ("retraining", "on", i), hint=f"configure {needs[event]}")
+    raised = {name for name, on in (
+        ("data_drift", bool(mon and mon.drift)), ("concept_drift", bool(mon and mon.performance)),
+        ("pipeline_drift", bool(mon and mon.schema_checks)),
+        ("freshness", bool(mon and any(s.freshness for s in spec.data.values())))) if on}
+    for i, name in enumerate(r.on):
+        if name not in raised:
+            requires = event(name).requires or "monitoring"
+            yield _d(doc, dx.MISSING_FOR_FEATURE, f"retraining on {name!r}, but monitoring never raises it",
+                     ("retraining", "on", i), hint=f"configure {requires}")
     if not spec.training:
         yield _d(doc, dx.MISSING_FOR_FEATURE, "retraining needs a training section", ("retraining",), key=True)
 
@@ -380,6 +375,6 @@ def contract_source(spec: Spec) -> str | None:
     """The source whose column contract live data must meet: current's own, else reference's."""
     mon = spec.monitoring
     for ref in (mon.current, mon.reference) if mon else ():
-        if ref and ref[5:] in spec.data and spec.data[ref[5:]].schema_ is not None:
-            return ref[5:]
+        if ref and strip_namespace(ref) in spec.data and spec.data[strip_namespace(ref)].schema_ is not None:
+            return strip_namespace(ref)
     return None

@@ -165,8 +165,20 @@ _CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly)|\S+ \S+ \S+ \S+ \S+)$"
 
 
 def cron_expression(schedule: str) -> str:
-    """The 5-field form of a validated schedule (aliases expanded)."""
-    return _CRON_ALIASES.get(schedule, schedule)
+    """The one cron form every target reads: a validated schedule with aliases expanded, month and
+    day names as numbers, and Sunday as 0 only (GitHub and Kubernetes CronJobs have no 7)."""
+    fields = _CRON_ALIASES.get(schedule, schedule).split(" ")
+    for index, names in ((3, _MONTHS), (4, _DAYS)):
+        fields[index] = re.sub(r"[A-Za-z]+", lambda m, n=names: str(n[m.group().lower()]), fields[index])
+    if re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
+        days: set[int] = set()
+        for part in fields[4].split(","):
+            base, _, step = part.partition("/")
+            lo, _, hi = base.partition("-")
+            start, end = (0, 7) if base == "*" else (int(lo), int(hi or lo))
+            days.update(d % 7 for d in range(start, end + 1, int(step or 1)))
+        fields[4] = ",".join(str(d) for d in sorted(days))
+    return " ".join(fields)
 
 
 def _cron_value(token: str, index: int) -> int:

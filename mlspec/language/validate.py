@@ -7,7 +7,6 @@ hint, usually "did you mean …".
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 import unicodedata
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlspec import diagnostics as dx
 from mlspec.diagnostics import Diagnostic, SpecPath
+from mlspec.suggest import closest
 from mlspec.language.document import Document
 from mlspec.language.models import Spec
 from mlspec.language.types import type_word
@@ -173,9 +173,8 @@ def _raw_text(doc: Document, path: SpecPath) -> str | None:
 
 
 def _did_you_mean(word: str, options: list[str]) -> str | None:
-    folded = unicodedata.normalize("NFKC", word).lower()
-    matches = difflib.get_close_matches(folded, options, n=1, cutoff=0.6)
-    return f"did you mean {show(matches[0])}?" if matches else None
+    match = closest(word, options)
+    return f"did you mean {show(match)}?" if match else None
 
 
 def _non_ascii_note(key: str) -> str | None:

@@ -5,7 +5,7 @@ functions (directly, or through the Jinja filters in :mod:`mlspec.output.templat
 pure function whose contract is a re-parse oracle, property-tested in
 ``tests/test_encoders.py``: the target language's own parser, given the output, returns
 the input unchanged and as one unit (one literal, one shell word, one Dockerfile word...).
-See SECURITY.md §2 for the injection each encoder closes.
+docs/architecture.md ("Output") lists the injection each encoder closes.
 
 Encoders accept the plain data kinds a Document holds (``str``, ``int``, ``float``,
 ``bool``, ``None``, ``list``/``tuple``, ``dict``) and subclasses of them, which they encode

@@ -8,7 +8,6 @@ data), 2 usage. ``retrain-trigger --exit-code`` uses 0 (trigger) and 99 (do not 
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import click
 
 from mlspec import diagnostics as dx
 from mlspec import metrics as mm
+from mlspec.suggest import closest
 from mlspec.runtime.common import (
     GATE_RESULT,
     Context,
@@ -57,8 +57,8 @@ def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
         return ctx.plan.source_named(name)
     except KeyError:
         known = [d.name for d in ctx.plan.data]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(known)}" if known else
+        close = closest(name, known)
+        hint = f"; did you mean '{close}'?" if close else (f"; known: {', '.join(known)}" if known else
                                                               "; the spec has no data sources")
         raise click.BadParameter(f"no data source '{name}' in {ctx.checked.file}{hint}", param_hint=what) from None
 
@@ -222,8 +222,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
             col = by_name[rep.name]
             hint = None
             if not rep.present:
-                close = difflib.get_close_matches(rep.name, unexpected, n=1)
-                hint = f"the data has '{close[0]}'" if close else None
+                close = closest(rep.name, unexpected)
+                hint = f"the data has '{close}'" if close else None
             ctx.add(dx.DATA_VIOLATION, f"{loc.display}: column '{rep.name}': {contract.describe(rep, col)}",
                     path=("data", name, "schema", rep.name), hint=hint)
     if unexpected:
@@ -326,7 +326,7 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
             types[col.name] = col.type
     results = []
     for check in checks:
-        path = dr.spec_path_of(ctx.checked.doc, check.column, check.method)
+        path = check.spec_path
         missing = [loc.display for loc, t in ((ref_loc, ref), (cur_loc, cur)) if check.column not in t.column_names]
         if missing:
             r = {"column": check.column, "method": check.method, "threshold": check.threshold,

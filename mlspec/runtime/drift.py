@@ -169,14 +169,3 @@ def run_check(check: Any, ref: Any, cur: Any, contract_type: str | None) -> dict
         out["status"] = "drift" if out["drift"] else "ok"
     out["note"] = "; ".join(notes) or None
     return out
-
-
-def spec_path_of(doc: Any, column: str, method: str) -> tuple[Any, ...]:
-    """Where a (column, method) check is written: ``monitoring.drift[i].columns[j]``."""
-    entries = doc.get(("monitoring", "drift"), []) if doc is not None else []
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        if isinstance(entry, dict) and entry.get("method") == method:
-            cols = entry.get("columns") or []
-            if column in cols:
-                return ("monitoring", "drift", i, "columns", cols.index(column))
-    return ("monitoring", "drift")

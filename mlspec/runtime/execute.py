@@ -72,9 +72,9 @@ def resolve_names(plan: Plan, names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         if name not in aliases:
-            import difflib
-            match = difflib.get_close_matches(name, sorted(aliases), n=1)
-            raise Selection(f"unknown node {name!r}" + (f"; did you mean {match[0]!r}?" if match else ""))
+            from mlspec.suggest import did_you_mean
+            hint = did_you_mean(name, aliases)
+            raise Selection(f"unknown node {name!r}" + (f"; {hint}" if hint else ""))
         out.append(aliases[name])
     return out
 
