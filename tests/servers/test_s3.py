@@ -108,3 +108,15 @@ def test_buckets_are_fresh_and_named_ones_work(s3_server: S3Server, s3_bucket: s
     assert s3_server.make_bucket("named-bucket-for-a-test") == "named-bucket-for-a-test"
     s3_server.client().put_object(Bucket="named-bucket-for-a-test", Key="k", Body=b"v")
     assert s3_server.keys("named-bucket-for-a-test") == ["k"]
+
+
+def test_mlspec_open_location_reaches_the_server(s3_env: S3Server, s3_bucket: str) -> None:
+    """The product's own entry point (credentials and region from the environment, endpoint explicit:
+    Arrow ignores ``AWS_ENDPOINT_URL``)."""
+    from mlspec.runtime.fs import open_location
+
+    location = open_location(f"s3://{s3_bucket}/runs", endpoint=s3_env.endpoint_url)
+    assert location.remote
+    with location.fs.open_output_stream(location.join("r1", "metrics.json")) as out:
+        out.write(b"{}")
+    assert s3_env.keys(s3_bucket) == ["runs/r1/metrics.json"]
