@@ -109,31 +109,34 @@ class _Launch:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-_early: _Launch | None = None
+# The early launch belongs to one pytest session (a pytester run inside a test has its own).
+_EARLY = pytest.StashKey[_Launch]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    global _early
-    if session.config.option.collectonly:
+    if session.config.option.collectonly or _EARLY in session.config.stash:
         return
-    if _early is None and any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
+    if any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
         if importlib.util.find_spec("mlflow") is None:
             return  # the fixture skips, saying why
-        _early = _Launch()
+        session.config.stash[_EARLY] = _Launch()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    global _early
-    if _early is not None:  # launched but never used (the tests that wanted it were skipped)
-        _early.close()
-        _early = None
+    launch = session.config.stash.get(_EARLY, None)
+    if launch is not None:  # launched but never used (the tests that wanted it were skipped)
+        del session.config.stash[_EARLY]
+        launch.close()
 
 
 @pytest.fixture(scope="session")
-def mlflow_server() -> Iterator[MlflowServer]:
-    global _early
+def mlflow_server(pytestconfig: pytest.Config) -> Iterator[MlflowServer]:
     pytest.importorskip("mlflow", reason="mlflow is not installed (pip install -e '.[test]')")
-    launch, _early = (_early or _Launch()), None
+    launch = pytestconfig.stash.get(_EARLY, None)
+    if launch is None:
+        launch = _Launch()
+    else:
+        del pytestconfig.stash[_EARLY]
     try:
         yield launch.await_ready()
     finally:
