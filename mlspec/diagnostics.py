@@ -312,7 +312,7 @@ DATA_UNREADABLE = _code("MS605", "data cannot be read", E,
 REGISTRY_ERROR = _code("MS606", "registry error", E,
     "The model registry cannot be read or written.")
 RUNTIME_MISSING = _code("MS607", "optional runtime dependency missing", E,
-    "A runtime command needs an extra: `pip install 'mlspec[runtime]'` (or `[mlflow]`).")
+    "A runtime command needs an extra: `pip install 'mlspec-compiler[runtime]'` (or `[mlflow]`).")
 NODE_FAILED = _code("MS608", "pipeline node failed", E,
     "`mlspec run`: a node's command exited non-zero or timed out.")
 PUSH_FAILED = _code("MS609", "metrics push failed", W,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from mlspec import diagnostics as dx
+from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
 from mlspec.suggest import closest, did_you_mean
@@ -448,14 +449,16 @@ class Resolver:
         return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
 
     def _mlspec_install(self) -> str:
-        """The pip requirement for mlspec where pipelines run: the user's, else mlspec with the
-        extras this project needs."""
+        """The pip requirement for mlspec where pipelines run: the user's, else exactly the
+        release that generated the files (the distribution is ``mlspec-compiler``; ``mlspec``
+        on PyPI is another project), with the extras this project needs. Pinning to
+        ``__version__`` makes ``compile --check`` notice an upgrade of the compiler."""
         if self.image_options.mlspec_install:
             return self.image_options.mlspec_install
         extras = ["runtime"]
         if self.spec.registry is not None and self.spec.registry.backend == "mlflow":
             extras.insert(0, "mlflow")
-        return f"mlspec[{','.join(extras)}]"
+        return f"{DISTRIBUTION}[{','.join(extras)}]=={__version__}"
 
     def _source(self) -> str:
         """The spec as named in generated headers: relative to the output folder, so the bytes

@@ -103,7 +103,7 @@ def test_mlflow_backend_without_mlflow_is_ms607(project, mlspec, monkeypatch):
     project.metrics(roc_auc=0.9)
     r = mlspec("register", "--format", "json")
     assert r.exit_code == 1 and codes(r) == ["MS607"]
-    assert r.json["diagnostics"][0]["hint"] == "pip install 'mlspec[mlflow]'"
+    assert r.json["diagnostics"][0]["hint"] == "pip install 'mlspec-compiler[mlflow]'"
 
 
 def test_spec_without_registry(project, mlspec):
