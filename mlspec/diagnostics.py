@@ -321,6 +321,16 @@ DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
+STORE_ERROR = _code("MS650", "artifact store unusable", E,
+    "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
+    "credentials, a missing bucket or a refused request.")
+STORE_MISSING = _code("MS651", "stored output missing", E,
+    "`mlspec store restore`: the run has no record of the node that should have produced an input, or "
+    "the record names an object the store does not hold.")
+STORE_CORRUPT = _code("MS652", "stored object corrupt", E,
+    "An object downloaded from the store does not hash to its name: it was altered or truncated.")
+OUTPUT_MISSING = _code("MS653", "declared output missing", E,
+    "`mlspec store save`: a node finished without writing an output it declares.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

@@ -68,6 +68,7 @@ RUNTIME = "mlspec.runtime.commands"
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
@@ -245,9 +246,12 @@ def init(directory: Path, name: str | None, force: bool) -> None:
 @click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
 @click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@click.option("--isolated", is_flag=True,
+              help="Run every node in its own fresh temporary folder (a copy of the project's source files); "
+                   "inputs come from the artifact store and outputs go back to it, as on CI runners.")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, fmt: str) -> None:
+        fail_on_alert: bool, isolated: bool, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -262,6 +266,17 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     except Selection as exc:
         raise click.UsageError(str(exc)) from None
     base = checked.doc.base_dir
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.store import StoreError, open_store
+
+    try:
+        store = open_store(plan, base)
+    except StoreError as exc:
+        where = ("storage",) if checked.spec.storage is not None else ()
+        d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,
+                          path=where, hint=exc.hint)
+        report([d], fmt if fmt == "json" else "text", _sources([checked]))
+        sys.exit(EXIT_INPUT)
 
     def progress(event: str, r: Any) -> None:
         if fmt != "text":
@@ -274,10 +289,10 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             note = f"  ({r.note})" if r.note else ""
             click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
 
-    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress, store=store, isolated=isolated,
+                      run_id=os.environ.get("MLSPEC_RUN_ID") or None)
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
-    from mlspec import diagnostics as dx
 
     diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
                            file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),

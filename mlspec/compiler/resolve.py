@@ -418,7 +418,7 @@ class Resolver:
             spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
             params=tuple(sorted(s.params.items())), data=data, nodes=pipeline, monitor_nodes=monitor,
-            gates=gates, approval=approval, registry=registry, serving=self._serving(),
+            gates=gates, approval=approval, registry=registry, storage=self._storage(), serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
                 s.governance.require_pinned_data, s.governance.audit_retention_days),
@@ -430,6 +430,12 @@ class Resolver:
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    def _storage(self) -> p.Storage:
+        st = self.spec.storage
+        if st is None:
+            return p.Storage(".mlspec/store", None, (), True)
+        return p.Storage(st.uri, st.endpoint, tuple(st.secrets), uri_scheme(st.uri) is None)
 
     # ------------------------------------------------------------------ images
 
