@@ -277,6 +277,10 @@ TEMPLATE_ERROR = _code("MS405", "template override fails", E,
     "A template from `--template-dir` does not compile or does not render: a syntax error, an "
     "unknown variable, or a `{{ value }}` without a language-aware filter (`py`, `sh`, `yaml`, "
     "`json`, `promql`, `md`, …), which mlspec refuses so that no user text is emitted raw.")
+EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
+    "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
+    "without a shared volume) while the artifact store or the registry is a folder on them: an error "
+    "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,

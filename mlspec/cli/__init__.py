@@ -249,9 +249,12 @@ def init(directory: Path, name: str | None, force: bool) -> None:
 @click.option("--isolated", is_flag=True,
               help="Run every node in its own fresh temporary folder (a copy of the project's source files); "
                    "inputs come from the artifact store and outputs go back to it, as on CI runners.")
+@click.option("--store", "store_uri", metavar="URI",
+              help="Use this artifact store instead of the spec's storage, e.g. '.mlspec/store' to run "
+                   "offline (a folder relative to the spec, or s3://, gs://, az://, abfss://).")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, isolated: bool, fmt: str) -> None:
+        fail_on_alert: bool, isolated: bool, store_uri: str | None, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -270,9 +273,9 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     from mlspec.runtime.store import StoreError, open_store
 
     try:
-        store = open_store(plan, base)
+        store = open_store(plan, base, uri=store_uri)
     except StoreError as exc:
-        where = ("storage",) if checked.spec.storage is not None else ()
+        where = ("storage",) if checked.spec.storage is not None and not store_uri else ()
         d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,
                           path=where, hint=exc.hint)
         report([d], fmt if fmt == "json" else "text", _sources([checked]))

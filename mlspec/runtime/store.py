@@ -267,12 +267,24 @@ def _unlink(path: str) -> None:
         pass
 
 
-def open_store(plan: Plan, spec_dir: Path) -> Store:
-    """The store of ``plan`` (``storage:``, else the local folder ``.mlspec/store`` beside the spec).
+def open_store(plan: Plan, spec_dir: Path, *, uri: str | None = None) -> Store:
+    """The store of ``plan`` (``storage:``, else the local folder ``.mlspec/store`` beside the spec),
+    or ``uri`` instead (``mlspec run --store``).
 
     Raises :class:`StoreError` when credentials named in ``storage.secrets`` are missing or the
     store cannot be reached."""
     storage = plan.storage
+    if uri is not None:
+        from mlspec.compiler.plan import Storage
+        from mlspec.language.types import STORE_SCHEMES
+        from mlspec.runtime.fs import scheme_of
+
+        scheme = scheme_of(uri)
+        if scheme is not None and scheme not in STORE_SCHEMES:
+            raise StoreError(f"unsupported store scheme {scheme + '://'!r} in --store",
+                             hint="s3://, gs://, az://, abfss:// or a folder relative to the spec")
+        same = scheme is not None and scheme == scheme_of(storage.uri)
+        storage = Storage(uri, storage.endpoint if same else None, storage.secrets if same else (), scheme is None)
     missing = [name for name in storage.secrets if not os.environ.get(name)]
     if missing:
         raise StoreError(f"the store {storage.uri!r} needs {', '.join(missing)}, which "
