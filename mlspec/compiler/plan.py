@@ -292,6 +292,8 @@ class Environment:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     test: str | None
+    requirements_sha256: str | None = None          # of the requirements file, when it exists
+    requirements_lock: tuple[str, str] | None = None  # (file, sha256) of a lock file beside it
 
 
 @dataclass(frozen=True)

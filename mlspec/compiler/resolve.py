@@ -30,6 +30,17 @@ _EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl"
                 ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 
 
+# Lock files a requirements file may have beside it, in the order they are looked for.
+_LOCK_FILES = ("requirements.lock", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
+
+
+def _sha256_file(path: Any) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 class Resolver:
     """Builds the Plan from a valid Spec; collects phase-2 diagnostics on the way."""
 
@@ -398,7 +409,8 @@ class Resolver:
         environment = p.Environment(
             python=env.python, requirements=env.requirements, base_image=base_image,
             base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
-            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
+            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test,
+            **self._requirement_hashes(env.requirements))
         data = tuple(self._data_source(n, src) for n, src in sorted(s.data.items()))
         gates, approval = (), None
         if s.validation:
@@ -430,6 +442,24 @@ class Resolver:
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
+        """The sha256 of the requirements file and of a lock file beside it (what pins the
+        environment beyond the spec), when they exist on this machine."""
+        if not requirements or self.doc.path is None:
+            return {}
+        base = self.doc.base_dir
+        req = base / requirements
+        out: dict[str, Any] = {}
+        if req.is_file():
+            out["requirements_sha256"] = _sha256_file(req)
+        folder = posixpath.dirname(requirements)
+        for name in _LOCK_FILES:
+            lock = req.parent / name
+            if lock.is_file():
+                out["requirements_lock"] = (posixpath.join(folder, name), _sha256_file(lock))
+                break
+        return out
 
     def _storage(self) -> p.Storage:
         st = self.spec.storage

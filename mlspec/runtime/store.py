@@ -110,6 +110,8 @@ class Store:
 
     def put_file(self, local: Path) -> str:
         """Upload ``local`` (if the store does not hold it yet) and return its sha256."""
+        if not self.location.remote:
+            return self._put_local(local)
         try:
             digest = sha256_file(local)
         except OSError as exc:
@@ -119,6 +121,40 @@ class Store:
             return digest  # content-addressed: the same bytes are already there
         self._upload(final, lambda out: _copy_from(local, out))
         return digest
+
+    def _put_local(self, local: Path) -> str:
+        """One pass on a local store: copy to a temporary name while hashing, then rename."""
+        folder = self.location.join("objects")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        except OSError as exc:
+            raise self._error("cannot write", exc) from None
+        try:
+            h = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    src = local.open("rb")
+                except OSError as exc:
+                    raise StoreError(f"cannot read {local}: {exc.strerror or exc}") from None
+                with src:
+                    _copy_hashing(src, out, h)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            final = self._object(digest)
+            if os.path.isfile(final):
+                _unlink(tmp)
+            else:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
+            return digest
+        except OSError as exc:
+            _unlink(tmp)
+            raise self._error(f"cannot store {local}", exc) from None
+        except BaseException:
+            _unlink(tmp)
+            raise
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -258,6 +294,14 @@ def _copy_from(local: Path, out: Any) -> None:
     with local.open("rb") as src:
         while chunk := src.read(CHUNK):
             out.write(chunk)
+
+
+def _copy_hashing(src: Any, out: Any, h: Any) -> None:
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := src.readinto(buf):
+        h.update(view[:n])
+        out.write(view[:n])
 
 
 def _unlink(path: str) -> None:

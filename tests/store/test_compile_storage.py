@@ -42,7 +42,13 @@ def test_gate_on_production_with_a_local_store_is_an_error_at_storage(tmp_path: 
 
 
 def test_without_a_production_gate_it_is_a_warning(tmp_path: Path) -> None:
-    assert _ms410(tmp_path, BASE + ONLY_GH) == [("warning", "github_actions", 1)]
+    chain = BASE + "steps:\n  prep: {run: python prep.py, outputs: [d.csv]}\n"
+    chain = chain.replace("  outputs: {model: models/model.pkl}", "  needs: [steps.prep]\n  outputs: {model: models/model.pkl}")
+    assert _ms410(tmp_path, chain + ONLY_GH) == [("warning", "github_actions", 1)]
+
+
+def test_nothing_to_lose_is_no_diagnostic(tmp_path: Path) -> None:
+    assert _ms410(tmp_path, BASE + ONLY_GH) == []      # one node, no registry: nothing crosses machines
 
 
 def test_a_remote_store_keeps_outputs_and_the_local_registry(tmp_path: Path) -> None:

@@ -90,15 +90,17 @@ def test_interrupted_upload_leaves_nothing_visible(store: st.Store, tmp_path: Pa
     src = tmp_path / "big.bin"
     src.write_bytes(b"y" * (3 << 20))
 
-    def half_then_crash(local: Path, out: object) -> None:
-        out.write(local.read_bytes()[: 1 << 20])  # type: ignore[attr-defined]
+    def half_then_crash(_source: object, out: object, *_: object) -> None:
+        out.write(src.read_bytes()[: 1 << 20])  # type: ignore[attr-defined]
         raise KeyboardInterrupt  # the machine goes away mid-upload
 
     with pytest.MonkeyPatch.context() as mp, pytest.raises(KeyboardInterrupt):
-        mp.setattr(st, "_copy_from", half_then_crash)
+        mp.setattr(st, "_copy_from", half_then_crash)     # object stores
+        mp.setattr(st, "_copy_hashing", half_then_crash)  # local folders
         store.put_file(src)
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     assert not store.exists(digest) and _objects(store) == []
+    assert store.list_refs("") == []
     assert store.put_file(src) == digest and store.exists(digest)   # a retry completes it
 
 
@@ -243,7 +245,9 @@ def test_isolated_run_of_churn_on_s3_shares_nothing_but_the_store(tmp_path: Path
                                                                                     "prepared", "__pycache__"))
     bucket = moto.bucket()
     spec = d / "mlproject.yaml"
-    spec.write_text(spec.read_text() + _storage(moto, bucket))
+    text = spec.read_text()
+    assert "storage:\n  uri: s3://acme-ml/churn\n" in text
+    spec.write_text(text.replace("storage:\n  uri: s3://acme-ml/churn\n", _storage(moto, bucket).split("  secrets")[0]))
     r = _mlspec(d, "run", "--isolated", "--no-monitoring", "--format", "json", env={**moto.env, "MLSPEC_RUN_ID": "iso"})
     assert r.returncode == 0, r.stdout + r.stderr
     nodes = {n["id"]: n for n in json.loads(r.stdout)["nodes"]}

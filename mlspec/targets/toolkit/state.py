@@ -19,11 +19,13 @@ def _registry_is_local(plan: Plan) -> bool:
 
 
 def ephemeral_state(plan: Plan, target: str, machines: str) -> list[Diagnostic]:
-    """MS410 when outputs or the registry would stay on ``machines`` that are thrown away after
-    each job: an error when a gate compares with production (it could never see the production
+    """MS410 when outputs that other nodes read, or the registry, would stay on ``machines`` that
+    are thrown away after each job: an error when a gate compares with production (it could never see the production
     model), else a warning (every run starts from nothing)."""
     lost: list[str] = []
-    if plan.storage.local:
+    written = {o for n in plan.nodes for o in n.outputs}
+    shared = any(i in written for n in plan.nodes for i in n.inputs)   # files cross machines
+    if plan.storage.local and shared:
         lost.append(f"the artifact store ({plan.storage.uri!r})")
     if _registry_is_local(plan):
         assert plan.registry is not None
