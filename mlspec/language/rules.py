@@ -7,12 +7,15 @@ the offending value. They run after references resolve, and all of them run ever
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import posixpath
+import re
 from typing import Any
 
 from mlspec import diagnostics as dx
 from mlspec.language import secrets_scan
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
 from mlspec.events import event
+from mlspec.language.types import CHECKABLE_FORMATS, CHECKABLE_SCHEMES, FORMAT_OF_EXTENSION, uri_scheme
 from mlspec.naming import strip_namespace
 from mlspec.suggest import did_you_mean
 from mlspec.language.document import Document
@@ -44,8 +47,11 @@ def check_rules(spec: Spec, doc: Document) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- text hygiene
 
 
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-_LINE_BREAKS = set("\x85\u2028\u2029")
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_LINE_BREAKS = "\x85\u2028\u2029"
+# Control characters (category Cc is exactly U+0000-U+001F and U+007F-U+009F) but the newline,
+# bidirectional controls and unusual line breaks: one regex scan per string, not a Python loop.
+_HIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f" + _BIDI + _LINE_BREAKS + "]")
 
 
 @rule
@@ -59,16 +65,18 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     from mlspec.output.encoders import find_template_syntax
 
     for path, value, is_key in _strings(strip_extensions(doc.data)):
-        where = dx.format_path(path) or "the top level"
         token = find_template_syntax(value)
+        hidden = _HIDDEN.search(value)
+        if not token and not hidden:
+            continue
+        where = dx.format_path(path) or "the top level"
         if token:
             yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
                      "would be evaluated as a template by the generated pipelines", path,
                      hint="remove it; in run commands write the value into a script file instead",
                      key=is_key)
-        bad = next((c for c in value if (unicodedata.category(c) == "Cc" and c != "\n")
-                    or c in _BIDI or c in _LINE_BREAKS), None)
-        if bad is not None:
+        if hidden is not None:
+            bad = hidden.group()
             name = unicodedata.name(bad, "control character")
             yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at {where} "
                      f"contains U+{ord(bad):04X} {name}", path,
@@ -127,6 +135,34 @@ def gate_bounds(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         if key in seen:
             yield _d(doc, dx.DUPLICATE_ENTRY, f"gate on {g.metric!r} repeats gate {seen[key]}", path)
         seen.setdefault(key, i)
+
+
+@rule
+def checkable_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """A contract (or a drift check) on data the runtime cannot read fails every run: say so now."""
+    mon = spec.monitoring
+    drifted = {strip_namespace(r) for r in ((mon.reference, mon.current) if mon and mon.drift else ()) if r}
+    for name, src in spec.data.items():
+        if src.schema_ is None and name not in drifted:
+            continue
+        why = "has a column contract" if src.schema_ is not None else "is read by monitoring.drift"
+        scheme = uri_scheme(src.uri)
+        if scheme not in (None, "file") and scheme not in CHECKABLE_SCHEMES:
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{scheme}:// data", ("data", name, "uri"),
+                     hint="export it to Parquet on a file store (s3://, gs://, az://) or a local path the "
+                          "pipeline writes")
+            continue
+        fmt = src.format or FORMAT_OF_EXTENSION.get(posixpath.splitext(src.uri.rstrip("/"))[1].lower())
+        if fmt is None and src.uri.endswith("/"):
+            continue                         # a folder: each file is read by its own extension
+        if fmt not in CHECKABLE_FORMATS:
+            where = ("data", name, "format") if src.format else ("data", name, "uri")
+            shown = f"format {fmt!r}" if fmt else f"the format of {src.uri!r}"
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{shown}", where,
+                     hint="set `format:` to parquet, csv, jsonl or json" if fmt is None else
+                          "export the data to parquet, csv, jsonl or json")
 
 
 @rule
@@ -280,7 +316,7 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             places.append((("training", "outputs", "metrics"), spec.training.outputs.metrics))
     if spec.validation:
         places.append((("validation", "metrics"), spec.validation.metrics))
-    import posixpath
+        places += [(("validation", "outputs", i), o) for i, o in enumerate(spec.validation.outputs)]
     for path, out in places:
         norm = posixpath.normpath(out)
         if norm in owners:
@@ -325,6 +361,10 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.SERVING_WITHOUT_SLO, "online serving has no slo, so no latency or error alert "
                      "can be generated", ("serving",), key=True,
                      hint="add 'slo: {latency_p95_ms: 200, error_rate: 0.01}'")
+        if sv.health_path is None:
+            yield _d(doc, dx.NO_HEALTH_CHECK, "online serving has no health_path: nothing checks that the "
+                     "model is loaded before traffic arrives", ("serving", "health_path"),
+                     hint="serve a cheap endpoint such as /healthz that answers once the model is loaded")
     else:
         if sv.schedule is None:
             yield _d(doc, dx.SERVING_MODE_MISMATCH, "batch serving needs a 'schedule'", ("serving",), key=True,
