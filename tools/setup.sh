@@ -101,7 +101,7 @@ setup_system() {
 # ------------------------------------------------------------------ 2. Python packages
 # Fast path: the stamp records the pyproject.toml hash, the interpreter and the checkout;
 # we also check that mlspec imports from THIS checkout and every requirement of
-# mlspec[dev] is installed in a matching version.
+# mlspec-compiler[dev] is installed in a matching version.
 python_ok() {
   "$PYTHON" - "$REPO" <<'PY'
 import json, sys
@@ -113,7 +113,7 @@ except ImportError:
     from pip._vendor.packaging.requirements import Requirement
 repo = Path(sys.argv[1]).resolve()
 try:  # installed, and editable from THIS checkout (a fresh clone elsewhere reinstalls)
-    info = json.loads(metadata.distribution("mlspec").read_text("direct_url.json") or "{}")
+    info = json.loads(metadata.distribution("mlspec-compiler").read_text("direct_url.json") or "{}")
 except metadata.PackageNotFoundError:
     sys.exit(1)
 if info.get("url") != repo.as_uri() or not info.get("dir_info", {}).get("editable"):
@@ -124,13 +124,13 @@ while todo:
     if extra in seen:
         continue
     seen.add(extra)
-    for line in metadata.requires("mlspec") or []:
+    for line in metadata.requires("mlspec-compiler") or []:
         req = Requirement(line)
         if req.marker and not req.marker.evaluate({"extra": extra}):
             continue
         if req.marker is None and extra != "dev":
             continue  # base requirements: checked once, on the "dev" pass
-        if req.name == "mlspec":
+        if req.name == "mlspec-compiler":  # the distribution (import name: mlspec)
             todo.extend(req.extras)
             continue
         try:
@@ -149,7 +149,7 @@ setup_python() {
     log "   already installed (stamp matches pyproject.toml)"
   else
     (cd "$REPO" && pip_q "$PYTHON" -m pip install -e '.[dev]')
-    python_ok || { log "   ERROR: mlspec[dev] is still not fully installed"; exit 1; }
+    python_ok || { log "   ERROR: mlspec-compiler[dev] is still not fully installed"; exit 1; }
     mkdir -p "$stamp_dir" && echo "$want" > "$stamp_dir/python.stamp"
   fi
   step_end python
@@ -196,9 +196,9 @@ print("[setup]    airflow", airflow.__version__, "imports OK")'
   local proj_want proj_stamp="$AIRFLOW_VENV/mlspec-project.stamp"
   proj_want="$STAMP_FORMAT $REPO $(cat "$REPO/pyproject.toml" "$REPO/examples/churn/requirements.txt" | sha256sum | cut -c1-64)"
   if [ "$(cat "$proj_stamp" 2>/dev/null)" = "$proj_want" ]; then
-    log "   mlspec[runtime] and the churn example's requirements already in the venv"
+    log "   mlspec-compiler[runtime] and the churn example's requirements already in the venv"
   else
-    log "   installing mlspec[runtime] and examples/churn/requirements.txt into the venv"
+    log "   installing mlspec-compiler[runtime] and examples/churn/requirements.txt into the venv"
     pip_q "$AIRFLOW_VENV/bin/python" -m pip install -e "$REPO[runtime]" -r "$REPO/examples/churn/requirements.txt"
     echo "$proj_want" > "$proj_stamp"
   fi

@@ -122,6 +122,14 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class Storage:
+    uri: str                           # as written (relative folders are relative to the spec)
+    endpoint: str | None               # S3-compatible server, or None for the cloud's own
+    secrets: tuple[str, ...]           # environment variables holding the credentials
+    local: bool                        # a folder on this machine (invisible to other machines)
+
+
+@dataclass(frozen=True)
 class Slo:
     latency_p95_ms: float | None
     error_rate: float | None
@@ -284,6 +292,8 @@ class Environment:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     test: str | None
+    requirements_sha256: str | None = None          # of the requirements file, when it exists
+    requirements_lock: tuple[str, str] | None = None  # (file, sha256) of a lock file beside it
 
 
 @dataclass(frozen=True)
@@ -312,6 +322,7 @@ class Plan:
     gates: tuple[Gate, ...]
     approval: Approval | None
     registry: Registry | None
+    storage: Storage                   # the spec's storage, else the local folder .mlspec/store
     serving: Serving | None
     monitoring: Monitoring | None
     retraining: Retraining | None

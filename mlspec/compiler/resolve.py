@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from mlspec import diagnostics as dx
+from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
 from mlspec.suggest import closest, did_you_mean
@@ -28,6 +29,17 @@ from mlspec.language.types import (
     FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
 )
 
+
+
+# Lock files a requirements file may have beside it, in the order they are looked for.
+_LOCK_FILES = ("requirements.lock", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
+
+
+def _sha256_file(path: Any) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class Resolver:
@@ -473,7 +485,8 @@ class Resolver:
         environment = p.Environment(
             python=env.python, requirements=env.requirements, base_image=base_image,
             base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
-            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
+            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test,
+            **self._requirement_hashes(env.requirements))
         data = tuple(self._data_source(n, src) for n, src in sorted(s.data.items()))
         gates, approval = (), None
         if s.validation:
@@ -493,7 +506,7 @@ class Resolver:
             spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
             params=tuple(sorted(leaves(self.params).items())), data=data, nodes=pipeline, monitor_nodes=monitor,
-            gates=gates, approval=approval, registry=registry, serving=self._serving(),
+            gates=gates, approval=approval, registry=registry, storage=self._storage(), serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
                 s.governance.require_pinned_data, s.governance.audit_retention_days),
@@ -506,6 +519,30 @@ class Resolver:
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
+        """The sha256 of the requirements file and of a lock file beside it (what pins the
+        environment beyond the spec), when they exist on this machine."""
+        if not requirements or self.doc.path is None:
+            return {}
+        base = self.doc.base_dir
+        req = base / requirements
+        out: dict[str, Any] = {}
+        if req.is_file():
+            out["requirements_sha256"] = _sha256_file(req)
+        folder = posixpath.dirname(requirements)
+        for name in _LOCK_FILES:
+            lock = req.parent / name
+            if lock.is_file():
+                out["requirements_lock"] = (posixpath.join(folder, name), _sha256_file(lock))
+                break
+        return out
+
+    def _storage(self) -> p.Storage:
+        st = self.spec.storage
+        if st is None:
+            return p.Storage(".mlspec/store", None, (), True)
+        return p.Storage(st.uri, st.endpoint, tuple(st.secrets), uri_scheme(st.uri) is None)
 
     # ------------------------------------------------------------------ images
 
@@ -525,14 +562,16 @@ class Resolver:
         return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
 
     def _mlspec_install(self) -> str:
-        """The pip requirement for mlspec where pipelines run: the user's, else mlspec with the
-        extras this project needs."""
+        """The pip requirement for mlspec where pipelines run: the user's, else exactly the
+        release that generated the files (the distribution is ``mlspec-compiler``; ``mlspec``
+        on PyPI is another project), with the extras this project needs. Pinning to
+        ``__version__`` makes ``compile --check`` notice an upgrade of the compiler."""
         if self.image_options.mlspec_install:
             return self.image_options.mlspec_install
         extras = ["runtime"]
         if self.spec.registry is not None and self.spec.registry.backend == "mlflow":
             extras.insert(0, "mlflow")
-        return f"mlspec[{','.join(extras)}]"
+        return f"{DISTRIBUTION}[{','.join(extras)}]=={__version__}"
 
     def _source(self) -> str:
         """The spec as named in generated headers: relative to the output folder, so the bytes
