@@ -322,6 +322,17 @@ DATA_STALE = _code("MS610", "data is stale", E,
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
 
+REGISTRY_DAMAGED = _code("MS660", "registry folder damaged", E,
+    "The registry holds something `mlspec register` did not write: a pointer that is not a "
+    "pointer document or names a missing version, metadata that is missing, invalid or no longer "
+    "matches the hash its pointer recorded, a model whose sha256 differs from its metadata, or a "
+    "symbolic link. Nothing is read from it until it is repaired (promote a valid version).")
+REGISTRY_CONFLICT = _code("MS661", "registry write conflict", E,
+    "Concurrent writers kept changing a registry pointer or version number; run the command again.")
+REGISTRY_NO_VERSION = _code("MS662", "no such registered version", E,
+    "`mlspec registry fetch/promote`: the registry has no production model yet, or no version "
+    "with that number.")
+
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,
     "A bug in mlspec. Run again with `--traceback` and file an issue with the output.")

@@ -1,17 +1,12 @@
-"""The model registry: a local folder, or MLflow through its client.
+"""The model registry: a folder or object store (the ``local`` backend), or MLflow.
 
-Local layout (``registry.uri`` relative to the spec's folder)::
+``local`` keeps ``<registry.uri>/<model_name>/`` on a relative folder or a store URI (s3://,
+gs://, az://) through ``runtime.fs``: immutable version folders committed by their
+``metadata.json``, ``production``/``staging`` pointer documents moved by compare-and-set,
+one history document per change. The layout and the guarantees are in docs/registry.md.
 
-    <uri>/<model_name>/
-        v1/<model file or folder>      a copy of the trained model
-        v1/metadata.json               lineage: spec hash, data versions, params, metrics, git, lock
-        v2/…
-        production                     text file: the version in production ("v2\\n")
-        staging                        text file, when a version was registered with --stage staging
-        history.jsonl                  one line per registration / stage change (audit trail)
-
-A version is assembled in a temporary folder next to the versions and renamed into place,
-so a reader never sees half a version; stage pointers are replaced atomically.
+``mlflow`` logs the model as a real MLflow model (the sklearn flavour, or a pyfunc wrapper)
+in the training run, registers it and moves the ``production`` alias.
 """
 
 from __future__ import annotations
@@ -24,14 +19,15 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from mlspec import diagnostics as dx
-from mlspec.runtime.common import Failure, finite, json_text, read_json_file, utc, write_atomic
+from mlspec.runtime.common import Failure, finite, json_text, utc
 
 STAGES = ("production", "staging")
-_VERSION = re.compile(r"^v([1-9][0-9]{0,8})$")
+_NUMBER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 # ------------------------------------------------------------------ hashing and lineage
@@ -104,122 +100,533 @@ def build_metadata(plan: Any, *, model_name: str, version: str, stage: str, mode
     }
 
 
-# ------------------------------------------------------------------ local registry
+# ------------------------------------------------------------------ registry storage
+#
+# One code path for a local folder and an object store (through ``runtime.fs``). Object
+# stores have no rename and pyarrow exposes no conditional PUT, so a version becomes visible
+# by its ``metadata.json`` (written last: a reader ignores a version folder without it only
+# while a registration is in flight) and numbers and pointers are claimed by
+# write-then-verify; on a local folder the same steps use the real atomic primitives
+# (O_EXCL, rename, an flock around the pointer compare-and-set).
+
+_MAX_DOC = 1 << 20                     # pointers, metadata and history are small JSON documents
+_SETTLE = 0.25                         # seconds a remote writer waits before verifying its write
+POINTER_VERSION = 1
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Damaged(Failure):
+    """The registry folder was edited by hand or is inconsistent (MS660)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(dx.REGISTRY_DAMAGED, message,
+                         hint="registry folders are written by `mlspec register`/`mlspec registry promote` only; "
+                              "restore the folder from its store's versioning, or promote a valid version")
+
+
+class Store:
+    """Byte-level access to ``<registry>/<model_name>/`` on a local folder or an object store."""
+
+    def __init__(self, loc: Any, model_name: str) -> None:
+        self.loc = loc
+        self.fs = loc.fs
+        self.base = loc.join(model_name)
+        self.shown = f"{loc.uri.rstrip('/')}/{model_name}"
+
+    def path(self, rel: str) -> str:
+        return f"{self.base}/{rel}" if rel else self.base
+
+    def fail(self, what: str, exc: BaseException) -> Failure:
+        from mlspec.runtime.fs import first_line
+
+        text = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        return Failure(dx.REGISTRY_ERROR, f"cannot {what} the registry {self.shown}: {text}")
+
+    def _guard(self, rel: str) -> None:
+        """Refuse symbolic links anywhere below the model folder (a local registry only)."""
+        if self.loc.remote:
+            return
+        cur = Path(self.base)
+        if cur.is_symlink():
+            raise Damaged(f"{self.shown} is a symbolic link")
+        for part in [p for p in rel.split("/") if p]:
+            cur = cur / part
+            if cur.is_symlink():
+                raise Damaged(f"{self.shown}/{rel} goes through a symbolic link ({part})")
+
+    def read(self, rel: str, limit: int = _MAX_DOC) -> bytes | None:
+        import pyarrow as pa
+
+        self._guard(rel)
+        try:
+            with self.fs.open_input_stream(self.path(rel)) as fh:
+                data = fh.read(limit + 1)
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowException) as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                return None
+            if isinstance(exc, IsADirectoryError) or "directory" in str(exc).lower():
+                raise Damaged(f"{self.shown}/{rel} is a folder, not a file") from None
+            raise self.fail("read", exc) from None
+        if len(data) > limit:
+            raise Damaged(f"{self.shown}/{rel} is larger than {limit} bytes")
+        return bytes(data)
+
+    def write(self, rel: str, data: bytes) -> None:
+        """Replace ``rel`` as a whole: readers see the old or the new bytes, never a mix."""
+        import pyarrow as pa
+
+        self._guard(rel)
+        try:
+            if self.loc.remote:
+                with self.fs.open_output_stream(self.path(rel)) as fh:     # one PUT: visible when complete
+                    fh.write(data)
+                return
+            target = Path(self.path(rel))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("write", exc) from None
+
+    def create(self, rel: str, data: bytes) -> bool:
+        """Write ``rel`` only if it does not exist; False when another writer has it."""
+        import pyarrow as pa
+
+        if not self.loc.remote:
+            target = Path(self.path(rel))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            except OSError as exc:
+                raise self.fail("write", exc) from None
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            return True
+        # Write-then-verify: of writers racing for the same key, the last PUT wins and every
+        # writer reads back after the others' PUTs have landed (the settle delay), so exactly
+        # one sees its own bytes. Residual race: a PUT slower than the delay.
+        try:
+            if self.read(rel) is not None:
+                return False
+            self.write(rel, data)
+            time.sleep(_SETTLE)
+            return self.read(rel) == data
+        except pa.ArrowException as exc:
+            raise self.fail("write", exc) from None
+
+    def entries(self, rel: str) -> list[Any]:
+        """File infos directly under ``rel`` (empty when it does not exist)."""
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+
+        self._guard(rel)
+        try:
+            return list(self.fs.get_file_info(pafs.FileSelector(self.path(rel), allow_not_found=True)))
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("list", exc) from None
+
+    def files(self, rel: str) -> list[str]:
+        """Relative paths of all files below ``rel``, sorted."""
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+
+        root = self.path(rel)
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("list", exc) from None
+        out = []
+        for info in infos:
+            relp = info.path[len(root):].lstrip("/")
+            if info.type == pafs.FileType.File:
+                out.append(relp)
+            if not self.loc.remote and Path(info.path).is_symlink():
+                raise Damaged(f"{self.shown}/{rel}/{relp} is a symbolic link")
+        return sorted(out)
+
+    def upload(self, local: Path, rel: str) -> None:
+        import pyarrow as pa
+
+        try:
+            if not self.loc.remote:
+                Path(self.path(rel)).parent.mkdir(parents=True, exist_ok=True)
+            with local.open("rb") as src, self.fs.open_output_stream(self.path(rel)) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("write", exc) from None
+
+    def download(self, rel: str, dest: Path) -> str:
+        """Copy ``rel`` to ``dest``; its sha256."""
+        import pyarrow as pa
+
+        self._guard(rel)
+        h = hashlib.sha256()
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with self.fs.open_input_stream(self.path(rel)) as src, dest.open("wb") as dst:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    dst.write(chunk)
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("read", exc) from None
+        return h.hexdigest()
+
+    def copy(self, src: str, dst: str) -> None:
+        import pyarrow as pa
+
+        try:
+            self.fs.copy_file(self.path(src), self.path(dst))
+        except (OSError, pa.ArrowException) as exc:
+            raise self.fail("write", exc) from None
+
+    def remove(self, rel: str) -> None:
+        """Best effort: clean-up of a failed or superseded write."""
+        try:
+            info = self.fs.get_file_info(self.path(rel))
+            import pyarrow.fs as pafs
+
+            if info.type == pafs.FileType.Directory:
+                self.fs.delete_dir(self.path(rel))
+            elif info.type == pafs.FileType.File:
+                self.fs.delete_file(self.path(rel))
+        except Exception:  # noqa: BLE001 - clean-up never hides the original outcome
+            pass
+
+    def rename_dir(self, src: str, dst: str) -> bool:
+        """Local only: atomically move a folder into place; False when ``dst`` exists."""
+        target = Path(self.path(dst))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(target)               # reserve: rename onto an existing empty folder would succeed
+        except FileExistsError:
+            return False
+        try:
+            os.rename(self.path(src), target)   # replaces the empty folder we just made, atomically
+        except OSError:
+            os.rmdir(target)
+            raise
+        return True
+
+
+class _PointerLock:
+    """An flock around a local pointer's compare-and-set; nothing for object stores."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.fh: Any = None
+
+    def __enter__(self) -> None:
+        if self.store.loc.remote:
+            return
+        import fcntl
+
+        path = Path(self.store.path(".lock"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = path.open("a")
+        fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+# ------------------------------------------------------------------ the registry
 
 
 class LocalRegistry:
-    def __init__(self, root: Path, model_name: str, shown: str) -> None:
-        self.root = root
-        self.model_dir = root / model_name
+    """``<uri>/<model_name>/`` on a folder or object store; see docs/registry.md for the layout::
+
+        versions/<n>/<model file or folder>   immutable copy of the model
+        versions/<n>/metadata.json            lineage; written last, its presence commits the version
+        production, staging                   pointer documents {"version": n, "metadata_sha256": …}
+        history/<time>-<n>-<stage>.json       one document per registration or promotion
+        claims/<n>                            version number reservations
+        incoming/<id>/                        registrations in flight (object stores)
+    """
+
+    def __init__(self, loc: Any, model_name: str) -> None:
+        self.store = Store(loc, model_name)
         self.model_name = model_name
-        self.shown = shown
+        self.shown = self.store.shown
+
+    # -------------------------------------------------------------- reading
 
     def versions(self) -> list[int]:
-        if not self.model_dir.is_dir():
-            return []
+        """Committed version numbers (a folder with metadata.json), ascending."""
         out = []
-        for p in self.model_dir.iterdir():
-            m = _VERSION.match(p.name)
-            if m and p.is_dir():
-                out.append(int(m.group(1)))
+        for info in self.store.entries("versions"):
+            name = info.base_name
+            if _NUMBER.match(name) and self.store.read(f"versions/{name}/metadata.json") is not None:
+                out.append(int(name))
         return sorted(out)
 
-    def stage_version(self, stage: str) -> str | None:
-        pointer = self.model_dir / stage
-        try:
-            text = pointer.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Failure(dx.REGISTRY_ERROR, f"cannot read the {stage} pointer {self.shown}/{self.model_name}/{stage}: "
-                          f"{exc}") from None
-        if not _VERSION.match(text) or not (self.model_dir / text).is_dir():
-            raise Failure(dx.REGISTRY_ERROR, f"the {stage} pointer {self.shown}/{self.model_name}/{stage} names "
-                          f"{text[:40]!r}, which is not a version in the registry")
-        return text
+    def _taken(self) -> int:
+        names = [i.base_name for i in self.store.entries("versions") + self.store.entries("claims")]
+        return max([int(n) for n in names if _NUMBER.match(n)] or [0])
 
-    def metadata(self, version: str) -> dict[str, Any]:
-        path = self.model_dir / version / "metadata.json"
-        shown = f"{self.shown}/{self.model_name}/{version}/metadata.json"
-        data = read_json_file(path, "registry metadata", shown, code=dx.REGISTRY_ERROR)
-        if not isinstance(data, dict):
-            raise Failure(dx.REGISTRY_ERROR, f"registry metadata {shown} is not a JSON object", file=shown)
+    def pointer(self, stage: str) -> dict[str, Any] | None:
+        """The stage's pointer document, checked; None when the stage is unset."""
+        raw = self.store.read(stage, 4096)
+        if raw is None:
+            return None
+        where = f"the {stage} pointer {self.shown}/{stage}"
+        try:
+            doc = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise Damaged(f"{where} is not a pointer document (JSON with version and metadata_sha256)") from None
+        if (not isinstance(doc, dict) or not isinstance(doc.get("version"), int) or isinstance(doc["version"], bool)
+                or doc["version"] < 1 or not isinstance(doc.get("metadata_sha256"), str)):
+            raise Damaged(f"{where} is not a pointer document (JSON with version and metadata_sha256)")
+        meta_raw = self.store.read(f"versions/{doc['version']}/metadata.json")
+        if meta_raw is None:
+            raise Damaged(f"{where} names version {doc['version']}, which is not in the registry "
+                          "(no versions/{0}/metadata.json)".format(doc["version"]))
+        if _digest(meta_raw) != doc["metadata_sha256"]:
+            raise Damaged(f"{where} names version {doc['version']}, whose metadata.json does not match the "
+                          "hash the pointer recorded (edited after registration)")
+        doc["_raw"] = raw
+        return doc
+
+    def metadata(self, number: int) -> dict[str, Any]:
+        rel = f"versions/{number}/metadata.json"
+        raw = self.store.read(rel)
+        if raw is None:
+            raise Damaged(f"version {number} has no metadata.json in {self.shown}/versions/{number}")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise Damaged(f"{self.shown}/{rel} is not valid JSON") from None
+        model = data.get("model") if isinstance(data, dict) else None
+        if (not isinstance(model, dict) or not isinstance(model.get("file"), str)
+                or not isinstance(model.get("sha256"), str) or not isinstance(data.get("metrics"), dict)
+                or data.get("version") != f"v{number}"):
+            raise Damaged(f"{self.shown}/{rel} is not the metadata of version {number} "
+                          "(model, metrics or version missing or different)")
+        name = model["file"]
+        if not name or name in (".", "..", "metadata.json") or "/" in name or "\\" in name:
+            raise Damaged(f"{self.shown}/{rel} names a model file outside its version folder")
         return data
+
+    def stage_version(self, stage: str) -> str | None:
+        doc = self.pointer(stage)
+        return None if doc is None else f"v{doc['version']}"
 
     def production(self) -> tuple[str, dict[str, Any]] | None:
         """``(version, metrics)`` of the production model, or None before the first one."""
-        version = self.stage_version("production")
-        if version is None:
+        doc = self.pointer("production")
+        if doc is None:
             return None
-        meta = self.metadata(version)
-        metrics = meta.get("metrics")
-        if not isinstance(metrics, dict):
-            raise Failure(dx.REGISTRY_ERROR, f"registry metadata of {self.model_name} {version} has no metrics object")
-        return version, metrics
+        meta = self.metadata(doc["version"])
+        return f"v{doc['version']}", meta["metrics"]
+
+    def fetch(self, number: int, out: Path) -> dict[str, Any]:
+        """Download version ``number``'s model to ``out`` (a file, or a folder for a folder model),
+        verifying its sha256; the version's metadata."""
+        meta = self.metadata(number)
+        model = meta["model"]
+        prefix = f"versions/{number}/{model['file']}"
+        tmp = out.with_name(f".{out.name}.fetching")
+        if tmp.is_dir():
+            shutil.rmtree(tmp)
+        else:
+            tmp.unlink(missing_ok=True)
+        try:
+            if model.get("kind") == "folder":
+                files = self.store.files(prefix)
+                for rel in files:
+                    self.store.download(f"{prefix}/{rel}", tmp / rel)
+                digest = sha256_tree(tmp) if files else ""
+            else:
+                digest = self.store.download(prefix, tmp)
+            if digest != model["sha256"]:
+                raise Damaged(f"the model of version {number} in {self.shown} does not match the sha256 in its "
+                              "metadata.json (edited after registration)")
+            if out.is_dir() and not out.is_symlink():
+                shutil.rmtree(out)
+            elif out.exists() or out.is_symlink():
+                out.unlink()
+            os.replace(tmp, out)
+        except Damaged:
+            raise
+        except Failure as exc:
+            if "No such file" in exc.message or "not found" in exc.message.lower():
+                raise Damaged(f"version {number} in {self.shown} has no model {model['file']!r}") from None
+            raise
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists():
+                tmp.unlink()
+        return meta
+
+    # -------------------------------------------------------------- writing
 
     def register(self, plan: Any, model: Path, model_shown: str, metrics: dict[str, Any],
                  metrics_source: str | None, stage: str, spec_dir: Path) -> dict[str, Any]:
+        if model.is_symlink():
+            raise Failure(dx.DATA_UNREADABLE, f"model {model_shown} is a symbolic link; register the file itself")
+        is_dir = model.is_dir()
+        files = sorted(p for p in model.rglob("*") if p.is_file()) if is_dir else [model]
+        digest = sha256_tree(model) if is_dir else sha256_file(model)
+        size = sum(f.stat().st_size for f in files)
+        token = uuid.uuid4().hex
+        staging = f"incoming/{token}"
+        number = 0
+        committed = False
         try:
-            self.model_dir.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.model_dir))
-        except OSError as exc:
-            raise Failure(dx.REGISTRY_ERROR, f"cannot write the registry {self.shown}: {exc.strerror or exc}") from None
-        try:
-            is_dir = model.is_dir()
-            target = tmp / model.name
-            if is_dir:
-                shutil.copytree(model, target, symlinks=False)
-                digest = sha256_tree(target)
-                size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-            else:
-                shutil.copyfile(model, target)
-                digest = sha256_file(target)
-                size = target.stat().st_size
-            for attempt in range(100):
-                number = (self.versions() or [0])[-1] + 1
-                version = f"v{number}"
-                meta = build_metadata(plan, model_name=self.model_name, version=version, stage=stage,
-                                      model_file=model.name, model_source=model_shown, model_sha256=digest,
-                                      model_size=size, is_dir=is_dir, metrics=metrics,
-                                      metrics_source=metrics_source, spec_dir=spec_dir)
-                (tmp / "metadata.json").write_text(json_text(meta), encoding="utf-8", newline="\n")
-                try:
-                    os.rename(tmp, self.model_dir / version)   # fails if another run took the number
+            for f in files:                                       # upload once, outside any lock
+                rel = f.relative_to(model).as_posix() if is_dir else ""
+                self.store.upload(f, f"{staging}/{model.name}/{rel}".rstrip("/"))
+            for _ in range(1000):
+                number = self._taken() + 1
+                if self.store.create(f"claims/{number}", token.encode()):
                     break
-                except OSError:
-                    if attempt == 99:
-                        raise
+            else:
+                raise Failure(dx.REGISTRY_CONFLICT, f"could not claim a version number in {self.shown}")
+            version = f"v{number}"
+            meta = build_metadata(plan, model_name=self.model_name, version=version, stage=stage,
+                                  model_file=model.name, model_source=model_shown, model_sha256=digest,
+                                  model_size=size, is_dir=is_dir, metrics=metrics,
+                                  metrics_source=metrics_source, spec_dir=spec_dir)
+            meta_bytes = json_text(meta).encode("utf-8")
+            if self.store.loc.remote:
+                for f in files:                                   # server-side copies, metadata last
+                    rel = f.relative_to(model).as_posix() if is_dir else ""
+                    tail = f"{model.name}/{rel}".rstrip("/")
+                    self.store.copy(f"{staging}/{tail}", f"versions/{number}/{tail}")
+                self.store.write(f"versions/{number}/metadata.json", meta_bytes)
+            else:
+                self.store.write(f"{staging}/metadata.json", meta_bytes)
+                if not self.store.rename_dir(staging, f"versions/{number}"):
+                    raise Failure(dx.REGISTRY_CONFLICT, f"version {number} appeared in {self.shown} although "
+                                  "this registration claimed its number")
+            committed = True
             previous = None
             if stage in STAGES:
-                try:
-                    previous = self.stage_version(stage)
-                except Failure:        # a broken pointer is repaired by this registration
-                    previous = None
-                write_atomic(self.model_dir / stage, version + "\n")
-            with (self.model_dir / "history.jsonl").open("a", encoding="utf-8", newline="\n") as fh:
-                fh.write(json.dumps({"time": meta["created"], "version": version, "stage": stage,
-                                     "previous": previous, "model_sha256": digest,
-                                     "spec_sha256": plan.spec_sha256}, sort_keys=True) + "\n")
-        except Failure:
+                previous = self._move(stage, number, _digest(meta_bytes), forward_only=True, plan=plan,
+                                      action="register")
+            else:
+                self._history("register", number, stage, None, digest, plan)
+        except BaseException:
+            if committed and number:          # nothing half-done: a version whose stage or history
+                self.store.remove(f"versions/{number}")   # could not be written is withdrawn
             raise
-        except OSError as exc:
-            raise Failure(dx.REGISTRY_ERROR, f"cannot write the registry {self.shown}: "
-                          f"{exc.strerror or exc}") from None
         finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+            self.store.remove(staging)
+            self.store.remove("incoming") if not self.store.entries("incoming") else None
         return {"backend": "local", "model_name": self.model_name, "version": version, "stage": stage,
-                "previous": previous, "path": f"{self.shown}/{self.model_name}/{version}",
+                "previous": previous, "path": f"{self.shown}/versions/{number}",
                 "model_sha256": digest, "metadata": meta}
+
+    def _history(self, action: str, number: int, stage: str, previous: str | None, model_sha: str,
+                 plan: Any) -> None:
+        now = time.time()
+        doc = {"time": utc(now), "action": action, "version": f"v{number}", "stage": stage,
+               "previous": previous, "model_sha256": model_sha, "spec_sha256": plan.spec_sha256 if plan else None}
+        name = f"history/{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}{int(now * 1e6) % 1000000:06d}Z-" \
+               f"{number}-{stage}-{uuid.uuid4().hex[:8]}.json"
+        self.store.write(name, json_text(doc).encode("utf-8"))
+
+    def _move(self, stage: str, number: int, meta_sha: str, *, forward_only: bool, plan: Any,
+              action: str) -> str | None:
+        """Compare-and-set ``stage`` to version ``number``; the version it pointed at before.
+
+        ``forward_only`` (registrations): never move a stage back to an older version, so of two
+        concurrent registrations the newer one ends in production whatever the order of writes.
+        """
+        meta = self.metadata(number)
+        doc = {"pointer_version": POINTER_VERSION, "version": number, "metadata_sha256": meta_sha,
+               "model_sha256": meta["model"]["sha256"]}
+        new = json_text(doc).encode("utf-8")
+        for _ in range(50):
+            with _PointerLock(self.store):
+                try:
+                    current = self.pointer(stage)
+                except Damaged:
+                    current = None            # a damaged pointer is replaced by a valid one
+                raw_before = self.store.read(stage, 4096)
+                previous = f"v{current['version']}" if current else None
+                if forward_only and current and current["version"] >= number:
+                    self._history(action, number, "none", previous, meta["model"]["sha256"], plan)
+                    return previous           # a newer version got there first: it stays
+                # The compare of compare-and-set: write only if the pointer is what we judged.
+                if self.store.read(stage, 4096) != raw_before:
+                    continue
+                self._history(action, number, stage, previous, meta["model"]["sha256"], plan)
+                self.store.write(stage, new)
+                if not self.store.loc.remote:
+                    return previous
+            time.sleep(_SETTLE)
+            seen = self.store.read(stage, 4096)
+            if seen == new:
+                return previous
+            try:
+                now = self.pointer(stage)
+            except Damaged:
+                continue
+            if now and forward_only and now["version"] >= number:
+                return previous
+        raise Failure(dx.REGISTRY_CONFLICT, f"the {stage} pointer of {self.shown} kept changing under this "
+                      "write; try again")
+
+    def promote(self, number: int, stage: str) -> str | None:
+        """Point ``stage`` at an existing version (a rollback is a promotion of an older one)."""
+        raw = self.store.read(f"versions/{number}/metadata.json")
+        if raw is None:
+            raise Failure(dx.REGISTRY_NO_VERSION, f"{self.model_name} has no version {number} in {self.shown}",
+                          hint=f"versions: {', '.join(f'v{n}' for n in self.versions()) or 'none'}")
+        return self._move(stage, number, _digest(raw), forward_only=False, plan=None, action="promote")
+
+    def history(self) -> list[dict[str, Any]]:
+        out = []
+        for info in sorted(self.store.entries("history"), key=lambda i: i.base_name):
+            raw = self.store.read(f"history/{info.base_name}")
+            try:
+                doc = json.loads((raw or b"").decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise Damaged(f"{self.shown}/history/{info.base_name} is not valid JSON") from None
+            out.append(doc)
+        return out
+
+
+def registry_location(ctx: Any) -> Any:
+    """The registry root as a ``runtime.fs.Location``: ``registry.uri`` (a folder relative to the
+    spec, or a store URI), else ``<storage.uri>/registry``, else ``.mlspec/registry``."""
+    from mlspec.runtime.fs import FsError, open_location
+
+    plan = ctx.plan
+    storage = getattr(plan, "storage", None)
+    uri = plan.registry.uri or (f"{storage.uri.rstrip('/')}/registry" if storage else ".mlspec/registry")
+    endpoint = (getattr(storage, "endpoint", None) if storage else None) or \
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    try:
+        return open_location(uri, base_dir=ctx.spec_dir, endpoint=endpoint)
+    except FsError as exc:
+        raise Failure(dx.REGISTRY_ERROR, str(exc), path=("registry", "uri")) from None
 
 
 def local_registry(ctx: Any) -> LocalRegistry:
-    reg = ctx.plan.registry
-    uri = reg.uri or ".mlspec/registry"
-    if "://" in uri and not uri.startswith("file://"):
-        raise Failure(dx.REGISTRY_ERROR, f"the local registry needs a folder, not {uri!r}", path=("registry", "uri"))
-    root = ctx.spec_path(uri)
-    return LocalRegistry(root, reg.model_name, ctx.shown(root))
+    loc = registry_location(ctx)
+    if not loc.remote:
+        from dataclasses import replace
+
+        loc = replace(loc, uri=ctx.shown(loc.root))
+    return LocalRegistry(loc, ctx.plan.registry.model_name)
 
 
 # ------------------------------------------------------------------ MLflow

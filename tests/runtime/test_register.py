@@ -14,17 +14,25 @@ from tests.runtime.conftest import codes
 REG = ".mlspec/registry/churn-classifier"
 
 
+def pointer(reg, stage="production"):
+    """The version a pointer document names, after checking it records the metadata's hash."""
+    doc = json.loads((reg / stage).read_text())
+    meta = (reg / f"versions/{doc['version']}/metadata.json").read_bytes()
+    assert doc["metadata_sha256"] == hashlib.sha256(meta).hexdigest()
+    return doc["version"]
+
+
 def test_versions_pointer_and_lineage(project, mlspec):
     project.write("models/model.joblib", "first")
     project.metrics(roc_auc=0.81, p95_latency_ms=20)
     r = mlspec("register")
     assert r.exit_code == 0, r.output
-    assert r.stdout.startswith(f"registered churn-classifier v1 (production) at {REG}/v1")
+    assert r.stdout.startswith(f"registered churn-classifier v1 (production) at {REG}/versions/1")
     reg = project.root / REG
-    assert (reg / "production").read_text() == "v1\n"
-    assert (reg / "v1/model.joblib").read_text() == "first"
+    assert pointer(reg) == 1
+    assert (reg / "versions/1/model.joblib").read_text() == "first"
 
-    meta = json.loads((reg / "v1/metadata.json").read_text())
+    meta = json.loads((reg / "versions/1/metadata.json").read_text())
     spec_sha = hashlib.sha256(project.spec.read_bytes()).hexdigest()
     assert meta["spec"] == {"file": "mlproject.yaml", "sha256": spec_sha}
     assert meta["lineage"]["spec"]["sha256"] == spec_sha
@@ -40,16 +48,17 @@ def test_versions_pointer_and_lineage(project, mlspec):
     res = r.json["results"][0]
     assert (res["version"], res["stage"], res["previous"]) == ("v2", "production", "v1")
     assert r.json["lineage"]["spec_sha256"] == spec_sha
-    assert (reg / "production").read_text() == "v2\n"
-    assert (reg / "v1/model.joblib").read_text() == "first"     # versions are immutable copies
+    assert pointer(reg) == 2
+    assert (reg / "versions/1/model.joblib").read_text() == "first"     # versions are immutable copies
 
     r = mlspec("register", "--stage", "staging")
     assert r.exit_code == 0 and "v3 (staging)" in r.stdout
-    assert (reg / "production").read_text() == "v2\n" and (reg / "staging").read_text() == "v3\n"
-    history = [json.loads(x) for x in (reg / "history.jsonl").read_text().splitlines()]
+    assert pointer(reg) == 2 and pointer(reg, "staging") == 3
+    history = [json.loads(p.read_text()) for p in sorted((reg / "history").iterdir())]
     assert [(h["version"], h["stage"]) for h in history] == [("v1", "production"), ("v2", "production"),
                                                              ("v3", "staging")]
-    assert not [p for p in reg.iterdir() if p.name.startswith(".")]      # no temporary folder left
+    assert not (reg / "incoming").exists()                                # no staging folder left
+    assert sorted(p.name for p in (reg / "versions").iterdir()) == ["1", "2", "3"]
 
 
 def test_git_commit_is_recorded(project, mlspec):
@@ -60,7 +69,7 @@ def test_git_commit_is_recorded(project, mlspec):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project.root, capture_output=True, text=True, check=True).stdout.strip()
     project.write("models/model.joblib", "m")
     assert mlspec("register", "--stage", "none").exit_code == 0
-    meta = json.loads((project.root / REG / "v1/metadata.json").read_text())
+    meta = json.loads((project.root / REG / "versions/1/metadata.json").read_text())
     assert meta["git"] == {"commit": head, "dirty": False}
     assert not (project.root / REG / "production").exists()
 
@@ -71,9 +80,9 @@ def test_model_folder_and_explicit_paths(project, mlspec):
     project.write("m.json", json.dumps({"acc": 0.5}))
     r = mlspec("register", "--model", "out/model", "--metrics", "m.json", "--format", "json")
     assert r.exit_code == 0, r.output
-    meta = json.loads((project.root / REG / "v1/metadata.json").read_text())
+    meta = json.loads((project.root / REG / "versions/1/metadata.json").read_text())
     assert meta["model"]["kind"] == "folder" and meta["metrics"] == {"acc": 0.5}
-    assert (project.root / REG / "v1/model/weights.bin").read_text() == "w"
+    assert (project.root / REG / "versions/1/model/weights.bin").read_text() == "w"
 
 
 def test_missing_model_metrics_warning_and_errors(project, mlspec):
@@ -87,13 +96,13 @@ def test_missing_model_metrics_warning_and_errors(project, mlspec):
 
 
 def test_broken_production_pointer_is_a_registry_error_for_gates(project, mlspec):
-    project.write(f"{REG}/production", "v7\n")
+    project.write(f"{REG}/production", '{"version": 7, "metadata_sha256": "x"}')
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
     r = mlspec("gate")
-    assert r.exit_code == 1 and "error[MS606]" in r.stderr and "'v7'" in r.stderr
+    assert r.exit_code == 1 and "error[MS660]" in r.stderr and "names version 7" in r.stderr
     project.write("models/model.joblib", "m")                   # registering repairs the pointer
     assert mlspec("register").exit_code == 0
-    assert (project.root / REG / "production").read_text() == "v1\n"
+    assert pointer(project.root / REG) == 1
 
 
 def test_mlflow_backend_without_mlflow_is_ms607(project, mlspec, monkeypatch):
