@@ -261,6 +261,9 @@ SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret
 MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
     "A range has its lower bound above its upper bound (schema `min`/`max`, "
     "`autoscaling`).")
+PRODUCTION_WITHOUT_REGISTRY = _code("MS325", "production model without a registry", E,
+    "A `run` string reads `${registry.production.model}` but the spec has no `registry` "
+    "section to fetch the production model from.")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,

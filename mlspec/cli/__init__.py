@@ -65,6 +65,7 @@ RUNTIME = "mlspec.runtime.commands"
     "drift": (RUNTIME, "Measure drift between reference and current data."),
     "check-data": (RUNTIME, "Check a data set against a source's column contract."),
     "register": (RUNTIME, "Version an approved model in the registry."),
+    "registry": (RUNTIME, "Describe, fetch or promote registered models."),
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),

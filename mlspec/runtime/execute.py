@@ -222,12 +222,15 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             keys[node.id] = key
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
-            if not monitor and entry and entry.get("key") == key and _outputs_intact(base, entry):
+            # A node reading the production model runs every time: the registry can change under it.
+            if (not monitor and not node.fetch_production and entry and entry.get("key") == key
+                    and _outputs_intact(base, entry)):
                 result.results.append(NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?")))
                 progress("done", result.results[-1])
                 continue
             progress("start", NodeResult(node.id, "running"))
-            outcome = _execute(node, base, log_dir, run_id)
+            fetch = plan.fetch_production_command if node.fetch_production else None
+            outcome = _execute(node, base, log_dir, run_id, fetch)
             _push_outcome(plan, node, outcome)
             result.results.append(outcome)
             progress("done", outcome)
@@ -274,11 +277,18 @@ def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:
     return all(_file_digest(base / p) == digest for p, digest in entry.get("outputs", {}).items())
 
 
-def _execute(node: Node, base: Path, log_dir: Path, run_id: str) -> NodeResult:
+def _execute(node: Node, base: Path, log_dir: Path, run_id: str, fetch: str | None = None) -> NodeResult:
     assert node.command is not None
     log = log_dir / f"{node.slug}.log"
     env = _child_env(node, run_id)
     started = time.monotonic()
+    if fetch:   # ${registry.production.model}: the deployed model, fetched before the command
+        with log.open("ab") as out:
+            out.write(f"$ {fetch}\n".encode())
+        code = _run_process(fetch, base, env, log, node.timeout_seconds)
+        if code != 0:
+            return NodeResult(node.id, "failed", time.monotonic() - started, 1, code,
+                              note="fetching the production model failed", log=os.path.relpath(log, base))
     attempts = 0
     code = 0
     for attempt in range(node.retries + 1):

@@ -638,11 +638,15 @@ def _mlflow_client(ctx: Any) -> Any:
     require("mlflow", command=ctx.command)
     from mlflow.tracking import MlflowClient
 
-    uri = ctx.plan.registry.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+    uri = _mlflow_uri(ctx)
     try:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:  # noqa: BLE001 - a bad URI or an unsupported store
         raise Failure(dx.REGISTRY_ERROR, f"MLflow registry {uri or '(default)'}: {_mlflow_text(exc)}") from None
+
+
+def _mlflow_uri(ctx: Any) -> str | None:
+    return ctx.plan.registry.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 def _mlflow_text(exc: BaseException) -> str:
@@ -670,60 +674,250 @@ def mlflow_production(ctx: Any) -> tuple[str, dict[str, Any]] | None:
         raise Failure(dx.REGISTRY_ERROR, f"MLflow registry: {_mlflow_text(exc)}") from None
 
 
+RUN_ID_FILE = Path(".mlspec") / "mlflow_run_id"     # written by training, next to the spec
+
+# The pyfunc wrapper for models that are not sklearn estimators, logged as "models from code"
+# so that loading it needs MLflow and the model's own libraries, not mlspec.
+_PYFUNC_SCRIPT = """\
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class MlspecModel(PythonModel):
+    \"\"\"The registered file: loaded with joblib/pickle when it is one, else exposed as `path`.\"\"\"
+
+    def load_context(self, context):
+        self.path = context.artifacts["model_file"]
+        self.model = None
+        if self.path.endswith((".joblib", ".pkl", ".pickle")):
+            import joblib
+
+            self.model = joblib.load(self.path)
+
+    def predict(self, context, model_input, params=None):
+        if self.model is None or not hasattr(self.model, "predict"):
+            raise TypeError("this registered model is a file, not a predictor; its path is "
+                            "unwrap_python_model().path")
+        return self.model.predict(model_input)
+
+
+mlflow.models.set_model(MlspecModel())
+"""
+
+
+def training_run_id(ctx: Any) -> str | None:
+    """The MLflow run training logged: ``MLFLOW_RUN_ID``, else the file training wrote."""
+    env = os.environ.get("MLFLOW_RUN_ID", "").strip()
+    if env:
+        return env
+    path = ctx.spec_dir / RUN_ID_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not re.fullmatch(r"[0-9a-zA-Z_-]{1,64}", text):
+        raise Failure(dx.REGISTRY_ERROR, f"{ctx.shown(path)} does not hold an MLflow run id",
+                      file=ctx.shown(path), hint="training writes mlflow.active_run().info.run_id there")
+    return text
+
+
+def _load_estimator(model: Path) -> Any:
+    """The sklearn estimator in a joblib/pickle file, or None (any other file or object)."""
+    if model.is_dir() or model.suffix not in (".joblib", ".pkl", ".pickle"):
+        return None
+    try:
+        import joblib
+        from sklearn.base import BaseEstimator
+
+        obj = joblib.load(model)
+    except Exception:  # noqa: BLE001 - not a loadable pickle: registered through the wrapper
+        return None
+    return obj if isinstance(obj, BaseEstimator) else None
+
+
+def _log_model(model: Path, tmp: Path) -> tuple[Any, str]:
+    """Log ``model`` as an MLflow model in the active run: its ModelInfo and flavour."""
+    import mlflow
+
+    estimator = _load_estimator(model)
+    if estimator is not None:
+        import mlflow.sklearn
+
+        return mlflow.sklearn.log_model(estimator, name="model"), "sklearn"
+    script = tmp / "mlspec_pyfunc.py"
+    script.write_text(_PYFUNC_SCRIPT, encoding="utf-8")
+    info = mlflow.pyfunc.log_model(name="model", python_model=str(script),
+                                   artifacts={"model_file": str(model)})
+    return info, "pyfunc"
+
+
 def mlflow_register(ctx: Any, model: Path, model_shown: str, metrics: dict[str, Any],
                     metrics_source: str | None, stage: str) -> dict[str, Any]:
     client = _mlflow_client(ctx)
     plan = ctx.plan
     name = plan.registry.model_name
     try:
+        import mlflow
         from mlflow.exceptions import MlflowException
 
+        uri = _mlflow_uri(ctx)
+        if uri:
+            mlflow.set_tracking_uri(uri)
+            mlflow.set_registry_uri(uri)
         digest = sha256_tree(model) if model.is_dir() else sha256_file(model)
-        experiment = plan.tracking_experiment or plan.project.name
-        exp = client.get_experiment_by_name(experiment)
-        exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
         git = git_info(ctx.spec_dir)
         tags = {"mlspec.project": plan.project.name, "mlspec.spec_sha256": plan.spec_sha256,
-                "mlspec.model_sha256": digest}
+                "mlspec.model_sha256": digest, "mlspec.model_file": model.name}
         if git:
             tags["mlflow.source.git.commit"] = git["commit"]
-        run = client.create_run(exp_id, tags=tags, run_name=f"register-{plan.project.name}")
-        run_id = run.info.run_id
-        for k, v in clean_metrics(metrics).items():
-            if v is not None:
-                client.log_metric(run_id, k, v)
-        for k, v in plan.params:
-            client.log_param(run_id, k, v)
-        with tempfile.TemporaryDirectory() as tmp:
-            meta = build_metadata(plan, model_name=name, version="(mlflow)", stage=stage, model_file=model.name,
-                                  model_source=model_shown, model_sha256=digest,
-                                  model_size=model.stat().st_size if model.is_file() else 0,
-                                  is_dir=model.is_dir(), metrics=metrics, metrics_source=metrics_source,
-                                  spec_dir=ctx.spec_dir)
+        run_id = training_run_id(ctx)
+        if run_id:
+            try:
+                client.get_run(run_id)
+            except MlflowException:
+                raise Failure(dx.REGISTRY_ERROR, f"the training run {run_id} is not on the MLflow server",
+                              hint=f"unset MLFLOW_RUN_ID or remove {RUN_ID_FILE.as_posix()}") from None
+            start = {"run_id": run_id}
+        else:
+            experiment = plan.tracking_experiment or plan.project.name
+            exp = client.get_experiment_by_name(experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+            start = {"experiment_id": exp_id, "run_name": f"register-{plan.project.name}", "tags": tags}
+        meta = build_metadata(plan, model_name=name, version="(mlflow)", stage=stage, model_file=model.name,
+                              model_source=model_shown, model_sha256=digest,
+                              model_size=model.stat().st_size if model.is_file() else 0,
+                              is_dir=model.is_dir(), metrics=metrics, metrics_source=metrics_source,
+                              spec_dir=ctx.spec_dir)
+        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(**start) as run:
+            run_id = run.info.run_id
+            mlflow.set_tags(tags)
+            for k, v in clean_metrics(metrics).items():
+                if v is not None:
+                    mlflow.log_metric(k, v)
+            existing = dict(run.data.params)
+            mlflow.log_params({k: v for k, v in plan.params if k not in existing})
             meta_path = Path(tmp) / "metadata.json"
             meta_path.write_text(json_text(meta), encoding="utf-8")
-            client.log_artifact(run_id, str(meta_path), "mlspec")
-            client.log_artifact(run_id, str(model), "model")
-        client.set_terminated(run_id)
+            mlflow.log_artifact(str(meta_path), "mlspec")
+            mlflow.log_artifact(str(model), "mlspec/model")          # the file itself, for `registry fetch`
+            info, flavour = _log_model(model, Path(tmp))
         try:
             client.get_registered_model(name)
         except MlflowException:
             client.create_registered_model(name)
-        mv = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run_id, tags=tags)
+        mv = mlflow.register_model(info.model_uri, name, tags={**tags, "mlspec.flavour": flavour})
+        if not mv.run_id:           # link the version to the run that trained it
+            client.set_model_version_tag(name, mv.version, "mlspec.run_id", run_id)
         previous = None
         if stage in STAGES:
             try:
-                previous = f"v{client.get_model_version_by_alias(name, stage).version}"
+                current = client.get_model_version_by_alias(name, stage)
+                previous = f"v{current.version}"
             except MlflowException:
-                previous = None
-            client.set_registered_model_alias(name, stage, mv.version)
+                current = None
+            # Of concurrent registrations the newest version keeps the alias.
+            if current is None or int(current.version) < int(mv.version):
+                client.set_registered_model_alias(name, stage, mv.version)
     except Failure:
         raise
     except Exception as exc:  # noqa: BLE001 - any client/network failure is a registry error
         raise Failure(dx.REGISTRY_ERROR, f"MLflow registry: {_mlflow_text(exc)}") from None
     return {"backend": "mlflow", "model_name": name, "version": f"v{mv.version}", "stage": stage,
             "previous": previous, "path": f"models:/{name}/{mv.version}", "model_sha256": digest,
-            "run_id": run_id, "metadata": meta}
+            "run_id": run_id, "flavour": flavour, "metadata": meta}
+
+
+def _mlflow_call(fn: Any) -> Any:
+    try:
+        return fn()
+    except Failure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any client/network failure is a registry error
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException) and "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
+            raise Failure(dx.REGISTRY_NO_VERSION, f"MLflow registry: {_mlflow_text(exc)}") from None
+        raise Failure(dx.REGISTRY_ERROR, f"MLflow registry: {_mlflow_text(exc)}") from None
+
+
+def _mlflow_version(client: Any, name: str, alias: str, version: int | None) -> Any:
+    if version is not None:
+        return client.get_model_version(name, str(version))
+    return client.get_model_version_by_alias(name, alias)
+
+
+def mlflow_describe(ctx: Any) -> dict[str, Any]:
+    client = _mlflow_client(ctx)
+    name = ctx.plan.registry.model_name
+
+    def body() -> dict[str, Any]:
+        try:
+            rm = client.get_registered_model(name)
+            aliases = dict(rm.aliases or {})
+        except Exception:  # noqa: BLE001 - no model registered yet
+            aliases = {}
+        stages = {s: (f"v{aliases[s]}" if s in aliases else None) for s in STAGES}
+        versions = []
+        for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda m: int(m.version)):
+            versions.append({"version": f"v{mv.version}", "run_id": mv.run_id,
+                             "model_sha256": (mv.tags or {}).get("mlspec.model_sha256"),
+                             "model_file": (mv.tags or {}).get("mlspec.model_file"),
+                             "stages": [s for s, v in stages.items() if v == f"v{mv.version}"]})
+        return {"backend": "mlflow", "model_name": name, "location": ctx.plan.registry.uri, "stages": stages,
+                "versions": versions}
+
+    return _mlflow_call(body)
+
+
+def mlflow_fetch(ctx: Any, alias: str, version: int | None, out: Path) -> dict[str, Any]:
+    client = _mlflow_client(ctx)
+    name = ctx.plan.registry.model_name
+
+    def body() -> dict[str, Any]:
+        import mlflow.artifacts
+
+        mv = _mlflow_version(client, name, alias, version)
+        tags = mv.tags or {}
+        file = tags.get("mlspec.model_file")
+        run_id = mv.run_id or tags.get("mlspec.run_id")
+        if not file or not run_id or "/" in file or file in (".", ".."):
+            raise Failure(dx.REGISTRY_DAMAGED, f"MLflow model version {name} {mv.version} was not registered by "
+                          "mlspec (no mlspec.model_file tag or run)")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"mlspec/model/{file}", dst_path=tmp,
+                tracking_uri=_mlflow_uri(ctx)))
+            digest = sha256_tree(local) if local.is_dir() else sha256_file(local)
+            if digest != tags.get("mlspec.model_sha256"):
+                raise Failure(dx.REGISTRY_DAMAGED, f"the model of {name} {mv.version} does not match the sha256 "
+                              "recorded when it was registered")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.is_dir() and not out.is_symlink():
+                shutil.rmtree(out)
+            elif out.exists() or out.is_symlink():
+                out.unlink()
+            shutil.move(str(local), str(out))
+        return {"backend": "mlflow", "model_name": name, "version": f"v{mv.version}", "alias": alias,
+                "model_sha256": digest, "out": ctx.shown(out)}
+
+    return _mlflow_call(body)
+
+
+def mlflow_promote(ctx: Any, version: int, stage: str) -> dict[str, Any]:
+    client = _mlflow_client(ctx)
+    name = ctx.plan.registry.model_name
+
+    def body() -> dict[str, Any]:
+        client.get_model_version(name, str(version))
+        try:
+            previous = f"v{client.get_model_version_by_alias(name, stage).version}"
+        except Exception:  # noqa: BLE001 - no alias yet
+            previous = None
+        client.set_registered_model_alias(name, stage, str(version))
+        return {"backend": "mlflow", "model_name": name, "version": f"v{version}", "stage": stage,
+                "previous": previous}
+
+    return _mlflow_call(body)
 
 
 def production(ctx: Any) -> tuple[str, dict[str, Any]] | None:
@@ -734,3 +928,50 @@ def production(ctx: Any) -> tuple[str, dict[str, Any]] | None:
     if reg.backend == "mlflow":
         return mlflow_production(ctx)
     return local_registry(ctx).production()
+
+
+# ------------------------------------------------------------------ registry commands' backends
+
+
+def describe(ctx: Any) -> dict[str, Any]:
+    """The registered versions and what each stage points at."""
+    reg = ctx.plan.registry
+    if reg.backend == "mlflow":
+        return mlflow_describe(ctx)
+    r = local_registry(ctx)
+    stages = {s: r.stage_version(s) for s in STAGES}
+    versions = []
+    for n in r.versions():
+        meta = r.metadata(n)
+        versions.append({"version": f"v{n}", "created": meta.get("created"), "model_sha256": meta["model"]["sha256"],
+                         "model_file": meta["model"]["file"], "metrics": meta["metrics"],
+                         "stages": [s for s, v in stages.items() if v == f"v{n}"]})
+    return {"backend": "local", "model_name": r.model_name, "location": r.shown, "stages": stages,
+            "versions": versions}
+
+
+def fetch(ctx: Any, alias: str, version: int | None, out: Path) -> dict[str, Any]:
+    """Download the model of ``version`` (or of the version ``alias`` points at) to ``out``."""
+    if ctx.plan.registry.backend == "mlflow":
+        return mlflow_fetch(ctx, alias, version, out)
+    r = local_registry(ctx)
+    if version is None:
+        doc = r.pointer(alias)
+        if doc is None:
+            raise Failure(dx.REGISTRY_NO_VERSION, f"{r.model_name} has no {alias} version in {r.shown} yet",
+                          hint="register a model first: mlspec register")
+        version = doc["version"]
+    elif version not in r.versions():
+        raise Failure(dx.REGISTRY_NO_VERSION, f"{r.model_name} has no version {version} in {r.shown}")
+    meta = r.fetch(version, out)
+    return {"backend": "local", "model_name": r.model_name, "version": f"v{version}", "alias": alias,
+            "model_sha256": meta["model"]["sha256"], "out": ctx.shown(out)}
+
+
+def promote(ctx: Any, version: int, stage: str) -> dict[str, Any]:
+    if ctx.plan.registry.backend == "mlflow":
+        return mlflow_promote(ctx, version, stage)
+    r = local_registry(ctx)
+    previous = r.promote(version, stage)
+    return {"backend": "local", "model_name": r.model_name, "version": f"v{version}", "stage": stage,
+            "previous": previous}
