@@ -534,13 +534,15 @@ class LocalRegistry:
                 "model_sha256": digest, "metadata": meta}
 
     def _history(self, action: str, number: int, stage: str, previous: str | None, model_sha: str,
-                 plan: Any) -> None:
+                 plan: Any) -> str:
+        """Write one history document; its name (to withdraw it when the change fails)."""
         now = time.time()
         doc = {"time": utc(now), "action": action, "version": f"v{number}", "stage": stage,
                "previous": previous, "model_sha256": model_sha, "spec_sha256": plan.spec_sha256 if plan else None}
         name = f"history/{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}{int(now * 1e6) % 1000000:06d}Z-" \
                f"{number}-{stage}-{uuid.uuid4().hex[:8]}.json"
         self.store.write(name, json_text(doc).encode("utf-8"))
+        return name
 
     def _move(self, stage: str, number: int, meta_sha: str, *, forward_only: bool, plan: Any,
               action: str) -> str | None:
@@ -567,8 +569,14 @@ class LocalRegistry:
                 # The compare of compare-and-set: write only if the pointer is what we judged.
                 if self.store.read(stage, 4096) != raw_before:
                     continue
-                self._history(action, number, stage, previous, meta["model"]["sha256"], plan)
-                self.store.write(stage, new)
+                # History first, pointer second: a change is recorded before it is visible, and
+                # a pointer that cannot be written withdraws its record (nothing half-done).
+                record = self._history(action, number, stage, previous, meta["model"]["sha256"], plan)
+                try:
+                    self.store.write(stage, new)
+                except BaseException:
+                    self.store.remove(record)
+                    raise
                 if not self.store.loc.remote:
                     return previous
             time.sleep(_SETTLE)
