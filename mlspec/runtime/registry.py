@@ -11,12 +11,14 @@ in the training run, registers it and moves the ``production`` alias.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -744,18 +746,25 @@ def _load_estimator(model: Path) -> Any:
 
 
 def _log_model(model: Path, tmp: Path) -> tuple[Any, str]:
-    """Log ``model`` as an MLflow model in the active run: its ModelInfo and flavour."""
+    """Log ``model`` as an MLflow model in the active run: its ModelInfo and flavour.
+
+    Requirements are given where they are known (an sklearn estimator needs scikit-learn, a
+    plain file only MLflow), which also spares MLflow's slow inference (it loads the model in
+    a subprocess); a pickled non-sklearn object keeps MLflow's inference."""
     import mlflow
 
     estimator = _load_estimator(model)
     if estimator is not None:
         import mlflow.sklearn
+        import sklearn
 
-        return mlflow.sklearn.log_model(estimator, name="model"), "sklearn"
+        reqs = [f"scikit-learn=={sklearn.__version__}", f"mlflow=={mlflow.__version__}"]
+        return mlflow.sklearn.log_model(estimator, name="model", pip_requirements=reqs), "sklearn"
     script = tmp / "mlspec_pyfunc.py"
     script.write_text(_PYFUNC_SCRIPT, encoding="utf-8")
-    info = mlflow.pyfunc.log_model(name="model", python_model=str(script),
-                                   artifacts={"model_file": str(model)})
+    pickled = model.suffix in (".joblib", ".pkl", ".pickle")
+    info = mlflow.pyfunc.log_model(name="model", python_model=str(script), artifacts={"model_file": str(model)},
+                                   pip_requirements=None if pickled else [f"mlflow=={mlflow.__version__}"])
     return info, "pyfunc"
 
 
@@ -796,7 +805,9 @@ def mlflow_register(ctx: Any, model: Path, model_shown: str, metrics: dict[str, 
                               model_size=model.stat().st_size if model.is_file() else 0,
                               is_dir=model.is_dir(), metrics=metrics, metrics_source=metrics_source,
                               spec_dir=ctx.spec_dir)
-        with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(**start) as run:
+        # MLflow prints run links to stdout; stdout is this command's report (JSON with --format json).
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr), \
+                mlflow.start_run(**start) as run:
             run_id = run.info.run_id
             mlflow.set_tags(tags)
             for k, v in clean_metrics(metrics).items():
@@ -813,7 +824,8 @@ def mlflow_register(ctx: Any, model: Path, model_shown: str, metrics: dict[str, 
             client.get_registered_model(name)
         except MlflowException:
             client.create_registered_model(name)
-        mv = mlflow.register_model(info.model_uri, name, tags={**tags, "mlspec.flavour": flavour})
+        with contextlib.redirect_stdout(sys.stderr):
+            mv = mlflow.register_model(info.model_uri, name, tags={**tags, "mlspec.flavour": flavour})
         if not mv.run_id:           # link the version to the run that trained it
             client.set_model_version_tag(name, mv.version, "mlspec.run_id", run_id)
         previous = None
@@ -837,7 +849,8 @@ def mlflow_register(ctx: Any, model: Path, model_shown: str, metrics: dict[str, 
 
 def _mlflow_call(fn: Any) -> Any:
     try:
-        return fn()
+        with contextlib.redirect_stdout(sys.stderr):
+            return fn()
     except Failure:
         raise
     except Exception as exc:  # noqa: BLE001 - any client/network failure is a registry error

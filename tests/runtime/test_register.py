@@ -1,4 +1,4 @@
-"""`mlspec register`: local versions, stage pointers, lineage; MLflow without the extra."""
+"""`mlspec register`: local versions, stage pointers, lineage; MLflow without the extra and on a real server."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.runtime.conftest import codes
+from tests.runtime.registry_servers import mlflow_server  # noqa: F401 - fixture
 
 REG = ".mlspec/registry/churn-classifier"
 
@@ -122,20 +124,63 @@ def test_spec_without_registry(project, mlspec):
     assert r.exit_code == 1 and "error[MS606]: the spec has no `registry` section" in r.stderr
 
 
-def test_mlflow_registry_roundtrip(project, mlspec, monkeypatch):
-    """Runs where MLflow is installed (the `mlflow` extra); verified with mlflow-skinny 3.17."""
-    pytest.importorskip("mlflow", reason="the optional mlflow extra is not installed")
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")       # MLflow 3 keeps the file store behind a flag
-    store = (project.root / "mlruns").as_uri()
+def test_mlflow_registry_roundtrip(project, mlspec, mlflow_server, monkeypatch, tmp_path_factory):
+    """A real MLflow server: versions are MLflow models in the training run, `production` is an alias."""
+    import joblib
+    import mlflow
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    name = f"churn-{tmp_path_factory.mktemp('n').name}"           # one registered model per test run
     project.write("mlproject.yaml", project.spec.read_text().replace(
-        "backend: local", f"backend: mlflow\n  uri: {store}"))
-    project.write("models/model.joblib", "m")
+        "backend: local\n  model_name: churn-classifier", f"backend: mlflow\n  uri: {mlflow_server}\n  model_name: {name}"))
+    x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    est = LogisticRegression().fit(x, [0, 0, 1, 1])
+    (project.root / "models").mkdir()
+    joblib.dump(est, project.root / "models/model.joblib")
+    client = MlflowClient(mlflow_server)
+    exp = client.create_experiment(f"train-{name}")
+    training_run = client.create_run(exp).info.run_id               # the run training logged
+    client.set_terminated(training_run)
+    project.write(".mlspec/mlflow_run_id", training_run + "\n")
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
+
     r = mlspec("gate")
     assert r.exit_code == 0 and "first model" in r.stdout          # no registered model yet
     r = mlspec("register", "--format", "json")
     assert r.exit_code == 0, r.output
-    assert r.json["results"][0]["version"] == "v1" and r.json["results"][0]["path"] == "models:/churn-classifier/1"
+    res = r.json["results"][0]
+    assert (res["version"], res["path"], res["run_id"], res["flavour"]) == ("v1", f"models:/{name}/1", training_run,
+                                                                           "sklearn")
+    mv = client.get_model_version_by_alias(name, "production")
+    assert mv.version == "1" and mv.run_id == training_run            # linked to the run that trained it
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@production")
+    assert list(loaded.predict(np.array([[0.0], [3.0]]))) == [0, 1]
+
+    # A worse model fails its baseline gate against production v1 and is not registered.
     project.metrics(roc_auc=0.85, p95_latency_ms=1)
     r = mlspec("gate")
     assert r.exit_code == 1 and "production v1 0.9 - 0.01" in r.stdout
+    assert len(client.search_model_versions(f"name='{name}'")) == 1
+
+    # A file that is not an sklearn estimator: a pyfunc wrapper that exposes its path; staging only.
+    (project.root / ".mlspec/mlflow_run_id").unlink()
+    project.write("models/weights.bin", "raw weights")
+    r = mlspec("register", "--model", "models/weights.bin", "--stage", "staging", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert r.json["results"][0]["flavour"] == "pyfunc" and r.json["results"][0]["version"] == "v2"
+    wrapped = mlflow.pyfunc.load_model(f"models:/{name}@staging").unwrap_python_model()
+    assert Path(wrapped.path).read_text() == "raw weights"
+    assert client.get_model_version_by_alias(name, "production").version == "1"
+
+    # ${registry.production.model}: the production file, fetched and checked.
+    r = mlspec("registry", "fetch")
+    assert r.exit_code == 0, r.output
+    assert (project.root / ".mlspec/production/model.joblib").read_bytes() == (project.root / "models/model.joblib").read_bytes()
+    r = mlspec("registry", "describe", "--format", "json")
+    assert r.json["results"][0]["stages"] == {"production": "v1", "staging": "v2"}
+    r = mlspec("registry", "promote", "--version", "2")
+    assert r.exit_code == 0 and client.get_model_version_by_alias(name, "production").version == "2"
