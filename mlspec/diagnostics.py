@@ -211,8 +211,8 @@ DEPENDENCY_CYCLE = _code("MS202", "dependency cycle", E,
 UNKNOWN_INTERPOLATION = _code("MS203", "unknown interpolation", E,
     "A `${…}` in a `run` string names a value mlspec does not know. Only `${params.NAME}`, "
     "`${data.NAME.uri}`, `${data.NAME.version}`, `${project.name}`, "
-    "`${training.outputs.model}`, `${training.outputs.metrics}` and `${validation.metrics}` "
-    "are interpolated; any other `${NAME}` is left to the shell.")
+    "`${training.outputs.model}`, `${training.outputs.metrics}`, `${validation.metrics}` and "
+    "`${registry.production.model}` are interpolated; any other `${NAME}` is left to the shell.")
 WRONG_REFERENCE_KIND = _code("MS204", "reference of the wrong kind", E,
     "The reference resolves, but to the wrong kind of thing (for example a step where a "
     "data source is required).")

@@ -63,6 +63,7 @@ class Node:
     runtime: bool = False              # the command is an mlspec runtime command
     uses_image: bool = True            # runs in the project's training image (kubernetes operators)
     # The command reads ${registry.production.model}: run `Plan.fetch_production_command` first.
+    # (monitor.performance, a composite runtime command, includes the fetch itself.)
     fetch_production: bool = False
 
 

@@ -386,10 +386,13 @@ class Resolver:
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
+                if uses_production(perf.run) and self.spec.registry:
+                    # A composite runtime command already: it fetches the deployed model itself,
+                    # so every target judges production without a step of its own.
+                    cmd = f"mlspec registry fetch {spec_arg} --alias production && {cmd}"
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
-                ("monitoring", "performance"), data=data, outputs=(perf.metrics,),
-                fetch_production=uses_production(perf.run))
+                ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
         retrain = self.spec.retraining
         if retrain and retrain.on and out:
             event_node = {"data_drift": "monitor.drift", "concept_drift": "monitor.performance",
