@@ -280,6 +280,17 @@ PARAM_DEFINED_TWICE = _code("MS336", "parameter defined twice", E,
     "params_file: params.yaml   # defines train: {n_est: 100}\nparams:\n  train: 5")
 UNKNOWN_PARAM = _code("MS337", "unknown parameter", E,
     "A node's `params:` names a key that neither `params` nor `params_file` defines.")
+SCHEMA_FROM = _code("MS339", "schema_from cannot be used", E,
+    "`schema_from` names a source that has no schema, forms a loop, or sits beside a `schema` of "
+    "its own (a source takes its contract from one place).",
+    "data:\n  live: {uri: live.csv, schema_from: data.train, schema: {a: {type: float}}}")
+UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read", E,
+    "A source has a column contract (or drift checks read it), but its format or location is one "
+    "`check-data` and `drift` cannot read: only Parquet, CSV, JSON Lines and JSON files, local or on "
+    "s3://, gs://, az:// (abfss://) and HDFS. Export the data to one of them, or drop the contract.")
+NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
+    "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
+    "only see that the port accepts connections, not that the model is loaded.")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")

@@ -193,6 +193,7 @@ SNIPPETS: dict[str, tuple[str, str, Any]] = {
                  "owners": ["${3:ml-team@example.com}"]}),
     "environment": ("environment", "Requirements and secret names",
                     {"requirements": "${1:requirements.txt}", "secrets": ["${2:AWS_ACCESS_KEY_ID}"]}),
+    "params_file": ("params file", "Parameters from a DVC-style params.yaml", "${1:params.yaml}"),
     "params": ("params", "A named parameter", {"${1:n_estimators}": 100}),
     "data": ("data source", "A versioned data source with a column contract",
              {"${1:customers}": {"uri": "${2:data/customers.csv}", "version": "${3:v1}", "role": "training",

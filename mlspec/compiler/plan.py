@@ -147,7 +147,7 @@ class Serving:
     mode: str
     command: str
     port: int | None
-    health_path: str
+    health_path: str | None           # None: the server has no health endpoint
     metrics_path: str
     replicas: int
     resources: ResourceRequest

@@ -24,10 +24,10 @@ from mlspec.language.rules import contract_source
 from mlspec.language import models as m
 from mlspec.language.params import LoadedParams, flatten, leaves
 from mlspec.language.target_options import ImageOptions
-from mlspec.language.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
+from mlspec.language.types import (
+    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
+)
 
-_EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
-                ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 
 
 class Resolver:
@@ -530,7 +530,7 @@ class Resolver:
         fmt = src.format
         if fmt is None:
             ext = posixpath.splitext(src.uri.rstrip("/"))[1].lower()
-            fmt = _EXT_FORMATS.get(ext)
+            fmt = FORMAT_OF_EXTENSION.get(ext)
         columns = None
         if src.schema_ is not None:
             columns = tuple(p.Column(c, col.type, col.nullable, col.min, col.max,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlspec.events import EVENTS, AlertEvent, RetrainEvent
 from mlspec.language.types import (
-    Choices, CategoryValue, Command, ParamKey, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
+    Choices, CategoryValue, Command, ParamKey, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, EnvironmentName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
     PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,
 )
@@ -121,6 +121,9 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    schema_from: DataReference | None = Field(
+        None, description="Use the column contract of another source (`data.NAME`) instead of writing it "
+                          "twice; YAML anchors are refused, this is the language's way to reuse a contract.")
 
 
 # ------------------------------------------------------------------------ steps and training
@@ -201,8 +204,16 @@ Baseline = Annotated[Literal["production"], Choices(
     production="The model version now in production, read from the registry.")]
 
 
+def _gate_needs_a_bound(schema: dict[str, Any]) -> None:
+    _allow_extensions(schema)
+    # MS301 in the compiler; said in the schema too so editors flag it while typing.
+    schema["anyOf"] = [{"required": ["min"]}, {"required": ["max"]}, {"required": ["baseline"]}]
+
+
 class Gate(Model):
     """A condition a model must meet before it is registered and deployed."""
+
+    model_config = ConfigDict(json_schema_extra=_gate_needs_a_bound)
 
     metric: MetricName = Field(description="Key in the metrics JSON; a dotted name ('roc_auc.test') reads "
                                "nested JSON ({\"roc_auc\": {\"test\": 0.93}}) unless a flat key of that name exists.")
@@ -219,7 +230,7 @@ class Approval(Model):
     """Human approval before release."""
 
     required: bool = Field(False, description="Whether a person must approve before registering and deploying.")
-    environment: Name | None = Field(None, description="GitHub environment with required reviewers; "
+    environment: EnvironmentName | None = Field(None, description="GitHub environment with required reviewers; "
                                      "default 'production'.")
     reviewers: list[Handle] = Field(default_factory=list, max_length=50, description="Who may approve.")
 
@@ -316,7 +327,9 @@ class Serving(Model):
     mode: ServingMode = Field(description="online (an HTTP service) or batch (scheduled scoring).")
     run: Command = Field(description="Command that starts the server or runs one batch.")
     port: int | None = Field(None, ge=1, le=65535, description="online: the port the server listens on.")
-    health_path: HttpPath = Field("/healthz", description="online: health check path.")
+    health_path: HttpPath | None = Field(
+        "/healthz", description="online: health check path; null for a server without one (the image then has "
+                                "no HEALTHCHECK and Kubernetes probes only check that the port accepts connections).")
     metrics_path: HttpPath = Field("/metrics", description="online: Prometheus metrics path.")
     replicas: int = Field(1, ge=1, le=1000, description="online: replicas without autoscaling.")
     resources: Resources = Field(default_factory=Resources, description="Compute per replica or batch run.")

@@ -105,6 +105,11 @@ Owner = pattern_str(
     hint="an e-mail address or a team/user handle such as 'growth-ml@example.com' or '@org/team'",
     max_length=128,
 )
+EnvironmentName = pattern_str(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,253}[A-Za-z0-9._-])?$", dx.INVALID_NAME, "GitHub environment name",
+    hint="letters, digits, spaces, '.', '_' and '-' as GitHub allows (e.g. 'risk-production'), "
+         "at most 255 characters", max_length=255, examples=["production", "risk-production"],
+)
 Handle = pattern_str(
     r"^@?[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$", dx.INVALID_STRING, "reviewer or team handle",
     hint="a GitHub user or team name such as 'growth-ml-leads' or 'org/team'", max_length=100,
@@ -186,6 +191,14 @@ _MONTHS = {m: i for i, m in enumerate(
     "jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 _DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
 _CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly)|\S+ \S+ \S+ \S+ \S+)$"
+
+
+# What the runtime's data readers can check a column contract on (check-data, drift): the
+# language refuses a contract on anything else at compile time instead of failing at run time.
+CHECKABLE_FORMATS = ("parquet", "csv", "jsonl", "json")
+CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+FORMAT_OF_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
+                       ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 
 
 def cron_expression(schedule: str) -> str:
