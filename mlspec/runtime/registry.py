@@ -159,19 +159,32 @@ class Store:
             if cur.is_symlink():
                 raise Damaged(f"{self.shown}/{rel} goes through a symbolic link ({part})")
 
-    def read(self, rel: str, limit: int = _MAX_DOC) -> bytes | None:
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        """What a failed store operation raises: OSError, and pyarrow's errors for a store."""
+        if not self.loc.remote:
+            return (OSError,)
         import pyarrow as pa
 
+        return (OSError, pa.ArrowException)
+
+    def read(self, rel: str, limit: int = _MAX_DOC) -> bytes | None:
         self._guard(rel)
         try:
-            with self.fs.open_input_stream(self.path(rel)) as fh:
-                data = fh.read(limit + 1)
+            if self.loc.remote:
+                with self.fs.open_input_stream(self.path(rel)) as fh:
+                    data = fh.read(limit + 1)
+            else:
+                with open(self.path(rel), "rb") as fh:
+                    data = fh.read(limit + 1)
         except FileNotFoundError:
             return None
-        except (OSError, pa.ArrowException) as exc:
-            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+        except IsADirectoryError:
+            raise Damaged(f"{self.shown}/{rel} is a folder, not a file") from None
+        except self._errors() as exc:
+            text = str(exc).lower()
+            if "not found" in text or "does not exist" in text or "no such file" in text:
                 return None
-            if isinstance(exc, IsADirectoryError) or "directory" in str(exc).lower():
+            if "directory" in text:
                 raise Damaged(f"{self.shown}/{rel} is a folder, not a file") from None
             raise self.fail("read", exc) from None
         if len(data) > limit:
@@ -180,8 +193,6 @@ class Store:
 
     def write(self, rel: str, data: bytes) -> None:
         """Replace ``rel`` as a whole: readers see the old or the new bytes, never a mix."""
-        import pyarrow as pa
-
         self._guard(rel)
         try:
             if self.loc.remote:
@@ -200,13 +211,11 @@ class Store:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        except (OSError, pa.ArrowException) as exc:
+        except self._errors() as exc:
             raise self.fail("write", exc) from None
 
     def create(self, rel: str, data: bytes) -> bool:
         """Write ``rel`` only if it does not exist; False when another writer has it."""
-        import pyarrow as pa
-
         if not self.loc.remote:
             target = Path(self.path(rel))
             try:
@@ -222,86 +231,95 @@ class Store:
         # Write-then-verify: of writers racing for the same key, the last PUT wins and every
         # writer reads back after the others' PUTs have landed (the settle delay), so exactly
         # one sees its own bytes. Residual race: a PUT slower than the delay.
-        try:
-            if self.read(rel) is not None:
-                return False
-            self.write(rel, data)
-            time.sleep(_SETTLE)
-            return self.read(rel) == data
-        except pa.ArrowException as exc:
-            raise self.fail("write", exc) from None
+        if self.read(rel) is not None:
+            return False
+        self.write(rel, data)
+        time.sleep(_SETTLE)
+        return self.read(rel) == data
 
-    def entries(self, rel: str) -> list[Any]:
-        """File infos directly under ``rel`` (empty when it does not exist)."""
-        import pyarrow as pa
-        import pyarrow.fs as pafs
-
+    def entries(self, rel: str) -> list[str]:
+        """Names directly under ``rel`` (empty when it does not exist), sorted."""
         self._guard(rel)
         try:
-            return list(self.fs.get_file_info(pafs.FileSelector(self.path(rel), allow_not_found=True)))
-        except (OSError, pa.ArrowException) as exc:
+            if not self.loc.remote:
+                return sorted(os.listdir(self.path(rel))) if os.path.isdir(self.path(rel)) else []
+            import pyarrow.fs as pafs
+
+            infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel), allow_not_found=True))
+            return sorted(i.base_name for i in infos)
+        except self._errors() as exc:
             raise self.fail("list", exc) from None
 
     def files(self, rel: str) -> list[str]:
-        """Relative paths of all files below ``rel``, sorted."""
-        import pyarrow as pa
-        import pyarrow.fs as pafs
-
+        """Relative paths of all files below ``rel``, sorted; a symbolic link is damage."""
         root = self.path(rel)
-        try:
-            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
-        except (OSError, pa.ArrowException) as exc:
-            raise self.fail("list", exc) from None
         out = []
-        for info in infos:
-            relp = info.path[len(root):].lstrip("/")
-            if info.type == pafs.FileType.File:
-                out.append(relp)
-            if not self.loc.remote and Path(info.path).is_symlink():
-                raise Damaged(f"{self.shown}/{rel}/{relp} is a symbolic link")
-        return sorted(out)
+        try:
+            if not self.loc.remote:
+                for dirpath, dirnames, filenames in os.walk(root):
+                    for name in dirnames + filenames:
+                        full = os.path.join(dirpath, name)
+                        if os.path.islink(full):
+                            raise Damaged(f"{self.shown}/{rel}/{os.path.relpath(full, root)} is a symbolic link")
+                    out.extend(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/")
+                               for f in filenames)
+                return sorted(out)
+            import pyarrow.fs as pafs
+
+            infos = self.fs.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+            return sorted(i.path[len(root):].lstrip("/") for i in infos if i.type == pafs.FileType.File)
+        except self._errors() as exc:
+            raise self.fail("list", exc) from None
 
     def upload(self, local: Path, rel: str) -> None:
-        import pyarrow as pa
-
         try:
             if not self.loc.remote:
                 Path(self.path(rel)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(local, self.path(rel))
+                return
             with local.open("rb") as src, self.fs.open_output_stream(self.path(rel)) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-        except (OSError, pa.ArrowException) as exc:
+        except self._errors() as exc:
             raise self.fail("write", exc) from None
 
     def download(self, rel: str, dest: Path) -> str:
         """Copy ``rel`` to ``dest``; its sha256."""
-        import pyarrow as pa
-
         self._guard(rel)
         h = hashlib.sha256()
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with self.fs.open_input_stream(self.path(rel)) as src, dest.open("wb") as dst:
+            opener = self.fs.open_input_stream if self.loc.remote else (lambda p: open(p, "rb"))
+            with opener(self.path(rel)) as src, dest.open("wb") as dst:
                 for chunk in iter(lambda: src.read(1 << 20), b""):
                     h.update(chunk)
                     dst.write(chunk)
-        except (OSError, pa.ArrowException) as exc:
+        except FileNotFoundError:
+            raise Damaged(f"{self.shown}/{rel} is missing") from None
+        except self._errors() as exc:
+            if "not found" in str(exc).lower() or "does not exist" in str(exc).lower():
+                raise Damaged(f"{self.shown}/{rel} is missing") from None
             raise self.fail("read", exc) from None
         return h.hexdigest()
 
     def copy(self, src: str, dst: str) -> None:
-        import pyarrow as pa
-
         try:
             self.fs.copy_file(self.path(src), self.path(dst))
-        except (OSError, pa.ArrowException) as exc:
+        except self._errors() as exc:
             raise self.fail("write", exc) from None
 
     def remove(self, rel: str) -> None:
         """Best effort: clean-up of a failed or superseded write."""
         try:
-            info = self.fs.get_file_info(self.path(rel))
+            if not self.loc.remote:
+                path = self.path(rel)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                elif os.path.lexists(path):
+                    os.unlink(path)
+                return
             import pyarrow.fs as pafs
 
+            info = self.fs.get_file_info(self.path(rel))
             if info.type == pafs.FileType.Directory:
                 self.fs.delete_dir(self.path(rel))
             elif info.type == pafs.FileType.File:
@@ -371,14 +389,13 @@ class LocalRegistry:
     def versions(self) -> list[int]:
         """Committed version numbers (a folder with metadata.json), ascending."""
         out = []
-        for info in self.store.entries("versions"):
-            name = info.base_name
+        for name in self.store.entries("versions"):
             if _NUMBER.match(name) and self.store.read(f"versions/{name}/metadata.json") is not None:
                 out.append(int(name))
         return sorted(out)
 
     def _taken(self) -> int:
-        names = [i.base_name for i in self.store.entries("versions") + self.store.entries("claims")]
+        names = self.store.entries("versions") + self.store.entries("claims")
         return max([int(n) for n in names if _NUMBER.match(n)] or [0])
 
     def pointer(self, stage: str) -> dict[str, Any] | None:
@@ -604,12 +621,12 @@ class LocalRegistry:
 
     def history(self) -> list[dict[str, Any]]:
         out = []
-        for info in sorted(self.store.entries("history"), key=lambda i: i.base_name):
-            raw = self.store.read(f"history/{info.base_name}")
+        for name in self.store.entries("history"):
+            raw = self.store.read(f"history/{name}")
             try:
                 doc = json.loads((raw or b"").decode("utf-8"))
             except (UnicodeDecodeError, ValueError):
-                raise Damaged(f"{self.shown}/history/{info.base_name} is not valid JSON") from None
+                raise Damaged(f"{self.shown}/history/{name} is not valid JSON") from None
             out.append(doc)
         return out
 
@@ -617,13 +634,18 @@ class LocalRegistry:
 def registry_location(ctx: Any) -> Any:
     """The registry root as a ``runtime.fs.Location``: ``registry.uri`` (a folder relative to the
     spec, or a store URI), else ``<storage.uri>/registry``, else ``.mlspec/registry``."""
-    from mlspec.runtime.fs import FsError, open_location
+    from mlspec.runtime.fs import FsError, Location, open_location, scheme_of
 
     plan = ctx.plan
     storage = getattr(plan, "storage", None)
     uri = plan.registry.uri or (f"{storage.uri.rstrip('/')}/registry" if storage else ".mlspec/registry")
     endpoint = (getattr(storage, "endpoint", None) if storage else None) or \
         os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    scheme = scheme_of(uri)
+    if scheme is None or scheme == "file":
+        # A folder needs no pyarrow: `gate` and `register` on a folder run on the standard library.
+        path = ctx.spec_path(uri)
+        return Location(None, os.path.abspath(path), uri, remote=False)
     try:
         return open_location(uri, base_dir=ctx.spec_dir, endpoint=endpoint)
     except FsError as exc:
