@@ -143,3 +143,11 @@ def mlspec():
 
 def codes(result: Result) -> list[str]:
     return [d["code"] for d in result.json["diagnostics"]]
+
+
+# Real servers for the registry suites (moto's S3 API, an MLflow tracking server).
+from tests.runtime import registry_servers as _servers  # noqa: E402
+
+s3_server = _servers.s3_server
+s3 = _servers.s3
+mlflow_server = _servers.mlflow_server

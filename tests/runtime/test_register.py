@@ -8,10 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.runtime.conftest import codes
-from tests.runtime.registry_servers import mlflow_server  # noqa: F401 - fixture
 
 REG = ".mlspec/registry/churn-classifier"
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.conftest import codes
-from tests.runtime.registry_servers import mlflow_server, s3, s3_server  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "do-not-echo-4f1c"          # planted in hand edits: never printed back
@@ -77,7 +75,6 @@ def backend(request, project) -> Backend:
     else:
         server = request.getfixturevalue("s3")
         b = Backend("s3", project.root, server.endpoint)
-        b._prefix_cleanup = True
         fs, base = b._fs()
         fs.delete_dir_contents("models/registry", missing_dir_ok=True)
     spec = project.spec.read_text().replace(
