@@ -218,8 +218,8 @@ DEPENDENCY_CYCLE = _code("MS202", "dependency cycle", E,
 UNKNOWN_INTERPOLATION = _code("MS203", "unknown interpolation", E,
     "A `${…}` in a `run` string names a value mlspec does not know. Only `${params.NAME}`, "
     "`${data.NAME.uri}`, `${data.NAME.version}`, `${project.name}`, "
-    "`${training.outputs.model}`, `${training.outputs.metrics}` and `${validation.metrics}` "
-    "are interpolated; any other `${NAME}` is left to the shell.")
+    "`${training.outputs.model}`, `${training.outputs.metrics}`, `${validation.metrics}` and "
+    "`${registry.production.model}` are interpolated; any other `${NAME}` is left to the shell.")
 WRONG_REFERENCE_KIND = _code("MS204", "reference of the wrong kind", E,
     "The reference resolves, but to the wrong kind of thing (for example a step where a "
     "data source is required).")
@@ -268,6 +268,9 @@ SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret
 MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
     "A range has its lower bound above its upper bound (schema `min`/`max`, "
     "`autoscaling`).")
+PRODUCTION_WITHOUT_REGISTRY = _code("MS325", "production model without a registry", E,
+    "A `run` string reads `${registry.production.model}` but the spec has no `registry` "
+    "section to fetch the production model from.")
 PARAMS_FILE = _code("MS335", "params file cannot be used", E,
     "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
     "rules of a spec file (the same strict loader reads it); its own problems are reported at "
@@ -404,6 +407,17 @@ BASE_SPEC_INVALID = _code("MS634", "base spec does not compile", W,
 UNKNOWN_CODE = _code("MS635", "unknown diagnostic code", E,
     "`mlspec explain CODE`: CODE is not a diagnostic code of this mlspec version.",
     "mlspec explain MS2O1")
+
+REGISTRY_DAMAGED = _code("MS660", "registry folder damaged", E,
+    "The registry holds something `mlspec register` did not write: a pointer that is not a "
+    "pointer document or names a missing version, metadata that is missing, invalid or no longer "
+    "matches the hash its pointer recorded, a model whose sha256 differs from its metadata, or a "
+    "symbolic link. Nothing is read from it until it is repaired (promote a valid version).")
+REGISTRY_CONFLICT = _code("MS661", "registry write conflict", E,
+    "Concurrent writers kept changing a registry pointer or version number; run the command again.")
+REGISTRY_NO_VERSION = _code("MS662", "no such registered version", E,
+    "`mlspec registry fetch/promote`: the registry has no production model yet, or no version "
+    "with that number.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

@@ -66,6 +66,7 @@ RUNTIME = "mlspec.runtime.commands"
     "drift": (RUNTIME, "Measure drift between reference and current data."),
     "check-data": (RUNTIME, "Check a data set against a source's column contract."),
     "register": (RUNTIME, "Version an approved model in the registry."),
+    "registry": (RUNTIME, "Describe, fetch or promote registered models."),
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
@@ -334,7 +335,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
 
-    checked = check_project(spec)
+    checked = check_project(spec, check_targets=False)
     if not checked.ok:
         report(checked.diagnostics, fmt if fmt == "json" else "text", _sources([checked]))
         sys.exit(EXIT_INPUT)
@@ -349,6 +350,8 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
 
     try:
         store = open_store(plan, base, uri=store_uri)
+        if store_uri:   # the nodes' own runtime commands (register, store save, …) use the same store
+            os.environ["MLSPEC_STORAGE"] = store_uri
     except StoreError as exc:
         where = ("storage",) if checked.spec.storage is not None and not store_uri else ()
         d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,

@@ -8,6 +8,7 @@ Everything here is frozen and ordered deterministically.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +18,16 @@ NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
 ]
+
+
+PRODUCTION_DIR = ".mlspec/production"
+
+
+def production_model_path(model_path: str | None) -> str:
+    """Where ``${registry.production.model}`` points: ``.mlspec/production/<model file name>``,
+    relative to the spec's folder (the same in every target, so a command can name it)."""
+    name = posixpath.basename(posixpath.normpath(model_path)) if model_path else ""
+    return f"{PRODUCTION_DIR}/{name if name not in ('', '.', '..') else 'model'}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,9 @@ class Node:
     spec_path: SpecPath = ()
     runtime: bool = False              # the command is an mlspec runtime command
     uses_image: bool = True            # runs in the project's training image (kubernetes operators)
+    # The command reads ${registry.production.model}: run `Plan.fetch_production_command` first.
+    # (monitor.performance, a composite runtime command, includes the fetch itself.)
+    fetch_production: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,7 @@ class Registry:
     backend: str
     uri: str
     model_name: str
+    in_store: bool = False             # no registry.uri: versions live under the artifact store
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,7 @@ class Serving:
     timeout_seconds: int | None
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
+    fetch_production: bool = False     # the command reads ${registry.production.model}
 
 
 @dataclass(frozen=True)
@@ -337,6 +353,11 @@ class Plan:
     seed: int | None
     images: Images
     mlspec_install: str                # pip requirement installing this mlspec where pipelines run
+    # ${registry.production.model}: the stable local path the production model is fetched to,
+    # and the command that fetches it (run before every node with fetch_production). None
+    # without a registry.
+    production_model: str | None = None
+    fetch_production_command: str | None = None
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:

@@ -20,7 +20,7 @@ from mlspec.suggest import closest, did_you_mean
 from mlspec.language.document import Document
 from mlspec.compiler.graph import Edge, order_and_cycles
 from mlspec.naming import sanitize_source, strip_namespace
-from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
+from mlspec.compiler.interpolate import PRODUCTION_MODEL, InterpolationError, shell_value, tokenize, uses_production
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
 from mlspec.language.params import LoadedParams, flatten, leaves
@@ -93,7 +93,12 @@ class Resolver:
                 values["training.outputs.metrics"] = self.spec.training.outputs.metrics
         if self.spec.validation:
             values["validation.metrics"] = self.spec.validation.metrics
+        if self.spec.registry:
+            values[PRODUCTION_MODEL] = p.production_model_path(self._model_path())
         return values
+
+    def _model_path(self) -> str | None:
+        return self.spec.training.outputs.model if self.spec.training else None
 
     def expand(self, command: str, path: SpecPath) -> tuple[str, list[str], list[str]]:
         """Expanded command, params used, data sources used."""
@@ -133,13 +138,19 @@ class Resolver:
             hint = f"add 'version:' to data.{parts[1]}"
         elif ref == "training.outputs.metrics" and self.spec.training:
             message = f"'${{{ref}}}' in {dx.format_path(path)}: training.outputs.metrics is not set"
+        elif ref == PRODUCTION_MODEL:
+            self.error(dx.PRODUCTION_WITHOUT_REGISTRY, f"'${{{ref}}}' in {dx.format_path(path)}: the spec has "
+                       "no `registry`, so there is no production model to fetch", path,
+                       hint="add a registry section (registry: {backend: local, model_name: NAME})",
+                       span=self._offset_span(path, command, offset))
+            return
         else:
             message = f"unknown interpolation '${{{ref}}}' in {dx.format_path(path)}"
             match = closest(ref, values)
             hint = f"did you mean '${{{match}}}'?" if match else (
                 "interpolations are ${params.NAME}, ${data.NAME.uri}, ${data.NAME.version}, "
                 "${project.name}, ${training.outputs.model}, ${training.outputs.metrics}, "
-                "${validation.metrics}")
+                "${validation.metrics}, ${registry.production.model}")
         self.error(dx.UNKNOWN_INTERPOLATION, message, path, hint=hint,
                    span=self._offset_span(path, command, offset))
 
@@ -197,6 +208,7 @@ class Resolver:
             params = self._declared_params(params, step.params, (*base, "params"))
             used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
             node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
+                 fetch_production=uses_production(step.run),
                  data=sorted(set(data) | set(used)), description=step.description,
                  inputs=step.inputs, outputs=step.outputs, resources=step.resources,
                  timeout=step.timeout, retries=step.retries, env=step.env,
@@ -212,6 +224,7 @@ class Resolver:
                 env.setdefault("MLSPEC_SEED", str(t.seed))
             outputs = [t.outputs.model] + ([t.outputs.metrics] if t.outputs.metrics else [])
             node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
+                 fetch_production=uses_production(t.run),
                  description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
                  timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
                  spec_path=("training",))
@@ -225,6 +238,7 @@ class Resolver:
             if spec.training:
                 edges.append(Edge("train", "evaluate", None, "training"))
             node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
+                 fetch_production=uses_production(v.run),
                  data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
                  outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
@@ -389,7 +403,7 @@ class Resolver:
             outputs=tuple(e.get("outputs", ())), data=tuple(e.get("data", ())),
             params=tuple(e.get("params", ())), description=e.get("description"),
             spec_path=e.get("spec_path", ()), runtime=e.get("runtime", False),
-            uses_image=e.get("uses_image", True),
+            uses_image=e.get("uses_image", True), fetch_production=e.get("fetch_production", False),
         )
 
     def _check_secret_subset(self, env_secrets: tuple[str, ...]) -> None:
@@ -460,6 +474,10 @@ class Resolver:
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
+                if uses_production(perf.run) and self.spec.registry:
+                    # A composite runtime command already: it fetches the deployed model itself,
+                    # so every target judges production without a step of its own.
+                    cmd = f"mlspec registry fetch {spec_arg} --alias production && {cmd}"
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
@@ -497,8 +515,12 @@ class Resolver:
         registry = None
         if s.registry:
             r = s.registry
-            uri = r.uri or (".mlspec/registry" if r.backend == "local" else "")
-            registry = p.Registry(r.backend, uri, r.model_name or s.project.name)
+            storage = getattr(s, "storage", None)
+            # With `storage:` and no registry.uri, versions live in the store.
+            default = f"{storage.uri.rstrip('/')}/registry" if storage is not None else ".mlspec/registry"
+            uri = r.uri or (default if r.backend == "local" else "")
+            registry = p.Registry(r.backend, uri, r.model_name or s.project.name,
+                                  in_store=r.uri is None and r.backend == "local" and storage is not None)
         digest = hashlib.sha256(self.doc.text.encode("utf-8")).hexdigest()
         t = s.training
         return p.Plan(
@@ -518,6 +540,9 @@ class Resolver:
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
+            production_model=p.production_model_path(self._model_path()) if registry else None,
+            fetch_production_command=(f"mlspec registry fetch {self._spec_arg()} --alias production"
+                                      if registry else None),
         )
 
     def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
@@ -619,7 +644,8 @@ class Resolver:
             schedule=cron_expression(sv.schedule) if sv.schedule else None,
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
-            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))))
+            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            fetch_production=uses_production(sv.run))
 
     def _monitoring(self) -> p.Monitoring | None:
         mon = self.spec.monitoring

@@ -274,9 +274,10 @@ RegistryBackend = Annotated[Literal["local", "mlflow"], Choices(
 class Registry(Model):
     """Where approved models are versioned."""
 
-    backend: RegistryBackend = Field("local", description="local (a folder) or mlflow.")
-    uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec "
-                            "(default '.mlspec/registry'); mlflow: the tracking URI.")
+    backend: RegistryBackend = Field("local", description="local (a folder or object store) or mlflow.")
+    uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec or a "
+                            "store URI (s3://, gs://, az://; default '<storage.uri>/registry' with storage, "
+                            "else '.mlspec/registry'); mlflow: the tracking server URI.")
     model_name: ProjectName | None = Field(None, description="Registered model name; default the project name.")
 
 

@@ -595,6 +595,85 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
     return Outcome(True, payload, text)
 
 
+# =================================================================== registry
+
+
+@click.group(name="registry")
+def registry() -> None:
+    """Read the model registry: describe, fetch, promote (a rollback is a promotion)."""
+
+
+def _need_registry(ctx: Context) -> None:
+    if ctx.plan.registry is None:
+        raise Failure(dx.REGISTRY_ERROR, "the spec has no `registry` section", hint="add registry: {backend: local}")
+
+
+@registry.command()
+@SPEC
+@FORMAT
+def describe(spec: str, fmt: str) -> None:
+    """Print the registered versions and the version each stage points at."""
+    run_command("registry describe", spec, fmt, _describe)
+
+
+def _describe(ctx: Context) -> Outcome:
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    info = reg.describe(ctx)
+    stages = ", ".join(f"{s} {v or '(none)'}" for s, v in info["stages"].items())
+    rows = [[v["version"], ", ".join(v["stages"]), (v.get("model_sha256") or "")[:12], v.get("created") or ""]
+            for v in info["versions"]]
+    text = f"{info['model_name']} at {info['location']}: {stages}\n"
+    if rows:
+        text += table(["version", "stages", "model sha256", "created"], rows)
+    return Outcome(True, {"results": [info]}, text)
+
+
+@registry.command()
+@SPEC
+@click.option("--alias", type=click.Choice(["production", "staging"]), default="production", show_default=True,
+              help="Fetch the version this stage points at.")
+@click.option("--version", "version", type=click.IntRange(min=1), help="Fetch this version number instead.")
+@click.option("--out", type=click.Path(), help="Where to write the model (default: the path "
+              "${registry.production.model} expands to).")
+@FORMAT
+def fetch(spec: str, alias: str, version: int | None, out: str | None, fmt: str) -> None:
+    """Download a registered model (default: production), checking its sha256."""
+    run_command("registry fetch", spec, fmt, lambda ctx: _fetch(ctx, alias, version, out))
+
+
+def _fetch(ctx: Context, alias: str, version: int | None, out_opt: str | None) -> Outcome:
+    from mlspec.compiler.plan import production_model_path
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    out = Path(out_opt) if out_opt else ctx.spec_path(production_model_path(ctx.plan.model_path))
+    info = reg.fetch(ctx, alias, version, out)
+    text = f"fetched {info['model_name']} {info['version']} ({alias if version is None else 'by number'}) " \
+           f"to {info['out']}\n  model sha256 {info['model_sha256']}\n"
+    return Outcome(True, {"results": [info]}, text)
+
+
+@registry.command()
+@SPEC
+@click.option("--version", "version", type=click.IntRange(min=1), required=True, help="The version number.")
+@click.option("--stage", type=click.Choice(["production", "staging"]), default="production", show_default=True)
+@FORMAT
+def promote(spec: str, version: int, stage: str, fmt: str) -> None:
+    """Point a stage at a registered version (roll back by promoting an older one)."""
+    run_command("registry promote", spec, fmt, lambda ctx: _promote(ctx, version, stage))
+
+
+def _promote(ctx: Context, version: int, stage: str) -> Outcome:
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    info = reg.promote(ctx, version, stage)
+    was = f" (was {info['previous']})" if info["previous"] else ""
+    return Outcome(True, {"results": [info]}, f"{info['model_name']} {stage} -> {info['version']}{was}\n")
+
+
 # =================================================================== freshness
 
 

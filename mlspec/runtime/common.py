@@ -290,7 +290,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
 def load_context(command: str, spec: str, fmt: str) -> Context:
     from mlspec.api import check_project
 
-    checked = check_project(spec)
+    checked = check_project(spec, check_targets=False)
     return Context(command, spec, Path(spec).resolve().parent, checked, fmt, list(checked.diagnostics))
 
 

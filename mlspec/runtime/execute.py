@@ -251,7 +251,9 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             keys[node.id] = key
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
-            if not monitor and entry and entry.get("key") == key and _outputs_intact(base, entry):
+            # A node reading the production model runs every time: the registry can change under it.
+            if (not monitor and not node.fetch_production and entry and entry.get("key") == key
+                    and _outputs_intact(base, entry)):
                 cached = NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
                                     started=offset)
                 _save_outputs(store, node, base, run_id, cached)   # this run's record, for later restores
@@ -262,10 +264,11 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
                 continue
             progress("start", NodeResult(node.id, "running"))
             offset = round(time.monotonic() - t0, 3)
+            fetch = plan.fetch_production_command if node.fetch_production else None
             if isolated:
-                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store)
+                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store, fetch)
             else:
-                outcome = _execute(node, base, log_dir, run_id)
+                outcome = _execute(node, base, log_dir, run_id, fetch)
                 if outcome.status == "ok":
                     _save_outputs(store, node, base, run_id, outcome)
             outcome.started = offset
@@ -331,7 +334,8 @@ def source_files(base: Path, plan: Plan) -> list[str]:
     return sorted(n for n in names if keep(n) and (base / n).is_file())
 
 
-def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id: str, store: Any) -> NodeResult:
+def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id: str, store: Any,
+                      fetch: str | None = None) -> NodeResult:
     """Run ``node`` in a fresh folder: sources copied, inputs restored from the store, outputs saved."""
     from mlspec.runtime.store import StoreError, restore_node, save_node
 
@@ -345,7 +349,7 @@ def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id:
             restore_node(store, plan, node, work, run_id)
         except StoreError as exc:
             return NodeResult(node.id, "failed", note=f"inputs not restored: {exc.message}"[:300], workdir=str(work))
-        outcome = _execute(node, work, log_dir, run_id)
+        outcome = _execute(node, work, log_dir, run_id, fetch)
         outcome.workdir = str(work)
         outcome.log = os.path.relpath(log_dir / f"{node.slug}.log", base)
         if outcome.status == "ok":
@@ -381,11 +385,18 @@ def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:
     return all(_file_digest(base / p) == digest for p, digest in entry.get("outputs", {}).items())
 
 
-def _execute(node: Node, base: Path, log_dir: Path, run_id: str) -> NodeResult:
+def _execute(node: Node, base: Path, log_dir: Path, run_id: str, fetch: str | None = None) -> NodeResult:
     assert node.command is not None
     log = log_dir / f"{node.slug}.log"
     env = _child_env(node, run_id)
     started = time.monotonic()
+    if fetch:   # ${registry.production.model}: the deployed model, fetched before the command
+        with log.open("ab") as out:
+            out.write(f"$ {fetch}\n".encode())
+        code = _run_process(fetch, base, env, log, node.timeout_seconds)
+        if code != 0:
+            return NodeResult(node.id, "failed", time.monotonic() - started, 1, code,
+                              note="fetching the production model failed", log=os.path.relpath(log, base))
     attempts = 0
     code = 0
     for attempt in range(node.retries + 1):

@@ -632,8 +632,10 @@ def _venv_ready() -> None:
 
 
 def _run_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Tasks find the venv's python and mlspec first, as on a worker with the project installed."""
-    return {"PATH": f"{V.AIRFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", **(extra or {})}
+    """Tasks find the venv's python and mlspec first, as on a worker with the project installed; the
+    spec's object store is replaced by a folder beside it (no test reaches a cloud)."""
+    return {"PATH": f"{V.AIRFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            "MLSPEC_STORAGE": ".mlspec/store", **(extra or {})}
 
 
 # Steps that show the run-time guards. They ride along in the failing-gate run (independent of
@@ -699,7 +701,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _registry_versions(folder: Path) -> list[Path]:
-    return sorted((folder / ".mlspec" / "registry").glob("*/v*/metadata.json"))
+    return sorted((folder / ".mlspec" / "store" / "registry").glob("*/versions/*/metadata.json"))
 
 
 @validator
@@ -711,7 +713,7 @@ def test_pipeline_runs_end_to_end(runs: dict[str, Any]) -> None:
         ["check_customers", "step_prepare", "train", "evaluate", "gate", "register"], "success")
     folder = runs["folders"]["passing"]
     (version,) = _registry_versions(folder)
-    assert version.parent.name == "v1" and version.parent.parent.name == "churn-classifier"
+    assert version.parent.name == "1" and version.parent.parent.parent.name == "churn-classifier"
     assert json.loads((folder / "metrics" / "eval.json").read_text())["roc_auc"] >= 0.75
 
 

@@ -17,6 +17,7 @@ import dockerfile
 import pytest
 
 from mlspec import diagnostics as dx
+from mlspec._version import __version__
 from mlspec.api import check_project
 from mlspec.diagnostics import Severity
 from mlspec.targets import available_targets
@@ -208,7 +209,7 @@ def test_training_image_runs_training_with_its_own_environment(reference) -> Non
     assert cmd.cmd == "CMD" and cmd.json
     assert list(cmd.value) == ["/usr/bin/env", "MLSPEC_SEED=42", *dk.BASH, train.command]
     builder_run = next(c for c in cmds if c.cmd == "RUN")
-    assert builder_run.value[0].endswith("-r /tmp/requirements.txt 'mlspec[runtime]'")
+    assert builder_run.value[0].endswith(f"-r /tmp/requirements.txt 'mlspec-compiler[runtime]=={__version__}'")
     # training writes its outputs under /app, so the app folder is the user's
     copy_app = [c for c in final_stage(cmds) if c.cmd == "COPY" and c.value == (".", "/app")]
     assert copy_app[0].flags == ("--chown=10001:10001",)
@@ -226,7 +227,7 @@ def test_minimal_spec_gets_a_training_image_only() -> None:
 
 def test_mlflow_registry_adds_the_mlflow_extra() -> None:
     plan = plan_of(spec(TRAIN_ONLY + "registry: {backend: mlflow, uri: 'http://mlflow:5000'}\n"))
-    assert "'mlspec[mlflow,runtime]'" in files(plan)[dk.TRAIN_DOCKERFILE]
+    assert f"'mlspec-compiler[mlflow,runtime]=={__version__}'" in files(plan)[dk.TRAIN_DOCKERFILE]
 
 
 @pytest.mark.parametrize(("packages", "pragma"), [("[libgomp1]", True), ("[libgomp1=12.2.0-14, curl=7.88.1-10]", False)])

@@ -254,7 +254,7 @@ def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> N
             assert step["run"] == node.command
         installs = steps_named(job, "Install")
         installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
-        assert ("mlspec[runtime]" in installed) is node.runtime, node.id
+        assert ("mlspec-compiler[runtime]==" in installed) is node.runtime, node.id
     assert command_step(jobs["gate"])["run"] == "mlspec gate mlproject.yaml"
 
 
