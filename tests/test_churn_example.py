@@ -43,7 +43,7 @@ def test_churn_end_to_end(tmp_path: Path) -> None:
     metadata = json.loads((registry / "v1" / "metadata.json").read_text())
     assert metadata["metrics"]["roc_auc"] >= 0.75
     drift = json.loads((project / ".mlspec" / "monitoring" / "drift.json").read_text())
-    assert drift["status"] == "event"
+    assert drift["status"] == "finding"
 
     second = statuses(run(project))
     pipeline = ("check.customers", "step.prepare", "train", "evaluate", "gate", "register")

@@ -52,6 +52,12 @@ STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
                                  "next to the spec).")
 
 
+FINDING_OPTION = click.option(
+    "--exit-zero-on-finding", "exit_zero_on_finding", is_flag=True,
+    help="Exit 0 when the check ran and recorded a finding (the generated DAGs use it so a finding is not a "
+         "failed task; retrain-trigger reads the recorded state). A check that could not run still exits 1.")
+
+
 def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
     try:
         return ctx.plan.source_named(name)
@@ -158,11 +164,12 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
 @click.argument("args", nargs=-1, metavar="[SPEC] SOURCE")
 @click.option("--file", "file_", metavar="FILE", help="Data to check (path or URI; default: the source's uri).")
 @click.option("--strict", is_flag=True, help="Columns the contract does not list are errors, not warnings.")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir: str | None,
-               pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+               pushgateway: str | None, no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check a data set against source SOURCE's column contract; exit 1 on violations."""
     if len(args) == 1:
         spec, source = "mlproject.yaml", args[0]
@@ -171,7 +178,8 @@ def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir
     else:
         raise click.UsageError("expected [SPEC] SOURCE" if not args else f"too many arguments: {' '.join(args)}")
     run_command("check-data", spec, fmt,
-                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile))
+                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_dir: str | None,
@@ -207,7 +215,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
         if monitoring:
             ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
             write_state(ctx, "schema", ctx.state_dir(state_dir), "error", exc.message,
-                        {"source": name, "file": file_ or src.uri, "results": []})
+                        {"source": name, "file": file_ or src.uri, "results": []},
+                    pushgateway=pushgateway, no_push=no_push)
             ctx.diagnostics.pop()
         raise
 
@@ -253,7 +262,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
     if monitoring:
         summary = f"{total} violation(s) in {loc.display}" if total else f"{loc.display} meets the contract"
         payload["state"] = ctx.shown(write_state(ctx, "schema", ctx.state_dir(state_dir),
-                                                 "event" if total else "ok", summary, payload))
+                                                 "finding" if total else "ok", summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
 
     rows = []
     for r in reports:
@@ -273,14 +283,16 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
 @click.option("--reference", type=str, metavar="FILE", help="Reference data (default: monitoring.reference's uri).")
 @click.option("--current", type=str, metavar="FILE", help="Current data (default: monitoring.current's uri).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def drift(spec: str, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
-          pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+          pushgateway: str | None, no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Measure drift between reference and current data; exit 1 if drift is found."""
     run_command("drift", spec, fmt, lambda ctx: _drift(ctx, reference, current, output, state_dir, pushgateway,
-                                                       no_push, textfile))
+                                                       no_push, textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role: str) -> tuple[Any, Any]:
@@ -316,7 +328,8 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
         cur = data.read_table(cur_loc, columns=wanted)
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "drift", state, "error", exc.message, {"results": []})
+        write_state(ctx, "drift", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
 
@@ -368,8 +381,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
             f"{r['column']} ({_drift_text(r)})" for r in drifted[:5])
     else:
         summary = f"no drift in {len(results)} check(s)"
-    status = "event" if drifted else ("error" if errors else "ok")
-    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload))
+    status = "finding" if drifted else ("error" if errors else "ok")
+    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     if output:
         try:
             write_json(Path(output), {"command": "drift", "project": ctx.project, **payload,
@@ -462,11 +476,12 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
 
 @click.command()
 @click.argument("args", nargs=-1, metavar="[SPEC] [SOURCE]...")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | None, no_push: bool,
-              textfile: str | None, fmt: str) -> None:
+              textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check that data sources are fresher than their bound; exit 1 if one is stale.
 
     The first argument is the spec when it ends in .yaml/.yml or names an existing file;
@@ -476,7 +491,8 @@ def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | N
     if sources and (sources[0].endswith((".yaml", ".yml")) or os.path.isfile(sources[0])):
         spec = sources.pop(0)
     run_command("freshness", spec, fmt, lambda ctx: _freshness(ctx, sources, state_dir, pushgateway, no_push,
-                                                               textfile))
+                                                               textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgateway: str | None, no_push: bool,
@@ -531,7 +547,8 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
     summary = (f"{len(stale)} stale source(s): " + ", ".join(r["source"] for r in stale)) if stale else (
         f"{len(errors)} source(s) could not be checked" if errors else f"{len(results)} source(s) fresh")
     payload["state"] = ctx.shown(write_state(ctx, "freshness", ctx.state_dir(state_dir),
-                                             "event" if stale else ("error" if errors else "ok"), summary, payload))
+                                             "finding" if stale else ("error" if errors else "ok"), summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     rows = [[r["source"], r["last_updated"] or "-", duration_text(r["age_seconds"]) if r["age_seconds"] is not None
              else "-", r["bound"], {"ok": "fresh", "stale": "STALE", "error": "ERROR"}[r["status"]]] for r in results]
     text = table(["source", "last updated", "age", "bound", "result"], rows) + f"freshness: {summary}\n"
@@ -545,14 +562,16 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
 @SPEC
 @click.option("--metrics", type=click.Path(dir_okay=False),
               help="Live metrics JSON (default: monitoring.performance.metrics).")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def performance(spec: str, metrics: str | None, state_dir: str | None, pushgateway: str | None, no_push: bool,
-                textfile: str | None, fmt: str) -> None:
+                textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check live model performance against its bounds; exit 1 when out of bounds."""
     run_command("performance", spec, fmt, lambda ctx: _performance(ctx, metrics, state_dir, pushgateway, no_push,
-                                                                   textfile))
+                                                                   textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def performance_metrics_path(plan: Any) -> str:
@@ -583,7 +602,8 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         metrics = g.read_metrics(mpath, mshown, "live metrics file")
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "performance", state, "error", exc.message, {"results": []})
+        write_state(ctx, "performance", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
     value, problem = g.metric_value(metrics, perf.metric)
@@ -597,11 +617,11 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         if perf.min is not None and value < perf.min:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is below min {num(perf.min)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "min"))
-            status = "event"
+            status = "finding"
         if perf.max is not None and value > perf.max:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is above max {num(perf.max)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "max"))
-            status = "event"
+            status = "finding"
     samples = [prom.sample(mm.PERFORMANCE, value, project=ctx.project, metric=perf.metric)] if value is not None else []
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile) if samples else {
         "pushgateway": None, "pushed": False, "textfile": None}
@@ -613,7 +633,8 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
     summary = {"ok": f"{perf.metric} {num(value)} within {bound}",
                "event": f"{perf.metric} {num(value)} outside {bound}",
                "error": f"{perf.metric} {problem}"}[status]
-    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload))
+    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     text = table(["metric", "value", "bound", "window", "result"],
                  [[perf.metric, num(value), bound, perf.window,
                    {"ok": "ok", "event": "OUT OF BOUNDS", "error": "ERROR"}[status]]])

@@ -27,6 +27,8 @@ from mlspec.compiler.plan import Node, Plan
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}
 MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"}
+# The monitoring checks write their outcome here (see runtime.common.write_state).
+OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
 CACHE_FILE = Path(".mlspec") / "cache" / "nodes.json"
 RUNS_DIR = Path(".mlspec") / "runs"
 
@@ -154,13 +156,15 @@ def _save_cache(base: Path, cache: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- execution
 
 
-def _child_env(node: Node, run_id: str) -> dict[str, str]:
+def _child_env(node: Node, run_id: str, outcome_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(dict(node.env))
     # The runtime commands are `mlspec …`: make this interpreter's mlspec the one found first.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MLSPEC_RUN_ID"] = run_id
     env["MLSPEC_NODE"] = node.id
+    if outcome_file is not None:
+        env[OUTCOME_ENV] = str(outcome_file)
     return env
 
 
@@ -274,27 +278,42 @@ def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:
     return all(_file_digest(base / p) == digest for p, digest in entry.get("outputs", {}).items())
 
 
+def _recorded_outcome(path: Path) -> str | None:
+    try:
+        status = json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) else None
+
+
 def _execute(node: Node, base: Path, log_dir: Path, run_id: str) -> NodeResult:
     assert node.command is not None
     log = log_dir / f"{node.slug}.log"
-    env = _child_env(node, run_id)
+    outcome_file = log_dir / f"{node.slug}.outcome.json" if node.kind in MONITOR_KINDS else None
+    env = _child_env(node, run_id, outcome_file)
     started = time.monotonic()
     attempts = 0
     code = 0
+    recorded: str | None = None
     for attempt in range(node.retries + 1):
         attempts = attempt + 1
         with log.open("ab") as out:
             out.write(f"$ {node.command}\n# attempt {attempts} of {node.retries + 1}\n".encode())
+        if outcome_file is not None:
+            outcome_file.unlink(missing_ok=True)
         code = _run_process(node.command, base, env, log, node.timeout_seconds)
+        recorded = _recorded_outcome(outcome_file) if outcome_file is not None else None
         if code == 0:
             break
-        if node.kind in MONITOR_KINDS and code == 1:
+        if code == 1 and recorded == "finding":
             break  # a finding, not a crash: retrying will not change it
     seconds = time.monotonic() - started
     rel_log = os.path.relpath(log, base)
     if code == 0:
         return NodeResult(node.id, "ok", seconds, attempts, code, log=rel_log)
-    if node.kind in MONITOR_KINDS and code == 1:
+    if code == 1 and recorded == "finding":
         return NodeResult(node.id, "alert", seconds, attempts, code, note="finding reported", log=rel_log)
     note = "timed out" if code == 124 else f"exit code {code}"
+    if node.kind in MONITOR_KINDS and code != 124:
+        note += ", no finding recorded" if recorded is None else f", check recorded '{recorded}'"
     return NodeResult(node.id, "failed", seconds, attempts, code, note=note, log=rel_log)

@@ -222,15 +222,17 @@ def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]
     for node in plan.monitor_nodes:
         upstream = [by_id[u].slug for u in _upstream(node, emitted, by_id)]
         if node.kind == "retrain":
-            # Runs whether the checks found something (they fail) or not; it reads their
-            # recorded results and decides. "No retrain" is a skip, not a failure.
+            # Runs even when a check crashed; it reads the recorded results and decides.
+            # "No retrain" is a skip, not a failure.
             tasks.append(_command_task(node, options, plan, upstream, trigger_rule="all_done",
                                        skip_on_exit_code=NO_RETRAIN_EXIT_CODE,
                                        command_suffix=" --exit-code"))
             tasks.append({"id": "trigger_pipeline", "kind": "trigger", "upstream": [node.slug],
                           "trigger_dag_id": pipeline_dag_id(plan)})
         else:
-            tasks.append(_command_task(node, options, plan, upstream))
+            # A finding is the check doing its job: the task succeeds and records it for
+            # the retrain task; only a check that could not run fails the task.
+            tasks.append(_command_task(node, options, plan, upstream, command_suffix=" --exit-zero-on-finding"))
     return tasks
 
 
