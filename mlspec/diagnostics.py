@@ -261,6 +261,9 @@ SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret
 MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
     "A range has its lower bound above its upper bound (schema `min`/`max`, "
     "`autoscaling`).")
+MONITORING_WITHOUT_METRICS = _code("MS330", "monitoring without a metrics destination", W,
+    "`monitoring` names neither a `pushgateway` nor a `textfile_dir`, so the checks' results and "
+    "the pipeline runs never reach Prometheus: no drift, failure or staleness alert can fire.")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,
@@ -319,6 +322,9 @@ PUSH_FAILED = _code("MS609", "metrics push failed", W,
     "The Pushgateway could not be reached or refused the metrics; the command's verdict stands.")
 DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
+UNKNOWN_RUN_NODE = _code("MS670", "report-run names no node of the plan", E,
+    "`mlspec report-run --node` takes a node id of the plan (`train`, `monitor.drift`), its slug "
+    "(the Airflow task id) or `pipeline` / `monitoring` for a whole run.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
 

@@ -68,6 +68,7 @@ RUNTIME = "mlspec.runtime.commands"
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")

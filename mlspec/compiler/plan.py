@@ -16,6 +16,7 @@ from mlspec.diagnostics import SpecPath
 NodeKind = Literal[
     "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
+    "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
 
 
@@ -195,6 +196,7 @@ class Monitoring:
     freshness: tuple[str, ...]         # sources with a freshness bound
     pushgateway: str | None
     alerts: tuple[Alert, ...]
+    textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
 
 
 @dataclass(frozen=True)

@@ -517,7 +517,7 @@ class Resolver:
             current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
             freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
-            pushgateway=mon.pushgateway,
+            pushgateway=mon.pushgateway, textfile_dir=mon.textfile_dir,
             alerts=tuple(p.Alert(a.channel, a.to, tuple(a.on), a.severity) for a in mon.alerts))
 
     def _retraining(self) -> p.Retraining | None:

@@ -43,7 +43,7 @@ def _push_options(f: Any) -> Any:
                      help="Also write the metrics to this file (node_exporter textfile collector; name it *.prom).")(f)
     f = click.option("--no-push", is_flag=True, help="Do not push to the Pushgateway.")(f)
     f = click.option("--pushgateway", metavar="URL",
-                     help="Pushgateway to push to (default: monitoring.pushgateway).")(f)
+                     help="Pushgateway to push to (default: $MLSPEC_PUSHGATEWAY, else monitoring.pushgateway).")(f)
     return f
 
 
@@ -631,13 +631,13 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
               "severity": perf.severity, "within_bounds": status == "ok", "problem": problem}
     payload = {"metrics_file": mshown, "results": [result], "push": push}
     summary = {"ok": f"{perf.metric} {num(value)} within {bound}",
-               "event": f"{perf.metric} {num(value)} outside {bound}",
+               "finding": f"{perf.metric} {num(value)} outside {bound}",
                "error": f"{perf.metric} {problem}"}[status]
     payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload,
                     pushgateway=pushgateway, no_push=no_push))
     text = table(["metric", "value", "bound", "window", "result"],
                  [[perf.metric, num(value), bound, perf.window,
-                   {"ok": "ok", "event": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
+                   {"ok": "ok", "finding": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
     return Outcome(status == "ok", payload, text)
 
 
@@ -708,3 +708,67 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
     lines += [f"  note: {n}" for n in decision["notes"]]
     code = (0 if decision["trigger"] else 99) if exit_code else 0
     return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)
+
+
+# =================================================================== report-run
+
+# Whole runs report under these node names: the pipeline DAG/workflow and the monitoring one.
+RUN_NODES = ("pipeline", "monitoring")
+
+
+def run_node_id(plan: Any, name: str) -> str | None:
+    """A node id of the plan from its id or slug (Airflow task id), or a whole-run name."""
+    if name in RUN_NODES:
+        return name
+    for n in (*plan.nodes, *plan.monitor_nodes):
+        if name in (n.id, n.slug):
+            return n.id
+    return None
+
+
+def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
+    from mlspec.runtime import prometheus as prom
+
+    return [prom.sample(mm.RUN_SUCCESS, int(success), project=project, node=node),
+            prom.sample(mm.RUN_TIMESTAMP, timestamp, project=project, node=node)]
+
+
+@click.command(name="report-run")
+@SPEC
+@click.option("--node", "node", required=True, metavar="NODE",
+              help="Node id (train, monitor.drift), its slug (the Airflow task id), or 'pipeline' / "
+                   "'monitoring' for a whole run.")
+@click.option("--status", type=click.Choice(["success", "failure"]), required=True, help="How the run ended.")
+@click.option("--timestamp", type=float, metavar="SECONDS", help="Unix time the run finished (default: now).")
+@_push_options
+@FORMAT
+def report_run(spec: str, node: str, status: str, timestamp: float | None, pushgateway: str | None, no_push: bool,
+               textfile: str | None, fmt: str) -> None:
+    """Report how a node or a whole run ended: mlspec_run_success and mlspec_run_timestamp_seconds."""
+    run_command("report-run", spec, fmt, lambda ctx: _report_run(ctx, node, status, timestamp, pushgateway,
+                                                                 no_push, textfile))
+
+
+def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, pushgateway: str | None,
+                no_push: bool, textfile: str | None) -> Outcome:
+    node = run_node_id(ctx.plan, name)
+    if node is None:
+        from mlspec.suggest import did_you_mean
+
+        names = [*RUN_NODES, *(n.id for n in (*ctx.plan.nodes, *ctx.plan.monitor_nodes))]
+        hint = did_you_mean(name, names) or "one of: " + ", ".join(names)
+        raise Failure(dx.UNKNOWN_RUN_NODE, f"no node {name!r} in the plan", hint=hint)
+    ts = time.time() if timestamp is None else timestamp
+    samples = run_samples(ctx.project, node, status == "success", ts)
+    mon = ctx.plan.monitoring
+    if not textfile and mon is not None and mon.textfile_dir:
+        # One file per node: the collector reads them all, a later node never erases an earlier one.
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
+                        groups=[([("node", node)], samples)])
+    where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
+    payload = {"node": node, "status": status, "timestamp": ts, "push": push}
+    text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else
+                                              " (no metrics destination: nothing reported)") + "\n"
+    return Outcome(True, payload, text)
+

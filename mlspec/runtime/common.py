@@ -30,6 +30,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 STATE_DIR = Path(".mlspec") / "monitoring"     # relative to the spec's folder
 STATE_ENV = "MLSPEC_STATE_DIR"
+PUSHGATEWAY_ENV = "MLSPEC_PUSHGATEWAY"     # overrides monitoring.pushgateway (one spec, many deployments)
 # Set by `mlspec run` (and readable by any scheduler): the file a check writes its outcome to,
 # so a node that exited non-zero without recording a finding is told apart as a crash.
 OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
@@ -273,7 +274,7 @@ def _push_outcome(ctx: Context, kind: str, status: str, url: str | None, no_push
     from mlspec import metrics as mm
     from mlspec.runtime import prometheus as prom
 
-    target = None if no_push else (url or (ctx.plan.monitoring.pushgateway if ctx.plan.monitoring else None))
+    target = None if no_push else gateway_url(ctx.plan, url)
     if not target:
         return
     samples = [prom.sample(mm.CHECK_OUTCOME, int(o == status), project=ctx.project, check=kind, outcome=o)
@@ -288,6 +289,11 @@ def _push_outcome(ctx: Context, kind: str, status: str, url: str | None, no_push
 # ------------------------------------------------------------------ pushing
 
 
+def gateway_url(plan: Any, url: str | None = None) -> str | None:
+    """The Pushgateway: ``--pushgateway``, else ``$MLSPEC_PUSHGATEWAY``, else ``monitoring.pushgateway``."""
+    return url or os.environ.get(PUSHGATEWAY_ENV) or (plan.monitoring.pushgateway if plan.monitoring else None)
+
+
 def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: bool, textfile: str | None,
                  grouping: Iterable[tuple[str, str]] = (), groups: list[tuple[list[tuple[str, str]], list[Any]]]
                  | None = None) -> dict[str, Any]:
@@ -299,6 +305,9 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     from mlspec.runtime import prometheus as prom
 
     info: dict[str, Any] = {"pushgateway": None, "pushed": False, "textfile": None}
+    mon = ctx.plan.monitoring
+    if not textfile and mon is not None and mon.textfile_dir:
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_{ctx.command}.prom")
     if textfile:
         path = Path(textfile)
         try:
@@ -307,7 +316,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
         except (OSError, ValueError) as exc:
             ctx.add(dx.DATA_UNREADABLE, f"cannot write the metrics text file {textfile}: "
                     f"{getattr(exc, 'strerror', None) or exc}", file=textfile)
-    target = None if no_push else (url or (ctx.plan.monitoring.pushgateway if ctx.plan.monitoring else None))
+    target = None if no_push else gateway_url(ctx.plan, url)
     if not target:
         return info
     info["pushgateway"] = target

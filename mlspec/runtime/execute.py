@@ -232,7 +232,9 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
                 continue
             progress("start", NodeResult(node.id, "running"))
             outcome = _execute(node, base, log_dir, run_id)
-            _push_outcome(plan, node, outcome)
+            problem = _push_outcome(plan, node.id, outcome.status != "failed")
+            if problem:
+                outcome.note = (outcome.note + "; " if outcome.note else "") + problem
             result.results.append(outcome)
             progress("done", outcome)
             if outcome.status == "ok" and not monitor:
@@ -250,28 +252,44 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             saved.pop(running.id, None)
             _save_cache(base, saved)
             result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C"))
+    _report_runs(plan, nodes, result)
     (log_dir / "run.json").write_text(json.dumps(
         {"run_id": run_id, "interrupted": result.interrupted,
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:
-    """Report the node's result to the Pushgateway (when monitoring names one), so the
-    pipeline-failure alert sees local runs too. A push failure never fails the run."""
-    gateway = plan.monitoring.pushgateway if plan.monitoring else None
-    if not gateway or outcome.status not in ("ok", "failed", "alert"):
-        return
-    from mlspec import metrics as M
-    from mlspec.runtime.prometheus import PushError, push, sample
+def _push_outcome(plan: Plan, node: str, success: bool) -> str | None:
+    """Report a node's (or the whole run's) result the way `mlspec report-run` does, so the
+    pipeline-failure and staleness alerts see local runs too. A push failure never fails the
+    run; it is returned as a note."""
+    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.common import gateway_url
 
-    samples = [sample(M.RUN_SUCCESS, 0 if outcome.status == "failed" else 1, project=plan.project.name, node=node.id),
-               sample(M.RUN_TIMESTAMP, time.time(), project=plan.project.name, node=node.id)]
-    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node.id)]
+    gateway = gateway_url(plan)
+    if not gateway:
+        return None
+    from mlspec import metrics as M
+    from mlspec.runtime.prometheus import PushError, push
+
+    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
     try:
-        push(gateway, samples, grouping, timeout=5.0)
+        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, timeout=5.0)
     except PushError as exc:
-        outcome.note = (outcome.note + "; " if outcome.note else "") + f"metrics not pushed: {exc}"[:200]
+        return f"metrics not pushed: {exc}"[:200]
+    return None
+
+
+def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult) -> None:
+    """One result per graph that ran: ``pipeline`` and ``monitoring`` (what a DAG run reports)."""
+    ran = {r.id: r for r in result.results if r.status in ("ok", "failed", "alert", "interrupted", "cached")}
+    monitor_ids = {n.id for n in plan.monitor_nodes}
+    for whole, members in (("pipeline", [n for n in nodes if n.id not in monitor_ids]),
+                           ("monitoring", [n for n in nodes if n.id in monitor_ids])):
+        done = [ran[n.id] for n in members if n.id in ran]
+        if done:
+            _push_outcome(plan, whole, not result.interrupted
+                          and all(r.status not in ("failed", "interrupted") for r in done))
 
 
 def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:

@@ -236,6 +236,23 @@ def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]
     return tasks
 
 
+def report_tasks(plan: Plan, options: AirflowOptions, whole: str, upstream: list[str]) -> list[dict[str, Any]]:
+    """How the whole run ended, for the failure and staleness alerts: two final tasks after
+    every task. ``report_success`` runs when nothing failed (skips are fine: "no retrain"),
+    ``report_failure`` when something did; the one that does not run is skipped or
+    upstream-failed, so the DAG run keeps its own state."""
+    from mlspec.compiler.plan import Node
+    from mlspec.output.encoders import sh
+
+    out = []
+    for status, rule in (("success", "none_failed"), ("failure", "one_failed")):
+        node = Node(id=f"report.{status}", slug=f"report_{status}", kind="report", title=f"report {status}",
+                    command=f"mlspec report-run {sh(plan.spec_file)} --node {whole} --status {status}",
+                    env=plan.environment.env, runtime=True)
+        out.append(_command_task(node, options, plan, list(upstream), trigger_rule=rule))
+    return out
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -272,6 +289,7 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         tasks = monitoring_tasks(plan, options)
         schedule = plan.monitoring.schedule if plan.monitoring else None
         dag_id, what = monitoring_dag_id(plan), "monitoring"
+    tasks = tasks + report_tasks(plan, options, kind, [t["id"] for t in tasks])
     kinds = {t["kind"] for t in tasks}
     command_tasks = [t for t in tasks if t["kind"] in ("bash", "pod")]
     return {
