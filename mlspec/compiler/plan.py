@@ -197,6 +197,7 @@ class Monitoring:
     pushgateway: str | None
     alerts: tuple[Alert, ...]
     textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
+    period_seconds: int = 3600         # longest gap between two scheduled runs (staleness alerts)
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,7 @@ class Retraining:
     on: tuple[str, ...]
     cooldown: str
     cooldown_seconds: int
+    period_seconds: int | None = None  # longest gap between two scheduled runs (staleness alerts)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from mlspec.compiler.interpolate import InterpolationError, shell_value, tokeniz
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
 from mlspec.language.target_options import ImageOptions
-from mlspec.language.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
+from mlspec.language.types import cpu_cores, cron_expression, cron_period_seconds, duration_seconds, memory_bytes, uri_scheme
 
 _EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
                 ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
@@ -513,6 +513,7 @@ class Resolver:
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
+            period_seconds=cron_period_seconds(cron_expression(mon.schedule)),
             reference=strip_namespace(mon.reference) if mon.reference else None,
             current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
@@ -525,7 +526,8 @@ class Resolver:
         if not r:
             return None
         return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
-                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown))
+                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown),
+                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None)
 
     def _llm(self) -> p.Llm | None:
         llm = self.spec.llm

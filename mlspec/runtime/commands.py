@@ -729,8 +729,11 @@ def run_node_id(plan: Any, name: str) -> str | None:
 def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
     from mlspec.runtime import prometheus as prom
 
-    return [prom.sample(mm.RUN_SUCCESS, int(success), project=project, node=node),
-            prom.sample(mm.RUN_TIMESTAMP, timestamp, project=project, node=node)]
+    samples = [prom.sample(mm.RUN_SUCCESS, int(success), project=project, node=node),
+               prom.sample(mm.RUN_TIMESTAMP, timestamp, project=project, node=node)]
+    if success:
+        samples.append(prom.sample(mm.RUN_LAST_SUCCESS, timestamp, project=project, node=node))
+    return samples
 
 
 @click.command(name="report-run")
@@ -764,8 +767,9 @@ def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, p
     if not textfile and mon is not None and mon.textfile_dir:
         # One file per node: the collector reads them all, a later node never erases an earlier one.
         textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    # POST: a failure replaces success and timestamp but keeps the last success time.
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
-                        groups=[([("node", node)], samples)])
+                        groups=[([("node", node)], samples)], method="POST")
     where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
     payload = {"node": node, "status": status, "timestamp": ts, "push": push}
     text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else

@@ -296,7 +296,7 @@ def gateway_url(plan: Any, url: str | None = None) -> str | None:
 
 def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: bool, textfile: str | None,
                  grouping: Iterable[tuple[str, str]] = (), groups: list[tuple[list[tuple[str, str]], list[Any]]]
-                 | None = None) -> dict[str, Any]:
+                 | None = None, method: str = "PUT") -> dict[str, Any]:
     """Write the textfile and push to the gateway; failures are warnings. Returns a JSON summary.
 
     The group is ``job/mlspec/project/<name>`` + ``command/<command>`` + ``grouping``; with
@@ -323,7 +323,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     batches = groups if groups is not None else [([("command", ctx.command), *grouping], samples)]
     try:
         for extra, batch in batches:
-            prom.push(target, batch, [("job", prom.JOB), ("project", ctx.project), *extra])
+            prom.push(target, batch, [("job", prom.JOB), ("project", ctx.project), *extra], method=method)
         info["pushed"] = True
     except prom.PushError as exc:
         ctx.warn(PUSH_FAILED, f"could not push metrics to {target}: {exc}", file=ctx.checked.file,

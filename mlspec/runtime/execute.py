@@ -207,6 +207,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
     result = RunResult(run_id)
     keys: dict[str, str] = {}
     blocked: set[str] = set()
+    unreachable: set[str] = set()   # a gateway that refused once is not retried (one note, no waits)
     try:
         for node in nodes:
             if any(dep in blocked for dep in node.needs):
@@ -232,7 +233,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
                 continue
             progress("start", NodeResult(node.id, "running"))
             outcome = _execute(node, base, log_dir, run_id)
-            problem = _push_outcome(plan, node.id, outcome.status != "failed")
+            problem = _push_outcome(plan, node.id, outcome.status != "failed", unreachable)
             if problem:
                 outcome.note = (outcome.note + "; " if outcome.note else "") + problem
             result.results.append(outcome)
@@ -252,14 +253,14 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             saved.pop(running.id, None)
             _save_cache(base, saved)
             result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C"))
-    _report_runs(plan, nodes, result)
+    _report_runs(plan, nodes, result, unreachable)
     (log_dir / "run.json").write_text(json.dumps(
         {"run_id": run_id, "interrupted": result.interrupted,
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
     return result
 
 
-def _push_outcome(plan: Plan, node: str, success: bool) -> str | None:
+def _push_outcome(plan: Plan, node: str, success: bool, unreachable: set[str]) -> str | None:
     """Report a node's (or the whole run's) result the way `mlspec report-run` does, so the
     pipeline-failure and staleness alerts see local runs too. A push failure never fails the
     run; it is returned as a note."""
@@ -267,20 +268,23 @@ def _push_outcome(plan: Plan, node: str, success: bool) -> str | None:
     from mlspec.runtime.common import gateway_url
 
     gateway = gateway_url(plan)
-    if not gateway:
+    if not gateway or gateway in unreachable:
         return None
     from mlspec import metrics as M
     from mlspec.runtime.prometheus import PushError, push
 
     grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
     try:
-        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, timeout=5.0)
+        # POST, as report-run: a failure keeps the group's last success time.
+        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, method="POST",
+             timeout=5.0)
     except PushError as exc:
-        return f"metrics not pushed: {exc}"[:200]
+        unreachable.add(gateway)
+        return f"metrics not pushed (not retried in this run): {exc}"[:240]
     return None
 
 
-def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult) -> None:
+def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult, unreachable: set[str]) -> None:
     """One result per graph that ran: ``pipeline`` and ``monitoring`` (what a DAG run reports)."""
     ran = {r.id: r for r in result.results if r.status in ("ok", "failed", "alert", "interrupted", "cached")}
     monitor_ids = {n.id for n in plan.monitor_nodes}
@@ -289,7 +293,7 @@ def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult) -> None:
         done = [ran[n.id] for n in members if n.id in ran]
         if done:
             _push_outcome(plan, whole, not result.interrupted
-                          and all(r.status not in ("failed", "interrupted") for r in done))
+                          and all(r.status not in ("failed", "interrupted") for r in done), unreachable)
 
 
 def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:

@@ -51,6 +51,7 @@ SEVERITIES = ("warning", "critical")
 FRESHNESS_SEVERITY = "warning"
 SCHEMA_SEVERITY = "warning"
 PIPELINE_FAILURE_SEVERITY = "critical"
+STALENESS_SEVERITY = "warning"
 SLO_SEVERITY = "critical"
 BUDGET_SEVERITY = "warning"
 
@@ -311,7 +312,35 @@ class _SeriesProbe:
         return v
 
 
-_Probe = _GaugeProbe | _AgeProbe | _SeriesProbe
+@dataclass(frozen=True)
+class _AbsentProbe:
+    """``absent(<selector>)``: fires (value 1) while the series does not exist at all."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    threshold: float = 0.5
+    fire: float = 1.0
+    quiet: float = 0.0
+    op: Literal[">"] = ">"
+    window_seconds: int = 0
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("absent", self.metric, self.labels)
+
+    def fires(self, v: float) -> bool:
+        return v > self.threshold
+
+    def series(self, value: float, points: int) -> list[tuple[str, str]]:
+        # Firing: only another node's series exists; quiet: the watched one does.
+        other = tuple((k, v if k != "node" else v + "-other") for k, v in self.labels)
+        return [(selector(self.metric, _eq(self.labels if not self.fires(value) else other)), f"1+0x{points}")]
+
+    def value(self, v: float) -> float:
+        return v
+
+
+_Probe = _GaugeProbe | _AgeProbe | _SeriesProbe | _AbsentProbe
 
 
 @dataclass(frozen=True)
@@ -511,6 +540,45 @@ class _Builder:
              M.RUN_SUCCESS.name, " is 0)."),
             _GaugeProbe(M.RUN_SUCCESS.name, series, "==", 0, fire=0, quiet=1),
             alert_labels=series))
+        self.staleness()
+
+    def staleness(self) -> None:
+        """A schedule that stopped running raises no failure: its timestamps say it. Bounds are
+        twice the longest gap between two scheduled runs (computed from the normalised cron)."""
+        group = self.group("pipeline")
+        mon, retrain = self.plan.monitoring, self.plan.retraining
+        if mon is not None and self.plan.monitor_nodes:
+            labels = (*self.p, ("node", "monitoring"))
+            bound = 2 * mon.period_seconds
+            self.rules.alerts.append(_Alert(
+                "MlspecMonitoringStale", group,
+                f"time() - {selector(M.RUN_TIMESTAMP.name, _eq(labels))} > {_num(bound)}", 300,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("Monitoring of ", _User(self.project), " has not run on schedule"),
+                ("The last monitoring run finished ", _Value("duration"), " ago; the schedule ",
+                 _User(mon.schedule_text), " runs at least every ", _dur(mon.period_seconds), "."),
+                _AgeProbe(M.RUN_TIMESTAMP.name, labels, bound, fire=2 * bound, quiet=bound / 2),
+                labels=(("node", "monitoring"),), alert_labels=labels))
+            self.rules.alerts.append(_Alert(
+                "MlspecRunsMissing", group, f"absent({selector(M.RUN_TIMESTAMP.name, _eq(labels))})", bound,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("No monitoring run of ", _User(self.project), " has been reported"),
+                ("No monitoring run reported for ", _dur(bound), ": no metrics destination, or the series "
+                 "was deleted."),
+                _AbsentProbe(M.RUN_TIMESTAMP.name, labels),
+                labels=(("node", "monitoring"),), alert_labels=labels))
+        if retrain is not None and retrain.period_seconds and self.plan.nodes:
+            labels = (*self.p, ("node", "pipeline"))
+            bound = 2 * retrain.period_seconds
+            self.rules.alerts.append(_Alert(
+                "MlspecTrainingStale", group,
+                f"time() - {selector(M.RUN_LAST_SUCCESS.name, _eq(labels))} > {_num(bound)}", 300,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("Training of ", _User(self.project), " has not succeeded on schedule"),
+                ("The training pipeline last succeeded ", _Value("duration"), " ago; the schedule ",
+                 _User(retrain.schedule_text or ""), " runs at least every ", _dur(retrain.period_seconds), "."),
+                _AgeProbe(M.RUN_LAST_SUCCESS.name, labels, bound, fire=2 * bound, quiet=bound / 2),
+                labels=(("node", "pipeline"),), alert_labels=labels))
 
     # ------------------------------------------------------------------ serving SLOs
 
@@ -865,6 +933,20 @@ _RUNBOOK = {
         "A pipeline or monitoring node reported a failed run (`mlspec_run_success` is 0).",
         ["Open the logs of the node's last run in the scheduler (GitHub Actions or Airflow).",
          "Re-run the node once the cause is fixed; the alert resolves when it reports success."]),
+    "MlspecMonitoringStale": (
+        "Monitoring has not reported a run for twice its schedule: the scheduler, the DAG or its "
+        "reporting stopped, so drift would go unnoticed.",
+        ["Check that the monitoring DAG or workflow is enabled and its last runs started.",
+         "Check the run's final report task (`mlspec report-run`) reached the Pushgateway."]),
+    "MlspecRunsMissing": (
+        "Prometheus holds no run timestamp of the monitoring runs at all.",
+        ["Check `monitoring.pushgateway` (or `$MLSPEC_PUSHGATEWAY`) and that Prometheus scrapes the "
+         "Pushgateway with `honor_labels: true`.",
+         "Run the monitoring once by hand: `mlspec run {spec}`."]),
+    "MlspecTrainingStale": (
+        "The training pipeline has not succeeded for twice its retraining schedule.",
+        ["Look for failed pipeline runs (`MlspecPipelineFailed`) and their logs.",
+         "Check that the scheduled pipeline is enabled."]),
     "MlspecServingLatencyHigh": (
         "The server's 95th percentile request latency is above the SLO.",
         ["Check saturation (CPU, memory, replicas) and recent deployments.",

@@ -165,6 +165,14 @@ def test_reference_alerts(reference) -> None:
         ("MlspecSchemaViolations", 'mlspec_schema_violations{project="churn"} > 0', "5m", "warning",
          "pipeline_drift"),
         ("MlspecPipelineFailed", 'mlspec_run_success{project="churn"} == 0', None, "critical", "pipeline_failure"),
+        # staleness: twice the longest gap of the schedule (monitoring @hourly, retraining weekly)
+        ("MlspecMonitoringStale", 'time() - mlspec_run_timestamp_seconds{project="churn", node="monitoring"} > 7200',
+         "5m", "warning", "pipeline_failure"),
+        ("MlspecRunsMissing", 'absent(mlspec_run_timestamp_seconds{project="churn", node="monitoring"})', "2h",
+         "warning", "pipeline_failure"),
+        ("MlspecTrainingStale",
+         'time() - mlspec_run_last_success_timestamp_seconds{project="churn", node="pipeline"} > 1209600',
+         "5m", "warning", "pipeline_failure"),
         ("MlspecServingLatencyHigh", 'project:mlspec_serving_latency_seconds:p95_rate5m{project="churn"} > 0.2',
          "10m", "critical", "slo"),
         ("MlspecServingErrorRateHigh", 'project:mlspec_serving_error_ratio:rate5m{project="churn"} > 0.01',
@@ -499,6 +507,10 @@ def _mutate(src: Path, out: Path, project: str, mutate) -> Path:
 
 
 def _scale_threshold(rule: dict[str, Any]) -> None:
+    if rule["expr"].startswith("absent("):
+        # no threshold: watch another series instead, so the alert fires when its test says quiet
+        rule["expr"] = rule["expr"].replace('node="monitoring"', 'node="nosuch"')
+        return
     m = re.fullmatch(r"(.*) (>|<|==) (\S+)", rule["expr"])
     assert m, rule["expr"]
     t = float(m.group(3))
