@@ -49,6 +49,7 @@ def check_project(
     from mlspec.language.loader import load_document
     from mlspec.compiler.resolve import resolve_plan
     from mlspec.language.rules import check_rules
+    from mlspec.language.params import load_params
     from mlspec.language.target_options import ImageOptions
     from mlspec.targets import available_targets, capability_diagnostics, chosen_targets, validate_target_options
     from mlspec.language.validate import validate_spec
@@ -70,9 +71,13 @@ def check_project(
     result.all_options = options
     result.diagnostics += check_rules(spec, doc)
     spec_dir = _spec_dir(doc, out_dir)
+    params, diags = load_params(spec, doc)
+    result.diagnostics += diags
+    if dx.has_errors(diags):
+        return _finish(result, strict)
     images = options.get("docker")  # the language's image settings live under targets.docker
     plan, diags = resolve_plan(spec, doc, image_options=images if isinstance(images, ImageOptions) else None,
-                               spec_dir=spec_dir)
+                               spec_dir=spec_dir, params=params)
     result.diagnostics += diags
     if plan is not None and not dx.has_errors(result.diagnostics):
         result.plan = plan

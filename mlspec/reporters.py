@@ -1,9 +1,14 @@
-"""Render diagnostics as text (with a caret snippet), JSON, or GitHub workflow commands."""
+"""Render diagnostics as text (with a caret snippet), JSON, GitHub workflow commands or SARIF."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
 
 from mlspec.diagnostics import Diagnostic, Severity
 
@@ -93,4 +98,89 @@ def render_github(diags: Iterable[Diagnostic]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-REPORTERS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json, "github": render_github}
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+
+def render_sarif(diags: Iterable[Diagnostic]) -> str:
+    """One SARIF 2.1.0 log (one run) for code scanning: a rule per code used, a result per diagnostic.
+
+    Columns count characters like every mlspec position (``columnKind: unicodeCodePoints``);
+    regions end exclusively, as SARIF's do. Paths are relative to the working folder, which is
+    the repository root when CI runs ``mlspec`` there.
+    """
+    from mlspec._version import REPOSITORY_URL, __version__
+    from mlspec.diagnostics import CODES, help_uri
+
+    diags = list(diags)
+    codes = sorted({d.code for d in diags})
+    index = {code: i for i, code in enumerate(codes)}
+    rules = []
+    for code in codes:
+        info = CODES.get(code)
+        title = info.title if info else code
+        explanation = info.explanation if info else title
+        level = _sarif_level(info.severity if info else Severity.ERROR)
+        rules.append({
+            "id": code,
+            "name": "".join(w[:1].upper() + w[1:] for w in re.split(r"[^A-Za-z0-9]+", title)),
+            "shortDescription": {"text": title},
+            "fullDescription": {"text": explanation},
+            "helpUri": help_uri(code),
+            "help": {"text": f"{explanation} See {help_uri(code)}",
+                     "markdown": f"{explanation}\n\n[{code} in the mlspec docs]({help_uri(code)})"},
+            "defaultConfiguration": {"level": level},
+        })
+    results = [_sarif_result(d, index[d.code]) for d in diags]
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "mlspec", "version": __version__, "semanticVersion": __version__,
+                                "informationUri": REPOSITORY_URL, "rules": rules}},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _sarif_level(severity: Severity) -> str:
+    return "error" if severity is Severity.ERROR else "warning"
+
+
+def _sarif_uri(file: str) -> str:
+    """A relative URI reference for ``file`` (percent-encoded), or a file URI outside the cwd."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return path.resolve().as_uri()
+    posix = PurePosixPath(*path.parts).as_posix() if path.parts else file
+    return quote(posix.replace(os.sep, "/"), safe="/")
+
+
+def _sarif_result(d: Diagnostic, rule_index: int) -> dict[str, Any]:
+    text = clean(d.message) + (f"\nhint: {clean(d.hint)}" if d.hint else "")
+    result: dict[str, Any] = {"ruleId": d.code, "ruleIndex": rule_index, "level": _sarif_level(d.severity),
+                              "message": {"text": text}}
+    location: dict[str, Any] = {}
+    if d.file:
+        physical: dict[str, Any] = {"artifactLocation": {"uri": _sarif_uri(d.file), "uriBaseId": "%SRCROOT%"}}
+        if d.span:
+            line, column = d.span.line, max(d.span.column, 1)
+            end = (d.span.end_line or line, d.span.end_column or column + 1)
+            if end <= (line, column):
+                end = (line, column + 1)
+            physical["region"] = {"startLine": line, "startColumn": column,
+                                  "endLine": end[0], "endColumn": end[1]}
+        location["physicalLocation"] = physical
+    if d.path:
+        location["logicalLocations"] = [{"fullyQualifiedName": d.dotted_path, "kind": "member"}]
+    if location:
+        result["locations"] = [location]
+    return result
+
+
+REPORTERS: dict[str, Callable[..., str]] = {"text": render_text, "json": render_json, "github": render_github,
+                                            "sarif": render_sarif}

@@ -22,20 +22,26 @@ from mlspec.naming import sanitize_source, strip_namespace
 from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
+from mlspec.language.params import LoadedParams, flatten, leaves
 from mlspec.language.target_options import ImageOptions
-from mlspec.language.types import cpu_cores, cron_expression, cron_period_seconds, duration_seconds, memory_bytes, uri_scheme
+from mlspec.language.types import (
+    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, cron_period_seconds, duration_seconds, memory_bytes, uri_scheme,
+)
 
-_EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
-                ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 
 
 class Resolver:
     """Builds the Plan from a valid Spec; collects phase-2 diagnostics on the way."""
 
     def __init__(self, spec: m.Spec, doc: Document, *, image_options: ImageOptions,
-                 spec_dir: str = ".") -> None:
+                 spec_dir: str = ".", params: dict[str, Any] | None = None,
+                 params_spans: dict[tuple[str, ...], Span] | None = None, params_file_name: str | None = None) -> None:
         self.spec = spec
         self.doc = doc
+        self.params = params if params is not None else dict(spec.params)
+        self.params_spans = params_spans or {}
+        self.params_file_name = params_file_name
+        self.params_used: set[str] = set()
         self.image_options = image_options
         self.spec_dir = spec_dir
         self.diags: list[Diagnostic] = []
@@ -63,7 +69,7 @@ class Resolver:
     # ------------------------------------------------------------------ interpolation
 
     def interpolation_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {f"params.{k}": v for k, v in self.spec.params.items()}
+        values: dict[str, Any] = {f"params.{k}": v for k, v in flatten(self.params).items()}
         values["project.name"] = self.spec.project.name
         for name, src in self.spec.data.items():
             values[f"data.{name}.uri"] = src.uri
@@ -97,10 +103,11 @@ class Resolver:
                 self._bad_interpolation(t.ref, values, path, command, t.offset)
                 out.append(t.text)
                 continue
-            out.append(shell_value(values[t.ref]))
+            out.append(shell_value(_param_text(values[t.ref])))
             parts = t.ref.split(".")
             if parts[0] == "params":
-                params.add(parts[1])
+                params.add(t.ref[len("params."):])
+                self.params_used.add(t.ref[len("params."):])
             elif parts[0] == "data":
                 data.add(parts[1])
         return "".join(out), sorted(params), sorted(data)
@@ -175,6 +182,7 @@ class Resolver:
             step = spec.steps[name]
             base = ("steps", name)
             cmd, params, data = self.expand(step.run, (*base, "run"))
+            params = self._declared_params(params, step.params, (*base, "params"))
             used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
             node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
                  data=sorted(set(data) | set(used)), description=step.description,
@@ -185,6 +193,7 @@ class Resolver:
         if spec.training:
             t = spec.training
             cmd, params, data = self.expand(t.run, ("training", "run"))
+            params = self._declared_params(params, t.params, ("training", "params"))
             used = add_needs("train", t.needs, ("training", "needs"), "training.needs")
             env = dict(t.env)
             if t.seed is not None:
@@ -199,6 +208,7 @@ class Resolver:
         if spec.validation:
             v = spec.validation
             cmd, params, data = self.expand(v.run, ("validation", "run"))
+            params = self._declared_params(params, v.params, ("validation", "params"))
             used = add_needs("evaluate", v.needs, ("validation", "needs"), "validation.needs")
             if spec.training:
                 edges.append(Edge("train", "evaluate", None, "training"))
@@ -276,9 +286,38 @@ class Resolver:
         pipeline = tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
                          for n in order)
         monitor = self._monitor_nodes(env_secrets)
+        self._serving()  # its command's interpolations count as uses
+        self._check_unused_params()
         if any(d.is_error for d in self.diags):
             return None
         return self._plan(pipeline, monitor)
+
+    def _declared_params(self, used: list[str], declared: list[str], path: SpecPath) -> list[str]:
+        """Interpolated keys plus the keys a node says it reads from ``params_file``."""
+        known = flatten(self.params)
+        for i, key in enumerate(declared):
+            if key not in known:
+                self.error(dx.UNKNOWN_PARAM, f"unknown parameter {key!r} in {dx.format_path(path)}", (*path, i),
+                           hint=did_you_mean(key, known) or (f"known: {', '.join(sorted(known)[:12])}" if known
+                                                             else "define it in `params` or `params_file`"))
+        self.params_used.update(declared)
+        return sorted(set(used) | set(declared))
+
+    def _check_unused_params(self) -> None:
+        """A parameter nothing reads is a warning where it is written (the spec or the params file)."""
+        for key, value in sorted(leaves(self.params).items()):
+            parts = key.split(".")
+            covered = any(u == key or key.startswith(u + ".") or u.startswith(key + ".") for u in self.params_used)
+            if covered:
+                continue
+            if parts[0] in self.spec.params:
+                span, path, file = self.doc.span(("params", *parts), key=True), ("params", *parts), None
+            else:
+                span, path, file = self.params_spans.get(tuple(parts)), (), self.params_file_name
+            self.diags.append(Diagnostic(dx.UNUSED_PARAM, f"parameter {key!r} is not used by any node",
+                                         severity=dx.Severity.WARNING, file=file, span=span, path=path,
+                                         hint="interpolate it as ${params." + key + "} or list it under a "
+                                              "node's `params:`; otherwise remove it"))
 
     def _spec_arg(self) -> str:
         name = self.doc.path.name if self.doc.path else "mlproject.yaml"
@@ -416,7 +455,7 @@ class Resolver:
             spec_file=self.doc.path.name if self.doc.path else "mlproject.yaml",
             spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
-            params=tuple(sorted(s.params.items())), data=data, nodes=pipeline, monitor_nodes=monitor,
+            params=tuple(sorted(leaves(self.params).items())), data=data, nodes=pipeline, monitor_nodes=monitor,
             gates=gates, approval=approval, registry=registry, serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
@@ -467,7 +506,7 @@ class Resolver:
         fmt = src.format
         if fmt is None:
             ext = posixpath.splitext(src.uri.rstrip("/"))[1].lower()
-            fmt = _EXT_FORMATS.get(ext)
+            fmt = FORMAT_OF_EXTENSION.get(ext)
         columns = None
         if src.schema_ is not None:
             columns = tuple(p.Column(c, col.type, col.nullable, col.min, col.max,
@@ -478,6 +517,12 @@ class Resolver:
                             columns, src.description)
 
     def _serving(self) -> p.Serving | None:
+        """Resolved once (its interpolations count as parameter uses before the unused check)."""
+        if not hasattr(self, "_serving_plan"):
+            self._serving_plan = self._resolve_serving()
+        return self._serving_plan
+
+    def _resolve_serving(self) -> p.Serving | None:
         sv = self.spec.serving
         if not sv:
             return None
@@ -545,6 +590,16 @@ class Resolver:
 # --------------------------------------------------------------------------- small helpers
 
 
+def _param_text(value: Any) -> Any:
+    """A parameter as it lands in a command: a scalar as itself, a list or mapping as compact JSON
+    (one shell word a script can parse)."""
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
 def _secrets(selected: list[str] | None, env_secrets: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(selected)) if selected is not None else env_secrets
 
@@ -578,9 +633,11 @@ def _known_hint(ref: str, choices: Iterable[str]) -> str | None:
 
 
 def resolve_plan(spec: m.Spec, doc: Document, *, image_options: ImageOptions | None = None,
-                 spec_dir: str = ".") -> tuple[p.Plan | None, list[Diagnostic]]:
+                 spec_dir: str = ".", params: LoadedParams | None = None) -> tuple[p.Plan | None, list[Diagnostic]]:
     """Spec → Plan. ``image_options`` are the validated ``targets.docker`` settings (the project's
-    images; defaults when absent)."""
-    resolver = Resolver(spec, doc, image_options=image_options or ImageOptions(), spec_dir=spec_dir)
+    images; defaults when absent); ``params`` the merged parameters (``load_params``)."""
+    resolver = Resolver(spec, doc, image_options=image_options or ImageOptions(), spec_dir=spec_dir,
+                        params=params.values if params else None, params_spans=params.spans if params else None,
+                        params_file_name=params.file if params else None)
     plan = resolver.resolve()
     return plan, dx.sort_diagnostics(resolver.diags)

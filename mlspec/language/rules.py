@@ -7,12 +7,14 @@ the offending value. They run after references resolve, and all of them run ever
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import posixpath
 from typing import Any
 
 from mlspec import diagnostics as dx
 from mlspec.language import secrets_scan
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
 from mlspec.events import event
+from mlspec.language.types import CHECKABLE_FORMATS, CHECKABLE_SCHEMES, FORMAT_OF_EXTENSION, uri_scheme
 from mlspec.naming import strip_namespace
 from mlspec.suggest import did_you_mean
 from mlspec.language.document import Document
@@ -127,6 +129,34 @@ def gate_bounds(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         if key in seen:
             yield _d(doc, dx.DUPLICATE_ENTRY, f"gate on {g.metric!r} repeats gate {seen[key]}", path)
         seen.setdefault(key, i)
+
+
+@rule
+def checkable_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """A contract (or a drift check) on data the runtime cannot read fails every run: say so now."""
+    mon = spec.monitoring
+    drifted = {strip_namespace(r) for r in ((mon.reference, mon.current) if mon and mon.drift else ()) if r}
+    for name, src in spec.data.items():
+        if src.schema_ is None and name not in drifted:
+            continue
+        why = "has a column contract" if src.schema_ is not None else "is read by monitoring.drift"
+        scheme = uri_scheme(src.uri)
+        if scheme not in (None, "file") and scheme not in CHECKABLE_SCHEMES:
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{scheme}:// data", ("data", name, "uri"),
+                     hint="export it to Parquet on a file store (s3://, gs://, az://) or a local path the "
+                          "pipeline writes")
+            continue
+        fmt = src.format or FORMAT_OF_EXTENSION.get(posixpath.splitext(src.uri.rstrip("/"))[1].lower())
+        if fmt is None and src.uri.endswith("/"):
+            continue                         # a folder: each file is read by its own extension
+        if fmt not in CHECKABLE_FORMATS:
+            where = ("data", name, "format") if src.format else ("data", name, "uri")
+            shown = f"format {fmt!r}" if fmt else f"the format of {src.uri!r}"
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{shown}", where,
+                     hint="set `format:` to parquet, csv, jsonl or json" if fmt is None else
+                          "export the data to parquet, csv, jsonl or json")
 
 
 @rule

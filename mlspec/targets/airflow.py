@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -35,7 +35,7 @@ from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.output.encoders import find_template_syntax, markdown_block, markdown_text
 from mlspec.compiler.plan import Node, Plan, ResourceRequest
-from mlspec.language.types import Duration, Image, RelPath, duration_seconds, pattern_str
+from mlspec.language.types import Choices, Duration, Image, RelPath, duration_seconds, pattern_str
 from mlspec.targets import Capabilities, Target, TargetOptions
 from mlspec.targets.toolkit.pods import kubelet_literal, pod_resources, pod_security_context
 
@@ -69,7 +69,9 @@ AbsolutePath = pattern_str(
 class AirflowOptions(TargetOptions):
     """Options of the airflow target (``targets.airflow``)."""
 
-    operator: Literal["bash", "kubernetes"] = Field(
+    operator: Annotated[Literal["bash", "kubernetes"], Choices(
+        bash="A BashOperator per task, run on the worker in the project folder.",
+        kubernetes="A KubernetesPodOperator per task, run in the project image.")] = Field(
         "bash", description="bash: a BashOperator per task, run on the worker in the project folder; "
                             "kubernetes: a KubernetesPodOperator per task, run in the project image.")
     dags_folder: RelPath = Field(

@@ -31,7 +31,7 @@ from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, SpecPath
 from mlspec.compiler.plan import Image, Node, Plan
-from mlspec.language.types import SecretName, pattern_str
+from mlspec.language.types import EnvironmentName, SecretName, pattern_str
 from mlspec.targets import Target, TargetOptions
 from mlspec.targets import action_pins as pins
 from mlspec.language.target_options import PipRequirement
@@ -84,10 +84,6 @@ Branch = pattern_str(
 FilePrefix = pattern_str(
     r"^[a-z0-9][a-z0-9-]{0,39}$", _OPTION, "workflow file prefix",
     hint="lowercase letters, digits and '-' (e.g. 'churn')", max_length=40,
-)
-EnvironmentName = pattern_str(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", _OPTION, "GitHub environment name",
-    hint="letters, digits, '.', '_' and '-' (e.g. 'training')", max_length=100, examples=["training"],
 )
 EventType = pattern_str(
     r"^[a-z0-9][a-z0-9._-]{0,99}$", _OPTION, "repository_dispatch event type",
