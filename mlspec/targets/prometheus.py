@@ -78,6 +78,9 @@ class PrometheusOptions(TargetOptions):
     serving_labels: dict[_LabelName, str] | None = Field(
         None, max_length=20, description="Deprecated: set serving.metrics.labels, which the rules and the "
         "dashboard both read. When set, overrides it for the rules only.")
+    serving_target: _HostPort | None = Field(
+        None, description="host:port Prometheus scrapes the server at, in the generated scrape config "
+        "(default: <project>:<serving.port>, the Kubernetes Service name).")
     secrets_dir: _AbsDir = Field(
         "/etc/alertmanager/secrets", description="Folder on the Alertmanager host holding the "
         "secret files (Slack webhook URL, PagerDuty routing keys, SMTP password).")
@@ -747,6 +750,38 @@ def runbook_path(project: str) -> str:
     return f"{RULES_DIR}/{project}.runbook.md"
 
 
+def scrape_path(project: str) -> str:
+    return f"monitoring/prometheus/{project}.scrape.yml"
+
+
+def scrape_document(plan: Plan, options: PrometheusOptions) -> dict[str, Any] | None:
+    """``scrape_configs`` that make the rules' selectors match: the Pushgateway job keeps the
+    pushed ``project``/``node``/``check`` labels (``honor_labels``), and the server's targets get
+    the labels of ``serving.metrics.labels`` (the rules and the dashboard select by them)."""
+    from urllib.parse import urlsplit
+
+    jobs: list[dict[str, Any]] = []
+    mon = plan.monitoring
+    if mon is not None and mon.pushgateway:
+        url = urlsplit(mon.pushgateway)
+        job: dict[str, Any] = {"job_name": f"{plan.project.name}-pushgateway", "honor_labels": True}
+        if url.scheme == "https":
+            job["scheme"] = "https"
+        if url.path.rstrip("/"):
+            job["metrics_path"] = url.path.rstrip("/") + "/metrics"
+        port = url.port or (443 if url.scheme == "https" else 80)
+        job["static_configs"] = [{"targets": [f"{url.hostname}:{port}"]}]
+        jobs.append(job)
+    sv = plan.serving
+    if sv is not None and sv.mode == "online" and sv.port:
+        labels = dict(sorted(options.serving_labels.items())) if options.serving_labels is not None \
+            else dict(sv.selector)
+        jobs.append({"job_name": f"{plan.project.name}-serving", "metrics_path": sv.metrics_path,
+                     "static_configs": [{"targets": [options.serving_target or f"{plan.project.name}:{sv.port}"],
+                                         "labels": labels}]})
+    return {"scrape_configs": jobs} if jobs else None
+
+
 def alertmanager_path(project: str) -> str:
     return f"{ALERTMANAGER_DIR}/{project}.yml"
 
@@ -1042,6 +1077,9 @@ class PrometheusTarget(Target):
                      "prometheus-rules-test"),
             Artifact(runbook_path(project), runbook_markdown(plan, rules), self.name, "runbook", comment="<!--"),
         ]
+        scrape = scrape_document(plan, options)
+        if scrape is not None:
+            out.append(Artifact(scrape_path(project), yaml_dump(scrape), self.name, "prometheus-scrape-config"))
         if options.alertmanager:
             am = alertmanager_document(plan, options)
             if am is not None:
