@@ -4,15 +4,16 @@
 # when a stamp shows it is already done with the same pins.
 #
 # Usage: bash tools/setup.sh [--no-system] [--no-airflow] [--no-node]
-#   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot, chromium)
+#   --no-system   skip the Debian packages (Prometheus, Pushgateway, Alertmanager, shellcheck, dot, chromium)
 #   --no-airflow  skip the Airflow 3 venv and its template database
 #   --no-node     skip the npm tools (npm ci in tools/grafana-check, tools/mermaid-check and
 #                 tools/yaml-language-server)
 #
 # Steps:
 #   1. system  apt-get install prometheus prometheus-pushgateway prometheus-alertmanager shellcheck
-#              graphviz chromium (as root, only what is missing; no daemon is started; chromium
-#              is the headless browser the report tests open pages in)
+#              graphviz chromium (as root, only what is missing; no daemon is started: the validator
+#              tests run promtool/amtool, the server tests start their own servers on loopback;
+#              chromium is the headless browser the report tests open pages in)
 #   2. python  $PYTHON -m pip install -e '.[dev]' (mlspec + test + validators extras)
 #   3. airflow venv at ${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow} with Airflow 3 and the
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
@@ -31,8 +32,9 @@ MERMAID_DIR="$REPO/tools/mermaid-check"
 LSP_DIR="$REPO/tools/yaml-language-server"
 
 # Pins. Bumping one re-runs its step (the stamps record them).
+# APT_COMMANDS[i]: the commands (space-separated) the tests need from APT_PACKAGES[i].
 APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz chromium)
-APT_COMMANDS=(promtool prometheus-pushgateway amtool shellcheck dot chromium)
+APT_COMMANDS=("promtool prometheus" prometheus-pushgateway "amtool prometheus-alertmanager" shellcheck dot chromium)
 AIRFLOW_PINS=("apache-airflow==3.3.2" "apache-airflow-providers-cncf-kubernetes==10.25.0")
 STAMP_FORMAT="mlspec-setup-v1"
 
@@ -59,9 +61,11 @@ step_end() { log "   $1 done in $(awk -v a="$T_STEP" -v b="$(now)" 'BEGIN{printf
 # ------------------------------------------------------------------ 1. Debian packages
 setup_system() {
   step_start "system packages: ${APT_PACKAGES[*]}"
-  local missing=() i
+  local missing=() i cmd
   for i in "${!APT_COMMANDS[@]}"; do
-    command -v "${APT_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${APT_PACKAGES[$i]}")
+    for cmd in ${APT_COMMANDS[$i]}; do
+      command -v "$cmd" >/dev/null 2>&1 || { missing+=("${APT_PACKAGES[$i]}"); break; }
+    done
   done
   if [ ${#missing[@]} -eq 0 ]; then
     log "   already installed (${APT_COMMANDS[*]})"
@@ -84,8 +88,10 @@ setup_system() {
     fi
     rm -f "$aptlog"
     if [ "$own_policy" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
-    for i in "${APT_COMMANDS[@]}"; do
-      command -v "$i" >/dev/null 2>&1 || { log "   ERROR: $i still missing after apt-get install"; exit 1; }
+    for i in "${!APT_COMMANDS[@]}"; do
+      for cmd in ${APT_COMMANDS[$i]}; do
+        command -v "$cmd" >/dev/null 2>&1 || { log "   ERROR: $cmd still missing after apt-get install"; exit 1; }
+      done
     done
   fi
   step_end system
