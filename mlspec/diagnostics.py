@@ -307,6 +307,11 @@ TEMPLATE_ERROR = _code("MS405", "template override fails", E,
     "A template from `--template-dir` does not compile or does not render: a syntax error, an "
     "unknown variable, or a `{{ value }}` without a language-aware filter (`py`, `sh`, `yaml`, "
     "`json`, `promql`, `md`, …), which mlspec refuses so that no user text is emitted raw.")
+RUNBOOK_URL_RELATIVE = _code("MS420", "alerts link to their runbook by a relative path", W,
+    "The prometheus target emits alerts with a `runbook_url`, but `targets.prometheus.runbook_url` is "
+    "not set, so the link is a path relative to the output folder: a Slack message or an e-mail "
+    "cannot open it. Set it to the https URL the repository is browsable under.",
+    "targets:\n  prometheus: {runbook_url: \"https://github.com/example/churn/blob/main/\"}")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,

@@ -38,7 +38,7 @@ from mlspec import diagnostics as dx
 from mlspec import metrics as M
 from mlspec.events import EVENT_NAMES
 from mlspec.output.artifacts import Artifact
-from mlspec.diagnostics import Diagnostic
+from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.compiler.plan import DriftCheck, Plan
 from mlspec.targets import Target, TargetOptions
 
@@ -1046,6 +1046,13 @@ class PrometheusTarget(Target):
     def check(self, plan: Plan) -> list[Diagnostic]:
         diags: list[Diagnostic] = []
         mon = plan.monitoring
+        options: PrometheusOptions = self.options
+        if options.runbook_url is None and mon is not None and mon.alerts:
+            diags.append(Diagnostic(
+                dx.RUNBOOK_URL_RELATIVE, "prometheus: alerts link to their runbook by a path relative to the output "
+                "folder, which a notification cannot open", severity=Severity.WARNING, path=("monitoring", "alerts"),
+                hint="set targets.prometheus.runbook_url to the https URL the repository is browsable under, "
+                     "e.g. 'https://github.com/OWNER/REPO/blob/main/'"))
         for i, alert in enumerate(mon.alerts if mon else ()):
             if alert.channel == "webhook" and not re.fullmatch(r"https?://[^\s]+", alert.to):
                 diags.append(Diagnostic(

@@ -53,7 +53,8 @@ def test_churn_monitoring_loop_end_to_end(prom_stack: StackFactory, tmp_path: Pa
                                timeout=20)
     assert got.labels["severity"] == "critical" and got.labels["event"] == "data_drift"
     assert got.labels["project"] == "churn" and got.labels["method"] == "chi2"
-    assert got.annotations["runbook_url"].endswith("churn.runbook.md#mlspecdatadrift")
+    assert got.annotations["runbook_url"] == ("https://github.com/example/mlspec-churn/blob/main/"
+                                              "monitoring/prometheus/churn.runbook.md#mlspecdatadrift")
     outcome = stack.value('mlspec_check_outcome{project="churn",check="drift",outcome="finding"}')
     assert outcome == 1
 

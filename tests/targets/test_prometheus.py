@@ -388,9 +388,12 @@ def test_webhook_target_must_be_a_url(hostile) -> None:
     mon = plan.monitoring
     bad = dataclasses.replace(mon.alerts[3], to="https://hooks example")
     injected = dataclasses.replace(plan, monitoring=dataclasses.replace(mon, alerts=(bad,)))
-    assert [(d.code, d.dotted_path) for d in PrometheusTarget().check(injected)] == [
+    target = PrometheusTarget(PrometheusTarget.options_model(runbook_url="https://example.com/r/"))  # no MS420
+    assert [(d.code, d.dotted_path) for d in target.check(injected)] == [
         (dx.TARGET_CANNOT_EXPRESS, "monitoring.alerts[0].to")]
-    assert PrometheusTarget().check(plan) == []
+    assert target.check(plan) == []
+    # without a runbook base URL the links are relative: a warning
+    assert [d.code for d in PrometheusTarget().check(plan)] == [dx.RUNBOOK_URL_RELATIVE]
 
 
 def test_minimal_spec_alerts_on_pipeline_failure_only(tmp_path) -> None:
