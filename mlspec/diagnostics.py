@@ -288,6 +288,9 @@ UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read
     "A source has a column contract (or drift checks read it), but its format or location is one "
     "`check-data` and `drift` cannot read: only Parquet, CSV, JSON Lines and JSON files, local or on "
     "s3://, gs://, az:// (abfss://) and HDFS. Export the data to one of them, or drop the contract.")
+NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
+    "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
+    "only see that the port accepts connections, not that the model is loaded.")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")

@@ -134,7 +134,7 @@ class Serving:
     mode: str
     command: str
     port: int | None
-    health_path: str
+    health_path: str | None           # None: the server has no health endpoint
     metrics_path: str
     replicas: int
     resources: ResourceRequest
@@ -324,6 +324,7 @@ class Plan:
     model_path: str | None
     train_metrics_path: str | None
     eval_metrics_path: str | None
+    eval_outputs: tuple[str, ...]      # validation.outputs: plots and reports evaluation writes
     tracking_backend: str
     tracking_experiment: str | None
     seed: int | None

@@ -244,7 +244,11 @@ class Validation(Model):
                                    description="What must exist first; training is implied.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
     params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
-    metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
+    metrics: RelPath = Field(description='JSON of metrics the gates read: {"name": number}, or nested objects '
+                                         "addressed by dotted names ('roc_auc.test').")
+    outputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                   description="Other files evaluation writes (plots, reports): saved with the run, "
+                                               "shown in run and pull-request summaries (images inline).")
     gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
     approval: Approval = Field(default_factory=Approval, description="Human approval.")
     resources: Resources = Field(default_factory=Resources, description="Compute for evaluation.")
@@ -326,7 +330,9 @@ class Serving(Model):
     mode: ServingMode = Field(description="online (an HTTP service) or batch (scheduled scoring).")
     run: Command = Field(description="Command that starts the server or runs one batch.")
     port: int | None = Field(None, ge=1, le=65535, description="online: the port the server listens on.")
-    health_path: HttpPath = Field("/healthz", description="online: health check path.")
+    health_path: HttpPath | None = Field(
+        "/healthz", description="online: health check path; null for a server without one (the image then has "
+                                "no HEALTHCHECK and Kubernetes probes only check that the port accepts connections).")
     metrics_path: HttpPath = Field("/metrics", description="online: Prometheus metrics path.")
     replicas: int = Field(1, ge=1, le=1000, description="online: replicas without autoscaling.")
     resources: Resources = Field(default_factory=Resources, description="Compute per replica or batch run.")

@@ -126,7 +126,8 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
     assert serving is not None
     ctx["command"] = bash_argv(serving.command)
     ctx["port"] = serving.port if serving.mode == "online" else None
-    if ctx["port"] is not None:
+    ctx["healthcheck"] = None
+    if ctx["port"] is not None and serving.health_path is not None:
         url = f"http://127.0.0.1:{serving.port}{serving.health_path}"
         ctx["healthcheck"] = [f"{VENV}/bin/python", "-c",
                               f"import urllib.request; urllib.request.urlopen({py(url)}, timeout=4)"]

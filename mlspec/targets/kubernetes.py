@@ -199,12 +199,14 @@ def container(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[
     if res:
         c["resources"] = res
     if serving.mode == "online":
-        get = {"path": serving.health_path, "port": "http", "scheme": "HTTP"}
-        c["startupProbe"] = {"httpGet": dict(get), "periodSeconds": 5, "timeoutSeconds": 2,
+        # Without a health path the probes can only see that the port accepts connections.
+        kind, how = (("httpGet", {"path": serving.health_path, "port": "http", "scheme": "HTTP"})
+                     if serving.health_path is not None else ("tcpSocket", {"port": "http"}))
+        c["startupProbe"] = {kind: dict(how), "periodSeconds": 5, "timeoutSeconds": 2,
                              "failureThreshold": STARTUP_SECONDS // 5}
-        c["readinessProbe"] = {"httpGet": dict(get), "periodSeconds": 10, "timeoutSeconds": 2,
+        c["readinessProbe"] = {kind: dict(how), "periodSeconds": 10, "timeoutSeconds": 2,
                                "successThreshold": 1, "failureThreshold": 3}
-        c["livenessProbe"] = {"httpGet": dict(get), "periodSeconds": 20, "timeoutSeconds": 5,
+        c["livenessProbe"] = {kind: dict(how), "periodSeconds": 20, "timeoutSeconds": 5,
                               "failureThreshold": 3}
     c["securityContext"] = dict(CONTAINER_SECURITY_CONTEXT)
     c["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]

@@ -393,6 +393,12 @@ def test_example_dockerfiles_pass_hadolint(example: str, tmp_path: Path) -> None
               "  base_image: python:3.12-slim@sha256:" + "b" * 64 + "\n"),
     spec(TRAIN_ONLY + ONLINE, targets="  docker: {mlspec_install: 'mlspec[runtime]==0.4.0', uid: 20000}\n"),
     spec(TRAIN_ONLY + "  env: {EXTRA: 'x'}\n" + ONLINE.replace("slo:", "env: {WORKERS: '4'}, slo:")),
-], ids=["batch", "pinned", "options", "env"])
+    spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null")),
+], ids=["batch", "pinned", "options", "env", "no-health-path"])
 def test_variants_pass_hadolint(variant: str, tmp_path: Path) -> None:
     assert _hadolint_all(plan_of(variant), tmp_path) == []
+
+
+def test_no_health_path_means_no_healthcheck() -> None:
+    text = files(plan_of(spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null"))))[dk.SERVE_DOCKERFILE]
+    assert "EXPOSE 8000" in text and "HEALTHCHECK" not in text

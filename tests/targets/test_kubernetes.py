@@ -644,3 +644,12 @@ def test_deterministic_and_independent_of_key_order(tmp_path: Path) -> None:
     # documents are joined by a bare '---' line and nothing the dumper could alias
     assert "&id" not in bodies[0] and "*id" not in bodies[0]
     assert bodies[0].count("\n---\n") == 3
+
+
+@pytest.mark.validator
+def test_server_without_health_path_gets_tcp_probes(tmp_path: Path) -> None:
+    path, objects = compile_k8s(tmp_path, base_spec(**{**ONLINE, "health_path": None}))
+    (c,) = pod_of(by_kind(objects)["Deployment"])["spec"]["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["tcpSocket"] == {"port": "http"} and "httpGet" not in c[probe]
+    assert path is not None and validator_findings(path) == []
