@@ -271,6 +271,9 @@ MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
 PRODUCTION_WITHOUT_REGISTRY = _code("MS325", "production model without a registry", E,
     "A `run` string reads `${registry.production.model}` but the spec has no `registry` "
     "section to fetch the production model from.")
+MONITORING_WITHOUT_METRICS = _code("MS330", "monitoring without a metrics destination", W,
+    "`monitoring` names neither a `pushgateway` nor a `textfile_dir`, so the checks' results and "
+    "the pipeline runs never reach Prometheus: no drift, failure or staleness alert can fire.")
 PARAMS_FILE = _code("MS335", "params file cannot be used", E,
     "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
     "rules of a spec file (the same strict loader reads it); its own problems are reported at "
@@ -319,6 +322,11 @@ EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
     "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
     "without a shared volume) while the artifact store or the registry is a folder on them: an error "
     "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
+RUNBOOK_URL_RELATIVE = _code("MS420", "alerts link to their runbook by a relative path", W,
+    "The prometheus target emits alerts with a `runbook_url`, but `targets.prometheus.runbook_url` is "
+    "not set, so the link is a path relative to the output folder: a Slack message or an e-mail "
+    "cannot open it. Set it to the https URL the repository is browsable under.",
+    "targets:\n  prometheus: {runbook_url: \"https://github.com/example/churn/blob/main/\"}")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
@@ -361,6 +369,9 @@ PUSH_FAILED = _code("MS609", "metrics push failed", W,
     "The Pushgateway could not be reached or refused the metrics; the command's verdict stands.")
 DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
+UNKNOWN_RUN_NODE = _code("MS670", "report-run names no node of the plan", E,
+    "`mlspec report-run --node` takes a node id of the plan (`train`, `monitor.drift`), its slug "
+    "(the Airflow task id) or `pipeline` / `monitoring` for a whole run.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
 STORE_ERROR = _code("MS650", "artifact store unusable", E,

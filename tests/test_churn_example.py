@@ -49,7 +49,7 @@ def test_churn_end_to_end(tmp_path: Path) -> None:
     production = project / ".mlspec" / "production" / "model.joblib"
     assert production.read_bytes() == (registry / "versions" / "1" / "model.joblib").read_bytes()
     drift = json.loads((project / ".mlspec" / "monitoring" / "drift.json").read_text())
-    assert drift["status"] == "event"
+    assert drift["status"] == "finding"
 
     second = statuses(run(project))
     pipeline = ("check.customers", "step.prepare", "train", "evaluate", "gate", "register")

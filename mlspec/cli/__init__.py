@@ -71,6 +71,7 @@ RUNTIME = "mlspec.runtime.commands"
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
+    "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")

@@ -17,6 +17,7 @@ from mlspec.diagnostics import SpecPath
 NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
+    "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
 
 
@@ -219,6 +220,8 @@ class Monitoring:
     freshness: tuple[str, ...]         # sources with a freshness bound
     pushgateway: str | None
     alerts: tuple[Alert, ...]
+    textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
+    period_seconds: int = 3600         # longest gap between two scheduled runs (staleness alerts)
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,7 @@ class Retraining:
     on: tuple[str, ...]
     cooldown: str
     cooldown_seconds: int
+    period_seconds: int | None = None  # longest gap between two scheduled runs (staleness alerts)
 
 
 @dataclass(frozen=True)

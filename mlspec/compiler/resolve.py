@@ -26,7 +26,7 @@ from mlspec.language import models as m
 from mlspec.language.params import LoadedParams, flatten, leaves
 from mlspec.language.target_options import ImageOptions
 from mlspec.language.types import (
-    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
+    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, cron_period_seconds, duration_seconds, memory_bytes, uri_scheme,
 )
 
 
@@ -661,11 +661,12 @@ class Resolver:
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
+            period_seconds=cron_period_seconds(cron_expression(mon.schedule)),
             reference=strip_namespace(mon.reference) if mon.reference else None,
             current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
             freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
-            pushgateway=mon.pushgateway,
+            pushgateway=mon.pushgateway, textfile_dir=mon.textfile_dir,
             alerts=tuple(p.Alert(a.channel, a.to, tuple(a.on), a.severity) for a in mon.alerts))
 
     def _retraining(self) -> p.Retraining | None:
@@ -673,7 +674,8 @@ class Resolver:
         if not r:
             return None
         return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
-                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown))
+                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown),
+                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None)
 
     def _llm(self) -> p.Llm | None:
         llm = self.spec.llm

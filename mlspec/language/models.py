@@ -435,7 +435,12 @@ class Monitoring(Model):
     drift: list[DriftCheck] = Field(default_factory=list, max_length=100, description="Data drift checks.")
     performance: Performance | None = Field(None, description="Concept drift check.")
     schema_checks: bool = Field(False, description="Apply the current source's schema contract (pipeline drift).")
-    pushgateway: HttpUrl | None = Field(None, description="Prometheus Pushgateway for batch metrics.")
+    pushgateway: HttpUrl | None = Field(
+        None, description="Prometheus Pushgateway the runtime commands and every pipeline run push their "
+                          "metrics to ($MLSPEC_PUSHGATEWAY overrides it at run time).")
+    textfile_dir: RelPath | None = Field(
+        None, description="Folder of node_exporter's textfile collector: runtime commands also write their "
+                          "metrics there as <project>_<command>.prom (for hosts without a Pushgateway).")
     alerts: list[Alert] = Field(default_factory=list, max_length=50, description="Alert routing.")
 
 

@@ -380,6 +380,12 @@ def monitoring_alerts(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if mon and not mon.alerts:
         yield _d(doc, dx.MONITORING_WITHOUT_ALERTS, "monitoring has no alerts, so nobody hears about drift",
                  ("monitoring",), key=True, hint="add 'alerts: [{channel: slack, to: \"#ml-alerts\"}]'")
+    if mon and not mon.pushgateway and not mon.textfile_dir:
+        yield _d(doc, dx.MONITORING_WITHOUT_METRICS,
+                 "monitoring names no metrics destination, so its results never reach Prometheus and no "
+                 "drift, failure or staleness alert can fire", ("monitoring",), key=True,
+                 hint="add 'pushgateway: http://pushgateway:9091' (or 'textfile_dir:' for node_exporter) "
+                      "under monitoring; $MLSPEC_PUSHGATEWAY overrides the URL at run time")
     if mon:
         import re
         for i, a in enumerate(mon.alerts):

@@ -43,7 +43,7 @@ def _push_options(f: Any) -> Any:
                      help="Also write the metrics to this file (node_exporter textfile collector; name it *.prom).")(f)
     f = click.option("--no-push", is_flag=True, help="Do not push to the Pushgateway.")(f)
     f = click.option("--pushgateway", metavar="URL",
-                     help="Pushgateway to push to (default: monitoring.pushgateway).")(f)
+                     help="Pushgateway to push to (default: $MLSPEC_PUSHGATEWAY, else monitoring.pushgateway).")(f)
     return f
 
 
@@ -106,6 +106,12 @@ def _write_outputs(ctx: Context, payload: dict[str, Any], report: str | None, pa
 STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
                             help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
                                  "next to the spec).")
+
+
+FINDING_OPTION = click.option(
+    "--exit-zero-on-finding", "exit_zero_on_finding", is_flag=True,
+    help="Exit 0 when the check ran and recorded a finding (the generated DAGs use it so a finding is not a "
+         "failed task; retrain-trigger reads the recorded state). A check that could not run still exits 1.")
 
 
 def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
@@ -263,11 +269,12 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
 @click.argument("args", nargs=-1, metavar="[SPEC] SOURCE")
 @click.option("--file", "file_", metavar="FILE", help="Data to check (path or URI; default: the source's uri).")
 @click.option("--strict", is_flag=True, help="Columns the contract does not list are errors, not warnings.")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir: str | None,
-               pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+               pushgateway: str | None, no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check a data set against source SOURCE's column contract; exit 1 on violations."""
     if len(args) == 1:
         spec, source = "mlproject.yaml", args[0]
@@ -276,7 +283,8 @@ def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir
     else:
         raise click.UsageError("expected [SPEC] SOURCE" if not args else f"too many arguments: {' '.join(args)}")
     run_command("check-data", spec, fmt,
-                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile))
+                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_dir: str | None,
@@ -312,7 +320,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
         if monitoring:
             ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
             write_state(ctx, "schema", ctx.state_dir(state_dir), "error", exc.message,
-                        {"source": name, "file": file_ or src.uri, "results": []})
+                        {"source": name, "file": file_ or src.uri, "results": []},
+                    pushgateway=pushgateway, no_push=no_push)
             ctx.diagnostics.pop()
         raise
 
@@ -358,7 +367,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
     if monitoring:
         summary = f"{total} violation(s) in {loc.display}" if total else f"{loc.display} meets the contract"
         payload["state"] = ctx.shown(write_state(ctx, "schema", ctx.state_dir(state_dir),
-                                                 "event" if total else "ok", summary, payload))
+                                                 "finding" if total else "ok", summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
 
     rows = []
     for r in reports:
@@ -378,16 +388,18 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
 @click.option("--reference", type=str, metavar="FILE", help="Reference data (default: monitoring.reference's uri).")
 @click.option("--current", type=str, metavar="FILE", help="Current data (default: monitoring.current's uri).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@FINDING_OPTION
 @_report_options
 @STATE_OPTION
 @_push_options
 @FORMAT
 def drift(spec: str, reference: str | None, current: str | None, output: str | None, report: str | None,
           summary: str | None, no_summary: bool, state_dir: str | None, pushgateway: str | None, no_push: bool,
-          textfile: str | None, fmt: str) -> None:
+          textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Measure drift between reference and current data; exit 1 if drift is found."""
     run_command("drift", spec, fmt, lambda ctx: _drift(ctx, reference, current, output, state_dir, pushgateway,
-                                                       no_push, textfile, report, summary, no_summary))
+                                                       no_push, textfile, report, summary, no_summary),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role: str) -> tuple[Any, Any]:
@@ -428,7 +440,8 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
         cur = data.read_table(cur_loc, columns=wanted)
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "drift", state, "error", exc.message, {"results": []})
+        write_state(ctx, "drift", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
 
@@ -483,8 +496,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
             f"{r['column']} ({_drift_text(r)})" for r in drifted[:5])
     else:
         summary = f"no drift in {len(results)} check(s)"
-    status = "event" if drifted else ("error" if errors else "ok")
-    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload))
+    status = "finding" if drifted else ("error" if errors else "ok")
+    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     if output:
         try:
             write_json(Path(output), {"command": "drift", "project": ctx.project, **payload,
@@ -679,11 +693,12 @@ def _promote(ctx: Context, version: int, stage: str) -> Outcome:
 
 @click.command()
 @click.argument("args", nargs=-1, metavar="[SPEC] [SOURCE]...")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | None, no_push: bool,
-              textfile: str | None, fmt: str) -> None:
+              textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check that data sources are fresher than their bound; exit 1 if one is stale.
 
     The first argument is the spec when it ends in .yaml/.yml or names an existing file;
@@ -693,7 +708,8 @@ def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | N
     if sources and (sources[0].endswith((".yaml", ".yml")) or os.path.isfile(sources[0])):
         spec = sources.pop(0)
     run_command("freshness", spec, fmt, lambda ctx: _freshness(ctx, sources, state_dir, pushgateway, no_push,
-                                                               textfile))
+                                                               textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgateway: str | None, no_push: bool,
@@ -748,7 +764,8 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
     summary = (f"{len(stale)} stale source(s): " + ", ".join(r["source"] for r in stale)) if stale else (
         f"{len(errors)} source(s) could not be checked" if errors else f"{len(results)} source(s) fresh")
     payload["state"] = ctx.shown(write_state(ctx, "freshness", ctx.state_dir(state_dir),
-                                             "event" if stale else ("error" if errors else "ok"), summary, payload))
+                                             "finding" if stale else ("error" if errors else "ok"), summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     rows = [[r["source"], r["last_updated"] or "-", duration_text(r["age_seconds"]) if r["age_seconds"] is not None
              else "-", r["bound"], {"ok": "fresh", "stale": "STALE", "error": "ERROR"}[r["status"]]] for r in results]
     text = table(["source", "last updated", "age", "bound", "result"], rows) + f"freshness: {summary}\n"
@@ -762,14 +779,16 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
 @SPEC
 @click.option("--metrics", type=click.Path(dir_okay=False),
               help="Live metrics JSON (default: monitoring.performance.metrics).")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def performance(spec: str, metrics: str | None, state_dir: str | None, pushgateway: str | None, no_push: bool,
-                textfile: str | None, fmt: str) -> None:
+                textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check live model performance against its bounds; exit 1 when out of bounds."""
     run_command("performance", spec, fmt, lambda ctx: _performance(ctx, metrics, state_dir, pushgateway, no_push,
-                                                                   textfile))
+                                                                   textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def performance_metrics_path(plan: Any) -> str:
@@ -800,7 +819,8 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         metrics = g.read_metrics(mpath, mshown, "live metrics file")
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "performance", state, "error", exc.message, {"results": []})
+        write_state(ctx, "performance", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
     value, problem = g.metric_value(metrics, perf.metric)
@@ -814,11 +834,11 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         if perf.min is not None and value < perf.min:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is below min {num(perf.min)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "min"))
-            status = "event"
+            status = "finding"
         if perf.max is not None and value > perf.max:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is above max {num(perf.max)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "max"))
-            status = "event"
+            status = "finding"
     samples = [prom.sample(mm.PERFORMANCE, value, project=ctx.project, metric=perf.metric)] if value is not None else []
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile) if samples else {
         "pushgateway": None, "pushed": False, "textfile": None}
@@ -828,12 +848,13 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
               "severity": perf.severity, "within_bounds": status == "ok", "problem": problem}
     payload = {"metrics_file": mshown, "results": [result], "push": push}
     summary = {"ok": f"{perf.metric} {num(value)} within {bound}",
-               "event": f"{perf.metric} {num(value)} outside {bound}",
+               "finding": f"{perf.metric} {num(value)} outside {bound}",
                "error": f"{perf.metric} {problem}"}[status]
-    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload))
+    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     text = table(["metric", "value", "bound", "window", "result"],
                  [[perf.metric, num(value), bound, perf.window,
-                   {"ok": "ok", "event": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
+                   {"ok": "ok", "finding": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
     return Outcome(status == "ok", payload, text)
 
 
@@ -904,3 +925,71 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
     lines += [f"  note: {n}" for n in decision["notes"]]
     code = (0 if decision["trigger"] else 99) if exit_code else 0
     return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)
+
+
+# =================================================================== report-run
+
+# Whole runs report under these node names: the pipeline DAG/workflow and the monitoring one.
+RUN_NODES = ("pipeline", "monitoring")
+
+
+def run_node_id(plan: Any, name: str) -> str | None:
+    """A node id of the plan from its id or slug (Airflow task id), or a whole-run name."""
+    if name in RUN_NODES:
+        return name
+    for n in (*plan.nodes, *plan.monitor_nodes):
+        if name in (n.id, n.slug):
+            return n.id
+    return None
+
+
+def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
+    from mlspec.runtime import prometheus as prom
+
+    samples = [prom.sample(mm.RUN_SUCCESS, int(success), project=project, node=node),
+               prom.sample(mm.RUN_TIMESTAMP, timestamp, project=project, node=node)]
+    if success:
+        samples.append(prom.sample(mm.RUN_LAST_SUCCESS, timestamp, project=project, node=node))
+    return samples
+
+
+@click.command(name="report-run")
+@SPEC
+@click.option("--node", "node", required=True, metavar="NODE",
+              help="Node id (train, monitor.drift), its slug (the Airflow task id), or 'pipeline' / "
+                   "'monitoring' for a whole run.")
+@click.option("--status", type=click.Choice(["success", "failure"]), required=True, help="How the run ended.")
+@click.option("--timestamp", type=float, metavar="SECONDS", help="Unix time the run finished (default: now).")
+@_push_options
+@FORMAT
+def report_run(spec: str, node: str, status: str, timestamp: float | None, pushgateway: str | None, no_push: bool,
+               textfile: str | None, fmt: str) -> None:
+    """Report how a node or a whole run ended: mlspec_run_success and mlspec_run_timestamp_seconds."""
+    run_command("report-run", spec, fmt, lambda ctx: _report_run(ctx, node, status, timestamp, pushgateway,
+                                                                 no_push, textfile))
+
+
+def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, pushgateway: str | None,
+                no_push: bool, textfile: str | None) -> Outcome:
+    node = run_node_id(ctx.plan, name)
+    if node is None:
+        from mlspec.suggest import did_you_mean
+
+        names = [*RUN_NODES, *(n.id for n in (*ctx.plan.nodes, *ctx.plan.monitor_nodes))]
+        hint = did_you_mean(name, names) or "one of: " + ", ".join(names)
+        raise Failure(dx.UNKNOWN_RUN_NODE, f"no node {name!r} in the plan", hint=hint)
+    ts = time.time() if timestamp is None else timestamp
+    samples = run_samples(ctx.project, node, status == "success", ts)
+    mon = ctx.plan.monitoring
+    if not textfile and mon is not None and mon.textfile_dir:
+        # One file per node: the collector reads them all, a later node never erases an earlier one.
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    # POST: a failure replaces success and timestamp but keeps the last success time.
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
+                        groups=[([("node", node)], samples)], method="POST")
+    where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
+    payload = {"node": node, "status": status, "timestamp": ts, "push": push}
+    text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else
+                                              " (no metrics destination: nothing reported)") + "\n"
+    return Outcome(True, payload, text)
+

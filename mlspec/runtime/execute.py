@@ -36,6 +36,8 @@ from mlspec.compiler.plan import Node, Plan
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}
 MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"}
+# The monitoring checks write their outcome here (see runtime.common.write_state).
+OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
 CACHE_FILE = Path(".mlspec") / "cache" / "nodes.json"
 RUNS_DIR = Path(".mlspec") / "runs"
 
@@ -169,13 +171,15 @@ def _save_cache(base: Path, cache: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- execution
 
 
-def _child_env(node: Node, run_id: str) -> dict[str, str]:
+def _child_env(node: Node, run_id: str, outcome_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(dict(node.env))
     # The runtime commands are `mlspec …`: make this interpreter's mlspec the one found first.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MLSPEC_RUN_ID"] = run_id
     env["MLSPEC_NODE"] = node.id
+    if outcome_file is not None:
+        env[OUTCOME_ENV] = str(outcome_file)
     return env
 
 
@@ -230,6 +234,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
     t0 = time.monotonic()
     keys: dict[str, str] = {}
     blocked: set[str] = set()
+    unreachable: set[str] = set()   # a gateway that refused once is not retried (one note, no waits)
     try:
         for node in nodes:
             offset = round(time.monotonic() - t0, 3)
@@ -272,7 +277,9 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
                 if outcome.status == "ok":
                     _save_outputs(store, node, base, run_id, outcome)
             outcome.started = offset
-            _push_outcome(plan, node, outcome)
+            problem = _push_outcome(plan, node.id, outcome.status != "failed", unreachable)
+            if problem:
+                outcome.note = (outcome.note + "; " if outcome.note else "") + problem
             result.results.append(outcome)
             progress("done", outcome)
             if outcome.status == "ok" and not monitor and not isolated:
@@ -291,6 +298,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             _save_cache(base, saved)
             result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C",
                                              started=round(time.monotonic() - t0, 3)))
+    _report_runs(plan, nodes, result, unreachable)
     (log_dir / "run.json").write_text(json.dumps(
         {"run_id": run_id, "interrupted": result.interrupted, "started": round(started, 3),
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
@@ -363,32 +371,59 @@ def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:
-    """Report the node's result to the Pushgateway (when monitoring names one), so the
-    pipeline-failure alert sees local runs too. A push failure never fails the run."""
-    gateway = plan.monitoring.pushgateway if plan.monitoring else None
-    if not gateway or outcome.status not in ("ok", "failed", "alert"):
-        return
-    from mlspec import metrics as M
-    from mlspec.runtime.prometheus import PushError, push, sample
+def _push_outcome(plan: Plan, node: str, success: bool, unreachable: set[str]) -> str | None:
+    """Report a node's (or the whole run's) result the way `mlspec report-run` does, so the
+    pipeline-failure and staleness alerts see local runs too. A push failure never fails the
+    run; it is returned as a note."""
+    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.common import gateway_url
 
-    samples = [sample(M.RUN_SUCCESS, 0 if outcome.status == "failed" else 1, project=plan.project.name, node=node.id),
-               sample(M.RUN_TIMESTAMP, time.time(), project=plan.project.name, node=node.id)]
-    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node.id)]
+    gateway = gateway_url(plan)
+    if not gateway or gateway in unreachable:
+        return None
+    from mlspec import metrics as M
+    from mlspec.runtime.prometheus import PushError, push
+
+    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
     try:
-        push(gateway, samples, grouping, timeout=5.0)
+        # POST, as report-run: a failure keeps the group's last success time.
+        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, method="POST",
+             timeout=5.0)
     except PushError as exc:
-        outcome.note = (outcome.note + "; " if outcome.note else "") + f"metrics not pushed: {exc}"[:200]
+        unreachable.add(gateway)
+        return f"metrics not pushed (not retried in this run): {exc}"[:240]
+    return None
+
+
+def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult, unreachable: set[str]) -> None:
+    """One result per graph that ran: ``pipeline`` and ``monitoring`` (what a DAG run reports)."""
+    ran = {r.id: r for r in result.results if r.status in ("ok", "failed", "alert", "interrupted", "cached")}
+    monitor_ids = {n.id for n in plan.monitor_nodes}
+    for whole, members in (("pipeline", [n for n in nodes if n.id not in monitor_ids]),
+                           ("monitoring", [n for n in nodes if n.id in monitor_ids])):
+        done = [ran[n.id] for n in members if n.id in ran]
+        if done:
+            _push_outcome(plan, whole, not result.interrupted
+                          and all(r.status not in ("failed", "interrupted") for r in done), unreachable)
 
 
 def _outputs_intact(base: Path, entry: dict[str, Any]) -> bool:
     return all(_file_digest(base / p) == digest for p, digest in entry.get("outputs", {}).items())
 
 
+def _recorded_outcome(path: Path) -> str | None:
+    try:
+        status = json.loads(path.read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status if isinstance(status, str) else None
+
+
 def _execute(node: Node, base: Path, log_dir: Path, run_id: str, fetch: str | None = None) -> NodeResult:
     assert node.command is not None
     log = log_dir / f"{node.slug}.log"
-    env = _child_env(node, run_id)
+    outcome_file = log_dir / f"{node.slug}.outcome.json" if node.kind in MONITOR_KINDS else None
+    env = _child_env(node, run_id, outcome_file)
     started = time.monotonic()
     if fetch:   # ${registry.production.model}: the deployed model, fetched before the command
         with log.open("ab") as out:
@@ -399,20 +434,26 @@ def _execute(node: Node, base: Path, log_dir: Path, run_id: str, fetch: str | No
                               note="fetching the production model failed", log=os.path.relpath(log, base))
     attempts = 0
     code = 0
+    recorded: str | None = None
     for attempt in range(node.retries + 1):
         attempts = attempt + 1
         with log.open("ab") as out:
             out.write(f"$ {node.command}\n# attempt {attempts} of {node.retries + 1}\n".encode())
+        if outcome_file is not None:
+            outcome_file.unlink(missing_ok=True)
         code = _run_process(node.command, base, env, log, node.timeout_seconds)
+        recorded = _recorded_outcome(outcome_file) if outcome_file is not None else None
         if code == 0:
             break
-        if node.kind in MONITOR_KINDS and code == 1:
+        if code == 1 and recorded == "finding":
             break  # a finding, not a crash: retrying will not change it
     seconds = time.monotonic() - started
     rel_log = os.path.relpath(log, base)
     if code == 0:
         return NodeResult(node.id, "ok", seconds, attempts, code, log=rel_log)
-    if node.kind in MONITOR_KINDS and code == 1:
+    if code == 1 and recorded == "finding":
         return NodeResult(node.id, "alert", seconds, attempts, code, note="finding reported", log=rel_log)
     note = "timed out" if code == 124 else f"exit code {code}"
+    if node.kind in MONITOR_KINDS and code != 124:
+        note += ", no finding recorded" if recorded is None else f", check recorded '{recorded}'"
     return NodeResult(node.id, "failed", seconds, attempts, code, note=note, log=rel_log)

@@ -84,7 +84,7 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
         if data.get("status") == "error":
             notes.append(f"{event}: the last check failed ({data.get('summary') or 'see ' + kind + '.json'})")
             continue
-        if data.get("status") != "event":
+        if data.get("status") not in ("finding", "event"):  # "event": written by older mlspec
             continue
         if last_ts is not None and finished is not None and finished <= last_ts:
             notes.append(f"{event}: raised at {data.get('finished')}, before the last trigger; already acted on")

@@ -145,6 +145,9 @@ class GitHubActionsOptions(TargetOptions):
 # --------------------------------------------------------------------------- small helpers
 
 
+REPORT_JOB = "report"   # the final job reporting how the run ended (no node slug is 'report')
+
+
 def job_id(node: Node) -> str:
     """The job id of a node: its slug with '-' for '_' (``step_prepare`` → ``step-prepare``)."""
     return node.slug.replace("_", "-")
@@ -393,7 +396,33 @@ class _Builder:
         workflow = self._header(f"{plan.project.name} train", self.triggers(), cancel=False)
         workflow["defaults"] = self._defaults(working_directory=True)
         workflow["jobs"] = {job_id(n): self.job(n) for n in plan.nodes}
+        workflow["jobs"][REPORT_JOB] = self.report(list(workflow["jobs"]))
         return workflow
+
+    def report(self, jobs: list[str]) -> dict[str, Any]:
+        """How the run ended (mlspec_run_success, mlspec_run_timestamp_seconds) for the failure and
+        staleness alerts: runs after every job whatever happened. A skipped job (release-only
+        jobs off the release branch) is not a failure; a cancelled one is."""
+        from mlspec.output.encoders import sh
+
+        run = ('case " $MLSPEC_NEEDS " in\n'
+               '  *" failure "*|*" cancelled "*) status=failure ;;\n'
+               '  *) status=success ;;\n'
+               'esac\n'
+               f'mlspec report-run {sh(self.plan.spec_file)} --node pipeline --status "$status"')
+        return {
+            "name": "report the run", "needs": jobs, "if": "always()", "runs-on": _runner(self.options.runs_on),
+            "timeout-minutes": 10, "permissions": {"contents": "read"},
+            "steps": [
+                _checkout(), _setup_python(self.plan),
+                {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
+                 "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
+                # The repository variable MLSPEC_PUSHGATEWAY, when set, overrides monitoring.pushgateway.
+                {"name": "Report the run", "env": {"MLSPEC_NEEDS": "${{ join(needs.*.result, ' ') }}",
+                                                   "MLSPEC_PUSHGATEWAY": "${{ vars.MLSPEC_PUSHGATEWAY }}"},
+                 "run": run},
+            ],
+        }
 
     def job(self, node: Node) -> dict[str, Any]:
         o = self.options
