@@ -288,6 +288,11 @@ UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read
 NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
     "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
     "only see that the port accepts connections, not that the model is loaded.")
+OVERLAPPING_OUTPUTS = _code("MS342", "one node's output holds another's", E,
+    "An output is a folder that contains another node's output (step A writes `data/`, step B "
+    "`data/features.csv`). A run cache keyed on outputs cannot tell which node changed the file, so "
+    "both re-run or one is skipped silently; write them to separate paths.",
+    "steps:\n  a: {run: python a.py, outputs: [data]}\n  b: {run: python b.py, outputs: [data/features.csv]}")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")

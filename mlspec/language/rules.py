@@ -317,6 +317,15 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.DUPLICATE_ENTRY, f"{out!r} is also written at {dx.format_path(owners[norm])}", path,
                      hint="every output file has one producer")
         owners.setdefault(norm, path)
+    # A folder output holding another node's output: neither file has one producer.
+    node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
+    for path, out in places:
+        norm = posixpath.normpath(out)
+        for other, owner in sorted(owners.items()):
+            if norm.startswith(other.rstrip("/") + "/") and node_of[owner] != node_of[path]:
+                yield _d(doc, dx.OVERLAPPING_OUTPUTS,
+                         f"{out!r} lies inside {other!r}, which {dx.format_path(node_of[owner])} writes",
+                         path, hint="write each node's outputs to paths that do not contain each other")
 
 
 @rule
