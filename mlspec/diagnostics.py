@@ -293,6 +293,15 @@ OVERLAPPING_OUTPUTS = _code("MS342", "one node's output holds another's", E,
     "`data/features.csv`). A run cache keyed on outputs cannot tell which node changed the file, so "
     "both re-run or one is skipped silently; write them to separate paths.",
     "steps:\n  a: {run: python a.py, outputs: [data]}\n  b: {run: python b.py, outputs: [data/features.csv]}")
+BATCH_BLOCK_MISUSED = _code("MS343", "serving.batch where it cannot apply", E,
+    "`serving.batch` adds scheduled batch scoring next to an online server. With `mode: batch` the "
+    "serving itself is the batch job: put `run`, `schedule` and `timeout` directly under `serving`.",
+    "serving:\n  mode: batch\n  run: python score.py\n  schedule: '@daily'\n"
+    "  batch: {run: python score.py, schedule: '@daily'}")
+BATCH_RUNS_THE_SERVER = _code("MS344", "batch scoring runs the server's command", W,
+    "`serving.batch.run` is the same command as `serving.run`: the scheduled job would start the "
+    "server, which does not finish, so every run ends at its timeout (or never). Give the batch "
+    "its own scoring command.")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")

@@ -150,6 +150,9 @@ class Serving:
     timeout_seconds: int | None
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
+    # online: batch scoring next to the server (serving.batch), resolved as a batch Serving of
+    # its own (mode "batch", the server's secrets, its env under the block's) run with the serving image
+    batch: Serving | None = None
 
 
 @dataclass(frozen=True)

@@ -375,6 +375,14 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         for f in ("port", "health_path", "metrics_path", "replicas", "autoscaling", "rollout", "slo"):
             if f in set_fields:
                 yield _d(doc, dx.SERVING_MODE_MISMATCH, f"'{f}' is for online serving", ("serving", f), key=True)
+        if sv.batch is not None:
+            yield _d(doc, dx.BATCH_BLOCK_MISUSED, "'batch' adds batch scoring to online serving; with "
+                     "mode: batch, serving already is the batch job", ("serving", "batch"), key=True,
+                     hint="move run/schedule/timeout directly under serving, or use mode: online with a server")
+    if sv.mode == "online" and sv.batch is not None and " ".join(sv.batch.run.split()) == " ".join(sv.run.split()):
+        yield _d(doc, dx.BATCH_RUNS_THE_SERVER, "serving.batch.run starts the server, which never finishes "
+                 "as a scheduled job", ("serving", "batch", "run"),
+                 hint="give batch its own scoring command, e.g. python -m app.score")
 
 
 @rule
