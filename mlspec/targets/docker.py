@@ -1,21 +1,25 @@
-"""The `docker` target: a training image, a serving image and the build context's ignore file.
+"""The `docker` target: a training image, a serving image and an ignore file for each.
 
-``docker/Dockerfile.train`` holds the project's code, requirements and mlspec (pipeline
-nodes such as ``mlspec gate`` run in it under Kubernetes operators); its default command
-is the training command. ``docker/Dockerfile.serve`` holds the code and the trained model
-and runs ``serving.run`` (online: ``EXPOSE`` + ``HEALTHCHECK``; batch: the scoring command).
-Both are multi-stage (a builder stage installs the requirements into ``/opt/venv``; the
-final stage copies it), run as a numeric non-root user and carry OCI labels.
+``docker/Dockerfile.train`` holds the project's code, requirements, mlspec and the data the
+pipeline reads from the repository (pipeline nodes such as ``mlspec gate`` run in it under
+Kubernetes operators); its default command trains (``mlspec run --until train`` when training
+reads files that earlier nodes write). ``docker/Dockerfile.serve`` holds the code and the
+trained model and runs ``serving.run`` (online: ``EXPOSE`` + ``HEALTHCHECK``; batch: the
+scoring command). Both are multi-stage (a builder stage installs the requirements into
+``/opt/venv``; the final stage copies it), run as a numeric non-root user and carry OCI labels.
 
 The build context is the spec's folder: ``docker build -f docker/Dockerfile.serve .`` from
-the output folder when the spec sits there (the usual case).
+the output folder when the spec sits there (the usual case). What each image may hold is
+its own ``<Dockerfile>.dockerignore`` (BuildKit reads it instead of the context's); the root
+``.dockerignore`` serves the legacy builder (:func:`ignore_sections`).
 
-Python decides what each image holds (:func:`image_context`); the templates under
-``templates/docker/`` only format it, every value through an encoding filter: exec-form
-JSON for commands (``docker_argv``), escaped double-quoted words for ``LABEL``/``ENV``
-(``docker_quoted``), POSIX shell words in ``RUN`` (``sh``). No spec text is ever written
-into a comment, and the file starts with mlspec's fixed header, so no user text can
-become a parser directive. Users override the templates with ``--template-dir``.
+Python decides what each image holds (:func:`image_context`, :func:`ignore_sections`); the
+templates under ``templates/docker/`` only format it, every value through an encoding filter:
+exec-form JSON for commands (``docker_argv``), escaped double-quoted words for ``LABEL``/``ENV``
+(``docker_quoted``), POSIX shell words in ``RUN`` (``sh``), one printable line per ignore
+pattern (``dockerignore``). No spec text is ever written into a Dockerfile comment, and the
+file starts with mlspec's fixed header, so no user text can become a parser directive. Users
+override the templates with ``--template-dir``.
 """
 
 from __future__ import annotations
@@ -275,7 +279,8 @@ def ignore_paths(plan: Plan, images: list[tuple[str, str]]) -> list[tuple[str, s
 
 class DockerTarget(Target):
     name = "docker"
-    description = "Dockerfiles for training and serving (multi-stage, non-root, OCI labels) and .dockerignore."
+    description = ("Dockerfiles for training and serving (multi-stage, non-root, OCI labels) and an ignore file "
+                   "for each image.")
     options_model = DockerOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
