@@ -323,6 +323,7 @@ class Plan:
     model_path: str | None
     train_metrics_path: str | None
     eval_metrics_path: str | None
+    eval_outputs: tuple[str, ...]      # validation.outputs: plots and reports evaluation writes
     tracking_backend: str
     tracking_experiment: str | None
     seed: int | None

@@ -214,7 +214,7 @@ class Resolver:
                 edges.append(Edge("train", "evaluate", None, "training"))
             node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
                  data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
-                 outputs=[v.metrics], resources=v.resources, timeout=v.timeout, retries=v.retries,
+                 outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
             last = "evaluate"
             if v.gates:
@@ -463,6 +463,7 @@ class Resolver:
             llm=self._llm(), model_path=t.outputs.model if t else None,
             train_metrics_path=t.outputs.metrics if t else None,
             eval_metrics_path=s.validation.metrics if s.validation else None,
+            eval_outputs=tuple(s.validation.outputs) if s.validation else (),
             tracking_backend=t.tracking.backend if t else "none",
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,

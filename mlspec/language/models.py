@@ -244,7 +244,11 @@ class Validation(Model):
                                    description="What must exist first; training is implied.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
     params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
-    metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
+    metrics: RelPath = Field(description='JSON of metrics the gates read: {"name": number}, or nested objects '
+                                         "addressed by dotted names ('roc_auc.test').")
+    outputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                   description="Other files evaluation writes (plots, reports): saved with the run, "
+                                               "shown in run and pull-request summaries (images inline).")
     gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
     approval: Approval = Field(default_factory=Approval, description="Human approval.")
     resources: Resources = Field(default_factory=Resources, description="Compute for evaluation.")
