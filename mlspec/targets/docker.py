@@ -124,8 +124,9 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
         "base_image": env.base_image,
         "requirements": env.requirements,
         "pip_args": pip_args,
-        # hadolint DL3013 asks for pinned pip packages; an unpinned mlspec says why it is.
-        "mlspec_unpinned": bool(mlspec) and "==" not in mlspec and "@" not in mlspec,
+        # hadolint DL3013 asks for pinned pip packages; the default pins the generating release,
+        # an override without a version (a private index name) says why it is unpinned.
+        "mlspec_unpinned": bool(mlspec) and not any(s in mlspec for s in ("==", "@", "://")),
         "labels": labels(plan, kind),
         "env": list(env.env) if kind == "train" else list(plan.serving.env if plan.serving else ()),
         "packages": list(env.system_packages),
@@ -215,12 +216,12 @@ def _paths(paths: Any) -> list[str]:
 
 def training_reads(plan: Plan) -> list[str]:
     """Files from the repository the pipeline reads: the relative data sources its nodes use and
-    declared inputs no node writes."""
-    written = {o for n in (*plan.nodes, *plan.monitor_nodes) for o in n.outputs}
+    declared inputs, except what a node writes (a step's output, data a fetch command brings)."""
+    written = set(_paths(o for n in (*plan.nodes, *plan.monitor_nodes) for o in n.outputs))
     used = {d for n in plan.nodes for d in n.data}
     sources = [d.uri for d in plan.data if d.scheme is None and d.name in used]
-    inputs = [i for n in plan.nodes for i in n.inputs if i not in written]
-    return _paths([*sources, *inputs])
+    inputs = [i for n in plan.nodes for i in n.inputs]
+    return [p for p in _paths([*sources, *inputs]) if p not in written]
 
 
 def served_model(plan: Plan) -> str | None:
