@@ -294,6 +294,20 @@ UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read
 NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
     "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
     "only see that the port accepts connections, not that the model is loaded.")
+OVERLAPPING_OUTPUTS = _code("MS342", "one node's output holds another's", E,
+    "An output is a folder that contains another node's output (step A writes `data/`, step B "
+    "`data/features.csv`). A run cache keyed on outputs cannot tell which node changed the file, so "
+    "both re-run or one is skipped silently; write them to separate paths.",
+    "steps:\n  a: {run: python a.py, outputs: [data]}\n  b: {run: python b.py, outputs: [data/features.csv]}")
+BATCH_BLOCK_MISUSED = _code("MS343", "serving.batch where it cannot apply", E,
+    "`serving.batch` adds scheduled batch scoring next to an online server. With `mode: batch` the "
+    "serving itself is the batch job: put `run`, `schedule` and `timeout` directly under `serving`.",
+    "serving:\n  mode: batch\n  run: python score.py\n  schedule: '@daily'\n"
+    "  batch: {run: python score.py, schedule: '@daily'}")
+BATCH_RUNS_THE_SERVER = _code("MS344", "batch scoring runs the server's command", W,
+    "`serving.batch.run` is the same command as `serving.run`: the scheduled job would start the "
+    "server, which does not finish, so every run ends at its timeout (or never). Give the batch "
+    "its own scoring command.")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "

@@ -175,6 +175,9 @@ class Serving:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     fetch_production: bool = False     # the command reads ${registry.production.model}
+    # online: batch scoring next to the server (serving.batch), resolved as a batch Serving of
+    # its own (mode "batch", the server's secrets, its env under the block's) run with the serving image
+    batch: Serving | None = None
 
 
 @dataclass(frozen=True)

@@ -645,7 +645,26 @@ class Resolver:
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
             secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
-            fetch_production=uses_production(sv.run))
+            fetch_production=uses_production(sv.run),
+            batch=self._serving_batch(sv, env))
+
+    def _serving_batch(self, sv: m.Serving, env: dict[str, str]) -> p.Serving | None:
+        """serving.batch as a batch Serving: the server's resources, env and secrets unless it sets its own."""
+        b = sv.batch
+        if b is None or sv.mode != "online":
+            return None
+        cmd, _, _ = self.expand(b.run, ("serving", "batch", "run"))
+        resources = _resources(b.resources if b.resources is not None else sv.resources)
+        return p.Serving(
+            mode="batch", command=cmd, port=None, health_path=None, metrics_path=sv.metrics_path, replicas=1,
+            resources=resources, min_replicas=None, max_replicas=None, target_cpu_percent=None,
+            rollout_strategy=sv.rollout.strategy, canary_steps=(), slo=None,
+            latency_histogram=sv.metrics.latency_histogram, requests_total=sv.metrics.requests_total,
+            selector=(), schedule=cron_expression(b.schedule),
+            timeout_seconds=duration_seconds(b.timeout) if b.timeout else None,
+            env=tuple(sorted({**env, **b.env}.items())),
+            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            fetch_production=uses_production(b.run))
 
     def _monitoring(self) -> p.Monitoring | None:
         mon = self.spec.monitoring

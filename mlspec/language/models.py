@@ -342,6 +342,17 @@ class ServingMetrics(Model):
         "scrape configuration attaches.")
 
 
+class ServingBatch(Model):
+    """Batch scoring next to an online server, from the same serving image."""
+
+    run: Command = Field(description="Command that scores one batch (interpolations as in serving.run).")
+    schedule: Schedule = Field(description="When to score.")
+    timeout: Duration | None = Field(None, description="Stop a run after this long.")
+    resources: Resources | None = Field(None, description="Compute per run; default serving.resources.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200,
+                                    description="Extra environment variables, over serving.env.")
+
+
 class Serving(Model):
     """Online API or batch scoring."""
 
@@ -360,6 +371,8 @@ class Serving(Model):
     metrics: ServingMetrics = Field(default_factory=ServingMetrics, description="online: exported metric names.")
     schedule: Schedule | None = Field(None, description="batch: when to score.")
     timeout: Duration | None = Field(None, description="batch: stop a run after this long.")
+    batch: ServingBatch | None = Field(None, description="online: also score in batches on a schedule with the "
+                                       "serving image (a second workload next to the server).")
     env: dict[EnvName, str] = Field(default_factory=dict, max_length=200, description="Extra environment variables.")
     secrets: list[SecretName] | None = Field(None, max_length=100,
                                              description="Which environment.secrets serving receives; default all.")

@@ -323,6 +323,15 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.DUPLICATE_ENTRY, f"{out!r} is also written at {dx.format_path(owners[norm])}", path,
                      hint="every output file has one producer")
         owners.setdefault(norm, path)
+    # A folder output holding another node's output: neither file has one producer.
+    node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
+    for path, out in places:
+        norm = posixpath.normpath(out)
+        for other, owner in sorted(owners.items()):
+            if norm.startswith(other.rstrip("/") + "/") and node_of[owner] != node_of[path]:
+                yield _d(doc, dx.OVERLAPPING_OUTPUTS,
+                         f"{out!r} lies inside {other!r}, which {dx.format_path(node_of[owner])} writes",
+                         path, hint="write each node's outputs to paths that do not contain each other")
 
 
 @rule
@@ -372,6 +381,14 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         for f in ("port", "health_path", "metrics_path", "replicas", "autoscaling", "rollout", "slo"):
             if f in set_fields:
                 yield _d(doc, dx.SERVING_MODE_MISMATCH, f"'{f}' is for online serving", ("serving", f), key=True)
+        if sv.batch is not None:
+            yield _d(doc, dx.BATCH_BLOCK_MISUSED, "'batch' adds batch scoring to online serving; with "
+                     "mode: batch, serving already is the batch job", ("serving", "batch"), key=True,
+                     hint="move run/schedule/timeout directly under serving, or use mode: online with a server")
+    if sv.mode == "online" and sv.batch is not None and " ".join(sv.batch.run.split()) == " ".join(sv.run.split()):
+        yield _d(doc, dx.BATCH_RUNS_THE_SERVER, "serving.batch.run starts the server, which never finishes "
+                 "as a scheduled job", ("serving", "batch", "run"),
+                 hint="give batch its own scoring command, e.g. python -m app.score")
 
 
 @rule
