@@ -69,6 +69,7 @@ RUNTIME = "mlspec.runtime.commands"
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "eval": (RUNTIME, "Run and score the spec's LLM evals."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")

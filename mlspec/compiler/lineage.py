@@ -40,4 +40,27 @@ def lock_data(plan: Plan) -> dict[str, Any]:
         "seed": plan.seed,
         "registry": ({"backend": plan.registry.backend, "uri": plan.registry.uri,
                       "model_name": plan.registry.model_name} if plan.registry else None),
+        "llm": llm_lineage(plan),
+    }
+
+
+def prompt_sha256(plan: Plan) -> dict[str, str | None]:
+    """Each prompt's sha256 at compile time (None: the file was missing), by prompt name."""
+    return {pr.name: pr.sha256 for pr in plan.llm.prompts} if plan.llm else {}
+
+
+def llm_lineage(plan: Plan) -> dict[str, Any] | None:
+    """Prompts as versioned assets: the model, each prompt's hash, the judge and each eval's
+    rubric hash and prompts, as the lock records them and `register` stamps them on a version."""
+    llm = plan.llm
+    if llm is None:
+        return None
+    return {
+        "model": {"provider": llm.provider, "name": llm.model, "version": llm.version},
+        "prompt_sha256": prompt_sha256(plan),
+        "prompts": {pr.name: {"file": pr.file, "sha256": pr.sha256} for pr in llm.prompts},
+        "judge": ({"provider": llm.judge.provider, "model": llm.judge.model} if llm.judge else None),
+        "evals": {e.name: {"scorer": e.scorer, "dataset": e.dataset, "prompts": list(e.prompts),
+                           "rubric": e.rubric, "rubric_sha256": e.rubric_sha256, "min": e.min, "max": e.max}
+                  for e in llm.evals},
     }
