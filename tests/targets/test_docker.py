@@ -257,7 +257,7 @@ def test_dockerignore_keeps_secrets_and_run_outputs_out_but_lets_the_model_in(re
         assert pattern in lines
     assert "data/prepared.parquet" in lines and "metrics/eval.json" in lines
     assert lines[-1] == "!models/model.joblib"
-    assert "!evals/questions.jsonl" not in lines  # the llm eval set is not read by the pipeline
+    assert "!evals/questions.jsonl" in lines  # the llm eval set: the eval node reads it
 
 
 def test_without_serving_the_model_stays_out() -> None:

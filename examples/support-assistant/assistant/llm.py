@@ -21,7 +21,7 @@ DEFAULT_PRICE_PER_1K = 0.0005
 def chat(messages: list[dict[str, str]]) -> dict[str, Any]:
     """One completion: ``{output, input_tokens, output_tokens, latency_ms, cost_usd}``."""
     base = os.environ.get("ASSISTANT_BASE_URL")
-    model = os.environ.get("ASSISTANT_MODEL", "standin-assistant")
+    model = os.environ.get("ASSISTANT_MODEL", "standin")
     body = {"model": model, "messages": messages, "temperature": 0}
     started = time.monotonic()
     if base:
