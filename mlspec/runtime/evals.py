@@ -344,11 +344,11 @@ class JudgeClient:
                 pass
         reply = self.send(body)
         score, reason = parse_verdict(reply)
-        if self.use_cache:
-            try:
-                write_atomic(path, json.dumps({"score": score, "reason": reason, "model": self.judge.model}) + "\n")
-            except OSError:
-                pass  # a cache that cannot be written only costs time
+        # --no-cache skips reading, not writing: the fresh verdict refreshes the cache.
+        try:
+            write_atomic(path, json.dumps({"score": score, "reason": reason, "model": self.judge.model}) + "\n")
+        except OSError:
+            pass  # a cache that cannot be written only costs time
         return score, reason, False
 
 
