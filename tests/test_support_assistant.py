@@ -46,6 +46,13 @@ def test_runs_offline_evals_pass_registered_and_prompt_edits_rerun_only_their_ev
     prompts = v1["lineage"]["llm"]["prompt_sha256"]
     assert set(prompts) == {"answer", "explain"} and all(len(h) == 64 for h in prompts.values())
 
+    # An edit elsewhere in the spec re-runs no eval.
+    spec = project / "mlproject.yaml"
+    spec.write_text(spec.read_text().replace("(retrieval plus an LLM)", "(retrieval and an LLM)"))
+    code, status, err = run(project)
+    assert code == 0, err
+    assert set(status.values()) == {"cached"}, status
+
     # A wording change to the explanation prompt re-runs the judged eval only (and the release after it).
     explain = project / "prompts/explain.md"
     explain.write_text(explain.read_text() + "Be warm.\n")
