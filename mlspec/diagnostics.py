@@ -303,6 +303,11 @@ GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
 JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
     "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
     "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
+DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
+    "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
+    "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
+    "first node that reads it fails. Commit it, produce it in a step, or give the source a "
+    "`fetch:` command (e.g. `dvc pull`).")
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")
@@ -322,6 +327,10 @@ TEMPLATE_ERROR = _code("MS405", "template override fails", E,
     "A template from `--template-dir` does not compile or does not render: a syntax error, an "
     "unknown variable, or a `{{ value }}` without a language-aware filter (`py`, `sh`, `yaml`, "
     "`json`, `promql`, `md`, …), which mlspec refuses so that no user text is emitted raw.")
+EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
+    "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
+    "without a shared volume) while the artifact store or the registry is a folder on them: an error "
+    "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
@@ -357,7 +366,7 @@ DATA_UNREADABLE = _code("MS605", "data cannot be read", E,
 REGISTRY_ERROR = _code("MS606", "registry error", E,
     "The model registry cannot be read or written.")
 RUNTIME_MISSING = _code("MS607", "optional runtime dependency missing", E,
-    "A runtime command needs an extra: `pip install 'mlspec[runtime]'` (or `[mlflow]`).")
+    "A runtime command needs an extra: `pip install 'mlspec-compiler[runtime]'` (or `[mlflow]`).")
 NODE_FAILED = _code("MS608", "pipeline node failed", E,
     "`mlspec run`: a node's command exited non-zero or timed out.")
 PUSH_FAILED = _code("MS609", "metrics push failed", W,
@@ -389,6 +398,16 @@ BUDGET_EXCEEDED = _code("MS686", "LLM budget exceeded", E,
 EVAL_FILE = _code("MS687", "eval file unreadable", E,
     "`mlspec eval`: the eval's rubric, JSON Schema or review file cannot be read or parsed, or a local "
     "judge's entrypoint cannot be imported.")
+STORE_ERROR = _code("MS650", "artifact store unusable", E,
+    "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
+    "credentials, a missing bucket or a refused request.")
+STORE_MISSING = _code("MS651", "stored output missing", E,
+    "`mlspec store restore`: the run has no record of the node that should have produced an input, or "
+    "the record names an object the store does not hold.")
+STORE_CORRUPT = _code("MS652", "stored object corrupt", E,
+    "An object downloaded from the store does not hash to its name: it was altered or truncated.")
+OUTPUT_MISSING = _code("MS653", "declared output missing", E,
+    "`mlspec store save`: a node finished without writing an output it declares.")
 REPORT_ATTACHMENT = _code("MS640", "report attachment unreadable", E,
     "`mlspec gate --report`: a file given with `--attach` is missing, unreadable or too large to embed "
     "(5 MiB each, 20 MiB in all); nothing is written. A missing file of `validation.outputs` is a "

@@ -208,6 +208,8 @@ SNIPPETS: dict[str, tuple[str, str, Any]] = {
                     "gates": [{"metric": "${3:roc_auc}", "min": 0.8}],
                     "approval": {"required": True, "reviewers": ["${4:ml-leads}"]}}),
     "registry": ("registry", "Version approved models in a local folder", {"backend": "local"}),
+    "storage": ("storage", "Keep outputs and the registry in an object store",
+                {"uri": "${1:s3://my-bucket/my-model}", "secrets": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}),
     "serving": ("online serving", "An HTTP service with an SLO",
                 {"mode": "online", "run": "${1:uvicorn my_model.api:app --host 0.0.0.0 --port 8080}",
                  "port": 8080, "slo": {"latency_p95_ms": 200, "error_rate": 0.01}}),

@@ -69,6 +69,7 @@ RUNTIME = "mlspec.runtime.commands"
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "eval": (RUNTIME, "Run and score the spec's LLM evals."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
@@ -319,11 +320,17 @@ def _wrap(text: str, width: int = 88) -> list[str]:
 @click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
 @click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@click.option("--isolated", is_flag=True,
+              help="Run every node in its own fresh temporary folder (a copy of the project's source files); "
+                   "inputs come from the artifact store and outputs go back to it, as on CI runners.")
+@click.option("--store", "store_uri", metavar="URI",
+              help="Use this artifact store instead of the spec's storage, e.g. '.mlspec/store' to run "
+                   "offline (a folder relative to the spec, or s3://, gs://, az://, abfss://).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="PAGE.html",
               help="Also write the run's HTML report here (it is always written to .mlspec/runs/<id>/report.html).")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, report_path: str | None, fmt: str) -> None:
+        fail_on_alert: bool, isolated: bool, store_uri: str | None, report_path: str | None, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -338,6 +345,17 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     except Selection as exc:
         raise click.UsageError(str(exc)) from None
     base = checked.doc.base_dir
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.store import StoreError, open_store
+
+    try:
+        store = open_store(plan, base, uri=store_uri)
+    except StoreError as exc:
+        where = ("storage",) if checked.spec.storage is not None and not store_uri else ()
+        d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,
+                          path=where, hint=exc.hint)
+        report([d], fmt if fmt == "json" else "text", _sources([checked]))
+        sys.exit(EXIT_INPUT)
 
     def progress(event: str, r: Any) -> None:
         if fmt != "text":
@@ -350,10 +368,10 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             note = f"  ({r.note})" if r.note else ""
             click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
 
-    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress, store=store, isolated=isolated,
+                      run_id=os.environ.get("MLSPEC_RUN_ID") or None)
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
-    from mlspec import diagnostics as dx
 
     pages, page_problems = _run_reports(checked, result, base, report_path)
     failed = failed or any(d.is_error for d in page_problems)

@@ -1,46 +1,49 @@
-"""The lineage record of a Plan: what a model is made from (spec hash, data versions, params,
-commands, expected outputs and gates)."""
+"""The lineage record of a Plan: what makes a run reproducible that the compiler knows and the
+spec alone does not say (its hash stands for everything it states): the generating mlspec,
+the resolved base image, the requirements file's and its lock file's hashes, data versions
+the pipeline's shape and, for LLM projects, each prompt's and rubric's hash. Nodes list only their direct needs and the files they read that no
+upstream node writes or that their direct needs write, so the record stays linear in size.
+The content hashes of every input and output of a run are the run records that
+``mlspec store save`` writes (``runs/<run>/<node>.json`` in the artifact store)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler.plan import Node, Plan
 
 
-def _node(n: Node) -> dict[str, Any]:
-    return {
-        "id": n.id, "kind": n.kind, "command": n.command, "needs": list(n.needs),
-        "inputs": list(n.inputs), "outputs": list(n.outputs), "data": list(n.data),
-        "params": list(n.params), "env": dict(n.env), "secrets": list(n.secrets),
-        "timeout_seconds": n.timeout_seconds, "retries": n.retries,
-    }
+def _direct_inputs(plan: Plan, node: Node) -> list[str]:
+    """The node's inputs minus those written by a node further upstream than its direct needs."""
+    writers = {o: n.id for n in plan.nodes + plan.monitor_nodes for o in n.outputs}
+    return [i for i in node.inputs if writers.get(i) is None or writers[i] in node.needs]
+
+
+def _node(plan: Plan, n: Node) -> dict[str, Any]:
+    return {"id": n.id, "needs": list(n.needs), "inputs": _direct_inputs(plan, n), "outputs": list(n.outputs)}
 
 
 def lock_data(plan: Plan) -> dict[str, Any]:
     """The lineage record of a Plan as plain data: the manifest target writes it as the lock, and
     `register` stamps every registered version with it."""
+    env = plan.environment
+    requirements = None
+    if env.requirements:
+        requirements = {"file": env.requirements, "sha256": env.requirements_sha256}
+        if env.requirements_lock:
+            requirements["lock"] = {"file": env.requirements_lock[0], "sha256": env.requirements_lock[1]}
     return {
-        "lock_version": 1,
+        "lock_version": 2,
         "project": plan.project.name,
         "spec": {"file": plan.spec_file, "sha256": plan.spec_sha256},
-        "environment": {"python": plan.environment.python, "base_image": plan.environment.base_image,
-                        "requirements": plan.environment.requirements,
-                        "system_packages": list(plan.environment.system_packages)},
-        "params": dict(plan.params),
-        "data": {d.name: {"uri": d.uri, "version": d.version, "format": d.format, "role": d.role}
-                 for d in plan.data},
-        "pipeline": [_node(n) for n in plan.nodes],
-        "monitoring": [_node(n) for n in plan.monitor_nodes],
-        "outputs": {"model": plan.model_path, "train_metrics": plan.train_metrics_path,
-                    "eval_metrics": plan.eval_metrics_path},
-        "gates": [{"id": g.id, "metric": g.metric, "min": g.min, "max": g.max, "baseline": g.baseline,
-                   "max_regression": g.max_regression, "higher_is_better": g.higher_is_better}
-                  for g in plan.gates],
-        "seed": plan.seed,
-        "registry": ({"backend": plan.registry.backend, "uri": plan.registry.uri,
-                      "model_name": plan.registry.model_name} if plan.registry else None),
-        "llm": llm_lineage(plan),
+        "generator": f"{DISTRIBUTION}=={__version__}",
+        "environment": {"python": env.python, "base_image": env.base_image, "requirements": requirements},
+        "data": {d.name: {"uri": d.uri, "version": d.version} for d in plan.data},
+        "pipeline": [_node(plan, n) for n in plan.nodes],
+        "monitoring": [_node(plan, n) for n in plan.monitor_nodes],
+        "store": plan.storage.uri,
+        **({"llm": llm_lineage(plan)} if plan.llm else {}),
     }
 
 
@@ -50,17 +53,13 @@ def prompt_sha256(plan: Plan) -> dict[str, str | None]:
 
 
 def llm_lineage(plan: Plan) -> dict[str, Any] | None:
-    """Prompts as versioned assets: the model, each prompt's hash, the judge and each eval's
-    rubric hash and prompts, as the lock records them and `register` stamps them on a version."""
+    """Prompts as versioned assets: the file hashes the spec does not state (each prompt, each
+    rubric) and the judge, as the lock records them and `register` stamps them on a version."""
     llm = plan.llm
     if llm is None:
         return None
     return {
-        "model": {"provider": llm.provider, "name": llm.model, "version": llm.version},
         "prompt_sha256": prompt_sha256(plan),
-        "prompts": {pr.name: {"file": pr.file, "sha256": pr.sha256} for pr in llm.prompts},
         "judge": ({"provider": llm.judge.provider, "model": llm.judge.model} if llm.judge else None),
-        "evals": {e.name: {"scorer": e.scorer, "dataset": e.dataset, "prompts": list(e.prompts),
-                           "rubric": e.rubric, "rubric_sha256": e.rubric_sha256, "min": e.min, "max": e.max}
-                  for e in llm.evals},
+        "evals": {e.name: {"prompts": list(e.prompts), "rubric_sha256": e.rubric_sha256} for e in llm.evals},
     }

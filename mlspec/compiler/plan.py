@@ -14,7 +14,7 @@ from typing import Any, Literal
 from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
-    "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain", "eval",
 ]
 
@@ -119,6 +119,14 @@ class Registry:
     backend: str
     uri: str
     model_name: str
+
+
+@dataclass(frozen=True)
+class Storage:
+    uri: str                           # as written (relative folders are relative to the spec)
+    endpoint: str | None               # S3-compatible server, or None for the cloud's own
+    secrets: tuple[str, ...]           # environment variables holding the credentials
+    local: bool                        # a folder on this machine (invisible to other machines)
 
 
 @dataclass(frozen=True)
@@ -324,6 +332,8 @@ class Environment:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     test: str | None
+    requirements_sha256: str | None = None          # of the requirements file, when it exists
+    requirements_lock: tuple[str, str] | None = None  # (file, sha256) of a lock file beside it
 
 
 @dataclass(frozen=True)
@@ -352,6 +362,7 @@ class Plan:
     gates: tuple[Gate, ...]
     approval: Approval | None
     registry: Registry | None
+    storage: Storage                   # the spec's storage, else the local folder .mlspec/store
     serving: Serving | None
     monitoring: Monitoring | None
     retraining: Retraining | None
@@ -360,6 +371,7 @@ class Plan:
     model_path: str | None
     train_metrics_path: str | None
     eval_metrics_path: str | None
+    eval_outputs: tuple[str, ...]      # validation.outputs: plots and reports evaluation writes
     tracking_backend: str
     tracking_experiment: str | None
     seed: int | None

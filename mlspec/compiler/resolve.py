@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from mlspec import diagnostics as dx
+from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
 from mlspec.suggest import closest, did_you_mean
@@ -28,6 +29,17 @@ from mlspec.language.types import (
     FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
 )
 
+
+
+# Lock files a requirements file may have beside it, in the order they are looked for.
+_LOCK_FILES = ("requirements.lock", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
+
+
+def _sha256_file(path: Any) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class Resolver:
@@ -215,7 +227,7 @@ class Resolver:
                 edges.append(Edge("train", "evaluate", None, "training"))
             node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
                  data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
-                 outputs=[v.metrics], resources=v.resources, timeout=v.timeout, retries=v.retries,
+                 outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
             last = "evaluate"
             if v.gates:
@@ -247,6 +259,17 @@ class Resolver:
 
         # Data checks for sources the pipeline uses and that have a column contract.
         used_sources = {d for n in nodes.values() for d in n.get("data", [])}
+        self._check_data_on_runners(used_sources, {posixpath.normpath(o) for e in nodes.values()
+                                                   for o in e.get("outputs", ())})
+        # Data that is not in git: its fetch command runs first and "writes" the source's uri, so the
+        # producer edges below order the check (and, without a check, the readers) after it.
+        for name in sorted(used_sources):
+            src = spec.data[name]
+            if src.fetch is not None:
+                cmd, _, _ = self.expand(src.fetch, ("data", name, "fetch"))
+                node(f"fetch.{name}", "fetch", f"fetch data {name}", command=cmd, data=[name],
+                     outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
+                     spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
             node(f"check.{name}", "data_check", f"check data {name}",
                  command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
@@ -262,9 +285,11 @@ class Resolver:
         linked = {(e.before, e.after) for e in edges}
         for node_id, entry in sorted(nodes.items()):
             for d in entry.get("data", ()):
-                check = f"check.{d}"
-                if check in nodes and check != node_id and (check, node_id) not in linked:
-                    edges.append(Edge(check, node_id, None, f"data.{d}"))
+                check, fetch = f"check.{d}", f"fetch.{d}"
+                first = check if check in nodes else fetch
+                if first in nodes and first != node_id and node_id not in (check, fetch) \
+                        and (first, node_id) not in linked:
+                    edges.append(Edge(first, node_id, None, f"data.{d}"))
 
         self._check_other_refs(refs)
         if any(d.is_error for d in self.diags):
@@ -344,6 +369,30 @@ class Resolver:
             return hashlib.sha256((self.doc.path.parent / rel).read_bytes()).hexdigest()
         except OSError:
             return None
+
+    def _check_data_on_runners(self, used: set[str], produced: set[str]) -> None:
+        """A relative source no node writes and nothing fetches must be in git, or runners lack it."""
+        if self.doc.path is None:
+            return
+        base = self.doc.base_dir
+        for name in sorted(used):
+            src = self.spec.data[name]
+            if src.fetch is not None or uri_scheme(src.uri) is not None \
+                    or posixpath.normpath(src.uri) in produced:
+                continue
+            path = base / src.uri
+            if not path.exists():
+                problem = "does not exist"
+            elif _git_ignored(base, src.uri):
+                problem = "is ignored by git, so a fresh clone (a CI runner, a worker) will not have it"
+            else:
+                continue
+            self.diags.append(Diagnostic(
+                dx.DATA_NOT_ON_RUNNER, f"data.{name} ({src.uri!r}) {problem}; no node writes it and nothing "
+                "fetches it", severity=dx.Severity.WARNING, span=self.doc.span(("data", name, "uri")),
+                path=("data", name, "uri"),
+                hint="add `fetch:` with the command that brings it (e.g. 'dvc pull'), write it in a step, "
+                     "or commit it"))
 
     def _declared_params(self, used: list[str], declared: list[str], path: SpecPath) -> list[str]:
         """Interpolated keys plus the keys a node says it reads from ``params_file``."""
@@ -490,7 +539,8 @@ class Resolver:
         environment = p.Environment(
             python=env.python, requirements=env.requirements, base_image=base_image,
             base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
-            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
+            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test,
+            **self._requirement_hashes(env.requirements))
         data = tuple(self._data_source(n, src) for n, src in sorted(s.data.items()))
         gates, approval = (), None
         if s.validation:
@@ -510,18 +560,43 @@ class Resolver:
             spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
             params=tuple(sorted(leaves(self.params).items())), data=data, nodes=pipeline, monitor_nodes=monitor,
-            gates=gates, approval=approval, registry=registry, serving=self._serving(),
+            gates=gates, approval=approval, registry=registry, storage=self._storage(), serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
                 s.governance.require_pinned_data, s.governance.audit_retention_days),
             llm=self._llm(), model_path=t.outputs.model if t else None,
             train_metrics_path=t.outputs.metrics if t else None,
             eval_metrics_path=s.validation.metrics if s.validation else None,
+            eval_outputs=tuple(s.validation.outputs) if s.validation else (),
             tracking_backend=t.tracking.backend if t else "none",
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
+        """The sha256 of the requirements file and of a lock file beside it (what pins the
+        environment beyond the spec), when they exist on this machine."""
+        if not requirements or self.doc.path is None:
+            return {}
+        base = self.doc.base_dir
+        req = base / requirements
+        out: dict[str, Any] = {}
+        if req.is_file():
+            out["requirements_sha256"] = _sha256_file(req)
+        folder = posixpath.dirname(requirements)
+        for name in _LOCK_FILES:
+            lock = req.parent / name
+            if lock.is_file():
+                out["requirements_lock"] = (posixpath.join(folder, name), _sha256_file(lock))
+                break
+        return out
+
+    def _storage(self) -> p.Storage:
+        st = self.spec.storage
+        if st is None:
+            return p.Storage(".mlspec/store", None, (), True)
+        return p.Storage(st.uri, st.endpoint, tuple(st.secrets), uri_scheme(st.uri) is None)
 
     # ------------------------------------------------------------------ images
 
@@ -541,14 +616,16 @@ class Resolver:
         return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
 
     def _mlspec_install(self) -> str:
-        """The pip requirement for mlspec where pipelines run: the user's, else mlspec with the
-        extras this project needs."""
+        """The pip requirement for mlspec where pipelines run: the user's, else exactly the
+        release that generated the files (the distribution is ``mlspec-compiler``; ``mlspec``
+        on PyPI is another project), with the extras this project needs. Pinning to
+        ``__version__`` makes ``compile --check`` notice an upgrade of the compiler."""
         if self.image_options.mlspec_install:
             return self.image_options.mlspec_install
         extras = ["runtime"]
         if self.spec.registry is not None and self.spec.registry.backend == "mlflow":
             extras.insert(0, "mlflow")
-        return f"mlspec[{','.join(extras)}]"
+        return f"{DISTRIBUTION}[{','.join(extras)}]=={__version__}"
 
     def _source(self) -> str:
         """The spec as named in generated headers: relative to the output folder, so the bytes
@@ -652,6 +729,18 @@ class Resolver:
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _git_ignored(base: Any, rel: str) -> bool:
+    """Whether git ignores ``rel`` in the work tree around ``base`` (False outside git or without git)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "-C", str(base), "check-ignore", "-q", "--", rel],
+                              capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
 
 
 def _param_text(value: Any) -> Any:

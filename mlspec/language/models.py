@@ -15,7 +15,7 @@ from mlspec.events import EVENTS, AlertEvent, RetrainEvent
 from mlspec.language.types import (
     Choices, CategoryValue, Command, ParamKey, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, EnvironmentName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
-    PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,
+    PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, StoreUri, Text, Uri, Version,
 )
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -121,6 +121,10 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    fetch: Command | None = Field(
+        None, description="How the data gets onto a machine that runs the pipeline when it is not in git, e.g. "
+                          "'dvc pull data/raw.csv.dvc': run before the first node that reads the source, in every "
+                          "target and in `mlspec run`; its output is the source's `uri`.")
     schema_from: DataReference | None = Field(
         None, description="Use the column contract of another source (`data.NAME`) instead of writing it "
                           "twice; YAML anchors are refused, this is the language's way to reuse a contract.")
@@ -244,7 +248,11 @@ class Validation(Model):
                                    description="What must exist first; training is implied.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
     params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
-    metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
+    metrics: RelPath = Field(description='JSON of metrics the gates read: {"name": number}, or nested objects '
+                                         "addressed by dotted names ('roc_auc.test').")
+    outputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                   description="Other files evaluation writes (plots, reports): saved with the run, "
+                                               "shown in run and pull-request summaries (images inline).")
     gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
     approval: Approval = Field(default_factory=Approval, description="Human approval.")
     resources: Resources = Field(default_factory=Resources, description="Compute for evaluation.")
@@ -270,6 +278,19 @@ class Registry(Model):
     uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec "
                             "(default '.mlspec/registry'); mlflow: the tracking URI.")
     model_name: ProjectName | None = Field(None, description="Registered model name; default the project name.")
+
+
+class Storage(Model):
+    """Where pipeline outputs are kept between nodes and runs (the artifact store)."""
+
+    uri: StoreUri = Field(description="The store: 's3://bucket/prefix', 'gs://…', 'az://…', 'abfss://…' or a "
+                                      "folder relative to the spec. Without a storage section: '.mlspec/store'.")
+    endpoint: HttpUrl | None = Field(None, description="An S3-compatible server instead of AWS, e.g. "
+                                                       "'http://minio:9000' (MinIO, Ceph, moto).")
+    secrets: list[SecretName] = Field(default_factory=list, max_length=20,
+                                      description="Names of the environment variables holding the store's "
+                                                  "credentials, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; "
+                                                  "passed to every job that saves or restores outputs.")
 
 
 ServingMode = Annotated[Literal["online", "batch"], Choices(
@@ -568,6 +589,8 @@ class Spec(Model):
     training: Training | None = Field(None, description="The training step and its outputs.")
     validation: Validation | None = Field(None, description="Evaluation and gates.")
     registry: Registry | None = Field(None, description="Where approved models are versioned.")
+    storage: Storage | None = Field(None, description="The artifact store that keeps node outputs between "
+                                                      "machines and runs; default the local folder '.mlspec/store'.")
     serving: Serving | None = Field(None, description="Online API or batch scoring.")
     monitoring: Monitoring | None = Field(None, description="Drift, performance, schema checks, alerts.")
     retraining: Retraining | None = Field(None, description="Automatic retraining.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import posixpath
+import re
 from typing import Any
 
 from mlspec import diagnostics as dx
@@ -46,8 +47,11 @@ def check_rules(spec: Spec, doc: Document) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- text hygiene
 
 
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-_LINE_BREAKS = set("\x85\u2028\u2029")
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_LINE_BREAKS = "\x85\u2028\u2029"
+# Control characters (category Cc is exactly U+0000-U+001F and U+007F-U+009F) but the newline,
+# bidirectional controls and unusual line breaks: one regex scan per string, not a Python loop.
+_HIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f" + _BIDI + _LINE_BREAKS + "]")
 
 
 @rule
@@ -61,16 +65,18 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     from mlspec.output.encoders import find_template_syntax
 
     for path, value, is_key in _strings(strip_extensions(doc.data)):
-        where = dx.format_path(path) or "the top level"
         token = find_template_syntax(value)
+        hidden = _HIDDEN.search(value)
+        if not token and not hidden:
+            continue
+        where = dx.format_path(path) or "the top level"
         if token:
             yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
                      "would be evaluated as a template by the generated pipelines", path,
                      hint="remove it; in run commands write the value into a script file instead",
                      key=is_key)
-        bad = next((c for c in value if (unicodedata.category(c) == "Cc" and c != "\n")
-                    or c in _BIDI or c in _LINE_BREAKS), None)
-        if bad is not None:
+        if hidden is not None:
+            bad = hidden.group()
             name = unicodedata.name(bad, "control character")
             yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at {where} "
                      f"contains U+{ord(bad):04X} {name}", path,
@@ -311,7 +317,7 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             places.append((("training", "outputs", "metrics"), spec.training.outputs.metrics))
     if spec.validation:
         places.append((("validation", "metrics"), spec.validation.metrics))
-    import posixpath
+        places += [(("validation", "outputs", i), o) for i, o in enumerate(spec.validation.outputs)]
     for path, out in places:
         norm = posixpath.normpath(out)
         if norm in owners:

@@ -386,6 +386,31 @@ Uri = Annotated[
 ]
 
 
+STORE_SCHEMES = ("s3", "gs", "az", "abfss")
+
+
+def _check_store_uri(value: str) -> str:
+    hint = "'s3://bucket/prefix', 'gs://…', 'az://…', 'abfss://…' or a folder relative to the spec"
+    value = _check_uri(value)
+    m = _URI_SCHEME.match(value)
+    if m:
+        scheme = m.group(1).lower()
+        if scheme not in STORE_SCHEMES:
+            raise _fail(dx.INVALID_URI, f"unsupported store scheme {scheme + '://'!r}", hint)
+        if "@" in m.group(2).split("/", 1)[0]:
+            raise _fail(dx.INVALID_URI, "a store URI carries no credentials",
+                        "list the credential variables under storage.secrets; they come from the environment")
+    return value
+
+
+StoreUri = Annotated[
+    str, AfterValidator(_check_store_uri),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 2048,
+                    "pattern": r"^(?:(?:[sS]3|[gG][sS]|[aA][zZ]|[aA][bB][fF][sS][sS])://[^\s@/]+(?:/\S*)?|(?![A-Za-z][A-Za-z0-9+.-]*:)(?![/~ ])[^\\\u0000-\u001f]+)$",
+                    "examples": ["s3://acme-ml/churn", ".mlspec/store"]}),
+]
+
+
 def uri_scheme(uri: str) -> str | None:
     m = _URI_SCHEME.match(uri)
     return m.group(1).lower() if m else None

@@ -137,7 +137,7 @@ def require(*modules: str, command: str) -> None:
         extra = "mlflow" if "mlflow" in missing else "runtime"
         raise Failure(dx.RUNTIME_MISSING,
                       f"`mlspec {command}` needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-                      f"not installed", hint=f"pip install 'mlspec[{extra}]'")
+                      f"not installed", hint=f"pip install 'mlspec-compiler[{extra}]'")
 
 
 # ------------------------------------------------------------------ numbers and JSON

@@ -6,6 +6,12 @@ env, the content of its inputs and the keys of the nodes it needs — matches it
 successful run and its outputs are still there unchanged, so a changed param re-runs
 exactly the nodes downstream of it. Logs go to `.mlspec/runs/<run id>/<node>.log`.
 An interrupted or failed node is never recorded as done.
+
+After a node succeeds its declared outputs are saved to the artifact store (``storage:``, else
+``.mlspec/store``) under the run's record, exactly as the generated pipelines do with
+``mlspec store save``. With ``isolated=True`` every node runs in its own fresh temporary folder
+holding a copy of the project's source files and only the inputs restored from the store: the
+nodes share nothing but the store, as on CI runners or Kubernetes pods (no run cache then).
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +49,7 @@ class NodeResult:
     exit_code: int | None = None
     note: str = ""
     log: str | None = None
+    workdir: str | None = None   # where the node ran (isolated runs: its own temporary folder)
     started: float = 0.0   # seconds after the run started (for the run report's timeline)
 
 
@@ -215,13 +225,23 @@ def _kill(proc: subprocess.Popen) -> None:
             continue
 
 
+def new_run_id(started: float) -> str:
+    """A local run id: sortable by time and unique across concurrent runs."""
+    return time.strftime("%Y%m%dT%H%M%S", time.localtime(started)) + f"-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = False,
-             progress: Callable[[str, NodeResult | None], None] = lambda *_: None) -> RunResult:
-    """Run ``nodes`` (a plan-ordered selection) in ``base``, the spec's folder."""
+             progress: Callable[[str, NodeResult | None], None] = lambda *_: None,
+             store: Any = None, isolated: bool = False, run_id: str | None = None) -> RunResult:
+    """Run ``nodes`` (a plan-ordered selection) in ``base``, the spec's folder; save each
+    successful node's outputs to ``store`` (a :class:`mlspec.runtime.store.Store`)."""
     started = time.time()
-    run_id = time.strftime("%Y%m%dT%H%M%S", time.localtime(started)) + f"-{os.getpid()}"
+    run_id = run_id or new_run_id(started)
     log_dir = base / RUNS_DIR / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
+    if isolated and store is None:
+        raise ValueError("an isolated run needs a store")
+    force = force or isolated   # a fresh folder has no outputs to keep
     cache = {} if force else _load_cache(base)
     saved = _load_cache(base)
     result = RunResult(run_id, started=started, log_dir=(RUNS_DIR / run_id).as_posix())
@@ -250,18 +270,27 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
             if not monitor and entry and entry.get("key") == key and _outputs_intact(base, entry):
-                result.results.append(NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
-                                                 started=offset))
-                progress("done", result.results[-1])
+                cached = NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
+                                    started=offset)
+                _save_outputs(store, node, base, run_id, cached)   # this run's record, for later restores
+                result.results.append(cached)
+                progress("done", cached)
+                if cached.status == "failed":
+                    blocked.add(node.id)
                 continue
             progress("start", NodeResult(node.id, "running"))
             offset = round(time.monotonic() - t0, 3)
-            outcome = _execute(node, base, log_dir, run_id)
+            if isolated:
+                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store)
+            else:
+                outcome = _execute(node, base, log_dir, run_id)
+                if outcome.status == "ok":
+                    _save_outputs(store, node, base, run_id, outcome)
             outcome.started = offset
             _push_outcome(plan, node, outcome)
             result.results.append(outcome)
             progress("done", outcome)
-            if outcome.status == "ok" and not monitor:
+            if outcome.status == "ok" and not monitor and not isolated:
                 saved[node.id] = {"key": key, "run": run_id,
                                   "outputs": {p: _file_digest(base / p) for p in node.outputs}}
                 _save_cache(base, saved)
@@ -281,6 +310,71 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
         {"run_id": run_id, "interrupted": result.interrupted, "started": round(started, 3),
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _save_outputs(store: Any, node: Node, base: Path, run_id: str, outcome: NodeResult) -> None:
+    """Save the node's outputs to the store; a node whose outputs cannot be saved failed."""
+    if store is None:
+        return
+    from mlspec.runtime.store import StoreError, save_node
+
+    try:
+        save_node(store, node, base, run_id)
+    except StoreError as exc:
+        outcome.status = "failed"
+        outcome.note = (outcome.note + "; " if outcome.note else "") + f"outputs not saved: {exc.message}"[:300]
+
+
+def source_files(base: Path, plan: Plan) -> list[str]:
+    """The project's source files below ``base`` (POSIX, relative): what git tracks or would
+    track there, else every file; never ``.mlspec/``, ``.git/`` or a pipeline output."""
+    outputs = [o for n in plan.nodes + plan.monitor_nodes for o in n.outputs]
+    names: list[str] | None = None
+    try:
+        proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+                              cwd=base, capture_output=True, timeout=60, check=False)
+        if proc.returncode == 0:
+            names = [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    except (OSError, subprocess.SubprocessError):
+        names = None
+    if names is None:
+        names = [p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()]
+
+    def keep(name: str) -> bool:
+        head = name.split("/", 1)[0]
+        if head in (".mlspec", ".git"):
+            return False
+        return not any(name == o or name.startswith(o.rstrip("/") + "/") for o in outputs)
+
+    return sorted(n for n in names if keep(n) and (base / n).is_file())
+
+
+def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id: str, store: Any) -> NodeResult:
+    """Run ``node`` in a fresh folder: sources copied, inputs restored from the store, outputs saved."""
+    from mlspec.runtime.store import StoreError, restore_node, save_node
+
+    work = Path(tempfile.mkdtemp(prefix=f"mlspec-{node.slug}-"))
+    try:
+        for name in source_files(base, plan):
+            dest = work / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / name, dest)
+        try:
+            restore_node(store, plan, node, work, run_id)
+        except StoreError as exc:
+            return NodeResult(node.id, "failed", note=f"inputs not restored: {exc.message}"[:300], workdir=str(work))
+        outcome = _execute(node, work, log_dir, run_id)
+        outcome.workdir = str(work)
+        outcome.log = os.path.relpath(log_dir / f"{node.slug}.log", base)
+        if outcome.status == "ok":
+            try:
+                save_node(store, node, work, run_id)
+            except StoreError as exc:
+                outcome.status = "failed"
+                outcome.note = f"outputs not saved: {exc.message}"[:300]
+        return outcome
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:

@@ -37,6 +37,7 @@ from mlspec.output.encoders import find_template_syntax, markdown_block, markdow
 from mlspec.compiler.plan import Node, Plan, ResourceRequest
 from mlspec.language.types import Choices, Duration, Image, RelPath, duration_seconds, pattern_str
 from mlspec.targets import Capabilities, Target, TargetOptions
+from mlspec.targets.toolkit.state import ephemeral_state
 from mlspec.targets.toolkit.pods import kubelet_literal, pod_resources, pod_security_context
 
 TEMPLATE = "airflow/dag.py.j2"
@@ -342,6 +343,7 @@ class AirflowTarget(Target):
             diags.append(_cannot("retraining.on triggers the pipeline DAG, but the spec has no pipeline "
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
+            diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
                              if any(f in m.outputs for m in plan.nodes)})
             if shared:

@@ -103,8 +103,9 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
         "base_image": env.base_image,
         "requirements": env.requirements,
         "pip_args": pip_args,
-        # hadolint DL3013 asks for pinned pip packages; an unpinned mlspec says why it is.
-        "mlspec_unpinned": bool(mlspec) and "==" not in mlspec and "@" not in mlspec,
+        # hadolint DL3013 asks for pinned pip packages; the default pins the generating release,
+        # an override without a version (a private index name) says why it is unpinned.
+        "mlspec_unpinned": bool(mlspec) and not any(s in mlspec for s in ("==", "@", "://")),
         "labels": labels(plan, kind),
         "env": list(env.env) if kind == "train" else list(plan.serving.env if plan.serving else ()),
         "packages": list(env.system_packages),

@@ -35,6 +35,7 @@ from mlspec.language.types import EnvironmentName, SecretName, pattern_str
 from mlspec.targets import Target, TargetOptions
 from mlspec.targets import action_pins as pins
 from mlspec.language.target_options import PipRequirement
+from mlspec.targets.toolkit.state import ephemeral_state
 from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 
 WORKFLOW_DIR = ".github/workflows"
@@ -52,7 +53,7 @@ COMMAND_VAR = "MLSPEC_NODE_COMMAND"
 RESERVED_ENV = frozenset({COMMAND_VAR})
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
-COMMAND_KINDS = frozenset({"data_check", "step", "train", "evaluate", "eval", "gate", "register"})
+COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "register"})
 
 _OPTION = dx.TARGET_OPTION_INVALID
 _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -604,6 +605,8 @@ class GitHubActionsTarget(Target):
                    "root's .github/workflows and run the spec from inside the repository", (),
                    hint="compile with the output folder at the repository root, e.g. `mlspec compile -o .`")
         self._check_registry(plan, options, cannot)
+        if options.train:
+            diags += ephemeral_state(plan, "github_actions", "the runners of the training workflow")
         texts: list[tuple[SpecPath, str]] = []
         if options.ci:
             texts += [(("environment", "test"), plan.environment.test or "")]

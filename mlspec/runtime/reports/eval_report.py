@@ -93,13 +93,8 @@ def load_attachments(paths: Sequence[tuple[Path, str]]) -> list[Attachment]:
 
 
 def spec_outputs(plan: Any) -> tuple[str, ...]:
-    """``validation.outputs`` (spec-relative paths) once the language has the field; () until then."""
-    node = next((n for n in getattr(plan, "nodes", ()) if n.id == "evaluate"), None)
-    outputs = getattr(plan, "eval_outputs", None)
-    if outputs is None and node is not None:
-        metrics = getattr(plan, "eval_metrics_path", None)
-        outputs = tuple(p for p in node.outputs if p != metrics)
-    return tuple(outputs or ())
+    """``validation.outputs`` (spec-relative paths)."""
+    return tuple(plan.eval_outputs)
 
 
 def flatten(metrics: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
