@@ -12,6 +12,7 @@ Standard library only, plus ``jsonschema`` (a dependency of mlspec) for the json
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import math
 import os
@@ -317,7 +318,7 @@ class JudgeClient:
                         wait = float(retry_after)
                     except ValueError:
                         pass
-            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError) as exc:
+            except (TimeoutError, urllib.error.URLError, ConnectionError, OSError, http.client.HTTPException) as exc:
                 inner = getattr(exc, "reason", exc)
                 reason = "timed out" if isinstance(inner, TimeoutError) or "timed out" in str(inner) else (
                     f"unreachable ({str(inner)[:80]})")
