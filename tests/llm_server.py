@@ -29,6 +29,8 @@ class ChatServer:
         self.delay = 0.0
         self.slow_seconds = 2.0
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0             # the most requests being answered at once
         self.auth: list[str | None] = []
         self.lock = threading.Lock()
         server = self
@@ -53,9 +55,16 @@ class ChatServer:
                     time.sleep(server.slow_seconds)
                 if action == "badbody":
                     return self._send(200, b"<html>not json</html>")
-                if server.delay:
-                    time.sleep(server.delay)
-                self._send(200, json.dumps(server.reply(body)).encode())
+                with server.lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    if server.delay:
+                        time.sleep(server.delay)
+                    self._send(200, json.dumps(server.reply(body)).encode())
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
 
             def _send(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
                 try:
