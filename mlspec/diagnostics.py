@@ -308,6 +308,21 @@ BATCH_RUNS_THE_SERVER = _code("MS344", "batch scoring runs the server's command"
     "`serving.batch.run` is the same command as `serving.run`: the scheduled job would start the "
     "server, which does not finish, so every run ends at its timeout (or never). Give the batch "
     "its own scoring command.")
+JUDGE_MISSING = _code("MS345", "judge scorer without a judge", E,
+    "An eval scored by `rubric` or `llm_judge` needs `llm.judge`: the model that gives the verdicts.",
+    "llm:\n  evals:\n    - {name: tone, dataset: data.golden, outputs: out.jsonl, scorer: rubric, rubric: r.md, min: 0.8}")
+EVAL_SCORER_PARAMS = _code("MS346", "eval scorer setting missing or unused", E,
+    "`regex` needs `pattern` (a valid Python regular expression), `json_schema` needs `schema`; "
+    "`pattern`, `schema` and `rubric` given to a scorer that does not read them are refused too.")
+EVAL_DATASET_FORMAT = _code("MS347", "eval dataset is not JSON Lines", E,
+    "An eval's `dataset` is read as JSON Lines (one case a line with `id`, `input`, `expected`); "
+    "the source's format (declared or from its extension) is something else.")
+GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
+    "A gate metric `evals.NAME.FIELD` names no eval in `llm.evals`, or a field an eval summary does not "
+    "have (score, passed, failed, errors, cases, tokens_max, latency_p95_ms, cost_per_1k_requests_usd).")
+JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
+    "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
+    "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
@@ -388,6 +403,29 @@ UNKNOWN_RUN_NODE = _code("MS670", "report-run names no node of the plan", E,
     "(the Airflow task id) or `pipeline` / `monitoring` for a whole run.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
+EVAL_FAILED = _code("MS680", "eval score out of bounds", E,
+    "`mlspec eval`: an eval's score (the share of cases that passed) is below its `min` or above its `max`.")
+EVAL_OUTPUTS = _code("MS681", "eval outputs unusable", E,
+    "`mlspec eval`: the eval's `run` command failed, or its `outputs` file is missing, not JSON Lines of "
+    "objects with `id` and `output`, or names a case the dataset lacks.")
+EVAL_DATASET = _code("MS682", "eval dataset unusable", E,
+    "`mlspec eval`: the dataset is missing or not JSON Lines of objects with a unique `id`, or a case has "
+    "no output (a missing output is a failed case and reported once).")
+JUDGE_UNAVAILABLE = _code("MS683", "judge gave up", E,
+    "`mlspec eval`: the judge did not answer after its retries (timeouts, HTTP 429 or 5xx) or refused the "
+    "request (another HTTP error); the diagnostic names the eval and the last HTTP status.")
+JUDGE_REPLY = _code("MS684", "judge reply unusable", W,
+    "`mlspec eval`: a judge reply was not the verdict asked for (not JSON, no `score`); that case counts as "
+    "an error (not passed), the eval goes on.")
+REVIEW_PENDING = _code("MS685", "human review pending", E,
+    "`mlspec eval`: a `human` eval has cases without a verdict in `.mlspec/reviews/<eval>.jsonl`; fill in "
+    "`verdict` (true/false or a score 0–1) and run it again.")
+BUDGET_EXCEEDED = _code("MS686", "LLM budget exceeded", E,
+    "`mlspec eval`: the eval's outputs exceed an `llm.budgets` bound (largest tokens per request, p95 "
+    "latency, cost per thousand requests).")
+EVAL_FILE = _code("MS687", "eval file unreadable", E,
+    "`mlspec eval`: the eval's rubric, JSON Schema or review file cannot be read or parsed, or a local "
+    "judge's entrypoint cannot be imported.")
 STORE_ERROR = _code("MS650", "artifact store unusable", E,
     "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
     "credentials, a missing bucket or a refused request.")

@@ -51,11 +51,17 @@ LLM_REQUESTS = _m("mlspec_llm_requests_total", "counter", "Requests sent to the 
 LLM_COST = _m("mlspec_llm_cost_usd_total", "counter", "Spend on the hosted model in US dollars.")
 LLM_TOKENS = _m("mlspec_llm_tokens_total", "counter", "Tokens used, by kind (input, output).", "kind")
 LLM_LATENCY = _m("mlspec_llm_request_duration_seconds", "histogram", "Latency of hosted-model requests.")
+LLM_EVAL_SCORE = _m("mlspec_llm_eval_score", "gauge", "Share of an LLM eval's cases that passed (0-1).",
+                    "eval", "scorer")
+LLM_EVAL_PASSED = _m("mlspec_llm_eval_passed", "gauge",
+                     "1 when the eval's score was within its bounds and budgets, 0 when not.", "eval")
+LLM_EVAL_ERRORS = _m("mlspec_llm_eval_errors", "gauge",
+                     "Cases of an LLM eval that could not be scored (no output, unusable judge reply).", "eval")
 
 ALL: tuple[MetricDef, ...] = (
     DRIFT_SCORE, DRIFT_PVALUE, DRIFT_DETECTED, PERFORMANCE, DATA_LAST_UPDATED, SCHEMA_VIOLATIONS,
     GATE_VALUE, GATE_PASSED, RUN_SUCCESS, RUN_TIMESTAMP, RUN_LAST_SUCCESS, CHECK_OUTCOME, RETRAIN_TRIGGERED,
-    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY,
+    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY, LLM_EVAL_SCORE, LLM_EVAL_PASSED, LLM_EVAL_ERRORS,
 )
 BY_NAME = {m.name: m for m in ALL}
 

@@ -72,6 +72,7 @@ RUNTIME = "mlspec.runtime.commands"
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
+    "eval": (RUNTIME, "Run and score the spec's LLM evals."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")

@@ -631,8 +631,8 @@ def _llm(out: _Collector, old: Plan | None, new: Plan,
         _scalar(out, "llm", "LLM model", la and f"{la.provider}/{la.model}", lb and f"{lb.provider}/{lb.model}")
         if la and lb:
             _scalar(out, "llm", "LLM model version", la.version, lb.version)
-    pa = {name: file for name, file, _ in (la.prompts if la else ())}
-    pb = {name: file for name, file, _ in (lb.prompts if lb else ())}
+    pa = {pr.name: pr.file for pr in (la.prompts if la else ())}
+    pb = {pr.name: pr.file for pr in (lb.prompts if lb else ())}
     for name in _keys(pa, pb):
         subject = f"prompt {name}"
         if name not in pb:

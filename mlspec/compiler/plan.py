@@ -16,7 +16,7 @@ from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
-    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain", "eval",
     "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
 
@@ -238,13 +238,46 @@ class Retraining:
 
 
 @dataclass(frozen=True)
+class Judge:
+    provider: str                      # openai_compatible | local
+    model: str
+    base_url: str | None
+    api_key_secret: str | None         # the environment variable's NAME
+    entrypoint: str | None             # local: module:function
+    timeout_seconds: int
+    max_concurrency: int
+    retries: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    file: str                          # relative to the spec
+    description: str | None
+    sha256: str | None                 # of the file's bytes at compile time; None when missing
+
+
+@dataclass(frozen=True)
 class LlmEval:
     name: str
-    dataset: str
+    dataset: str                       # data source name
     scorer: str
     rubric: str | None
     min: float | None
     max: float | None
+    command: str | None = None         # the eval's `run`, interpolations expanded
+    outputs: str = ""                  # JSONL the run writes (spec-relative)
+    prompts: tuple[str, ...] = ()      # prompt names it exercises
+    pattern: str | None = None
+    schema: str | None = None          # json_schema file (spec-relative)
+    ignore_case: bool = False
+    rubric_sha256: str | None = None
+    timeout_seconds: int | None = None
+    spec_path: SpecPath = ()           # ("llm", "evals", i)
+
+    @property
+    def node_id(self) -> str:
+        return f"eval.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -252,11 +285,18 @@ class Llm:
     provider: str
     model: str
     version: str | None
-    prompts: tuple[tuple[str, str, str | None], ...]   # (name, file, description)
+    prompts: tuple[Prompt, ...]
     evals: tuple[LlmEval, ...]
     cost_per_1k_requests_usd: float | None
     latency_p95_ms: float | None
     max_tokens_per_request: int | None
+    judge: Judge | None = None
+
+    def eval_named(self, name: str) -> LlmEval:
+        for e in self.evals:
+            if e.name == name:
+                return e
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,7 @@ class Resolver:
                  spec_path=("training",))
 
         last = "train" if spec.training else None
+        eval_nodes = self._eval_nodes(node, add_needs, env_secrets)
         if spec.validation:
             v = spec.validation
             cmd, params, data = self.expand(v.run, ("validation", "run"))
@@ -248,6 +249,8 @@ class Resolver:
                      spec_path=("validation", "gates"), uses_image=True,
                      description=", ".join(g.describe() for g in _gates(v.gates)))
                 edges.append(Edge(last, "gate", None, "validation"))
+                # Gates may read eval scores (`evals.NAME.score`): every eval runs before them.
+                edges += [Edge(e, "gate", None, e) for e in eval_nodes]
                 last = "gate"
             if v.approval.required:
                 node("approve", "approve", "approval", command=None, spec_path=("validation", "approval"),
@@ -259,6 +262,8 @@ class Resolver:
             node("register", "register", "register model", command=f"mlspec register {self._spec_arg()}",
                  runtime=True, secrets=env_secrets, spec_path=("registry",))
             edges.append(Edge(last, "register", None, last))
+            # Without gates the evals still come before a release (they fail the run when out of bounds).
+            edges += [Edge(e, "register", None, e) for e in eval_nodes if last != "gate"]
             last = "register"
 
         if spec.serving and last and self._serve_image_emitted():
@@ -330,6 +335,54 @@ class Resolver:
         if any(d.is_error for d in self.diags):
             return None
         return self._plan(pipeline, monitor)
+
+    def _eval_nodes(self, node: Any, add_needs: Any, env_secrets: tuple[str, ...]) -> list[str]:
+        """One node per LLM eval: `mlspec eval SPEC --name NAME` runs the eval's command and scores it.
+        Its inputs are the prompt, rubric and schema files it uses, so editing one prompt re-runs
+        only the evals that exercise it."""
+        llm = self.spec.llm
+        if not llm:
+            return []
+        ids = []
+        for i, ev in enumerate(llm.evals):
+            base = ("llm", "evals", i)
+            node_id = f"eval.{ev.name}"
+            if node_id in ids:
+                continue  # a duplicate name is MS313
+            data: list[str] = []
+            params: list[str] = []
+            if ev.run:
+                _, params, data = self.expand(ev.run, (*base, "run"))
+            dataset = strip_namespace(ev.dataset)
+            if ev.dataset not in self.ref_targets():
+                self.unknown_ref(ev.dataset, (*base, "dataset"), f"llm.evals[{i}].dataset",
+                                 [r for r in self.ref_targets() if r.startswith("data.")])
+            used = add_needs(node_id, ev.needs, (*base, "needs"), f"llm.evals[{i}].needs")
+            inputs = [llm.prompts[n].file for n in self._eval_prompts(ev) if n in llm.prompts]
+            inputs += [f for f in (ev.rubric, ev.schema_) if f]
+            secrets = set(env_secrets)
+            out_dir = f".mlspec/evals/{ev.name}"
+            node(node_id, "eval", f"eval {ev.name}",
+                 command=f"mlspec eval {self._spec_arg()} --name {shell_value(ev.name)}", runtime=True,
+                 params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
+                 outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
+                 timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,
+                 description=ev.description or f"{ev.scorer} on data.{dataset}")
+            ids.append(node_id)
+        return ids
+
+    def _eval_prompts(self, ev: m.LlmEval) -> list[str]:
+        assert self.spec.llm is not None
+        return sorted(ev.prompts) if ev.prompts is not None else sorted(self.spec.llm.prompts)
+
+    def _file_sha256(self, rel: str | None) -> str | None:
+        """A file beside the spec, hashed at compile time (a missing one is MS307's warning)."""
+        if rel is None or self.doc.path is None:
+            return None
+        try:
+            return hashlib.sha256((self.doc.path.parent / rel).read_bytes()).hexdigest()
+        except OSError:
+            return None
 
     def _check_data_on_runners(self, used: set[str], produced: set[str]) -> None:
         """A relative source no node writes and nothing fetches must be in git, or runners lack it."""
@@ -433,9 +486,10 @@ class Resolver:
                 self.expand(mon.performance.run, ("monitoring", "performance", "run"))
         if self.spec.llm:
             for i, ev in enumerate(self.spec.llm.evals):
-                if ev.dataset not in refs:
-                    self.unknown_ref(ev.dataset, ("llm", "evals", i, "dataset"),
-                                     f"llm.evals[{i}].dataset", data_refs)
+                for j, name in enumerate(ev.prompts or ()):
+                    if name not in self.spec.llm.prompts:
+                        self.unknown_ref(name, ("llm", "evals", i, "prompts", j), f"llm.evals[{i}].prompts",
+                                         self.spec.llm.prompts)
         if self.spec.serving:
             self.expand(self.spec.serving.run, ("serving", "run"))
 
@@ -700,13 +754,25 @@ class Resolver:
         llm = self.spec.llm
         if not llm:
             return None
+        evals = []
+        for i, e in enumerate(llm.evals):
+            command = self.expand(e.run, ("llm", "evals", i, "run"))[0] if e.run else None
+            evals.append(p.LlmEval(
+                e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max, command=command,
+                outputs=e.outputs, prompts=tuple(self._eval_prompts(e)), pattern=e.pattern, schema=e.schema_,
+                ignore_case=e.ignore_case, rubric_sha256=self._file_sha256(e.rubric),
+                timeout_seconds=duration_seconds(e.timeout) if e.timeout else None, spec_path=("llm", "evals", i)))
+        j = llm.judge
+        judge = p.Judge(j.provider, j.model, j.base_url, j.api_key_secret, j.entrypoint,
+                        duration_seconds(j.timeout), j.max_concurrency, j.retries) if j else None
         return p.Llm(
             provider=llm.model.provider, model=llm.model.name, version=llm.model.version,
-            prompts=tuple((n, pr.file, pr.description) for n, pr in sorted(llm.prompts.items())),
-            evals=tuple(p.LlmEval(e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
+            prompts=tuple(p.Prompt(n, pr.file, pr.description, self._file_sha256(pr.file))
+                          for n, pr in sorted(llm.prompts.items())),
+            evals=tuple(evals),
             cost_per_1k_requests_usd=llm.budgets.cost_per_1k_requests_usd,
             latency_p95_ms=llm.budgets.latency_p95_ms,
-            max_tokens_per_request=llm.budgets.max_tokens_per_request)
+            max_tokens_per_request=llm.budgets.max_tokens_per_request, judge=judge)
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -142,7 +142,8 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
     if node.runtime:
         # Runtime commands read the spec itself: key them on the parts they read.
         config = {"gate": [g.__dict__ for g in plan.gates], "register": plan.registry and plan.registry.__dict__,
-                  "data_check": [s.__dict__ for s in plan.data if s.name in node.data]}.get(node.kind, plan.spec_sha256)
+                  "data_check": [s.__dict__ for s in plan.data if s.name in node.data],
+                  "eval": _eval_config(plan, node)}.get(node.kind, plan.spec_sha256)
     # Only the parameters the node reads: a change to another key of params.yaml re-runs nothing here.
     params = {k: v for k, v in plan.params if any(k == p or k.startswith(p + ".") for p in node.params)}
     payload = {
@@ -151,6 +152,23 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
         "needs": {n: upstream_keys.get(n) for n in node.needs}, "config": config,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _eval_config(plan: Plan, node: Node) -> Any:
+    """What an eval node's result depends on besides its files: the eval's settings, the judge,
+    the budgets and the hashes of the prompts it uses (their files are inputs too), so an
+    edit elsewhere in the spec, or to another eval's prompt, does not re-run it."""
+    if node.kind != "eval" or plan.llm is None:
+        return None
+    from dataclasses import asdict
+
+    try:
+        ev = plan.llm.eval_named(node.id.removeprefix("eval."))
+    except KeyError:
+        return plan.spec_sha256
+    return {"eval": asdict(ev), "judge": plan.llm.judge and asdict(plan.llm.judge),
+            "prompt_sha256": {p.name: p.sha256 for p in plan.llm.prompts if p.name in ev.prompts},
+            "budgets": [plan.llm.cost_per_1k_requests_usd, plan.llm.latency_p95_ms, plan.llm.max_tokens_per_request]}
 
 
 def _load_cache(base: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ COMMAND_VAR = "MLSPEC_NODE_COMMAND"
 RESERVED_ENV = frozenset({COMMAND_VAR})
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
-COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "gate", "register"})
+COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "register"})
 
 _OPTION = dx.TARGET_OPTION_INVALID
 _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")

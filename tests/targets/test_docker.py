@@ -271,11 +271,11 @@ def test_each_image_has_its_own_ignore_file(reference) -> None:
                         "**/credentials*.yml", "**/mlflow.db", "**/*.db", "**/mlruns"):
             assert pattern in lines
         assert "data/prepared.parquet" in lines and "metrics/eval.json" in lines
-        assert "evals/questions.jsonl" in lines  # the llm eval set: data no image needs
-        assert "!evals/questions.jsonl" not in lines  # not read by the pipeline
+        assert "evals/questions.jsonl" in lines  # the llm eval set is data: out by default
     assert serve[-1] == "!models/model.joblib" and [ln for ln in serve if ln.startswith("!")] == [serve[-1]]
-    assert not any(ln.startswith("!") for ln in train)  # the reference's data is all in S3
-    assert root[-1] == "!models/model.joblib"
+    # The eval node runs in the training image and reads the eval set; every other source is in S3.
+    assert [ln for ln in train if ln.startswith("!")] == ["!evals/questions.jsonl"]
+    assert root[-1] == "!models/model.joblib" and "!evals/questions.jsonl" in root
 
 
 def test_repository_data_goes_into_the_training_image_only() -> None:

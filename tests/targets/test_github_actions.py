@@ -172,7 +172,7 @@ def test_every_uses_is_a_pinned_sha_with_its_tag_comment(example: str) -> None:
 def test_one_job_per_node_in_plan_order_with_needs(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
     assert list(jobs) == [gha.job_id(n) for n in reference.nodes] + [gha.REPORT_JOB]
-    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "gate", "approve",
+    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "eval-faithfulness", "gate", "approve",
                           "register", "build", "report"]
     for node in reference.nodes:
         job = jobs[gha.job_id(node)]
