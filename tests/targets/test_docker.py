@@ -274,7 +274,8 @@ def test_each_image_has_its_own_ignore_file(reference) -> None:
         assert "evals/questions.jsonl" in lines  # the llm eval set is data: out by default
     assert serve[-1] == "!models/model.joblib" and [ln for ln in serve if ln.startswith("!")] == [serve[-1]]
     # The eval node runs in the training image and reads the eval set; every other source is in S3.
-    assert [ln for ln in train if ln.startswith("!")] == ["!evals/questions.jsonl"]
+    assert [ln for ln in train if ln.startswith("!")] == ["!evals/questions.jsonl", "!prompts/answer.md",
+                                                          "!prompts/rubric.md"]
     assert root[-1] == "!models/model.joblib" and "!evals/questions.jsonl" in root
 
 
