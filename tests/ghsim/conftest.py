@@ -83,3 +83,21 @@ def run_workflow(sim: Simulator, repo: Repo) -> Callable:
         path = repo.workflow(text)
         return sim.run(path, repo.path, event, **kw)
     return run
+
+
+@pytest.fixture(scope="session")
+def project_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This project's wheel, built once per session: what a pinned `pip install` of it would fetch
+    from PyPI once released (the simulated runner sees it through PIP_FIND_LINKS)."""
+    import importlib.util
+    import sys
+
+    out = tmp_path_factory.mktemp("wheelhouse")
+    root = Path(__file__).resolve().parents[2]
+    isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-isolation"]
+    r = subprocess.run([sys.executable, "-m", "build", "--wheel", *isolation, "-o", str(out), str(root)],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, cwd=out)
+    assert r.returncode == 0, f"building the wheel failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    wheels = list(out.glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    return out
