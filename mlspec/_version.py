@@ -1,1 +1,4 @@
 __version__ = "0.1.0"
+
+#: Where the project lives; ``[project.urls]`` in pyproject.toml says the same (a test checks).
+REPOSITORY_URL = "https://github.com/mlspec/mlspec"

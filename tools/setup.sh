@@ -4,17 +4,21 @@
 # when a stamp shows it is already done with the same pins.
 #
 # Usage: bash tools/setup.sh [--no-system] [--no-airflow] [--no-node]
-#   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot)
+#   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot, chromium)
 #   --no-airflow  skip the Airflow 3 venv and its template database
-#   --no-node     skip the Grafana type checker (npm ci in tools/grafana-check)
+#   --no-node     skip the npm tools (npm ci in tools/grafana-check, tools/mermaid-check and
+#                 tools/yaml-language-server)
 #
 # Steps:
 #   1. system  apt-get install prometheus prometheus-pushgateway prometheus-alertmanager shellcheck
-#              graphviz (as root, only what is missing; no daemon is started)
+#              graphviz chromium (as root, only what is missing; no daemon is started; chromium
+#              is the headless browser the report tests open pages in)
 #   2. python  $PYTHON -m pip install -e '.[dev]' (mlspec + test + validators extras)
 #   3. airflow venv at ${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow} with Airflow 3 and the
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
-#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked)
+#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked) and in
+#              tools/mermaid-check (mermaid, whose bundled parser the summary tests run in Chromium)
+#              and in tools/yaml-language-server (the editor language server the LSP tests drive)
 #
 # Environment: PYTHON (default: python, else python3), MLSPEC_AIRFLOW_VENV.
 set -euo pipefail
@@ -23,10 +27,12 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 AIRFLOW_VENV="${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow}"
 GRAFANA_DIR="$REPO/tools/grafana-check"
+MERMAID_DIR="$REPO/tools/mermaid-check"
+LSP_DIR="$REPO/tools/yaml-language-server"
 
 # Pins. Bumping one re-runs its step (the stamps record them).
-APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz)
-APT_COMMANDS=(promtool prometheus-pushgateway amtool shellcheck dot)
+APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz chromium)
+APT_COMMANDS=(promtool prometheus-pushgateway amtool shellcheck dot chromium)
 AIRFLOW_PINS=("apache-airflow==3.3.2" "apache-airflow-providers-cncf-kubernetes==10.25.0")
 STAMP_FORMAT="mlspec-setup-v1"
 
@@ -192,18 +198,28 @@ print("[setup]    airflow", airflow.__version__, "imports OK")'
   step_end airflow
 }
 
-# ------------------------------------------------------------------ 4. Grafana type checker
-setup_node() {
-  step_start "node: npm ci in tools/grafana-check"
-  command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
-  local want stamp="$GRAFANA_DIR/node_modules/.mlspec-setup.stamp"
-  want="$STAMP_FORMAT $(cat "$GRAFANA_DIR/package.json" "$GRAFANA_DIR/package-lock.json" | sha256sum | cut -c1-64)"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$GRAFANA_DIR/node_modules/.bin/tsc" ]; then
-    log "   already installed"
+# ------------------------------------------------------------------ 4. npm tools
+# npm_ci DIR MARKER [ARGS…]: `npm ci ARGS…` in DIR unless its stamp matches package.json +
+# package-lock.json and MARKER (a file the install provides) exists.
+npm_ci() {
+  local dir="$1" marker="$2" want stamp="$1/node_modules/.mlspec-setup.stamp"
+  shift 2
+  want="$STAMP_FORMAT $(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-64)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -e "$dir/node_modules/$marker" ]; then
+    log "   ${dir#"$REPO"/}: already installed"
   else
-    (cd "$GRAFANA_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
     echo "$want" > "$stamp"
   fi
+}
+
+setup_node() {
+  step_start "node: npm ci in tools/grafana-check, tools/mermaid-check and tools/yaml-language-server"
+  command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
+  npm_ci "$GRAFANA_DIR" .bin/tsc
+  # Only the prebuilt bundle is used: no package of it needs its install scripts run.
+  npm_ci "$MERMAID_DIR" mermaid/dist/mermaid.min.js --ignore-scripts
+  npm_ci "$LSP_DIR" .bin/yaml-language-server
   step_end node
 }
 

@@ -4,7 +4,7 @@ Start-up matters (``mlspec --help`` in CI, editor integrations), so this module 
 only click and the standard library; every command imports what it needs when it runs,
 and the runtime commands' modules load only when invoked.
 
-Exit codes (SPEC.md §6): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
+Exit codes (docs/cli.md): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from typing import Any
 
 import click
 
-from mlspec._version import __version__
+from mlspec._version import REPOSITORY_URL, __version__
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-ISSUES_URL = "https://github.com/mlspec/mlspec/issues"
+ISSUES_URL = f"{REPOSITORY_URL}/issues"
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="Output format.")
-FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-                         show_default=True, help="Output format; 'github' prints workflow annotations.")
+FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+                         show_default=True, help="Output format; 'github' prints workflow annotations, "
+                                                 "'sarif' a SARIF 2.1.0 log for code scanning.")
 
 
 class LazyGroup(click.Group):
@@ -83,12 +84,14 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra: Any) -> None:
     """Print diagnostics: text and GitHub annotations to stderr/stdout, JSON to stdout."""
-    from mlspec.cli import reporters
+    from mlspec import reporters
 
     if fmt == "json":
         click.echo(reporters.render_json(diags, **extra), nl=False)
     elif fmt == "github":
         click.echo(reporters.render_github(diags), nl=False)
+    elif fmt == "sarif":
+        click.echo(reporters.render_sarif(diags), nl=False)
     else:
         text = reporters.render_text(diags, sources)
         if text:
@@ -113,7 +116,7 @@ def _specs(specs: tuple[str, ...]) -> list[str]:
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Load and check specs; print diagnostics; write nothing."""
     from mlspec.api import check_project
-    from mlspec.cli.reporters import summary
+    from mlspec.reporters import summary
 
     results = [check_project(s, strict=strict) for s in _specs(specs)]
     diags = [d for r in results for d in r.diagnostics]
@@ -208,7 +211,7 @@ def graph(spec: str, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of mlproject.yaml."""
-    from mlspec.language.schema import schema_text
+    from mlspec.schema import schema_text
 
     text = schema_text()
     if output:
@@ -240,14 +243,86 @@ def init(directory: Path, name: str | None, force: bool) -> None:
 
 @cli.command()
 @click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--base", "base_rev", metavar="REV",
+              help="Git revision to compare with (default: the merge base of HEAD and the default branch).")
+@click.option("--base-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Compare with this spec file instead of a git revision.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Output format; 'markdown' is ready to post as a pull-request comment.")
+def diff(spec: str, base_rev: str | None, base_file: str | None, fmt: str) -> None:
+    """Show what a spec change alters: gates, secrets, permissions, nodes, alerts, ….
+
+    Exits 0 whatever changed (risky changes included); 1 only for bad input.
+    """
+    if base_rev is not None and base_file is not None:
+        raise click.UsageError("give either --base or --base-file, not both")
+    from mlspec.cli.review import run_diff
+
+    code = run_diff(spec, base_rev=base_rev, base_file=base_file, fmt=fmt)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("code", required=False)
+@FORMAT
+def explain(code: str | None, fmt: str) -> None:
+    """Show what a diagnostic code means, with an example (no CODE: list all codes)."""
+    import difflib
+
+    from mlspec import diagnostics as dx
+
+    if code is None:
+        rows = [{"code": c, "title": i.title, "severity": i.severity.value} for c, i in dx.CODES.items()]
+        if fmt == "json":
+            click.echo(json.dumps({"codes": rows}, indent=2))
+        else:
+            for r in rows:
+                click.echo(f"{r['code']}  {r['severity']:<7}  {r['title']}")
+        return
+    key = code.strip().upper()
+    key = "MS" + key if key.isdigit() else key
+    info = dx.CODES.get(key)
+    if info is None:
+        from mlspec.reporters import clean
+
+        close = difflib.get_close_matches(key.replace("O", "0"), list(dx.CODES), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "`mlspec explain` lists every code"
+        diag = dx.Diagnostic(dx.UNKNOWN_CODE, f"unknown diagnostic code {clean(code)!r}", hint=hint)
+        if fmt == "json":
+            report([diag], fmt)
+        else:
+            click.echo(f"mlspec: error[{diag.code}]: {diag.message}\n  hint: {hint}", err=True)
+        sys.exit(EXIT_INPUT)
+    if fmt == "json":
+        click.echo(json.dumps({"code": info.code, "title": info.title, "severity": info.severity.value,
+                               "explanation": info.explanation, "example": info.example or None,
+                               "help_uri": dx.help_uri(info.code)}, indent=2))
+        return
+    lines = [f"{info.code}: {info.title} ({info.severity.value})", "", *_wrap(info.explanation)]
+    if info.example:
+        lines += ["", "Example:", "", *("    " + line for line in info.example.splitlines())]
+    lines += ["", f"Docs: {dx.help_uri(info.code)}"]
+    click.echo("\n".join(lines))
+
+
+def _wrap(text: str, width: int = 88) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
+
+
+@cli.command()
+@click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--until", metavar="NODE", help="Run NODE and everything it needs, then stop.")
 @click.option("--only", "only", multiple=True, metavar="NODE", help="Run only these nodes (repeatable).")
 @click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
 @click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="PAGE.html",
+              help="Also write the run's HTML report here (it is always written to .mlspec/runs/<id>/report.html).")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, fmt: str) -> None:
+        fail_on_alert: bool, report_path: str | None, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -279,13 +354,15 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     failed = result.failed or (fail_on_alert and bool(alerts))
     from mlspec import diagnostics as dx
 
+    pages, page_problems = _run_reports(checked, result, base, report_path)
+    failed = failed or any(d.is_error for d in page_problems)
     diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
                            file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
                            path=plan.node(r.id).spec_path)
-             for r in result.results if r.status == "failed"]
+             for r in result.results if r.status == "failed"] + page_problems
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
-                               "nodes": [r.__dict__ for r in result.results],
+                               "nodes": [r.__dict__ for r in result.results], "reports": pages,
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
     else:
         width = max((len(r.id) for r in result.results), default=4)
@@ -297,10 +374,35 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             click.echo(f"{r.id:<{width}}  {r.status:<11}  {r.seconds:>7.1f}  {detail}")
         report(diags, "text", _sources([checked]))
         click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
-                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
+                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else "")
+                   + (f"; report: {pages[-1]}" if pages else ""))
     if result.interrupted:
         sys.exit(130)
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
+
+
+def _run_reports(checked: Any, result: Any, base: Path, report: str | None) -> tuple[list[str], list]:
+    """Write the run's page beside its logs (and to ``--report``). A page that cannot be
+    written is a warning (MS641) when it is the default one: the run's verdict stands."""
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.reports import eval_report, run_report
+    from mlspec.runtime.reports import html as H
+
+    plan = checked.plan
+    targets = ([(base / result.log_dir / "report.html", False)] if result.log_dir else [])
+    targets += [(Path(report), True)] if report else []
+    written, problems = [], []
+    for path, explicit in targets:
+        page = run_report.render(project=plan.project.name, spec=checked.file, result=result, plan=plan, base=base,
+                                 page_dir=path.parent.resolve(), outputs=eval_report.spec_outputs(plan))
+        try:
+            H.write(path, page)
+            written.append(os.path.relpath(path))
+        except OSError as exc:
+            problems.append(dx.Diagnostic(dx.REPORT_NOT_WRITTEN, f"cannot write the run report {path}: "
+                                          f"{exc.strerror or exc}", dx.Severity.ERROR if explicit else
+                                          dx.Severity.WARNING, file=str(path)))
+    return written, problems
 
 
 # --------------------------------------------------------------------------- entry point

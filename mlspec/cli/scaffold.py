@@ -30,6 +30,6 @@ def init_project(directory: Path, *, name: str | None = None, force: bool = Fals
     directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8", newline="\n")
     # The modeline points here, so editors autocomplete offline from the first keystroke.
-    from mlspec.language.schema import schema_text
+    from mlspec.schema import schema_text
     (directory / "mlproject.schema.json").write_text(schema_text(), encoding="utf-8", newline="\n")
     return target

@@ -88,6 +88,23 @@ class Gate:
     higher_is_better: bool
     description: str | None
     id: str                            # "roc_auc_min", unique per plan; used in metric labels
+    spec_path: SpecPath = ()           # ("validation", "gates", i)
+
+    def condition(self) -> str:
+        """What the metric must meet: ``>= 0.8 and no drop of more than 0.01 against production``."""
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.baseline:
+            direction = "drop" if self.higher_is_better else "rise"
+            parts.append(f"no {direction} of more than {self.max_regression or 0:g} against {self.baseline}")
+        return " and ".join(parts)
+
+    def describe(self) -> str:
+        """The one description of a gate, wherever one is shown: ``roc_auc >= 0.8``."""
+        return f"{self.metric} {self.condition()}"
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,7 @@ class Serving:
     mode: str
     command: str
     port: int | None
-    health_path: str
+    health_path: str | None           # None: the server has no health endpoint
     metrics_path: str
     replicas: int
     resources: ResourceRequest
@@ -128,6 +145,7 @@ class Serving:
     slo: Slo | None
     latency_histogram: str
     requests_total: str
+    selector: tuple[tuple[str, str], ...]   # labels that select the server's own metrics, sorted
     schedule: str | None               # batch: 5-field cron
     timeout_seconds: int | None
     env: tuple[tuple[str, str], ...]
@@ -141,6 +159,7 @@ class DriftCheck:
     threshold: float
     is_test: bool                      # ks/chi2: threshold is a p-value, drift when below
     severity: str
+    spec_path: SpecPath = ()           # ("monitoring", "drift", i, "columns", j)
 
 
 @dataclass(frozen=True)
@@ -153,6 +172,7 @@ class Performance:
     window_seconds: int
     severity: str
     metrics_path: str | None = None    # monitoring.performance.metrics: the live metrics JSON (spec-relative)
+    spec_path: SpecPath = ("monitoring", "performance")
 
 
 @dataclass(frozen=True)
@@ -206,6 +226,43 @@ class Llm:
     cost_per_1k_requests_usd: float | None
     latency_p95_ms: float | None
     max_tokens_per_request: int | None
+
+
+@dataclass(frozen=True)
+class Image:
+    """One container image of the project, decided once for every target that builds, pushes or runs it."""
+
+    kind: Literal["train", "serve"]
+    dockerfile: str                    # relative to the output folder
+    name: str                          # the pushed repository, else a local name ("churn-train")
+    pushed: bool                       # targets.docker.registry is set
+    tag: str                           # the tag deployments and tasks run
+    emitted: bool                      # mlspec writes this image's Dockerfile for this plan
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def registry_host(self) -> str | None:
+        """The registry host ('docker.io' when the first part is no host); None when not pushed."""
+        if not self.pushed:
+            return None
+        first = self.name.split("/", 1)[0]
+        if "/" in self.name and ("." in first or ":" in first or first == "localhost"):
+            return first
+        return "docker.io"
+
+
+@dataclass(frozen=True)
+class Images:
+    train: Image
+    serve: Image
+    uid: int                           # the one user id of images, pods and volumes
+    context: str                       # build context relative to the output folder (the spec's folder)
+
+    def emitted(self) -> tuple[Image, ...]:
+        return tuple(i for i in (self.train, self.serve) if i.emitted)
 
 
 @dataclass(frozen=True)
@@ -263,10 +320,12 @@ class Plan:
     model_path: str | None
     train_metrics_path: str | None
     eval_metrics_path: str | None
+    eval_outputs: tuple[str, ...]      # validation.outputs: plots and reports evaluation writes
     tracking_backend: str
     tracking_experiment: str | None
     seed: int | None
-    targets: tuple[tuple[str, Any], ...]   # enabled target name -> validated options
+    images: Images
+    mlspec_install: str                # pip requirement installing this mlspec where pipelines run
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:
@@ -279,6 +338,3 @@ class Plan:
             if d.name == name:
                 return d
         raise KeyError(name)
-
-    def options(self, target: str) -> Any:
-        return dict(self.targets)[target]

@@ -2,7 +2,7 @@
 
 Structured (key-path aware) linting: provider patterns apply to every string; keyword and
 entropy heuristics only where a secret would plausibly sit (environment values, keys that
-name a secret). Measured in SECURITY.md §4 as both cheaper and more precise than line scans.
+name a secret). Measured as both cheaper and more precise than line scans.
 """
 
 from __future__ import annotations

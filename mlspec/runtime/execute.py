@@ -40,6 +40,7 @@ class NodeResult:
     exit_code: int | None = None
     note: str = ""
     log: str | None = None
+    started: float = 0.0   # seconds after the run started (for the run report's timeline)
 
 
 @dataclass
@@ -47,6 +48,8 @@ class RunResult:
     run_id: str
     results: list[NodeResult] = field(default_factory=list)
     interrupted: bool = False
+    started: float = 0.0   # epoch seconds
+    log_dir: str | None = None   # .mlspec/runs/<run id>, relative to the spec's folder
 
     @property
     def failed(self) -> bool:
@@ -72,9 +75,9 @@ def resolve_names(plan: Plan, names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         if name not in aliases:
-            import difflib
-            match = difflib.get_close_matches(name, sorted(aliases), n=1)
-            raise Selection(f"unknown node {name!r}" + (f"; did you mean {match[0]!r}?" if match else ""))
+            from mlspec.suggest import did_you_mean
+            hint = did_you_mean(name, aliases)
+            raise Selection(f"unknown node {name!r}" + (f"; {hint}" if hint else ""))
         out.append(aliases[name])
     return out
 
@@ -128,8 +131,10 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
         # Runtime commands read the spec itself: key them on the parts they read.
         config = {"gate": [g.__dict__ for g in plan.gates], "register": plan.registry and plan.registry.__dict__,
                   "data_check": [s.__dict__ for s in plan.data if s.name in node.data]}.get(node.kind, plan.spec_sha256)
+    # Only the parameters the node reads: a change to another key of params.yaml re-runs nothing here.
+    params = {k: v for k, v in plan.params if any(k == p or k.startswith(p + ".") for p in node.params)}
     payload = {
-        "command": node.command, "env": node.env, "secrets": node.secrets,
+        "command": node.command, "env": node.env, "secrets": node.secrets, "params": params,
         "inputs": {p: _file_digest(base / p) for p in node.inputs}, "data": data,
         "needs": {n: upstream_keys.get(n) for n in node.needs}, "config": config,
     }
@@ -195,27 +200,31 @@ def _kill(proc: subprocess.Popen) -> None:
 def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = False,
              progress: Callable[[str, NodeResult | None], None] = lambda *_: None) -> RunResult:
     """Run ``nodes`` (a plan-ordered selection) in ``base``, the spec's folder."""
-    run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+    started = time.time()
+    run_id = time.strftime("%Y%m%dT%H%M%S", time.localtime(started)) + f"-{os.getpid()}"
     log_dir = base / RUNS_DIR / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
     cache = {} if force else _load_cache(base)
     saved = _load_cache(base)
-    result = RunResult(run_id)
+    result = RunResult(run_id, started=started, log_dir=(RUNS_DIR / run_id).as_posix())
+    t0 = time.monotonic()
     keys: dict[str, str] = {}
     blocked: set[str] = set()
     try:
         for node in nodes:
+            offset = round(time.monotonic() - t0, 3)
             if any(dep in blocked for dep in node.needs):
                 blocked.add(node.id)
-                result.results.append(NodeResult(node.id, "skipped", note="an upstream node failed"))
+                result.results.append(NodeResult(node.id, "skipped", note="an upstream node failed", started=offset))
                 progress("done", result.results[-1])
                 continue
             if node.kind in NOT_LOCAL:
-                result.results.append(NodeResult(node.id, "skipped", note=NOT_LOCAL[node.kind]))
+                result.results.append(NodeResult(node.id, "skipped", note=NOT_LOCAL[node.kind], started=offset))
                 progress("done", result.results[-1])
                 continue
             if node.command is None:  # approval: whoever runs `mlspec run` is the approver here
-                result.results.append(NodeResult(node.id, "approved", note="local run: approved by the operator"))
+                result.results.append(NodeResult(node.id, "approved", note="local run: approved by the operator",
+                                                 started=offset))
                 progress("done", result.results[-1])
                 continue
             key = node_key(plan, node, base, {**{k: v.get("key") for k, v in saved.items()}, **keys})
@@ -223,11 +232,14 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
             if not monitor and entry and entry.get("key") == key and _outputs_intact(base, entry):
-                result.results.append(NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?")))
+                result.results.append(NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
+                                                 started=offset))
                 progress("done", result.results[-1])
                 continue
             progress("start", NodeResult(node.id, "running"))
+            offset = round(time.monotonic() - t0, 3)
             outcome = _execute(node, base, log_dir, run_id)
+            outcome.started = offset
             _push_outcome(plan, node, outcome)
             result.results.append(outcome)
             progress("done", outcome)
@@ -245,9 +257,10 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
         if running is not None:
             saved.pop(running.id, None)
             _save_cache(base, saved)
-            result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C"))
+            result.results.append(NodeResult(running.id, "interrupted", note="stopped by Ctrl-C",
+                                             started=round(time.monotonic() - t0, 3)))
     (log_dir / "run.json").write_text(json.dumps(
-        {"run_id": run_id, "interrupted": result.interrupted,
+        {"run_id": run_id, "interrupted": result.interrupted, "started": round(started, 3),
          "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
     return result
 
