@@ -321,6 +321,22 @@ DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
+RUN_LOCKED = _code("MS612", "another mlspec run is running in this folder", E,
+    "`mlspec run`: a second run in the same folder would race the first on the run cache, "
+    "the logs and the outputs; it stops at once and names the running process.")
+RUN_CACHE_RESET = _code("MS613", "run cache unreadable; treated as empty", W,
+    "`mlspec run`: `.mlspec/cache/nodes.json` is not what mlspec writes (wrong shape, not "
+    "JSON, too large, not a regular file). Every node runs again and the cache is rewritten.")
+STATE_INVALID = _code("MS614", "monitoring state file is invalid", E,
+    "`mlspec retrain-trigger`: a state file in the monitoring state folder exists but holds "
+    "something mlspec never writes (a timestamp that is not a time, a status that is not "
+    "`event`, `ok` or `error`). No retrain is decided on a corrupt record; its content is "
+    "never printed.")
+PUSHGATEWAY_INVALID = _code("MS615", "invalid Pushgateway URL", E,
+    "`--pushgateway` (or `monitoring.pushgateway`) is not an `http(s)://host[:port]` URL.")
+RUN_INTERRUPTED = _code("MS616", "run interrupted by a signal", E,
+    "`mlspec run` received SIGINT, SIGTERM or SIGHUP: it stopped the running node's whole "
+    "process tree and recorded nothing for it.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

@@ -125,23 +125,32 @@ class LocalRegistry:
         return sorted(out)
 
     def stage_version(self, stage: str) -> str | None:
+        from mlspec.bounded import ReadRefused, read_text
+
         pointer = self.model_dir / stage
+        shown = f"{self.shown}/{self.model_name}/{stage}"
+        # Never through a link (it could point at any file), never more than a version name,
+        # and never echoed: a pointer that is not a version name is not shown at all.
         try:
-            text = pointer.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise Failure(dx.REGISTRY_ERROR, f"cannot read the {stage} pointer {self.shown}/{self.model_name}/{stage}: "
-                          f"{exc}") from None
-        if not _VERSION.match(text) or not (self.model_dir / text).is_dir():
-            raise Failure(dx.REGISTRY_ERROR, f"the {stage} pointer {self.shown}/{self.model_name}/{stage} names "
-                          f"{text[:40]!r}, which is not a version in the registry")
+            text = read_text(pointer, 64, follow_symlinks=False).strip()
+        except ReadRefused as exc:
+            if exc.missing:
+                return None
+            raise Failure(dx.REGISTRY_ERROR, f"cannot read the {stage} pointer {shown}: it {exc.reason}") from None
+        if not _VERSION.match(text):
+            raise Failure(dx.REGISTRY_ERROR, f"the {stage} pointer {shown} does not hold a version name "
+                          f"(one line such as 'v3'); its content is not shown")
+        if not (self.model_dir / text).is_dir():
+            # Safe to show: it matched the version pattern.
+            raise Failure(dx.REGISTRY_ERROR, f"the {stage} pointer {shown} names {text!r}, which is not a "
+                          f"version in the registry")
         return text
 
     def metadata(self, version: str) -> dict[str, Any]:
         path = self.model_dir / version / "metadata.json"
         shown = f"{self.shown}/{self.model_name}/{version}/metadata.json"
-        data = read_json_file(path, "registry metadata", shown, code=dx.REGISTRY_ERROR)
+        data = read_json_file(path, "registry metadata", shown, code=dx.REGISTRY_ERROR, max_bytes=16 * 1024 * 1024,
+                              follow_symlinks=False)
         if not isinstance(data, dict):
             raise Failure(dx.REGISTRY_ERROR, f"registry metadata {shown} is not a JSON object", file=shown)
         return data
