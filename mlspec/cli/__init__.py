@@ -274,15 +274,33 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             note = f"  ({r.note})" if r.note else ""
             click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
 
-    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.execute import RunLocked
+
+    try:
+        result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+    except RunLocked as exc:
+        holder = f" (pid {exc.pid})" if exc.pid else ""
+        report([dx.Diagnostic(dx.RUN_LOCKED, f"another mlspec run is running in this folder{holder}",
+                              file=checked.file, hint="wait for it to finish, or stop it, then run again")],
+               fmt if fmt == "json" else "text")
+        sys.exit(EXIT_INPUT)
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
-    from mlspec import diagnostics as dx
 
-    diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
-                           file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
-                           path=plan.node(r.id).spec_path)
-             for r in result.results if r.status == "failed"]
+    diags = [dx.Diagnostic(dx.RUN_CACHE_RESET, w, dx.Severity.WARNING, file=checked.file) for w in result.warnings]
+    diags += [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
+                            file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
+                            path=plan.node(r.id).spec_path)
+              for r in result.results if r.status == "failed"]
+    if result.interrupted:
+        import signal as _signal
+
+        name = _signal.Signals(result.signal or _signal.SIGINT).name
+        stopped = [r.id for r in result.results if r.status == "interrupted"]
+        diags.append(dx.Diagnostic(dx.RUN_INTERRUPTED, f"run stopped by {name}" + (
+            f"; {stopped[0]} and its processes were stopped and nothing was recorded for it" if stopped else ""),
+            file=checked.file))
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
                                "nodes": [r.__dict__ for r in result.results],
@@ -299,7 +317,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
         click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
                    "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(128 + (result.signal or 2))     # the shell's convention: 130 Ctrl-C, 143 SIGTERM
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
 
 
