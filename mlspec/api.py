@@ -104,6 +104,8 @@ class Compiled:
     out_dir: Path
     artifacts: list[Any] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
+    #: What happened on disk: written, nothing, partial, unchanged or checked (see the writer).
+    outcome: str = "nothing"
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -159,8 +161,10 @@ def compile_project(
             hint="fix the template in --template-dir, or remove it to use the built-in one")])
         return result
     written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check,
-                              scope=list(checked.target_options) if targets else None)
+                              scope=list(checked.target_options) if targets else None,
+                              protected=[spec_path])
     result.changes = list(written.changes)
+    result.outcome = written.outcome
     checked.diagnostics = dx.sort_diagnostics(
         checked.diagnostics + list(written.diagnostics))
     return result

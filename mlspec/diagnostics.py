@@ -297,6 +297,25 @@ LOCKED = _code("MS506", "another mlspec run holds the lock", E,
 ORPHAN_ARTIFACT = _code("MS507", "artifact no longer produced", E,
     "`compile --check`: a file mlspec wrote earlier is no longer produced by the spec "
     "(compile removes it).")
+UNPROVEN_FILE = _code("MS508", "index lists a file mlspec cannot prove it wrote", W,
+    "The index of generated files (`.mlspec-manifest.json`) lists a file the spec no longer "
+    "produces, but the file does not prove it is mlspec's: no mlspec header with a matching "
+    "hash (or, for JSON, not the recorded hash at a path mlspec generates), or the entry names "
+    "the spec, something under `.git`, or a path outside the output folder. mlspec leaves it "
+    "in place — also with `--force` — and drops the entry from the index.")
+RECOVERED = _code("MS509", "an interrupted compile was completed or undone", W,
+    "A previous `mlspec compile` was killed while moving files into place. Its journal "
+    "(`.mlspec-journal.json`) listed every rename; this compile completed them (every staged "
+    "file was still there) or undid them (from the backups), so the output is consistent "
+    "again. The message lists the files it touched.")
+STALE_STAGING = _code("MS510", "leftovers of an interrupted compile removed", W,
+    "A staging folder (`.mlspec-staging-*`) or an unusable journal left by a compile that was "
+    "killed before it changed any output file (or whose work can no longer be replayed) was "
+    "removed. With `--check` it is only reported.")
+UNFINISHED_WRITE = _code("MS511", "an interrupted compile left unfinished work", E,
+    "`compile --check`: a journal (`.mlspec-journal.json`) shows that a compile was killed "
+    "while moving files into place; run `mlspec compile` to complete or undo it. Also reported "
+    "when the journal cannot be replayed because of a file-system error.")
 
 # 6 — runtime commands
 GATE_FAILED = _code("MS601", "gate failed", E,

@@ -175,6 +175,9 @@ def _print_changes(result: Any, check: bool) -> None:
     if not result.ok:
         if check and result.changes:
             click.echo(f"{name}: {len(changed)} of {len(result.changes)} artifact(s) out of date", err=True)
+        elif getattr(result, "outcome", "nothing") == "partial":
+            click.echo(f"{name}: writing stopped part-way and could not be undone; the next "
+                       "`mlspec compile` completes or undoes it", err=True)
         else:
             click.echo(f"{name}: nothing written", err=True)
         return
