@@ -235,10 +235,11 @@ def init(directory: Path, name: str | None, force: bool) -> None:
     except FileExistsError as exc:
         click.echo(f"mlspec: {exc}; pass --force to overwrite", err=True)
         sys.exit(EXIT_INPUT)
-    except ValueError as exc:
-        click.echo(f"mlspec: {exc}", err=True)
+    except (ValueError, OSError) as exc:   # ScaffoldError is a ValueError
+        reason = exc if isinstance(exc, ValueError) else f"cannot write in {directory}: {exc.strerror or exc}"
+        click.echo(f"mlspec: {reason}", err=True)
         sys.exit(EXIT_INPUT)
-    click.echo(f"wrote {path}\nnext: mlspec validate {path}")
+    click.echo(f"wrote {path}\nnext: mlspec validate -- {path}")
 
 
 @cli.command()
