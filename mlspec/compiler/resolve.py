@@ -208,7 +208,7 @@ class Resolver:
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
             last = "evaluate"
             if v.gates:
-                node("gate", "gate", "gates", command=f"mlspec gate {self._spec_arg()}", runtime=True,
+                node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
                      spec_path=("validation", "gates"), uses_image=True,
                      description=", ".join(_gate_text(g) for g in v.gates))
                 edges.append(Edge(last, "gate", None, "validation"))
@@ -220,7 +220,7 @@ class Resolver:
                 last = "approve"
 
         if spec.registry and last:
-            node("register", "register", "register model", command=f"mlspec register {self._spec_arg()}",
+            node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
                  runtime=True, secrets=env_secrets, spec_path=("registry",))
             edges.append(Edge(last, "register", None, last))
             last = "register"
@@ -235,7 +235,7 @@ class Resolver:
         used_sources = {d for n in nodes.values() for d in n.get("data", [])}
         for name in sorted(used_sources & data_checks):
             node(f"check.{name}", "data_check", f"check data {name}",
-                 command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
+                 command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
                  data=[name], secrets=env_secrets, spec_path=("data", name))
         # A source a step writes (its uri among the step's outputs) is checked after that step.
         for name in sorted(used_sources & data_checks):
@@ -355,21 +355,24 @@ class Resolver:
         current = mon.current[5:] if mon.current else None
         contract = contract_source(self.spec)
         if mon.schema_checks and current and contract:
-            command = f"mlspec check-data {spec_arg} {contract}"
+            # Options before `--`, the spec and names after it: a spec named `-x.yaml` (or a
+            # data path starting with `-`) is never read as an option.
+            command = "mlspec check-data"
             if contract != current:
-                command += f" --file {shell_value(self.spec.data[current].uri)}"
+                command += f" --file={shell_value(self.spec.data[current].uri)}"
+            command += f" -- {spec_arg} {contract}"
             add("monitor.schema", "monitor_schema", f"schema check {current}", command,
                 ("monitoring", "schema_checks"), data=tuple(sorted({current, contract})))
         fresh = tuple(sorted(n for n, s in self.spec.data.items() if s.freshness))
         if fresh:
             add("monitor.freshness", "monitor_freshness", "data freshness",
-                f"mlspec freshness {spec_arg}", ("data",), data=fresh)
+                f"mlspec freshness -- {spec_arg}", ("data",), data=fresh)
         if mon.drift and mon.reference and mon.current:
-            add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift {spec_arg}",
+            add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift -- {spec_arg}",
                 ("monitoring", "drift"), data=(mon.reference[5:], mon.current[5:]))
         if mon.performance:
             perf = mon.performance
-            cmd = f"mlspec performance {spec_arg}"
+            cmd = f"mlspec performance -- {spec_arg}"
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
@@ -383,7 +386,7 @@ class Resolver:
             present = {n.id for n in out}
             needs = tuple(sorted({event_node[e] for e in retrain.on} & present))
             if needs:
-                add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger {spec_arg}",
+                add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger -- {spec_arg}",
                     ("retraining", "on"), needs=needs)
         return tuple(out)
 

@@ -191,7 +191,10 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         "upstream": upstream, "retries": node.retries, "timeout": node.timeout_seconds,
         "trigger_rule": None, "skip_on_exit_code": None, **extra,
     }
-    command = command + task.pop("command_suffix", "")
+    option = task.pop("command_option", None)
+    if option:  # runtime commands end in `-- SPEC`: an option goes before the `--`
+        head, sep, tail = command.partition(" -- ")
+        command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
         task.update(command=command, env=env, secrets=list(node.secrets))
@@ -252,7 +255,7 @@ def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]
             # recorded results and decides. "No retrain" is a skip, not a failure.
             tasks.append(_command_task(node, options, plan, upstream, trigger_rule="all_done",
                                        skip_on_exit_code=NO_RETRAIN_EXIT_CODE,
-                                       command_suffix=" --exit-code"))
+                                       command_option="--exit-code"))
             tasks.append({"id": "trigger_pipeline", "kind": "trigger", "upstream": [node.slug],
                           "trigger_dag_id": pipeline_dag_id(plan)})
         else:

@@ -379,9 +379,9 @@ class _Builder:
                 {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
                  "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
                 {"name": "Validate the spec", "env": validate_env,
-                 "run": 'mlspec validate --format github "$MLSPEC_SPEC"'},
+                 "run": 'mlspec validate --format github -- "$MLSPEC_SPEC"'},
                 {"name": "Check generated files are up to date", "env": validate_env,
-                 "run": 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"'},
+                 "run": 'mlspec compile --check --format github --out . -- "$MLSPEC_SPEC"'},
             ],
         }}
         if plan.environment.test:

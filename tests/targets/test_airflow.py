@@ -297,7 +297,7 @@ def test_monitoring_dag_is_the_plan(tmp_path: Path, example: str) -> None:
         task = dag.tasks[n.slug]
         if n.kind == "retrain":
             # runs after the checks whatever they found; "no retrain" is Airflow's skip code
-            assert task.kwargs["bash_command"] == n.command + " --exit-code"
+            assert task.kwargs["bash_command"] == n.command.replace(" -- ", " --exit-code -- ", 1)
             assert task.kwargs["trigger_rule"] == "all_done"
             assert task.kwargs["skip_on_exit_code"] == NO_RETRAIN_EXIT_CODE == 99
         else:
@@ -314,8 +314,8 @@ def test_churn_gate_approval_register_chain(tmp_path: Path) -> None:
     dag = parse_dag(compiled_ok(tmp_path, airflow_only(example_data("churn")), write=False).dag("pipeline"))
     assert ("evaluate", "gate") in dag.edges and ("gate", "approve") in dag.edges
     assert ("approve", "register") in dag.edges
-    assert dag.tasks["gate"].kwargs["bash_command"] == "mlspec gate mlproject.yaml"
-    assert dag.tasks["register"].kwargs["bash_command"] == "mlspec register mlproject.yaml"
+    assert dag.tasks["gate"].kwargs["bash_command"] == "mlspec gate -- mlproject.yaml"
+    assert dag.tasks["register"].kwargs["bash_command"] == "mlspec register -- mlproject.yaml"
     approve = dag.tasks["approve"]
     assert approve.kwargs["defaults"] == "Reject"              # no answer = no release
     assert approve.kwargs["response_timeout"] == Call("timedelta", (), {"seconds": 7 * 86400})
@@ -609,7 +609,7 @@ def test_kubernetes_pods_are_valid(tmp_path: Path) -> None:
     assert train["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pods["churn_pipeline.train"]["spec"]["automountServiceAccountToken"] is False
     assert pods["churn_monitoring.retrain"]["spec"]["containers"][0]["args"] == [
-        "cd /workspace && mlspec retrain-trigger mlproject.yaml --exit-code"]
+        "cd /workspace && mlspec retrain-trigger --exit-code -- mlproject.yaml"]
 
 
 # --------------------------------------------------------------------------- running the DAGs

@@ -248,7 +248,7 @@ def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> N
         installs = steps_named(job, "Install")
         installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
         assert ("mlspec[runtime]" in installed) is node.runtime, node.id
-    assert command_step(jobs["gate"])["run"] == "mlspec gate mlproject.yaml"
+    assert command_step(jobs["gate"])["run"] == "mlspec gate -- mlproject.yaml"
 
 
 def test_secrets_only_on_the_command_step_of_jobs_in_an_environment(reference) -> None:
@@ -392,8 +392,8 @@ def test_ci_validates_checks_and_tests() -> None:
     assert on(wf) == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
     validate = wf["jobs"]["validate"]
     runs = [s.get("run", "") for s in validate["steps"]]
-    assert 'mlspec validate --format github "$MLSPEC_SPEC"' in runs
-    assert 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"' in runs
+    assert 'mlspec validate --format github -- "$MLSPEC_SPEC"' in runs
+    assert 'mlspec compile --check --format github --out . -- "$MLSPEC_SPEC"' in runs
     assert steps_named(validate, "Validate")[0]["env"] == {"MLSPEC_SPEC": "mlproject.yaml"}
     test = wf["jobs"]["test"]
     assert test["steps"][-1]["run"] == "python -m pytest -q"
