@@ -75,11 +75,14 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
 
 @rule
 def credentials(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
-    for path, kind in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
-        value = doc.get(path)
+    """Every string of the spec, every section, through the one secrets detector."""
+    for path, kind, is_key in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
+        text = path[-1] if is_key else doc.get(path)
+        what = f"a key of {dx.format_path(path[:-1]) or 'the top level'}" if is_key else \
+            f"the value of {dx.format_path(path)}"
         yield _d(doc, dx.CREDENTIAL_VALUE,
-                 f"the value of {dx.format_path(path)} looks like {kind} "
-                 f"({len(value) if isinstance(value, str) else 0} characters, not shown)", path,
+                 f"{what} looks like {kind} ({len(text) if isinstance(text, str) else 0} characters, not shown)",
+                 path, key=is_key,
                  hint="move it to your platform's secret store and list its name in environment.secrets")
 
 
