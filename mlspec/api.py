@@ -63,6 +63,7 @@ def check_project(
     result.target_options = {n: options[n] for n in chosen_targets(options, targets)}
     result.diagnostics += check_rules(spec, doc)
     spec_dir = _spec_dir(doc, out_dir)
+    result.diagnostics += _spec_name_problems(doc, spec_dir)
     plan, diags = resolve_plan(spec, doc, target_options=options, spec_dir=spec_dir)
     result.diagnostics += diags
     if plan is not None and not dx.has_errors(result.diagnostics):
@@ -89,6 +90,23 @@ def _finish(result: Checked, strict: bool) -> Checked:
     if not result.ok:
         result.plan = None
     return result
+
+
+def _spec_name_problems(doc: Any, spec_dir: str) -> list[Diagnostic]:
+    """The spec's name and folder go into every artifact as UTF-8 text: a name that is not
+    UTF-8 (bytes decoded with surrogate escapes) or holds control characters cannot."""
+    if doc.path is None:
+        return []
+    for what, text in (("file name", doc.path.name), ("folder", spec_dir)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return [Diagnostic(dx.SPEC_NAME_UNUSABLE, f"the spec's {what} is not valid UTF-8",
+                               hint="rename it using UTF-8 (e.g. only letters, digits, '-', '_' and '.')")]
+        if any(not c.isprintable() for c in text):
+            return [Diagnostic(dx.SPEC_NAME_UNUSABLE, f"the spec's {what} holds a control or invisible character",
+                               hint="rename it using printable characters")]
+    return []
 
 
 def _spec_dir(doc: Any, out_dir: str | os.PathLike[str] | None) -> str:

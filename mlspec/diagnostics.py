@@ -261,6 +261,10 @@ SECRET_NAME_CLASH = _code("MS314", "environment variable also listed as a secret
 MIN_ABOVE_MAX = _code("MS315", "minimum above maximum", E,
     "A range has its lower bound above its upper bound (schema `min`/`max`, "
     "`autoscaling`).")
+SPEC_NAME_UNUSABLE = _code("MS316", "spec file name cannot be written into artifacts", E,
+    "The spec's file name (or its folder, relative to the output folder) is not valid UTF-8 "
+    "or holds control characters. Generated workflows, DAGs and the lock name the spec, and "
+    "every one of them is UTF-8 text: rename the file.")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,
