@@ -153,21 +153,25 @@ monitoring:
 """
 
 
-def _pandas_parquet(path: Path, start: str, n: int = 200) -> None:
-    """What ``DataFrame.to_parquet`` writes: timestamp[ns] with sub-microsecond parts."""
-    pd = pytest.importorskip("pandas")
+def _pandas_parquet(path: Path, start: int, n: int = 200) -> None:
+    """What ``DataFrame.to_parquet`` writes: timestamp[ns] with sub-microsecond parts (built
+    with pyarrow alone, so the test needs no pandas)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    at = pd.date_range(start, periods=n, freq="37s") + pd.to_timedelta(123456789, unit="ns") % pd.Timedelta("1s")
-    at = at + pd.to_timedelta(range(n), unit="ns")
-    pd.DataFrame({"id": [f"e{i}" for i in range(n)], "at": at, "day": at.normalize()}).to_parquet(path)
+    at = [start + i * 37_000_000_123 + 456 for i in range(n)]          # nanoseconds
+    day = [t - t % 86_400_000_000_000 for t in at]
+    pq.write_table(pa.table({"id": [f"e{i}" for i in range(n)], "at": pa.array(at, pa.timestamp("ns")),
+                             "day": pa.array(day, pa.timestamp("ns"))}), path)
 
 
 def test_nanosecond_timestamps_work_in_check_data_drift_and_run(project, mlspec):
     import pyarrow.parquet as pq
 
     project.write("mlproject.yaml", NS_SPEC)
-    _pandas_parquet(project.root / "data/events.parquet", "2024-01-01")
-    _pandas_parquet(project.root / "data/live.parquet", "2024-06-01")
+    _pandas_parquet(project.root / "data/events.parquet", 1_704_067_200 * 10**9)    # 2024-01-01
+    _pandas_parquet(project.root / "data/live.parquet", 1_717_200_000 * 10**9)      # 2024-06-01
     assert str(pq.read_schema(project.root / "data/events.parquet").field("at").type) == "timestamp[ns]"
 
     r = mlspec("check-data", "events", "--no-push", "--format", "json")
