@@ -19,7 +19,7 @@ _EXPORTS = {
     "compile_project": "mlspec.api",
     "emit_artifacts": "mlspec.api",
     "write_artifacts": "mlspec.output.writer",
-    "build_schema": "mlspec.language.schema",
+    "build_schema": "mlspec.schema",
     "Diagnostic": "mlspec.diagnostics",
     "Artifact": "mlspec.output.artifacts",
     "Plan": "mlspec.compiler.plan",

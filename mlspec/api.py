@@ -10,7 +10,7 @@ so one run reports every problem it can find.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,12 @@ class Checked:
     doc: Any = None
     spec: Any = None
     plan: Any = None
-    target_options: dict[str, Any] = field(default_factory=dict)
+    target_options: dict[str, Any] = field(default_factory=dict)   # the chosen targets' options
+    all_options: dict[str, Any] = field(default_factory=dict)      # every installed target's options
+
+    def options_for(self, names: Sequence[str]) -> dict[str, Any]:
+        """``{name: options}`` for ``names``, as :func:`emit_artifacts` takes them."""
+        return {n: self.all_options.get(n) for n in names}
 
     @property
     def ok(self) -> bool:
@@ -44,7 +49,9 @@ def check_project(
     from mlspec.language.loader import load_document
     from mlspec.compiler.resolve import resolve_plan
     from mlspec.language.rules import check_rules
-    from mlspec.targets import available_targets, chosen_targets, validate_target_options
+    from mlspec.language.params import load_params
+    from mlspec.language.target_options import ImageOptions
+    from mlspec.targets import available_targets, capability_diagnostics, chosen_targets, validate_target_options
     from mlspec.language.validate import validate_spec
 
     name = display_name or (os.fspath(spec_path) if not isinstance(spec_path, bytes) else "mlproject.yaml")
@@ -61,17 +68,25 @@ def check_project(
     options, diags = validate_target_options(spec.targets, doc, selected=targets)
     result.diagnostics += diags
     result.target_options = {n: options[n] for n in chosen_targets(options, targets)}
+    result.all_options = options
     result.diagnostics += check_rules(spec, doc)
     spec_dir = _spec_dir(doc, out_dir)
     result.diagnostics += _spec_name_problems(doc, spec_dir)
-    plan, diags = resolve_plan(spec, doc, target_options=options, spec_dir=spec_dir)
+    params, diags = load_params(spec, doc)
+    result.diagnostics += diags
+    if dx.has_errors(diags):
+        return _finish(result, strict)
+    images = options.get("docker")  # the language's image settings live under targets.docker
+    plan, diags = resolve_plan(spec, doc, image_options=images if isinstance(images, ImageOptions) else None,
+                               spec_dir=spec_dir, params=params)
     result.diagnostics += diags
     if plan is not None and not dx.has_errors(result.diagnostics):
         result.plan = plan
         registry = available_targets()
         for target_name in result.target_options:
-            target = registry[target_name](template_dirs)
-            result.diagnostics += [_positioned(d, doc) for d in target.check(plan)]
+            target = registry[target_name](result.target_options[target_name], template_dirs)
+            found = capability_diagnostics(target, plan) + target.check(plan)
+            result.diagnostics += [_positioned(d, doc) for d in found]
     return _finish(result, strict)
 
 
@@ -134,14 +149,17 @@ class Compiled:
         return self.checked.ok
 
 
-def emit_artifacts(plan: Any, targets: Sequence[str], template_dirs: Sequence[Path] = ()) -> list[Any]:
-    """Every artifact of the selected targets, sorted by path."""
+def emit_artifacts(plan: Any, targets: Mapping[str, Any] | Sequence[str],
+                   template_dirs: Sequence[Path] = ()) -> list[Any]:
+    """Every artifact of the selected targets, sorted by path. ``targets`` maps each target's
+    name to its validated options (``Checked.options_for``); bare names take the defaults."""
     from mlspec.targets import available_targets
 
     registry = available_targets()
+    chosen = dict(targets) if isinstance(targets, Mapping) else dict.fromkeys(targets)
     artifacts = []
-    for name in targets:
-        artifacts.extend(registry[name](template_dirs).emit(plan))
+    for name, options in chosen.items():
+        artifacts.extend(registry[name](options, template_dirs).emit(plan))
     paths = [a.path for a in artifacts]
     duplicates = {p for p in paths if paths.count(p) > 1}
     if duplicates:
@@ -166,7 +184,7 @@ def compile_project(
         return result
     plan = checked.plan
     try:
-        result.artifacts = emit_artifacts(plan, list(checked.target_options), template_dirs)
+        result.artifacts = emit_artifacts(plan, checked.target_options, template_dirs)
     except Exception as exc:
         import jinja2
 

@@ -13,6 +13,8 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from mlspec._version import REPOSITORY_URL
+
 PathItem = str | int
 SpecPath = tuple[PathItem, ...]
 
@@ -84,6 +86,11 @@ class Diagnostic:
             "path": self.dotted_path,
             "hint": self.hint,
         }
+
+
+def help_uri(code: str) -> str:
+    """Where a code is documented: its anchor in ``docs/diagnostics.md`` in the repository."""
+    return f"{REPOSITORY_URL}/blob/main/docs/diagnostics.md#{code.lower()}"
 
 
 def format_path(path: Iterable[PathItem]) -> str:
@@ -265,6 +272,34 @@ SPEC_NAME_UNUSABLE = _code("MS316", "spec file name cannot be written into artif
     "The spec's file name (or its folder, relative to the output folder) is not valid UTF-8 "
     "or holds control characters. Generated workflows, DAGs and the lock name the spec, and "
     "every one of them is UTF-8 text: rename the file.")
+PARAMS_FILE = _code("MS335", "params file cannot be used", E,
+    "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
+    "rules of a spec file (the same strict loader reads it); its own problems are reported at "
+    "their position in that file.")
+PARAM_DEFINED_TWICE = _code("MS336", "parameter defined twice", E,
+    "A name is both in `params` and in `params_file`; both positions are reported.",
+    "params_file: params.yaml   # defines train: {n_est: 100}\nparams:\n  train: 5")
+UNKNOWN_PARAM = _code("MS337", "unknown parameter", E,
+    "A node's `params:` names a key that neither `params` nor `params_file` defines.")
+SCHEMA_FROM = _code("MS339", "schema_from cannot be used", E,
+    "`schema_from` names a source that has no schema, forms a loop, or sits beside a `schema` of "
+    "its own (a source takes its contract from one place).",
+    "data:\n  live: {uri: live.csv, schema_from: data.train, schema: {a: {type: float}}}")
+UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read", E,
+    "A source has a column contract (or drift checks read it), but its format or location is one "
+    "`check-data` and `drift` cannot read: only Parquet, CSV, JSON Lines and JSON files, local or on "
+    "s3://, gs://, az:// (abfss://) and HDFS. Export the data to one of them, or drop the contract.")
+NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
+    "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
+    "only see that the port accepts connections, not that the model is loaded.")
+DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
+    "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
+    "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
+    "first node that reads it fails. Commit it, produce it in a step, or give the source a "
+    "`fetch:` command (e.g. `dvc pull`).")
+UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
+    "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
+    "node's `params:`, so changing it changes nothing the pipeline knows of.")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,
@@ -281,6 +316,10 @@ TEMPLATE_ERROR = _code("MS405", "template override fails", E,
     "A template from `--template-dir` does not compile or does not render: a syntax error, an "
     "unknown variable, or a `{{ value }}` without a language-aware filter (`py`, `sh`, `yaml`, "
     "`json`, `promql`, `md`, …), which mlspec refuses so that no user text is emitted raw.")
+EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
+    "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
+    "without a shared volume) while the artifact store or the registry is a folder on them: an error "
+    "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
@@ -335,7 +374,7 @@ DATA_UNREADABLE = _code("MS605", "data cannot be read", E,
 REGISTRY_ERROR = _code("MS606", "registry error", E,
     "The model registry cannot be read or written.")
 RUNTIME_MISSING = _code("MS607", "optional runtime dependency missing", E,
-    "A runtime command needs an extra: `pip install 'mlspec[runtime]'` (or `[mlflow]`).")
+    "A runtime command needs an extra: `pip install 'mlspec-compiler[runtime]'` (or `[mlflow]`).")
 NODE_FAILED = _code("MS608", "pipeline node failed", E,
     "`mlspec run`: a node's command exited non-zero or timed out.")
 PUSH_FAILED = _code("MS609", "metrics push failed", W,
@@ -360,6 +399,50 @@ PUSHGATEWAY_INVALID = _code("MS615", "invalid Pushgateway URL", E,
 RUN_INTERRUPTED = _code("MS616", "run interrupted by a signal", E,
     "`mlspec run` received SIGINT, SIGTERM or SIGHUP: it stopped the running node's whole "
     "process tree and recorded nothing for it.")
+STORE_ERROR = _code("MS650", "artifact store unusable", E,
+    "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
+    "credentials, a missing bucket or a refused request.")
+STORE_MISSING = _code("MS651", "stored output missing", E,
+    "`mlspec store restore`: the run has no record of the node that should have produced an input, or "
+    "the record names an object the store does not hold.")
+STORE_CORRUPT = _code("MS652", "stored object corrupt", E,
+    "An object downloaded from the store does not hash to its name: it was altered or truncated.")
+OUTPUT_MISSING = _code("MS653", "declared output missing", E,
+    "`mlspec store save`: a node finished without writing an output it declares.")
+REPORT_ATTACHMENT = _code("MS640", "report attachment unreadable", E,
+    "`mlspec gate --report`: a file given with `--attach` is missing, unreadable or too large to embed "
+    "(5 MiB each, 20 MiB in all); nothing is written. A missing file of `validation.outputs` is a "
+    "warning: the page lists what is there.")
+REPORT_NOT_WRITTEN = _code("MS641", "report cannot be written", E,
+    "An HTML report (`--report`) or Markdown summary (`--summary`) cannot be written. Appending to "
+    "`$GITHUB_STEP_SUMMARY` (the default inside GitHub Actions) failing is a warning; the check's "
+    "verdict stands.")
+BAD_SOURCE_DATE_EPOCH = _code("MS642", "SOURCE_DATE_EPOCH is not a time", E,
+    "A report names the time given by `$SOURCE_DATE_EPOCH` (whole seconds since 1970), else a time "
+    "taken from its inputs; any other value is refused so the report stays reproducible.")
+
+# 63x — `mlspec diff` and `mlspec explain`
+UNKNOWN_REVISION = _code("MS630", "unknown git revision", E,
+    "`mlspec diff --base REV`: REV names no commit in the repository (a typo, or a branch that "
+    "was not fetched: in a shallow CI checkout, fetch the base branch first).",
+    "mlspec diff --base origin/mian")
+SPEC_ABSENT_AT_BASE = _code("MS631", "spec absent at the base revision", W,
+    "The spec file does not exist at the base revision (a new project): every node, gate, "
+    "secret and permission is reported as added.")
+GIT_UNAVAILABLE = _code("MS632", "git is unavailable", E,
+    "`mlspec diff` without `--base-file` reads the base spec with git: `git` must be on PATH "
+    "and the spec must lie inside a git work tree.")
+NO_BASE_REVISION = _code("MS633", "no base revision found", E,
+    "Without `--base`, `mlspec diff` compares with the merge base of HEAD and the default branch "
+    "(`$GITHUB_BASE_REF`, `origin/HEAD`, `origin/main`, `origin/master`, `main`, `master`); none "
+    "exists or it shares no history with HEAD (a shallow clone). Pass `--base REV`, or fetch the "
+    "base branch with enough history.")
+BASE_SPEC_INVALID = _code("MS634", "base spec does not compile", W,
+    "The spec at the base revision has errors, so it has no Plan to compare with: every part "
+    "of the current spec is reported as added. The base's own diagnostics follow.")
+UNKNOWN_CODE = _code("MS635", "unknown diagnostic code", E,
+    "`mlspec explain CODE`: CODE is not a diagnostic code of this mlspec version.",
+    "mlspec explain MS2O1")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

@@ -30,7 +30,8 @@ def diagnostics_md() -> str:
         if code[2] != phase:
             phase = code[2]
             out += [f"## {PHASES[phase]} (MS{phase}xx)", ""]
-        out += [f"### {code}: {info.title}", "", f"Severity: {info.severity.value}.", "", info.explanation, ""]
+        # An explicit anchor: SARIF helpUri and `mlspec explain` link to `#ms201`.
+        out += [f'<a id="{code.lower()}"></a>', "", f"### {code}: {info.title}", "", f"Severity: {info.severity.value}.", "", info.explanation, ""]
         if info.example:
             out += ["Example:", "", "```yaml", info.example, "```", ""]
     return "\n".join(out).rstrip() + "\n"
@@ -119,7 +120,7 @@ def reference_md() -> str:
 
     out = ["# The `mlproject.yaml` language reference (version 1)", "",
            "Generated from the pydantic models in `mlspec/language/models.py` "
-           "(`python -m mlspec.docsgen`); the contract itself is SPEC.md. Every mapping also "
+           "(`python -m mlspec.docsgen`); Every mapping also "
            "accepts keys starting with `x-` (extensions, ignored). Values are never coerced: "
            "quote versions (`\"3.10\"`), write booleans as `true`/`false`.", "",
            "Interpolations in `run` strings: `${params.NAME}`, `${data.NAME.uri}`, "
@@ -140,7 +141,31 @@ def reference_md() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-DOCS = {"docs/diagnostics.md": diagnostics_md, "docs/reference.md": reference_md}
+def _versioned_schema() -> str:
+    from mlspec.schema import schema_text, versioned_id
+
+    return schema_text(versioned_id())
+
+
+def _catalog() -> str:
+    """The SchemaStore catalog entry, listing every release's frozen schema copy."""
+    from mlspec._resources import resource_dir
+    from mlspec.schema import catalog_text
+
+    versions = [p.parent.name.removeprefix("v") for p in resource_dir("schemas").glob("v*/mlproject.schema.json")]
+    return catalog_text(versions)
+
+
+def _versioned_path() -> str:
+    from mlspec.schema import versioned_path
+
+    return versioned_path()
+
+
+DOCS = {"docs/diagnostics.md": diagnostics_md, "docs/reference.md": reference_md,
+        # The release's frozen schema copy and the SchemaStore catalog entry (schemas/mlproject.schema.json
+        # itself is `mlspec schema -o schemas/mlproject.schema.json`).
+        _versioned_path(): _versioned_schema, "schemas/catalog.json": _catalog}
 
 
 def main(root: Path = Path(".")) -> int:

@@ -1,14 +1,16 @@
 """Project-wide pytest hooks.
 
-Validator policy: a test marked ``@pytest.mark.validator`` runs a real third-party validator
-(see ``tests/validators.py``). On a developer machine it may skip when a tool is missing; in CI
+Must-run policy: a test marked ``@pytest.mark.validator`` runs a real third-party validator (see
+``tests/validators.py``); one marked ``@pytest.mark.server`` starts a real server on loopback (the
+fixtures of ``tests/servers``). On a developer machine either may skip when a tool is missing; in CI
 (env ``CI`` set and not false/0) or with ``MLSPEC_REQUIRE_VALIDATORS=1`` such a skip -- and an
 xfail, which would hide a finding just as well -- is reported as a FAILURE carrying the reason.
-Skips must happen inside the test (``tests/validators.py`` does that): a module-level
-``pytest.skip``/``importorskip`` skips before any test exists and cannot be seen here.
+Skips must happen inside the test or its fixtures (``tests/validators.py`` and ``tests/servers`` do
+that): a module-level ``pytest.skip``/``importorskip`` skips before any test exists and cannot be
+seen here.
 
-Every validator test also carries the JUnit property ``mlspec_validator=true`` so that
-``.ci/run`` can re-check the JUnit XML for skipped validator tests (belt and braces).
+Every such test also carries the JUnit property ``mlspec_<marker>=true`` (``mlspec_validator``,
+``mlspec_server``) so that ``.ci/run`` can re-check the JUnit XML for skipped ones (belt and braces).
 """
 
 from __future__ import annotations
@@ -17,33 +19,50 @@ import os
 
 import pytest
 
-VALIDATOR_PROPERTY = "mlspec_validator"
+# The real-server fixtures (s3_server, mlflow_server, prom_stack, ...): see tests/servers/__init__.py.
+pytest_plugins = ["pytester", "tests.servers.plugin", "tests.servers.s3", "tests.servers.mlflow_server", "tests.servers.prom"]
+
+# Marker -> what a developer is told when a test with it did not run in CI.
+MUST_RUN = {
+    "validator": "validator test did not run its validator",
+    "server": "server test did not run against its real server",
+}
+
+
+def junit_property(marker: str) -> str:
+    return f"mlspec_{marker}"
 
 
 def validators_required() -> bool:
+    """Must-run tests may not skip (CI, or MLSPEC_REQUIRE_VALIDATORS=1)."""
     if os.environ.get("MLSPEC_REQUIRE_VALIDATORS", "").strip() not in ("", "0"):
         return True
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _must_run_marker(item: pytest.Item) -> str | None:
+    return next((m for m in MUST_RUN if item.get_closest_marker(m) is not None), None)
+
+
 def pytest_report_header(config):
     mode = "required (a skip fails)" if validators_required() else "optional (a skip is a skip)"
-    return f"mlspec validator tests: {mode}"
+    return f"mlspec {' and '.join(MUST_RUN)} tests: {mode}"
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.get_closest_marker("validator") is not None:
-            # Set on the item (what record_property does) so that even reports of tests
-            # skipped before any fixture ran carry it into the JUnit XML.
-            item.user_properties.append((VALIDATOR_PROPERTY, "true"))
+        for marker in MUST_RUN:
+            if item.get_closest_marker(marker) is not None:
+                # Set on the item (what record_property does) so that even reports of tests
+                # skipped before any fixture ran carry it into the JUnit XML.
+                item.user_properties.append((junit_property(marker), "true"))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if not report.skipped or item.get_closest_marker("validator") is None or not validators_required():
+    if not report.skipped or not validators_required() or (marker := _must_run_marker(item)) is None:
         return
     if hasattr(report, "wasxfail"):
         reason = f"xfail ({report.wasxfail or 'no reason given'})"
@@ -54,6 +73,6 @@ def pytest_runtest_makereport(item, call):
         reason = f"skip ({report.longrepr})"
     report.outcome = "failed"
     report.longrepr = (
-        f"validator test did not run its validator ({reason}); in CI every validator test must run "
-        "and pass. Install the tools with `bash tools/setup.sh`."
+        f"{MUST_RUN[marker]} ({reason}); in CI every {marker} test must run and pass. "
+        "Install the tools with `bash tools/setup.sh`."
     )

@@ -24,7 +24,7 @@ def compiled(example: str) -> dict[str, tuple[str, str, str]]:
     spec = ROOT / "examples" / example / "mlproject.yaml"
     checked = check_project(spec, display_name=f"examples/{example}/mlproject.yaml", out_dir=spec.parent)
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
-    artifacts = emit_artifacts(checked.plan, list(checked.target_options))
+    artifacts = emit_artifacts(checked.plan, checked.options_for(list(checked.target_options)))
     return {a.path: (a.render(checked.plan.source), a.target, a.kind) for a in artifacts}
 
 

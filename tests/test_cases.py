@@ -13,7 +13,7 @@ import pytest
 
 from mlspec import diagnostics as dx
 from mlspec.api import check_project
-from mlspec.cli.reporters import render_text
+from mlspec.reporters import render_text
 
 CASES = Path(__file__).parent / "cases"
 FILES = sorted(CASES.glob("MS*.yaml"))

@@ -101,6 +101,12 @@ def test_init_scaffolds_a_spec_that_validates(tmp_path: Path) -> None:
     assert "name: \"my-churn-model\"" in text
     assert text.startswith("# yaml-language-server: $schema=mlproject.schema.json\n")
     assert (target / "mlproject.schema.json").read_text() == (ROOT / "schemas" / "mlproject.schema.json").read_text()
+    checked = run("validate", "--format", "json", str(target / "mlproject.yaml"))
+    assert checked.returncode == 0, checked.stderr
+    # The only thing a fresh scaffold lacks is the project's data: said once, as a warning.
+    assert [d["code"] for d in json.loads(checked.stdout)["diagnostics"]] == ["MS350"]
+    (target / "data").mkdir()
+    (target / "data" / "train.csv").write_text("tenure_months,churned\n3,0\n")
     checked = run("validate", "--strict", str(target / "mlproject.yaml"))
     assert checked.returncode == 0, checked.stderr
     again = run("init", str(target))

@@ -18,7 +18,7 @@ def test_example_validates_strictly_apart_from_known_warnings(spec: Path) -> Non
 
     checked = check_project(spec)
     assert checked.ok, [d.to_json() for d in checked.diagnostics]
-    # The SPEC.md example names files it does not ship and keeps its unpinned base image.
+    # The reference example (the language's full example) names files it does not ship and keeps its unpinned base image.
     allowed = {"MS307", "MS403"} if spec.parent.name == "reference" else set()
     assert {d.code for d in checked.diagnostics} <= allowed
 

@@ -1,4 +1,4 @@
-"""Hostile input (SECURITY.md §1): each case gives the expected codes at the expected
+"""Hostile input: each case gives the expected codes at the expected
 positions, under both parsers, with identical results, and never raises.
 
 Cases come from two places: files in ``tests/loader_cases/`` whose first line reads

@@ -66,7 +66,7 @@ def wheel(tmp_path_factory) -> Path:
     # `test` extra); otherwise let `build` fetch pyproject's build-system requirements.
     isolation = [] if importlib.util.find_spec("hatchling") is None else ["--no-isolation"]
     _run([sys.executable, "-m", "build", "--wheel", *isolation, "-o", str(out), str(REPO)], cwd=out)
-    wheels = list(out.glob("mlspec-*.whl"))
+    wheels = list(out.glob("mlspec_compiler-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
 

@@ -135,3 +135,19 @@ retraining: {on: [data_drift, freshness], cooldown: 12h}
     assert plan.node("retrain").needs == ("monitor.drift", "monitor.freshness")
     assert plan.node("monitor.schema").command == "mlspec check-data --file=live.csv -- mlproject.yaml raw"
     assert plan.retraining.cooldown_seconds == 12 * 3600
+
+
+def test_validation_outputs_are_evaluation_outputs() -> None:
+    plan, diags = plan_of("""mlspec: 1
+project: {name: demo}
+training: {run: python t.py, outputs: {model: m.pkl}}
+validation:
+  run: python e.py
+  metrics: metrics/eval.json
+  outputs: [plots/roc.png, reports/errors.csv]
+  gates: [{metric: auc.test, min: 0.5}]
+""")
+    assert not [d for d in diags if d.is_error], diags
+    assert plan.eval_outputs == ("plots/roc.png", "reports/errors.csv")
+    assert plan.node("evaluate").outputs == ("metrics/eval.json", "plots/roc.png", "reports/errors.csv")
+    assert plan.gates[0].describe() == "auc.test >= 0.5"

@@ -81,6 +81,43 @@ def test_first_run_then_everything_cached_then_param_change_reruns_downstream(tm
                                "evaluate": "ok", "gate": "ok", "register": "ok"}
 
 
+PARAMS_SPEC = """mlspec: 1
+project: {name: demo}
+params_file: params.yaml
+steps:
+  prepare: {run: python jobs.py prepare, outputs: [data/p.txt], params: [prepare]}
+  other: {run: python jobs.py other, outputs: [data/o.txt], params: [other.size]}
+training:
+  run: python jobs.py train ${params.train.scale}
+  needs: [steps.prepare]
+  outputs: {model: models/m.txt}
+"""
+
+
+def test_one_param_change_reruns_only_the_nodes_that_read_it(tmp_path: Path) -> None:
+    """DVC style: commands read params.yaml themselves; each node names the keys it reads."""
+    (tmp_path / "jobs.py").write_text(JOBS)
+    (tmp_path / "mlproject.yaml").write_text(PARAMS_SPEC)
+
+    def params(split: float, size: int, scale: int) -> None:
+        (tmp_path / "params.yaml").write_text(
+            f"prepare:\n  split: {split}\nother:\n  size: {size}\ntrain:\n  scale: {scale}\n")
+
+    params(0.2, 10, 1)
+    code, first = run(tmp_path)
+    assert code == 0 and set(statuses(first).values()) == {"ok"}, first
+    params(0.2, 11, 1)                                   # other.size: only step.other reads it
+    code, second = run(tmp_path)
+    assert statuses(second) == {"step.other": "ok", "step.prepare": "cached", "train": "cached"}
+    params(0.3, 11, 1)                                   # prepare.split: prepare, and train after it
+    code, third = run(tmp_path)
+    assert statuses(third) == {"step.other": "cached", "step.prepare": "ok", "train": "ok"}
+    params(0.3, 11, 2)                                   # train.scale, interpolated: train only
+    code, fourth = run(tmp_path)
+    assert statuses(fourth) == {"step.other": "cached", "step.prepare": "cached", "train": "ok"}
+    assert (tmp_path / "models" / "m.txt").read_text() == "prepared2"
+
+
 def test_failing_gate_stops_before_register(tmp_path: Path) -> None:
     pytest.importorskip("numpy")
     write(tmp_path, auc=0.5)

@@ -25,13 +25,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -330,46 +326,21 @@ def amtool_check_config(path: PathLike) -> list[str]:
     return [] if r.returncode == 0 else [f"{f}: amtool-check-config: {_squash(r.stdout + r.stderr)}"]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
-def pushgateway(port: int | None = None, timeout: float = 15) -> Iterator[str]:
-    """A real Prometheus Pushgateway on loopback, no persistence; yields its base URL."""
-    exe = require_tool("prometheus-pushgateway", "Debian package prometheus-pushgateway")
-    port = port or _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile(mode="w+") as log:
-        proc = subprocess.Popen(
-            [exe, f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
+def pushgateway() -> Iterator[str]:
+    """A real Prometheus Pushgateway on loopback, no persistence; yields its base URL.
+
+    The same server as the ``pushgateway`` fixture (``tests/servers/prom.py``), for one ``with`` block.
+    """
+    from tests.servers.prom import start_pushgateway
+
+    require_tool("prometheus-pushgateway", "Debian package prometheus-pushgateway")
+    with tempfile.TemporaryDirectory(prefix="mlspec-pushgateway-") as directory:
+        gateway = start_pushgateway(Path(directory))
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"pushgateway exited with {proc.returncode}: {_squash(log.read())}")
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"pushgateway did not become ready on {url} within {timeout} s")
-                time.sleep(0.1)
-            yield url
+            yield gateway.url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            gateway.process.stop()
 
 
 # ------------------------------------------------------------------ Grafana

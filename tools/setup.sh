@@ -4,17 +4,23 @@
 # when a stamp shows it is already done with the same pins.
 #
 # Usage: bash tools/setup.sh [--no-system] [--no-airflow] [--no-node]
-#   --no-system   skip the Debian packages (promtool, pushgateway, amtool, shellcheck, dot)
+#   --no-system   skip the Debian packages (Prometheus, Pushgateway, Alertmanager, shellcheck, dot,
+#                 chromium)
 #   --no-airflow  skip the Airflow 3 venv and its template database
-#   --no-node     skip the Grafana type checker (npm ci in tools/grafana-check)
+#   --no-node     skip the npm tools (npm ci in tools/grafana-check, tools/mermaid-check and
+#                 tools/yaml-language-server)
 #
 # Steps:
 #   1. system  apt-get install prometheus prometheus-pushgateway prometheus-alertmanager shellcheck
-#              graphviz (as root, only what is missing; no daemon is started)
+#              graphviz chromium (as root, only what is missing; no daemon is started: the validator
+#              tests run promtool/amtool, the server tests start their own servers on loopback;
+#              chromium is the headless browser the report tests open pages in)
 #   2. python  $PYTHON -m pip install -e '.[dev]' (mlspec + test + validators extras)
 #   3. airflow venv at ${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow} with Airflow 3 and the
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
-#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked)
+#   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked) and in
+#              tools/mermaid-check (mermaid, whose bundled parser the summary tests run in Chromium)
+#              and in tools/yaml-language-server (the editor language server the LSP tests drive)
 #
 # Environment: PYTHON (default: python, else python3), MLSPEC_AIRFLOW_VENV.
 set -euo pipefail
@@ -23,10 +29,13 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 AIRFLOW_VENV="${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow}"
 GRAFANA_DIR="$REPO/tools/grafana-check"
+MERMAID_DIR="$REPO/tools/mermaid-check"
+LSP_DIR="$REPO/tools/yaml-language-server"
 
 # Pins. Bumping one re-runs its step (the stamps record them).
-APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz)
-APT_COMMANDS=(promtool prometheus-pushgateway amtool shellcheck dot)
+# APT_COMMANDS[i]: the commands (space-separated) the tests need from APT_PACKAGES[i].
+APT_PACKAGES=(prometheus prometheus-pushgateway prometheus-alertmanager shellcheck graphviz chromium)
+APT_COMMANDS=("promtool prometheus" prometheus-pushgateway "amtool prometheus-alertmanager" shellcheck dot chromium)
 AIRFLOW_PINS=("apache-airflow==3.3.2" "apache-airflow-providers-cncf-kubernetes==10.25.0")
 STAMP_FORMAT="mlspec-setup-v1"
 
@@ -53,9 +62,11 @@ step_end() { log "   $1 done in $(awk -v a="$T_STEP" -v b="$(now)" 'BEGIN{printf
 # ------------------------------------------------------------------ 1. Debian packages
 setup_system() {
   step_start "system packages: ${APT_PACKAGES[*]}"
-  local missing=() i
+  local missing=() i cmd
   for i in "${!APT_COMMANDS[@]}"; do
-    command -v "${APT_COMMANDS[$i]}" >/dev/null 2>&1 || missing+=("${APT_PACKAGES[$i]}")
+    for cmd in ${APT_COMMANDS[$i]}; do
+      command -v "$cmd" >/dev/null 2>&1 || { missing+=("${APT_PACKAGES[$i]}"); break; }
+    done
   done
   if [ ${#missing[@]} -eq 0 ]; then
     log "   already installed (${APT_COMMANDS[*]})"
@@ -78,8 +89,10 @@ setup_system() {
     fi
     rm -f "$aptlog"
     if [ "$own_policy" = 1 ]; then rm -f "$policy"; trap - EXIT; fi
-    for i in "${APT_COMMANDS[@]}"; do
-      command -v "$i" >/dev/null 2>&1 || { log "   ERROR: $i still missing after apt-get install"; exit 1; }
+    for i in "${!APT_COMMANDS[@]}"; do
+      for cmd in ${APT_COMMANDS[$i]}; do
+        command -v "$cmd" >/dev/null 2>&1 || { log "   ERROR: $cmd still missing after apt-get install"; exit 1; }
+      done
     done
   fi
   step_end system
@@ -88,7 +101,7 @@ setup_system() {
 # ------------------------------------------------------------------ 2. Python packages
 # Fast path: the stamp records the pyproject.toml hash, the interpreter and the checkout;
 # we also check that mlspec imports from THIS checkout and every requirement of
-# mlspec[dev] is installed in a matching version.
+# mlspec-compiler[dev] is installed in a matching version.
 python_ok() {
   "$PYTHON" - "$REPO" <<'PY'
 import json, sys
@@ -100,7 +113,7 @@ except ImportError:
     from pip._vendor.packaging.requirements import Requirement
 repo = Path(sys.argv[1]).resolve()
 try:  # installed, and editable from THIS checkout (a fresh clone elsewhere reinstalls)
-    info = json.loads(metadata.distribution("mlspec").read_text("direct_url.json") or "{}")
+    info = json.loads(metadata.distribution("mlspec-compiler").read_text("direct_url.json") or "{}")
 except metadata.PackageNotFoundError:
     sys.exit(1)
 if info.get("url") != repo.as_uri() or not info.get("dir_info", {}).get("editable"):
@@ -111,13 +124,13 @@ while todo:
     if extra in seen:
         continue
     seen.add(extra)
-    for line in metadata.requires("mlspec") or []:
+    for line in metadata.requires("mlspec-compiler") or []:
         req = Requirement(line)
         if req.marker and not req.marker.evaluate({"extra": extra}):
             continue
         if req.marker is None and extra != "dev":
             continue  # base requirements: checked once, on the "dev" pass
-        if req.name == "mlspec":
+        if req.name == "mlspec-compiler":  # the distribution (import name: mlspec)
             todo.extend(req.extras)
             continue
         try:
@@ -136,7 +149,7 @@ setup_python() {
     log "   already installed (stamp matches pyproject.toml)"
   else
     (cd "$REPO" && pip_q "$PYTHON" -m pip install -e '.[dev]')
-    python_ok || { log "   ERROR: mlspec[dev] is still not fully installed"; exit 1; }
+    python_ok || { log "   ERROR: mlspec-compiler[dev] is still not fully installed"; exit 1; }
     mkdir -p "$stamp_dir" && echo "$want" > "$stamp_dir/python.stamp"
   fi
   step_end python
@@ -183,27 +196,37 @@ print("[setup]    airflow", airflow.__version__, "imports OK")'
   local proj_want proj_stamp="$AIRFLOW_VENV/mlspec-project.stamp"
   proj_want="$STAMP_FORMAT $REPO $(cat "$REPO/pyproject.toml" "$REPO/examples/churn/requirements.txt" | sha256sum | cut -c1-64)"
   if [ "$(cat "$proj_stamp" 2>/dev/null)" = "$proj_want" ]; then
-    log "   mlspec[runtime] and the churn example's requirements already in the venv"
+    log "   mlspec-compiler[runtime] and the churn example's requirements already in the venv"
   else
-    log "   installing mlspec[runtime] and examples/churn/requirements.txt into the venv"
+    log "   installing mlspec-compiler[runtime] and examples/churn/requirements.txt into the venv"
     pip_q "$AIRFLOW_VENV/bin/python" -m pip install -e "$REPO[runtime]" -r "$REPO/examples/churn/requirements.txt"
     echo "$proj_want" > "$proj_stamp"
   fi
   step_end airflow
 }
 
-# ------------------------------------------------------------------ 4. Grafana type checker
-setup_node() {
-  step_start "node: npm ci in tools/grafana-check"
-  command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
-  local want stamp="$GRAFANA_DIR/node_modules/.mlspec-setup.stamp"
-  want="$STAMP_FORMAT $(cat "$GRAFANA_DIR/package.json" "$GRAFANA_DIR/package-lock.json" | sha256sum | cut -c1-64)"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$GRAFANA_DIR/node_modules/.bin/tsc" ]; then
-    log "   already installed"
+# ------------------------------------------------------------------ 4. npm tools
+# npm_ci DIR MARKER [ARGS…]: `npm ci ARGS…` in DIR unless its stamp matches package.json +
+# package-lock.json and MARKER (a file the install provides) exists.
+npm_ci() {
+  local dir="$1" marker="$2" want stamp="$1/node_modules/.mlspec-setup.stamp"
+  shift 2
+  want="$STAMP_FORMAT $(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -c1-64)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -e "$dir/node_modules/$marker" ]; then
+    log "   ${dir#"$REPO"/}: already installed"
   else
-    (cd "$GRAFANA_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
     echo "$want" > "$stamp"
   fi
+}
+
+setup_node() {
+  step_start "node: npm ci in tools/grafana-check, tools/mermaid-check and tools/yaml-language-server"
+  command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
+  npm_ci "$GRAFANA_DIR" .bin/tsc
+  # Only the prebuilt bundle is used: no package of it needs its install scripts run.
+  npm_ci "$MERMAID_DIR" mermaid/dist/mermaid.min.js --ignore-scripts
+  npm_ci "$LSP_DIR" .bin/yaml-language-server
   step_end node
 }
 

@@ -4,7 +4,7 @@ Start-up matters (``mlspec --help`` in CI, editor integrations), so this module 
 only click and the standard library; every command imports what it needs when it runs,
 and the runtime commands' modules load only when invoked.
 
-Exit codes (SPEC.md §6): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
+Exit codes (docs/cli.md): 0 success; 1 the input is wrong; 2 usage error; 3 internal error.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from typing import Any
 
 import click
 
-from mlspec._version import __version__
+from mlspec._version import REPOSITORY_URL, __version__
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-ISSUES_URL = "https://github.com/mlspec/mlspec/issues"
+ISSUES_URL = f"{REPOSITORY_URL}/issues"
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                       show_default=True, help="Output format.")
-FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-                         show_default=True, help="Output format; 'github' prints workflow annotations.")
+FORMAT_GH = click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+                         show_default=True, help="Output format; 'github' prints workflow annotations, "
+                                                 "'sarif' a SARIF 2.1.0 log for code scanning.")
 
 
 class LazyGroup(click.Group):
@@ -68,6 +69,7 @@ RUNTIME = "mlspec.runtime.commands"
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
@@ -83,12 +85,14 @@ def cli(ctx: click.Context, traceback: bool) -> None:
 
 def report(diags: list, fmt: str, sources: dict[str, str] | None = None, **extra: Any) -> None:
     """Print diagnostics: text and GitHub annotations to stderr/stdout, JSON to stdout."""
-    from mlspec.cli import reporters
+    from mlspec import reporters
 
     if fmt == "json":
         click.echo(reporters.render_json(diags, **extra), nl=False)
     elif fmt == "github":
         click.echo(reporters.render_github(diags), nl=False)
+    elif fmt == "sarif":
+        click.echo(reporters.render_sarif(diags), nl=False)
     else:
         text = reporters.render_text(diags, sources)
         if text:
@@ -113,7 +117,7 @@ def _specs(specs: tuple[str, ...]) -> list[str]:
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Load and check specs; print diagnostics; write nothing."""
     from mlspec.api import check_project
-    from mlspec.cli.reporters import summary
+    from mlspec.reporters import summary
 
     results = [check_project(s, strict=strict) for s in _specs(specs)]
     diags = [d for r in results for d in r.diagnostics]
@@ -211,7 +215,7 @@ def graph(spec: str, fmt: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file.")
 def schema(output: Path | None) -> None:
     """Print the JSON Schema of mlproject.yaml."""
-    from mlspec.language.schema import schema_text
+    from mlspec.schema import schema_text
 
     text = schema_text()
     if output:
@@ -244,14 +248,92 @@ def init(directory: Path, name: str | None, force: bool) -> None:
 
 @cli.command()
 @click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--base", "base_rev", metavar="REV",
+              help="Git revision to compare with (default: the merge base of HEAD and the default branch).")
+@click.option("--base-file", type=click.Path(dir_okay=False, path_type=str),
+              help="Compare with this spec file instead of a git revision.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="Output format; 'markdown' is ready to post as a pull-request comment.")
+def diff(spec: str, base_rev: str | None, base_file: str | None, fmt: str) -> None:
+    """Show what a spec change alters: gates, secrets, permissions, nodes, alerts, ….
+
+    Exits 0 whatever changed (risky changes included); 1 only for bad input.
+    """
+    if base_rev is not None and base_file is not None:
+        raise click.UsageError("give either --base or --base-file, not both")
+    from mlspec.cli.review import run_diff
+
+    code = run_diff(spec, base_rev=base_rev, base_file=base_file, fmt=fmt)
+    sys.exit(code)
+
+
+@cli.command()
+@click.argument("code", required=False)
+@FORMAT
+def explain(code: str | None, fmt: str) -> None:
+    """Show what a diagnostic code means, with an example (no CODE: list all codes)."""
+    import difflib
+
+    from mlspec import diagnostics as dx
+
+    if code is None:
+        rows = [{"code": c, "title": i.title, "severity": i.severity.value} for c, i in dx.CODES.items()]
+        if fmt == "json":
+            click.echo(json.dumps({"codes": rows}, indent=2))
+        else:
+            for r in rows:
+                click.echo(f"{r['code']}  {r['severity']:<7}  {r['title']}")
+        return
+    key = code.strip().upper()
+    key = "MS" + key if key.isdigit() else key
+    info = dx.CODES.get(key)
+    if info is None:
+        from mlspec.reporters import clean
+
+        close = difflib.get_close_matches(key.replace("O", "0"), list(dx.CODES), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "`mlspec explain` lists every code"
+        diag = dx.Diagnostic(dx.UNKNOWN_CODE, f"unknown diagnostic code {clean(code)!r}", hint=hint)
+        if fmt == "json":
+            report([diag], fmt)
+        else:
+            click.echo(f"mlspec: error[{diag.code}]: {diag.message}\n  hint: {hint}", err=True)
+        sys.exit(EXIT_INPUT)
+    if fmt == "json":
+        click.echo(json.dumps({"code": info.code, "title": info.title, "severity": info.severity.value,
+                               "explanation": info.explanation, "example": info.example or None,
+                               "help_uri": dx.help_uri(info.code)}, indent=2))
+        return
+    lines = [f"{info.code}: {info.title} ({info.severity.value})", "", *_wrap(info.explanation)]
+    if info.example:
+        lines += ["", "Example:", "", *("    " + line for line in info.example.splitlines())]
+    lines += ["", f"Docs: {dx.help_uri(info.code)}"]
+    click.echo("\n".join(lines))
+
+
+def _wrap(text: str, width: int = 88) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width=width, break_on_hyphens=False) or [""]
+
+
+@cli.command()
+@click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--until", metavar="NODE", help="Run NODE and everything it needs, then stop.")
 @click.option("--only", "only", multiple=True, metavar="NODE", help="Run only these nodes (repeatable).")
 @click.option("--force", is_flag=True, help="Ignore the run cache; run every selected node.")
 @click.option("--no-monitoring", is_flag=True, help="Skip the monitoring graph (drift, freshness, …).")
 @click.option("--fail-on-alert", is_flag=True, help="Exit 1 when a monitoring check reports a finding.")
+@click.option("--isolated", is_flag=True,
+              help="Run every node in its own fresh temporary folder (a copy of the project's source files); "
+                   "inputs come from the artifact store and outputs go back to it, as on CI runners.")
+@click.option("--store", "store_uri", metavar="URI",
+              help="Use this artifact store instead of the spec's storage, e.g. '.mlspec/store' to run "
+                   "offline (a folder relative to the spec, or s3://, gs://, az://, abfss://).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="PAGE.html",
+              help="Also write the run's HTML report here (it is always written to .mlspec/runs/<id>/report.html).")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, fmt: str) -> None:
+        fail_on_alert: bool, isolated: bool, store_uri: str | None, report_path: str | None, fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -266,6 +348,17 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     except Selection as exc:
         raise click.UsageError(str(exc)) from None
     base = checked.doc.base_dir
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.store import StoreError, open_store
+
+    try:
+        store = open_store(plan, base, uri=store_uri)
+    except StoreError as exc:
+        where = ("storage",) if checked.spec.storage is not None and not store_uri else ()
+        d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,
+                          path=where, hint=exc.hint)
+        report([d], fmt if fmt == "json" else "text", _sources([checked]))
+        sys.exit(EXIT_INPUT)
 
     def progress(event: str, r: Any) -> None:
         if fmt != "text":
@@ -278,11 +371,11 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             note = f"  ({r.note})" if r.note else ""
             click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
 
-    from mlspec import diagnostics as dx
     from mlspec.runtime.execute import RunLocked
 
     try:
-        result = run_plan(plan, base, nodes=nodes, force=force, progress=progress)
+        result = run_plan(plan, base, nodes=nodes, force=force, progress=progress, store=store, isolated=isolated,
+                          run_id=os.environ.get("MLSPEC_RUN_ID") or None)
     except RunLocked as exc:
         holder = f" (pid {exc.pid})" if exc.pid else ""
         report([dx.Diagnostic(dx.RUN_LOCKED, f"another mlspec run is running in this folder{holder}",
@@ -292,11 +385,13 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
 
+    pages, page_problems = _run_reports(checked, result, base, report_path)
+    failed = failed or any(d.is_error for d in page_problems)
     diags = [dx.Diagnostic(dx.RUN_CACHE_RESET, w, dx.Severity.WARNING, file=checked.file) for w in result.warnings]
     diags += [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
                             file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
                             path=plan.node(r.id).spec_path)
-              for r in result.results if r.status == "failed"]
+              for r in result.results if r.status == "failed"] + page_problems
     if result.interrupted:
         import signal as _signal
 
@@ -307,7 +402,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             file=checked.file))
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
-                               "nodes": [r.__dict__ for r in result.results],
+                               "nodes": [r.__dict__ for r in result.results], "reports": pages,
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
     else:
         width = max((len(r.id) for r in result.results), default=4)
@@ -319,10 +414,35 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             click.echo(f"{r.id:<{width}}  {r.status:<11}  {r.seconds:>7.1f}  {detail}")
         report(diags, "text", _sources([checked]))
         click.echo(f"run {result.run_id}: " + ("interrupted" if result.interrupted else
-                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else ""))
+                   "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else "")
+                   + (f"; report: {pages[-1]}" if pages else ""))
     if result.interrupted:
         sys.exit(128 + (result.signal or 2))     # the shell's convention: 130 Ctrl-C, 143 SIGTERM
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
+
+
+def _run_reports(checked: Any, result: Any, base: Path, report: str | None) -> tuple[list[str], list]:
+    """Write the run's page beside its logs (and to ``--report``). A page that cannot be
+    written is a warning (MS641) when it is the default one: the run's verdict stands."""
+    from mlspec import diagnostics as dx
+    from mlspec.runtime.reports import eval_report, run_report
+    from mlspec.runtime.reports import html as H
+
+    plan = checked.plan
+    targets = ([(base / result.log_dir / "report.html", False)] if result.log_dir else [])
+    targets += [(Path(report), True)] if report else []
+    written, problems = [], []
+    for path, explicit in targets:
+        page = run_report.render(project=plan.project.name, spec=checked.file, result=result, plan=plan, base=base,
+                                 page_dir=path.parent.resolve(), outputs=eval_report.spec_outputs(plan))
+        try:
+            H.write(path, page)
+            written.append(os.path.relpath(path))
+        except OSError as exc:
+            problems.append(dx.Diagnostic(dx.REPORT_NOT_WRITTEN, f"cannot write the run report {path}: "
+                                          f"{exc.strerror or exc}", dx.Severity.ERROR if explicit else
+                                          dx.Severity.WARNING, file=str(path)))
+    return written, problems
 
 
 # --------------------------------------------------------------------------- entry point

@@ -32,7 +32,7 @@ def project_name_for(directory: Path) -> str:
 
 
 def init_project(directory: Path, *, name: str | None = None, force: bool = False) -> Path:
-    from mlspec.language.schema import schema_text
+    from mlspec.schema import schema_text
     from mlspec.output.templating import render
 
     name = name or project_name_for(directory)

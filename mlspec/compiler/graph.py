@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mlspec.diagnostics import SpecPath
 
 KIND_RANK = {kind: i for i, kind in enumerate((
-    "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"))}
 
 
@@ -72,6 +72,8 @@ def _display(node_id: str) -> str:
         return "steps." + node_id[5:]
     if node_id.startswith("check."):
         return "data." + node_id[6:]
+    if node_id.startswith("fetch."):
+        return "data." + node_id[6:] + " (fetch)"
     return {"train": "training", "evaluate": "validation"}.get(node_id, node_id)
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
-    "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
 ]
 
@@ -88,6 +88,23 @@ class Gate:
     higher_is_better: bool
     description: str | None
     id: str                            # "roc_auc_min", unique per plan; used in metric labels
+    spec_path: SpecPath = ()           # ("validation", "gates", i)
+
+    def condition(self) -> str:
+        """What the metric must meet: ``>= 0.8 and no drop of more than 0.01 against production``."""
+        parts = []
+        if self.min is not None:
+            parts.append(f">= {self.min:g}")
+        if self.max is not None:
+            parts.append(f"<= {self.max:g}")
+        if self.baseline:
+            direction = "drop" if self.higher_is_better else "rise"
+            parts.append(f"no {direction} of more than {self.max_regression or 0:g} against {self.baseline}")
+        return " and ".join(parts)
+
+    def describe(self) -> str:
+        """The one description of a gate, wherever one is shown: ``roc_auc >= 0.8``."""
+        return f"{self.metric} {self.condition()}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,14 @@ class Registry:
 
 
 @dataclass(frozen=True)
+class Storage:
+    uri: str                           # as written (relative folders are relative to the spec)
+    endpoint: str | None               # S3-compatible server, or None for the cloud's own
+    secrets: tuple[str, ...]           # environment variables holding the credentials
+    local: bool                        # a folder on this machine (invisible to other machines)
+
+
+@dataclass(frozen=True)
 class Slo:
     latency_p95_ms: float | None
     error_rate: float | None
@@ -116,7 +141,7 @@ class Serving:
     mode: str
     command: str
     port: int | None
-    health_path: str
+    health_path: str | None           # None: the server has no health endpoint
     metrics_path: str
     replicas: int
     resources: ResourceRequest
@@ -128,6 +153,7 @@ class Serving:
     slo: Slo | None
     latency_histogram: str
     requests_total: str
+    selector: tuple[tuple[str, str], ...]   # labels that select the server's own metrics, sorted
     schedule: str | None               # batch: 5-field cron
     timeout_seconds: int | None
     env: tuple[tuple[str, str], ...]
@@ -141,6 +167,7 @@ class DriftCheck:
     threshold: float
     is_test: bool                      # ks/chi2: threshold is a p-value, drift when below
     severity: str
+    spec_path: SpecPath = ()           # ("monitoring", "drift", i, "columns", j)
 
 
 @dataclass(frozen=True)
@@ -153,6 +180,7 @@ class Performance:
     window_seconds: int
     severity: str
     metrics_path: str | None = None    # monitoring.performance.metrics: the live metrics JSON (spec-relative)
+    spec_path: SpecPath = ("monitoring", "performance")
 
 
 @dataclass(frozen=True)
@@ -209,6 +237,43 @@ class Llm:
 
 
 @dataclass(frozen=True)
+class Image:
+    """One container image of the project, decided once for every target that builds, pushes or runs it."""
+
+    kind: Literal["train", "serve"]
+    dockerfile: str                    # relative to the output folder
+    name: str                          # the pushed repository, else a local name ("churn-train")
+    pushed: bool                       # targets.docker.registry is set
+    tag: str                           # the tag deployments and tasks run
+    emitted: bool                      # mlspec writes this image's Dockerfile for this plan
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def registry_host(self) -> str | None:
+        """The registry host ('docker.io' when the first part is no host); None when not pushed."""
+        if not self.pushed:
+            return None
+        first = self.name.split("/", 1)[0]
+        if "/" in self.name and ("." in first or ":" in first or first == "localhost"):
+            return first
+        return "docker.io"
+
+
+@dataclass(frozen=True)
+class Images:
+    train: Image
+    serve: Image
+    uid: int                           # the one user id of images, pods and volumes
+    context: str                       # build context relative to the output folder (the spec's folder)
+
+    def emitted(self) -> tuple[Image, ...]:
+        return tuple(i for i in (self.train, self.serve) if i.emitted)
+
+
+@dataclass(frozen=True)
 class Project:
     name: str
     description: str | None
@@ -227,6 +292,8 @@ class Environment:
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     test: str | None
+    requirements_sha256: str | None = None          # of the requirements file, when it exists
+    requirements_lock: tuple[str, str] | None = None  # (file, sha256) of a lock file beside it
 
 
 @dataclass(frozen=True)
@@ -255,6 +322,7 @@ class Plan:
     gates: tuple[Gate, ...]
     approval: Approval | None
     registry: Registry | None
+    storage: Storage                   # the spec's storage, else the local folder .mlspec/store
     serving: Serving | None
     monitoring: Monitoring | None
     retraining: Retraining | None
@@ -263,10 +331,12 @@ class Plan:
     model_path: str | None
     train_metrics_path: str | None
     eval_metrics_path: str | None
+    eval_outputs: tuple[str, ...]      # validation.outputs: plots and reports evaluation writes
     tracking_backend: str
     tracking_experiment: str | None
     seed: int | None
-    targets: tuple[tuple[str, Any], ...]   # enabled target name -> validated options
+    images: Images
+    mlspec_install: str                # pip requirement installing this mlspec where pipelines run
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:
@@ -279,6 +349,3 @@ class Plan:
             if d.name == name:
                 return d
         raise KeyError(name)
-
-    def options(self, target: str) -> Any:
-        return dict(self.targets)[target]

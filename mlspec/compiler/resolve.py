@@ -7,35 +7,54 @@ there are none.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import posixpath
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from mlspec import diagnostics as dx
+from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler import plan as p
 from mlspec.diagnostics import Diagnostic, Span, SpecPath
+from mlspec.suggest import closest, did_you_mean
 from mlspec.language.document import Document
 from mlspec.compiler.graph import Edge, order_and_cycles
-from mlspec.output.artifacts import sanitize_source
+from mlspec.naming import sanitize_source, strip_namespace
 from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
-from mlspec.language.types import cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme
+from mlspec.language.params import LoadedParams, flatten, leaves
+from mlspec.language.target_options import ImageOptions
+from mlspec.language.types import (
+    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
+)
 
-_EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl",
-                ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
+
+
+# Lock files a requirements file may have beside it, in the order they are looked for.
+_LOCK_FILES = ("requirements.lock", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
+
+
+def _sha256_file(path: Any) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class Resolver:
     """Builds the Plan from a valid Spec; collects phase-2 diagnostics on the way."""
 
-    def __init__(self, spec: m.Spec, doc: Document, *, target_options: dict[str, Any],
-                 spec_dir: str = ".") -> None:
+    def __init__(self, spec: m.Spec, doc: Document, *, image_options: ImageOptions,
+                 spec_dir: str = ".", params: dict[str, Any] | None = None,
+                 params_spans: dict[tuple[str, ...], Span] | None = None, params_file_name: str | None = None) -> None:
         self.spec = spec
         self.doc = doc
-        self.target_options = target_options
+        self.params = params if params is not None else dict(spec.params)
+        self.params_spans = params_spans or {}
+        self.params_file_name = params_file_name
+        self.params_used: set[str] = set()
+        self.image_options = image_options
         self.spec_dir = spec_dir
         self.diags: list[Diagnostic] = []
 
@@ -56,14 +75,13 @@ class Resolver:
         return refs
 
     def unknown_ref(self, ref: str, path: SpecPath, where: str, choices: Iterable[str]) -> None:
-        match = difflib.get_close_matches(ref, sorted(choices), n=1, cutoff=0.6)
         self.error(dx.UNKNOWN_REFERENCE, f"unknown reference {ref!r} in {where}", path,
-                   hint=f"did you mean {match[0]!r}?" if match else _known_hint(ref, choices))
+                   hint=did_you_mean(ref, choices) or _known_hint(ref, choices))
 
     # ------------------------------------------------------------------ interpolation
 
     def interpolation_values(self) -> dict[str, Any]:
-        values: dict[str, Any] = {f"params.{k}": v for k, v in self.spec.params.items()}
+        values: dict[str, Any] = {f"params.{k}": v for k, v in flatten(self.params).items()}
         values["project.name"] = self.spec.project.name
         for name, src in self.spec.data.items():
             values[f"data.{name}.uri"] = src.uri
@@ -97,10 +115,11 @@ class Resolver:
                 self._bad_interpolation(t.ref, values, path, command, t.offset)
                 out.append(t.text)
                 continue
-            out.append(shell_value(values[t.ref]))
+            out.append(shell_value(_param_text(values[t.ref])))
             parts = t.ref.split(".")
             if parts[0] == "params":
-                params.add(parts[1])
+                params.add(t.ref[len("params."):])
+                self.params_used.add(t.ref[len("params."):])
             elif parts[0] == "data":
                 data.add(parts[1])
         return "".join(out), sorted(params), sorted(data)
@@ -116,8 +135,8 @@ class Resolver:
             message = f"'${{{ref}}}' in {dx.format_path(path)}: training.outputs.metrics is not set"
         else:
             message = f"unknown interpolation '${{{ref}}}' in {dx.format_path(path)}"
-            match = difflib.get_close_matches(ref, sorted(values), n=1, cutoff=0.6)
-            hint = f"did you mean '${{{match[0]}}}'?" if match else (
+            match = closest(ref, values)
+            hint = f"did you mean '${{{match}}}'?" if match else (
                 "interpolations are ${params.NAME}, ${data.NAME.uri}, ${data.NAME.version}, "
                 "${project.name}, ${training.outputs.model}, ${training.outputs.metrics}, "
                 "${validation.metrics}")
@@ -157,7 +176,7 @@ class Resolver:
                     self.error(dx.SELF_REFERENCE, f"{where} lists itself ({ref!r})", path)
                     continue
                 if ref.startswith("data."):
-                    data_used.append(ref[5:])
+                    data_used.append(strip_namespace(ref))
                 edges.append(Edge(target, node_id, path, ref))
             return data_used
 
@@ -175,6 +194,7 @@ class Resolver:
             step = spec.steps[name]
             base = ("steps", name)
             cmd, params, data = self.expand(step.run, (*base, "run"))
+            params = self._declared_params(params, step.params, (*base, "params"))
             used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
             node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
                  data=sorted(set(data) | set(used)), description=step.description,
@@ -185,6 +205,7 @@ class Resolver:
         if spec.training:
             t = spec.training
             cmd, params, data = self.expand(t.run, ("training", "run"))
+            params = self._declared_params(params, t.params, ("training", "params"))
             used = add_needs("train", t.needs, ("training", "needs"), "training.needs")
             env = dict(t.env)
             if t.seed is not None:
@@ -199,18 +220,19 @@ class Resolver:
         if spec.validation:
             v = spec.validation
             cmd, params, data = self.expand(v.run, ("validation", "run"))
+            params = self._declared_params(params, v.params, ("validation", "params"))
             used = add_needs("evaluate", v.needs, ("validation", "needs"), "validation.needs")
             if spec.training:
                 edges.append(Edge("train", "evaluate", None, "training"))
             node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
                  data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
-                 outputs=[v.metrics], resources=v.resources, timeout=v.timeout, retries=v.retries,
+                 outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
             last = "evaluate"
             if v.gates:
                 node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
                      spec_path=("validation", "gates"), uses_image=True,
-                     description=", ".join(_gate_text(g) for g in v.gates))
+                     description=", ".join(g.describe() for g in _gates(v.gates)))
                 edges.append(Edge(last, "gate", None, "validation"))
                 last = "gate"
             if v.approval.required:
@@ -225,14 +247,24 @@ class Resolver:
             edges.append(Edge(last, "register", None, last))
             last = "register"
 
-        docker = self.target_options.get("docker")
-        if spec.serving and last and docker is not None and getattr(docker, "enabled", False):
+        if spec.serving and last and self._serve_image_emitted():
             node("build", "build", "build serving image", command=None, spec_path=("serving",),
                  uses_image=False)
             edges.append(Edge(last, "build", None, last))
 
         # Data checks for sources the pipeline uses and that have a column contract.
         used_sources = {d for n in nodes.values() for d in n.get("data", [])}
+        self._check_data_on_runners(used_sources, {posixpath.normpath(o) for e in nodes.values()
+                                                   for o in e.get("outputs", ())})
+        # Data that is not in git: its fetch command runs first and "writes" the source's uri, so the
+        # producer edges below order the check (and, without a check, the readers) after it.
+        for name in sorted(used_sources):
+            src = spec.data[name]
+            if src.fetch is not None:
+                cmd, _, _ = self.expand(src.fetch, ("data", name, "fetch"))
+                node(f"fetch.{name}", "fetch", f"fetch data {name}", command=cmd, data=[name],
+                     outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
+                     spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
             node(f"check.{name}", "data_check", f"check data {name}",
                  command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
@@ -248,9 +280,11 @@ class Resolver:
         linked = {(e.before, e.after) for e in edges}
         for node_id, entry in sorted(nodes.items()):
             for d in entry.get("data", ()):
-                check = f"check.{d}"
-                if check in nodes and check != node_id and (check, node_id) not in linked:
-                    edges.append(Edge(check, node_id, None, f"data.{d}"))
+                check, fetch = f"check.{d}", f"fetch.{d}"
+                first = check if check in nodes else fetch
+                if first in nodes and first != node_id and node_id not in (check, fetch) \
+                        and (first, node_id) not in linked:
+                    edges.append(Edge(first, node_id, None, f"data.{d}"))
 
         self._check_other_refs(refs)
         if any(d.is_error for d in self.diags):
@@ -277,9 +311,62 @@ class Resolver:
         pipeline = tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
                          for n in order)
         monitor = self._monitor_nodes(env_secrets)
+        self._serving()  # its command's interpolations count as uses
+        self._check_unused_params()
         if any(d.is_error for d in self.diags):
             return None
         return self._plan(pipeline, monitor)
+
+    def _check_data_on_runners(self, used: set[str], produced: set[str]) -> None:
+        """A relative source no node writes and nothing fetches must be in git, or runners lack it."""
+        if self.doc.path is None:
+            return
+        base = self.doc.base_dir
+        for name in sorted(used):
+            src = self.spec.data[name]
+            if src.fetch is not None or uri_scheme(src.uri) is not None \
+                    or posixpath.normpath(src.uri) in produced:
+                continue
+            path = base / src.uri
+            if not path.exists():
+                problem = "does not exist"
+            elif _git_ignored(base, src.uri):
+                problem = "is ignored by git, so a fresh clone (a CI runner, a worker) will not have it"
+            else:
+                continue
+            self.diags.append(Diagnostic(
+                dx.DATA_NOT_ON_RUNNER, f"data.{name} ({src.uri!r}) {problem}; no node writes it and nothing "
+                "fetches it", severity=dx.Severity.WARNING, span=self.doc.span(("data", name, "uri")),
+                path=("data", name, "uri"),
+                hint="add `fetch:` with the command that brings it (e.g. 'dvc pull'), write it in a step, "
+                     "or commit it"))
+
+    def _declared_params(self, used: list[str], declared: list[str], path: SpecPath) -> list[str]:
+        """Interpolated keys plus the keys a node says it reads from ``params_file``."""
+        known = flatten(self.params)
+        for i, key in enumerate(declared):
+            if key not in known:
+                self.error(dx.UNKNOWN_PARAM, f"unknown parameter {key!r} in {dx.format_path(path)}", (*path, i),
+                           hint=did_you_mean(key, known) or (f"known: {', '.join(sorted(known)[:12])}" if known
+                                                             else "define it in `params` or `params_file`"))
+        self.params_used.update(declared)
+        return sorted(set(used) | set(declared))
+
+    def _check_unused_params(self) -> None:
+        """A parameter nothing reads is a warning where it is written (the spec or the params file)."""
+        for key, value in sorted(leaves(self.params).items()):
+            parts = key.split(".")
+            covered = any(u == key or key.startswith(u + ".") or u.startswith(key + ".") for u in self.params_used)
+            if covered:
+                continue
+            if parts[0] in self.spec.params:
+                span, path, file = self.doc.span(("params", *parts), key=True), ("params", *parts), None
+            else:
+                span, path, file = self.params_spans.get(tuple(parts)), (), self.params_file_name
+            self.diags.append(Diagnostic(dx.UNUSED_PARAM, f"parameter {key!r} is not used by any node",
+                                         severity=dx.Severity.WARNING, file=file, span=span, path=path,
+                                         hint="interpolate it as ${params." + key + "} or list it under a "
+                                              "node's `params:`; otherwise remove it"))
 
     def _spec_arg(self) -> str:
         name = self.doc.path.name if self.doc.path else "mlproject.yaml"
@@ -352,7 +439,7 @@ class Resolver:
                               command=command, env=tuple(sorted(self.spec.environment.env.items())),
                               secrets=env_secrets, spec_path=path, runtime=True, **kw))
 
-        current = mon.current[5:] if mon.current else None
+        current = strip_namespace(mon.current) if mon.current else None
         contract = contract_source(self.spec)
         if mon.schema_checks and current and contract:
             # Options before `--`, the spec and names after it: a spec named `-x.yaml` (or a
@@ -369,14 +456,14 @@ class Resolver:
                 f"mlspec freshness -- {spec_arg}", ("data",), data=fresh)
         if mon.drift and mon.reference and mon.current:
             add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift -- {spec_arg}",
-                ("monitoring", "drift"), data=(mon.reference[5:], mon.current[5:]))
+                ("monitoring", "drift"), data=(strip_namespace(mon.reference), strip_namespace(mon.current)))
         if mon.performance:
             perf = mon.performance
             cmd = f"mlspec performance -- {spec_arg}"
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
-            data = tuple(sorted({x[5:] for x in (perf.labels, mon.current) if x}))
+            data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
         retrain = self.spec.retraining
@@ -401,7 +488,8 @@ class Resolver:
         environment = p.Environment(
             python=env.python, requirements=env.requirements, base_image=base_image,
             base_image_pinned="@sha256:" in base_image, system_packages=tuple(sorted(env.system_packages)),
-            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test)
+            env=tuple(sorted(env.env.items())), secrets=tuple(sorted(env.secrets)), test=env.test,
+            **self._requirement_hashes(env.requirements))
         data = tuple(self._data_source(n, src) for n, src in sorted(s.data.items()))
         gates, approval = (), None
         if s.validation:
@@ -420,19 +508,73 @@ class Resolver:
             spec_file=self.doc.path.name if self.doc.path else "mlproject.yaml",
             spec_dir=self.spec_dir, spec_sha256=digest, source=self._source(),
             project=project, environment=environment,
-            params=tuple(sorted(s.params.items())), data=data, nodes=pipeline, monitor_nodes=monitor,
-            gates=gates, approval=approval, registry=registry, serving=self._serving(),
+            params=tuple(sorted(leaves(self.params).items())), data=data, nodes=pipeline, monitor_nodes=monitor,
+            gates=gates, approval=approval, registry=registry, storage=self._storage(), serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
                 s.governance.require_pinned_data, s.governance.audit_retention_days),
             llm=self._llm(), model_path=t.outputs.model if t else None,
             train_metrics_path=t.outputs.metrics if t else None,
             eval_metrics_path=s.validation.metrics if s.validation else None,
+            eval_outputs=tuple(s.validation.outputs) if s.validation else (),
             tracking_backend=t.tracking.backend if t else "none",
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,
-            targets=tuple(sorted(self.target_options.items())),
+            images=self._images(pipeline), mlspec_install=self._mlspec_install(),
         )
+
+    def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
+        """The sha256 of the requirements file and of a lock file beside it (what pins the
+        environment beyond the spec), when they exist on this machine."""
+        if not requirements or self.doc.path is None:
+            return {}
+        base = self.doc.base_dir
+        req = base / requirements
+        out: dict[str, Any] = {}
+        if req.is_file():
+            out["requirements_sha256"] = _sha256_file(req)
+        folder = posixpath.dirname(requirements)
+        for name in _LOCK_FILES:
+            lock = req.parent / name
+            if lock.is_file():
+                out["requirements_lock"] = (posixpath.join(folder, name), _sha256_file(lock))
+                break
+        return out
+
+    def _storage(self) -> p.Storage:
+        st = self.spec.storage
+        if st is None:
+            return p.Storage(".mlspec/store", None, (), True)
+        return p.Storage(st.uri, st.endpoint, tuple(st.secrets), uri_scheme(st.uri) is None)
+
+    # ------------------------------------------------------------------ images
+
+    def _serve_image_emitted(self) -> bool:
+        o = self.image_options
+        return o.enabled and o.serve_image and self.spec.serving is not None
+
+    def _images(self, pipeline: tuple[p.Node, ...]) -> p.Images:
+        o, name = self.image_options, self.spec.project.name
+
+        def image(kind: Literal["train", "serve"], emitted: bool) -> p.Image:
+            suffix = "" if kind == "serve" else f"-{kind}"
+            repo = f"{o.registry}/{name}{suffix}" if o.registry else f"{name}{suffix}"
+            return p.Image(kind, f"docker/Dockerfile.{kind}", repo, o.registry is not None, "latest", emitted)
+
+        train = o.enabled and o.train_image and any(n.command and n.uses_image for n in pipeline)
+        return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
+
+    def _mlspec_install(self) -> str:
+        """The pip requirement for mlspec where pipelines run: the user's, else exactly the
+        release that generated the files (the distribution is ``mlspec-compiler``; ``mlspec``
+        on PyPI is another project), with the extras this project needs. Pinning to
+        ``__version__`` makes ``compile --check`` notice an upgrade of the compiler."""
+        if self.image_options.mlspec_install:
+            return self.image_options.mlspec_install
+        extras = ["runtime"]
+        if self.spec.registry is not None and self.spec.registry.backend == "mlflow":
+            extras.insert(0, "mlflow")
+        return f"{DISTRIBUTION}[{','.join(extras)}]=={__version__}"
 
     def _source(self) -> str:
         """The spec as named in generated headers: relative to the output folder, so the bytes
@@ -444,7 +586,7 @@ class Resolver:
         fmt = src.format
         if fmt is None:
             ext = posixpath.splitext(src.uri.rstrip("/"))[1].lower()
-            fmt = _EXT_FORMATS.get(ext)
+            fmt = FORMAT_OF_EXTENSION.get(ext)
         columns = None
         if src.schema_ is not None:
             columns = tuple(p.Column(c, col.type, col.nullable, col.min, col.max,
@@ -455,6 +597,12 @@ class Resolver:
                             columns, src.description)
 
     def _serving(self) -> p.Serving | None:
+        """Resolved once (its interpolations count as parameter uses before the unused check)."""
+        if not hasattr(self, "_serving_plan"):
+            self._serving_plan = self._resolve_serving()
+        return self._serving_plan
+
+    def _resolve_serving(self) -> p.Serving | None:
         sv = self.spec.serving
         if not sv:
             return None
@@ -470,6 +618,7 @@ class Resolver:
             target_cpu_percent=auto.target_cpu_percent if auto else None,
             rollout_strategy=sv.rollout.strategy, canary_steps=tuple(sv.rollout.canary_steps), slo=slo,
             latency_histogram=sv.metrics.latency_histogram, requests_total=sv.metrics.requests_total,
+            selector=tuple(sorted((sv.metrics.labels or {"project": self.spec.project.name}).items())),
             schedule=cron_expression(sv.schedule) if sv.schedule else None,
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
@@ -479,17 +628,18 @@ class Resolver:
         mon = self.spec.monitoring
         if not mon:
             return None
-        drift = tuple(p.DriftCheck(col, d.method, d.threshold, d.method in ("ks", "chi2"), d.severity)
-                      for d in mon.drift for col in d.columns)
+        drift = tuple(p.DriftCheck(col, d.method, d.threshold, d.method in ("ks", "chi2"), d.severity,
+                                   ("monitoring", "drift", i, "columns", j))
+                      for i, d in enumerate(mon.drift) for j, col in enumerate(d.columns))
         perf = None
         if mon.performance:
             pf = mon.performance
-            perf = p.Performance(pf.metric, pf.min, pf.max, pf.labels[5:] if pf.labels else None,
+            perf = p.Performance(pf.metric, pf.min, pf.max, strip_namespace(pf.labels) if pf.labels else None,
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
-            reference=mon.reference[5:] if mon.reference else None,
-            current=mon.current[5:] if mon.current else None, drift=drift, performance=perf,
+            reference=strip_namespace(mon.reference) if mon.reference else None,
+            current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
             freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
             pushgateway=mon.pushgateway,
@@ -509,13 +659,35 @@ class Resolver:
         return p.Llm(
             provider=llm.model.provider, model=llm.model.name, version=llm.model.version,
             prompts=tuple((n, pr.file, pr.description) for n, pr in sorted(llm.prompts.items())),
-            evals=tuple(p.LlmEval(e.name, e.dataset[5:], e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
+            evals=tuple(p.LlmEval(e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
             cost_per_1k_requests_usd=llm.budgets.cost_per_1k_requests_usd,
             latency_p95_ms=llm.budgets.latency_p95_ms,
             max_tokens_per_request=llm.budgets.max_tokens_per_request)
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+def _git_ignored(base: Any, rel: str) -> bool:
+    """Whether git ignores ``rel`` in the work tree around ``base`` (False outside git or without git)."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "-C", str(base), "check-ignore", "-q", "--", rel],
+                              capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def _param_text(value: Any) -> Any:
+    """A parameter as it lands in a command: a scalar as itself, a list or mapping as compact JSON
+    (one shell word a script can parse)."""
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
 
 
 def _secrets(selected: list[str] | None, env_secrets: tuple[str, ...]) -> tuple[str, ...]:
@@ -531,20 +703,9 @@ def _resources(r: m.Resources | None) -> p.ResourceRequest:
         memory=r.memory, memory_bytes=memory_bytes(r.memory) if r.memory else None, gpu=r.gpu)
 
 
-def _gate_text(g: m.Gate) -> str:
-    parts = []
-    if g.min is not None:
-        parts.append(f"{g.metric} >= {g.min:g}")
-    if g.max is not None:
-        parts.append(f"{g.metric} <= {g.max:g}")
-    if g.baseline:
-        parts.append(f"{g.metric} vs {g.baseline} (±{g.max_regression or 0:g})")
-    return ", ".join(parts) or g.metric
-
-
 def _gates(gates: list[m.Gate]) -> list[p.Gate]:
     out, seen = [], set()
-    for g in gates:
+    for i, g in enumerate(gates):
         suffix = "baseline" if g.baseline else "_".join(k for k in ("min", "max") if getattr(g, k) is not None)
         gid = f"{g.metric}_{suffix}".replace(".", "_").replace("-", "_")
         base, n = gid, 2
@@ -552,7 +713,7 @@ def _gates(gates: list[m.Gate]) -> list[p.Gate]:
             gid, n = f"{base}_{n}", n + 1
         seen.add(gid)
         out.append(p.Gate(g.metric, g.min, g.max, g.baseline, g.max_regression, g.higher_is_better,
-                          g.description, gid))
+                          g.description, gid, ("validation", "gates", i)))
     return out
 
 
@@ -561,8 +722,12 @@ def _known_hint(ref: str, choices: Iterable[str]) -> str | None:
     return f"known: {', '.join(choices[:12])}" if choices else "nothing of that kind is defined"
 
 
-def resolve_plan(spec: m.Spec, doc: Document, *, target_options: dict[str, Any] | None = None,
-                 spec_dir: str = ".") -> tuple[p.Plan | None, list[Diagnostic]]:
-    resolver = Resolver(spec, doc, target_options=target_options or {}, spec_dir=spec_dir)
+def resolve_plan(spec: m.Spec, doc: Document, *, image_options: ImageOptions | None = None,
+                 spec_dir: str = ".", params: LoadedParams | None = None) -> tuple[p.Plan | None, list[Diagnostic]]:
+    """Spec → Plan. ``image_options`` are the validated ``targets.docker`` settings (the project's
+    images; defaults when absent); ``params`` the merged parameters (``load_params``)."""
+    resolver = Resolver(spec, doc, image_options=image_options or ImageOptions(), spec_dir=spec_dir,
+                        params=params.values if params else None, params_spans=params.spans if params else None,
+                        params_file_name=params.file if params else None)
     plan = resolver.resolve()
     return plan, dx.sort_diagnostics(resolver.diags)

@@ -1,6 +1,6 @@
 """Load: bytes -> :class:`~mlspec.language.document.Document` (plain data + a side table of positions).
 
-The loader is strict on purpose (see SECURITY.md §1). It reads bytes itself, refuses
+The loader is strict on purpose (docs/diagnostics.md, MS0xx). It reads bytes itself, refuses
 anything that is not UTF-8 or that hides characters, and builds the data from ONE
 iterative pass over PyYAML *events* instead of PyYAML's recursive constructor, so that:
 
@@ -70,7 +70,7 @@ _BOOLS: Final = {"true": True, "false": False}
 _INT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")  # 18 digits: no int() digit-limit error
 _FLOAT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
-# Characters refused anywhere in the file (SECURITY.md §1.1). Besides the obvious ones:
+# Characters refused anywhere in the file. Besides the obvious ones:
 # U+2028/U+2029 are line breaks to YAML but not to most editors (positions would lie);
 # surrogates and U+FFFE/U+FFFF are rejected by one parser and crash the other.
 _FORBIDDEN_RE: Final = re.compile(

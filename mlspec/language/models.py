@@ -11,13 +11,17 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mlspec.events import EVENTS, AlertEvent, RetrainEvent
 from mlspec.language.types import (
-    CategoryValue, Command, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, Handle, HttpPath, HttpUrl, Image,
+    Choices, CategoryValue, Command, ParamKey, ParamValue, ColumnName, Cpu, DataReference, Duration, EnvName, EnvironmentName, Handle, HttpPath, HttpUrl, Image,
     LabelKey, LabelValue, Memory, MetricName, Name, Owner, PackageName, ProjectName,
-    PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, Text, Uri, Version,
+    PythonVersion, Reference, RelPath, Schedule, SecretName, ShortText, StoreUri, Text, Uri, Version,
 )
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+PARAMS_READ = ("Parameters the command reads from `params_file` itself (DVC style), by dotted key: the run "
+               "cache and the generated pipelines re-run the node when one of these values changes, and not "
+               "when another key of the file does. Interpolated `${params.…}` are tracked without listing them.")
 
 
 def _allow_extensions(schema: dict[str, Any]) -> None:
@@ -70,7 +74,11 @@ class Environment(Model):
 # ------------------------------------------------------------------------ data
 
 
-ColumnType = Literal["string", "integer", "float", "boolean", "category", "datetime", "date"]
+ColumnType = Annotated[Literal["string", "integer", "float", "boolean", "category", "datetime", "date"], Choices(
+    string="Text.", integer="Whole numbers; `min`/`max` apply.", float="Real numbers; `min`/`max` apply.",
+    boolean="`true` or `false`.", category="One of a fixed set: list them in `values`.",
+    datetime="Timestamps (ISO 8601 or the format's native timestamp type).",
+    date="Calendar dates (ISO 8601 or the format's native date type).")]
 
 
 class Column(Model):
@@ -86,10 +94,17 @@ class Column(Model):
     description: Text | None = Field(None, description="What the column means.")
 
 
-DataFormat = Literal["parquet", "csv", "jsonl", "json", "delta", "table"]
+DataFormat = Annotated[Literal["parquet", "csv", "jsonl", "json", "delta", "table"], Choices(
+    parquet="Apache Parquet: a file, or a folder of files.", csv="Comma-separated values with a header row.",
+    jsonl="JSON Lines: one JSON object per line.", json="One JSON document: an array of records.",
+    delta="A Delta Lake table.", table="A database or warehouse table named by the URI.")]
 
 
-DataRole = Literal["training", "evaluation", "reference", "live", "labels", "other"]
+DataRole = Annotated[Literal["training", "evaluation", "reference", "live", "labels", "other"], Choices(
+    training="Data the model is trained on.", evaluation="Held-out data for evaluation and LLM evals.",
+    reference="The distribution monitoring compares live data with.",
+    live="What production sees now (scoring logs).",
+    labels="Ground truth that arrives later, for live performance.", other="Anything else (the default).")]
 
 
 class DataSource(Model):
@@ -106,6 +121,13 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    fetch: Command | None = Field(
+        None, description="How the data gets onto a machine that runs the pipeline when it is not in git, e.g. "
+                          "'dvc pull data/raw.csv.dvc': run before the first node that reads the source, in every "
+                          "target and in `mlspec run`; its output is the source's `uri`.")
+    schema_from: DataReference | None = Field(
+        None, description="Use the column contract of another source (`data.NAME`) instead of writing it "
+                          "twice; YAML anchors are refused, this is the language's way to reuse a contract.")
 
 
 # ------------------------------------------------------------------------ steps and training
@@ -129,6 +151,7 @@ class Step(Model):
                                    description="What must run or exist first: data.NAME or steps.NAME.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200,
                                   description="Files the step reads besides its needs (for caching and artifacts).")
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
     outputs: list[RelPath] = Field(default_factory=list, max_length=200,
                                    description="Files or folders the step writes, passed on to later steps.")
     resources: Resources = Field(default_factory=Resources, description="Compute for the step.")
@@ -140,7 +163,9 @@ class Step(Model):
                                              description="Which environment.secrets this step receives; default all.")
 
 
-TrackingBackend = Literal["mlflow", "none"]
+TrackingBackend = Annotated[Literal["mlflow", "none"], Choices(
+    mlflow="Log parameters, metrics and the model to MLflow (`MLFLOW_TRACKING_URI`).",
+    none="No experiment tracking (the default).")]
 
 
 class Tracking(Model):
@@ -154,7 +179,7 @@ class TrainingOutputs(Model):
     """Files the training command writes."""
 
     model: RelPath = Field(description="The trained model file.")
-    metrics: RelPath | None = Field(None, description='Optional flat JSON {"name": number} of training metrics.')
+    metrics: RelPath | None = Field(None, description='Optional JSON of training metrics: {"name": number}, or nested objects addressed by dotted names.')
 
 
 class Training(Model):
@@ -164,6 +189,7 @@ class Training(Model):
     description: Text | None = Field(None, description="What training does.")
     needs: list[Reference] = Field(default_factory=list, max_length=200, description="What must run first.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Random seed, exported as MLSPEC_SEED.")
     resources: Resources = Field(default_factory=Resources, description="Compute for training.")
     timeout: Duration | None = Field(None, description="Stop training after this long.")
@@ -178,13 +204,23 @@ class Training(Model):
 # ------------------------------------------------------------------------ validation
 
 
-Baseline = Literal["production"]
+Baseline = Annotated[Literal["production"], Choices(
+    production="The model version now in production, read from the registry.")]
+
+
+def _gate_needs_a_bound(schema: dict[str, Any]) -> None:
+    _allow_extensions(schema)
+    # MS301 in the compiler; said in the schema too so editors flag it while typing.
+    schema["anyOf"] = [{"required": ["min"]}, {"required": ["max"]}, {"required": ["baseline"]}]
 
 
 class Gate(Model):
     """A condition a model must meet before it is registered and deployed."""
 
-    metric: MetricName = Field(description="Key in the metrics JSON.")
+    model_config = ConfigDict(json_schema_extra=_gate_needs_a_bound)
+
+    metric: MetricName = Field(description="Key in the metrics JSON; a dotted name ('roc_auc.test') reads "
+                               "nested JSON ({\"roc_auc\": {\"test\": 0.93}}) unless a flat key of that name exists.")
     min: Finite | None = Field(None, description="Fail below this value.")
     max: Finite | None = Field(None, description="Fail above this value.")
     baseline: Baseline | None = Field(None, description="Compare with the model now in production.")
@@ -198,7 +234,7 @@ class Approval(Model):
     """Human approval before release."""
 
     required: bool = Field(False, description="Whether a person must approve before registering and deploying.")
-    environment: Name | None = Field(None, description="GitHub environment with required reviewers; "
+    environment: EnvironmentName | None = Field(None, description="GitHub environment with required reviewers; "
                                      "default 'production'.")
     reviewers: list[Handle] = Field(default_factory=list, max_length=50, description="Who may approve.")
 
@@ -211,7 +247,12 @@ class Validation(Model):
     needs: list[Reference] = Field(default_factory=list, max_length=200,
                                    description="What must exist first; training is implied.")
     inputs: list[RelPath] = Field(default_factory=list, max_length=200, description="Other files read.")
-    metrics: RelPath = Field(description='Flat JSON {"name": number} that the gates read.')
+    params: list[ParamKey] = Field(default_factory=list, max_length=200, description=PARAMS_READ)
+    metrics: RelPath = Field(description='JSON of metrics the gates read: {"name": number}, or nested objects '
+                                         "addressed by dotted names ('roc_auc.test').")
+    outputs: list[RelPath] = Field(default_factory=list, max_length=200,
+                                   description="Other files evaluation writes (plots, reports): saved with the run, "
+                                               "shown in run and pull-request summaries (images inline).")
     gates: list[Gate] = Field(default_factory=list, max_length=100, description="Conditions to pass.")
     approval: Approval = Field(default_factory=Approval, description="Human approval.")
     resources: Resources = Field(default_factory=Resources, description="Compute for evaluation.")
@@ -225,7 +266,9 @@ class Validation(Model):
 # ------------------------------------------------------------------------ registry and serving
 
 
-RegistryBackend = Literal["local", "mlflow"]
+RegistryBackend = Annotated[Literal["local", "mlflow"], Choices(
+    local="A folder (default `.mlspec/registry`) holding each version with its lineage.",
+    mlflow="The MLflow model registry at `uri` (a tracking server).")]
 
 
 class Registry(Model):
@@ -237,7 +280,22 @@ class Registry(Model):
     model_name: ProjectName | None = Field(None, description="Registered model name; default the project name.")
 
 
-ServingMode = Literal["online", "batch"]
+class Storage(Model):
+    """Where pipeline outputs are kept between nodes and runs (the artifact store)."""
+
+    uri: StoreUri = Field(description="The store: 's3://bucket/prefix', 'gs://…', 'az://…', 'abfss://…' or a "
+                                      "folder relative to the spec. Without a storage section: '.mlspec/store'.")
+    endpoint: HttpUrl | None = Field(None, description="An S3-compatible server instead of AWS, e.g. "
+                                                       "'http://minio:9000' (MinIO, Ceph, moto).")
+    secrets: list[SecretName] = Field(default_factory=list, max_length=20,
+                                      description="Names of the environment variables holding the store's "
+                                                  "credentials, e.g. AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; "
+                                                  "passed to every job that saves or restores outputs.")
+
+
+ServingMode = Annotated[Literal["online", "batch"], Choices(
+    online="An HTTP service: deployment, service, health checks, autoscaling, SLO alerts.",
+    batch="Scheduled scoring runs (`schedule`).")]
 
 
 class Autoscaling(Model):
@@ -248,7 +306,10 @@ class Autoscaling(Model):
     target_cpu_percent: int = Field(70, ge=1, le=100, description="Average CPU utilisation to aim for.")
 
 
-RolloutStrategy = Literal["rolling", "canary", "blue_green"]
+RolloutStrategy = Annotated[Literal["rolling", "canary", "blue_green"], Choices(
+    rolling="Replace replicas a few at a time (the default).",
+    canary="Shift traffic to the new version in `canary_steps` percentages.",
+    blue_green="Start the new version beside the old one, then switch all traffic at once.")]
 
 
 class Rollout(Model):
@@ -274,6 +335,10 @@ class ServingMetrics(Model):
         "http_request_duration_seconds", description="Prometheus histogram of request latency in seconds.")
     requests_total: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$")] = Field(
         "http_requests_total", description="Prometheus counter of requests, with a 'status' label.")
+    labels: dict[Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")], ShortText] | None = Field(
+        None, max_length=20, description="Label matchers that select the server's own series in Prometheus; "
+        "every rule and dashboard panel uses them. Default {project: <project.name>}, which the generated "
+        "scrape configuration attaches.")
 
 
 class Serving(Model):
@@ -282,7 +347,9 @@ class Serving(Model):
     mode: ServingMode = Field(description="online (an HTTP service) or batch (scheduled scoring).")
     run: Command = Field(description="Command that starts the server or runs one batch.")
     port: int | None = Field(None, ge=1, le=65535, description="online: the port the server listens on.")
-    health_path: HttpPath = Field("/healthz", description="online: health check path.")
+    health_path: HttpPath | None = Field(
+        "/healthz", description="online: health check path; null for a server without one (the image then has "
+                                "no HEALTHCHECK and Kubernetes probes only check that the port accepts connections).")
     metrics_path: HttpPath = Field("/metrics", description="online: Prometheus metrics path.")
     replicas: int = Field(1, ge=1, le=1000, description="online: replicas without autoscaling.")
     resources: Resources = Field(default_factory=Resources, description="Compute per replica or batch run.")
@@ -300,10 +367,16 @@ class Serving(Model):
 # ------------------------------------------------------------------------ monitoring
 
 
-DriftMethod = Literal["psi", "ks", "wasserstein", "chi2", "jensen_shannon"]
+DriftMethod = Annotated[Literal["psi", "ks", "wasserstein", "chi2", "jensen_shannon"], Choices(
+    psi="Population stability index: drift when above the threshold (0.1 moderate, 0.2 large).",
+    ks="Kolmogorov-Smirnov test (numbers): drift when the p-value is below the threshold.",
+    wasserstein="Wasserstein (earth mover's) distance (numbers): drift when above the threshold.",
+    chi2="Chi-squared test (categories): drift when the p-value is below the threshold.",
+    jensen_shannon="Jensen-Shannon distance, 0 to 1: drift when above the threshold.")]
 
 
-AlertSeverity = Literal["warning", "critical"]
+AlertSeverity = Annotated[Literal["warning", "critical"], Choices(
+    warning="Worth a look soon; not urgent.", critical="Needs someone now (pages on-call where routed).")]
 
 
 class DriftCheck(Model):
@@ -330,10 +403,16 @@ class Performance(Model):
     severity: AlertSeverity = Field("critical", description="Alert severity.")
 
 
-AlertEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure", "budget"]
 
 
-AlertChannel = Literal["slack", "email", "pagerduty", "webhook"]
+# Editors show each event's meaning from the one event table.
+_EVENT_DOCS = Choices(**{e.name: e.description[:1].upper() + e.description[1:] + "." for e in EVENTS})
+
+
+AlertChannel = Annotated[Literal["slack", "email", "pagerduty", "webhook"], Choices(
+    slack="A Slack channel, e.g. '#ml-alerts'.", email="An e-mail address.",
+    pagerduty="A PagerDuty service: the name of the secret holding its routing key.",
+    webhook="An HTTP(S) endpoint that receives Alertmanager's JSON.")]
 
 
 class Alert(Model):
@@ -341,7 +420,7 @@ class Alert(Model):
 
     channel: AlertChannel = Field(description="slack, email, pagerduty or webhook.")
     to: ShortText = Field(description="Channel, address, service key name or URL.")
-    on: list[AlertEvent] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=7,
+    on: list[Annotated[AlertEvent, _EVENT_DOCS]] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=7,
                                  description="Events routed here; default all.")
     severity: AlertSeverity = Field("warning", description="Lowest severity routed here.")
 
@@ -362,18 +441,20 @@ class Monitoring(Model):
 # ------------------------------------------------------------------------ retraining and governance
 
 
-RetrainEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "freshness"]
 
 
 class Retraining(Model):
     """When a new model is trained automatically."""
 
     schedule: Schedule | None = Field(None, description="Regular retraining.")
-    on: list[RetrainEvent] = Field(default_factory=list, max_length=4, description="Events that trigger a retrain.")
+    on: list[Annotated[RetrainEvent, _EVENT_DOCS]] = Field(default_factory=list, max_length=4,
+                                                          description="Events that trigger a retrain.")
     cooldown: Duration = Field("24h", description="At most one triggered retrain per cooldown.")
 
 
-RiskLevel = Literal["low", "medium", "high"]
+RiskLevel = Annotated[Literal["low", "medium", "high"], Choices(
+    low="Little harm if the model errs.", medium="The default.",
+    high="Errors hurt people or money: base images pinned by digest, approvals expected.")]
 
 
 class Governance(Model):
@@ -405,7 +486,11 @@ class Prompt(Model):
     description: ShortText | None = Field(None, description="What the prompt is for.")
 
 
-Scorer = Literal["exact_match", "rubric", "llm_judge", "human"]
+Scorer = Annotated[Literal["exact_match", "rubric", "llm_judge", "human"], Choices(
+    exact_match="The output equals the expected answer.",
+    rubric="A judge model scores each output against the `rubric` file.",
+    llm_judge="A judge model compares each output with the expected answer.",
+    human="People give the verdicts in a review file.")]
 
 
 class LlmEval(Model):
@@ -440,18 +525,25 @@ class Llm(Model):
 
 
 class Spec(Model):
-    """An ``mlproject.yaml``."""
+    """An `mlproject.yaml`: one ML project across its lifecycle."""
 
-    mlspec: Literal[1] = Field(description="Language version: the integer 1.")
+    mlspec: Annotated[Literal[1], Choices(**{"1": "Version 1 of the language."})] = Field(
+        description="Language version: the integer 1.")
     project: Project = Field(description="Identity and ownership.")
     environment: Environment = Field(default_factory=Environment, description="How code runs.")
+    params_file: RelPath | None = Field(
+        None, description="A YAML file of parameters beside the spec (as DVC's params.yaml): scalars, lists and "
+                          "nested mappings, addressed as ${params.train.n_est}; `params` add to it.")
     params: dict[Name, ParamValue] = Field(default_factory=dict, max_length=500,
-                                           description="Named scalar parameters, interpolated as ${params.NAME}.")
+                                           description="Named parameters, interpolated as ${params.NAME} "
+                                                       "(${params.NAME.KEY} for nested values).")
     data: dict[Name, DataSource] = Field(default_factory=dict, max_length=500, description="Named data sources.")
     steps: dict[Name, Step] = Field(default_factory=dict, max_length=5000, description="Custom pipeline steps.")
     training: Training | None = Field(None, description="The training step and its outputs.")
     validation: Validation | None = Field(None, description="Evaluation and gates.")
     registry: Registry | None = Field(None, description="Where approved models are versioned.")
+    storage: Storage | None = Field(None, description="The artifact store that keeps node outputs between "
+                                                      "machines and runs; default the local folder '.mlspec/store'.")
     serving: Serving | None = Field(None, description="Online API or batch scoring.")
     monitoring: Monitoring | None = Field(None, description="Drift, performance, schema checks, alerts.")
     retraining: Retraining | None = Field(None, description="Automatic retraining.")

@@ -1,4 +1,4 @@
-"""Semantic rules beyond types (SPEC.md §5): phase 3 of the compiler.
+"""Semantic rules beyond types (docs/diagnostics.md, MS3xx): phase 3 of the compiler.
 
 Each rule is a small function over the valid Spec that yields diagnostics positioned at
 the offending value. They run after references resolve, and all of them run every time.
@@ -7,11 +7,17 @@ the offending value. They run after references resolve, and all of them run ever
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+import posixpath
+import re
 from typing import Any
 
 from mlspec import diagnostics as dx
 from mlspec.language import secrets_scan
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
+from mlspec.events import event
+from mlspec.language.types import CHECKABLE_FORMATS, CHECKABLE_SCHEMES, FORMAT_OF_EXTENSION, uri_scheme
+from mlspec.naming import strip_namespace
+from mlspec.suggest import did_you_mean
 from mlspec.language.document import Document
 from mlspec.language.models import Spec
 from mlspec.language.validate import strip_extensions
@@ -41,8 +47,11 @@ def check_rules(spec: Spec, doc: Document) -> list[Diagnostic]:
 # --------------------------------------------------------------------------- text hygiene
 
 
-_BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-_LINE_BREAKS = set("\x85\u2028\u2029")
+_BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+_LINE_BREAKS = "\x85\u2028\u2029"
+# Control characters (category Cc is exactly U+0000-U+001F and U+007F-U+009F) but the newline,
+# bidirectional controls and unusual line breaks: one regex scan per string, not a Python loop.
+_HIDDEN = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f" + _BIDI + _LINE_BREAKS + "]")
 
 
 @rule
@@ -56,16 +65,18 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     from mlspec.output.encoders import find_template_syntax
 
     for path, value, is_key in _strings(strip_extensions(doc.data)):
-        where = dx.format_path(path) or "the top level"
         token = find_template_syntax(value)
+        hidden = _HIDDEN.search(value)
+        if not token and not hidden:
+            continue
+        where = dx.format_path(path) or "the top level"
         if token:
             yield _d(doc, dx.TEMPLATE_SYNTAX, f"{token!r} in {'a key of ' if is_key else ''}{where} "
                      "would be evaluated as a template by the generated pipelines", path,
                      hint="remove it; in run commands write the value into a script file instead",
                      key=is_key)
-        bad = next((c for c in value if (unicodedata.category(c) == "Cc" and c != "\n")
-                    or c in _BIDI or c in _LINE_BREAKS), None)
-        if bad is not None:
+        if hidden is not None:
+            bad = hidden.group()
             name = unicodedata.name(bad, "control character")
             yield _d(doc, dx.FORBIDDEN_CHARACTER, f"{'key' if is_key else 'value'} at {where} "
                      f"contains U+{ord(bad):04X} {name}", path,
@@ -149,6 +160,34 @@ def gate_bounds(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
 
 
 @rule
+def checkable_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """A contract (or a drift check) on data the runtime cannot read fails every run: say so now."""
+    mon = spec.monitoring
+    drifted = {strip_namespace(r) for r in ((mon.reference, mon.current) if mon and mon.drift else ()) if r}
+    for name, src in spec.data.items():
+        if src.schema_ is None and name not in drifted:
+            continue
+        why = "has a column contract" if src.schema_ is not None else "is read by monitoring.drift"
+        scheme = uri_scheme(src.uri)
+        if scheme not in (None, "file") and scheme not in CHECKABLE_SCHEMES:
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{scheme}:// data", ("data", name, "uri"),
+                     hint="export it to Parquet on a file store (s3://, gs://, az://) or a local path the "
+                          "pipeline writes")
+            continue
+        fmt = src.format or FORMAT_OF_EXTENSION.get(posixpath.splitext(src.uri.rstrip("/"))[1].lower())
+        if fmt is None and src.uri.endswith("/"):
+            continue                         # a folder: each file is read by its own extension
+        if fmt not in CHECKABLE_FORMATS:
+            where = ("data", name, "format") if src.format else ("data", name, "uri")
+            shown = f"format {fmt!r}" if fmt else f"the format of {src.uri!r}"
+            yield _d(doc, dx.UNCHECKABLE_DATA, f"data.{name} {why}, but check-data and drift cannot read "
+                     f"{shown}", where,
+                     hint="set `format:` to parquet, csv, jsonl or json" if fmt is None else
+                          "export the data to parquet, csv, jsonl or json")
+
+
+@rule
 def ranges(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     for name, src in spec.data.items():
         for col, c in (src.schema_ or {}).items():
@@ -214,23 +253,21 @@ def drift_columns(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.OUT_OF_RANGE, f"{check.method} thresholds are p-values, so {check.threshold:g} "
                      "would report drift on every run", ("monitoring", "drift", i, "threshold"),
                      hint="use a small p-value such as 0.01")
-    ref = spec.data.get(mon.reference[5:]) if mon.reference else None
+    ref = spec.data.get(strip_namespace(mon.reference)) if mon.reference else None
     if mon.schema_checks and not contract_source(spec):
         yield _d(doc, dx.MISSING_FOR_FEATURE, "schema_checks is on but neither monitoring.current nor "
                  "monitoring.reference has a schema", ("monitoring", "schema_checks"),
                  hint="add a 'schema:' to the reference source")
     if ref is None or ref.schema_ is None:
         return
-    import difflib
     for i, check in enumerate(mon.drift):
         for j, col in enumerate(check.columns):
             if col not in ref.schema_:
-                match = difflib.get_close_matches(col, list(ref.schema_), n=1)
+                hint = did_you_mean(col, ref.schema_)
                 yield _d(doc, dx.DRIFT_COLUMN_UNKNOWN,
                          f"drift column {col!r} is not in the schema of {mon.reference}",
                          ("monitoring", "drift", i, "columns", j),
-                         hint=f"did you mean {match[0]!r}?" if match else
-                         f"columns: {', '.join(list(ref.schema_)[:10])}")
+                         hint=hint or f"columns: {', '.join(list(ref.schema_)[:10])}")
             elif check.method == "chi2" and ref.schema_[col].type not in ("category", "string", "boolean", "integer"):
                 yield _d(doc, dx.MISSING_FOR_FEATURE,
                          f"chi2 compares categories, but column {col!r} is {ref.schema_[col].type}",
@@ -248,10 +285,10 @@ def pinned_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     def walk(needs: list[str], base: SpecPath) -> None:
         for i, ref in enumerate(needs):
             if ref.startswith("data."):
-                needed.setdefault(ref[5:], (*base, i))
-            elif ref.startswith("steps.") and ref[6:] in step_needs and ref[6:] not in seen_steps:
-                seen_steps.add(ref[6:])
-                walk(step_needs[ref[6:]], ("steps", ref[6:], "needs"))
+                needed.setdefault(strip_namespace(ref), (*base, i))
+            elif ref.startswith("steps.") and strip_namespace(ref) in step_needs and strip_namespace(ref) not in seen_steps:
+                seen_steps.add(strip_namespace(ref))
+                walk(step_needs[strip_namespace(ref)], ("steps", strip_namespace(ref), "needs"))
 
     if spec.training:
         walk(spec.training.needs, ("training", "needs"))
@@ -309,7 +346,7 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             places.append((("training", "outputs", "metrics"), spec.training.outputs.metrics))
     if spec.validation:
         places.append((("validation", "metrics"), spec.validation.metrics))
-    import posixpath
+        places += [(("validation", "outputs", i), o) for i, o in enumerate(spec.validation.outputs)]
     for path, out in places:
         norm = posixpath.normpath(out)
         if norm in owners:
@@ -354,6 +391,10 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.SERVING_WITHOUT_SLO, "online serving has no slo, so no latency or error alert "
                      "can be generated", ("serving",), key=True,
                      hint="add 'slo: {latency_p95_ms: 200, error_rate: 0.01}'")
+        if sv.health_path is None:
+            yield _d(doc, dx.NO_HEALTH_CHECK, "online serving has no health_path: nothing checks that the "
+                     "model is loaded before traffic arrives", ("serving", "health_path"),
+                     hint="serve a cheap endpoint such as /healthz that answers once the model is loaded")
     else:
         if sv.schedule is None:
             yield _d(doc, dx.SERVING_MODE_MISMATCH, "batch serving needs a 'schedule'", ("serving",), key=True,
@@ -387,21 +428,15 @@ def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if not r:
         return
     mon = spec.monitoring
-    raised = set()
-    if mon and mon.drift:
-        raised.add("data_drift")
-    if mon and mon.performance:
-        raised.add("concept_drift")
-    if mon and mon.schema_checks:
-        raised.add("pipeline_drift")
-    if mon and any(s.freshness for s in spec.data.values()):
-        raised.add("freshness")
-    needs = {"data_drift": "monitoring.drift", "concept_drift": "monitoring.performance",
-             "pipeline_drift": "monitoring.schema_checks", "freshness": "a data source with 'freshness'"}
-    for i, event in enumerate(r.on):
-        if event not in raised:
-            yield _d(doc, dx.MISSING_FOR_FEATURE, f"retraining on {event!r}, but monitoring never raises it",
-                     ("retraining", "on", i), hint=f"configure {needs[event]}")
+    raised = {name for name, on in (
+        ("data_drift", bool(mon and mon.drift)), ("concept_drift", bool(mon and mon.performance)),
+        ("pipeline_drift", bool(mon and mon.schema_checks)),
+        ("freshness", bool(mon and any(s.freshness for s in spec.data.values())))) if on}
+    for i, name in enumerate(r.on):
+        if name not in raised:
+            requires = event(name).requires or "monitoring"
+            yield _d(doc, dx.MISSING_FOR_FEATURE, f"retraining on {name!r}, but monitoring never raises it",
+                     ("retraining", "on", i), hint=f"configure {requires}")
     if not spec.training:
         yield _d(doc, dx.MISSING_FOR_FEATURE, "retraining needs a training section", ("retraining",), key=True)
 
@@ -410,6 +445,6 @@ def contract_source(spec: Spec) -> str | None:
     """The source whose column contract live data must meet: current's own, else reference's."""
     mon = spec.monitoring
     for ref in (mon.current, mon.reference) if mon else ():
-        if ref and ref[5:] in spec.data and spec.data[ref[5:]].schema_ is not None:
-            return ref[5:]
+        if ref and strip_namespace(ref) in spec.data and spec.data[strip_namespace(ref)].schema_ is not None:
+            return strip_namespace(ref)
     return None

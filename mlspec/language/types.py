@@ -17,6 +17,29 @@ from pydantic_core import PydanticCustomError
 from mlspec import diagnostics as dx
 
 
+class Choices:
+    """Documentation of each value of a ``Literal``: ``Annotated[Literal["a", "b"], Choices(a=..., b=...)]``.
+
+    Editors show it when they complete the value (``enumDescriptions`` and
+    ``markdownEnumDescriptions`` in the JSON Schema); validation is unchanged. A value without
+    an entry gets an empty description, which the schema tests refuse.
+    """
+
+    def __init__(self, **docs: str) -> None:
+        self.docs = docs
+
+    def __repr__(self) -> str:
+        return f"Choices({', '.join(self.docs)})"
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        values = schema.get("enum", [schema["const"]] if "const" in schema else [])
+        docs = [self.docs.get(str(v), "") for v in values]
+        schema["enumDescriptions"] = docs
+        schema["markdownEnumDescriptions"] = docs
+        return schema
+
+
 def _fail(code: str, message: str, hint: str | None = None) -> PydanticCustomError:
     # pydantic substitutes `{key}` for each context key, in order: the message (which holds
     # user text) goes in last through the `{msg}` template, so nothing in it is substituted.
@@ -56,7 +79,8 @@ ProjectName = pattern_str(
 )
 MetricName = pattern_str(
     r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$", dx.INVALID_NAME, "metric name",
-    hint="a metric key of the metrics JSON: letters, digits, '_', '.', '-' (e.g. 'roc_auc')",
+    hint="a metric key of the metrics JSON: letters, digits, '_', '.', '-' (e.g. 'roc_auc'); a dotted name "
+         "('roc_auc.test') reads nested JSON when no flat key of that name exists",
     max_length=128, examples=["roc_auc", "p95_latency_ms"],
 )
 EnvName = pattern_str(
@@ -80,6 +104,11 @@ Owner = pattern_str(
     r"^[A-Za-z0-9@][A-Za-z0-9@._+/-]{0,127}$", dx.INVALID_STRING, "owner",
     hint="an e-mail address or a team/user handle such as 'growth-ml@example.com' or '@org/team'",
     max_length=128,
+)
+EnvironmentName = pattern_str(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,253}[A-Za-z0-9._-])?$", dx.INVALID_NAME, "GitHub environment name",
+    hint="letters, digits, spaces, '.', '_' and '-' as GitHub allows (e.g. 'risk-production'), "
+         "at most 255 characters", max_length=255, examples=["production", "risk-production"],
 )
 Handle = pattern_str(
     r"^@?[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$", dx.INVALID_STRING, "reviewer or team handle",
@@ -164,9 +193,29 @@ _DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
 _CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly)|\S+ \S+ \S+ \S+ \S+)$"
 
 
+# What the runtime's data readers can check a column contract on (check-data, drift): the
+# language refuses a contract on anything else at compile time instead of failing at run time.
+CHECKABLE_FORMATS = ("parquet", "csv", "jsonl", "json")
+CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+FORMAT_OF_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
+                       ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
+
+
 def cron_expression(schedule: str) -> str:
-    """The 5-field form of a validated schedule (aliases expanded)."""
-    return _CRON_ALIASES.get(schedule, schedule)
+    """The one cron form every target reads: a validated schedule with aliases expanded, month and
+    day names as numbers, and Sunday as 0 only (GitHub and Kubernetes CronJobs have no 7)."""
+    fields = _CRON_ALIASES.get(schedule, schedule).split(" ")
+    for index, names in ((3, _MONTHS), (4, _DAYS)):
+        fields[index] = re.sub(r"[A-Za-z]+", lambda m, n=names: str(n[m.group().lower()]), fields[index])
+    if re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
+        days: set[int] = set()
+        for part in fields[4].split(","):
+            base, _, step = part.partition("/")
+            lo, _, hi = base.partition("-")
+            start, end = (0, 7) if base == "*" else (int(lo), int(hi or lo))
+            days.update(d % 7 for d in range(start, end + 1, int(step or 1)))
+        fields[4] = ",".join(str(d) for d in sorted(days))
+    return " ".join(fields)
 
 
 def _cron_value(token: str, index: int) -> int:
@@ -342,6 +391,31 @@ Uri = Annotated[
 ]
 
 
+STORE_SCHEMES = ("s3", "gs", "az", "abfss")
+
+
+def _check_store_uri(value: str) -> str:
+    hint = "'s3://bucket/prefix', 'gs://…', 'az://…', 'abfss://…' or a folder relative to the spec"
+    value = _check_uri(value)
+    m = _URI_SCHEME.match(value)
+    if m:
+        scheme = m.group(1).lower()
+        if scheme not in STORE_SCHEMES:
+            raise _fail(dx.INVALID_URI, f"unsupported store scheme {scheme + '://'!r}", hint)
+        if "@" in m.group(2).split("/", 1)[0]:
+            raise _fail(dx.INVALID_URI, "a store URI carries no credentials",
+                        "list the credential variables under storage.secrets; they come from the environment")
+    return value
+
+
+StoreUri = Annotated[
+    str, AfterValidator(_check_store_uri),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 2048,
+                    "pattern": r"^(?:(?:[sS]3|[gG][sS]|[aA][zZ]|[aA][bB][fF][sS][sS])://[^\s@/]+(?:/\S*)?|(?![A-Za-z][A-Za-z0-9+.-]*:)(?![/~ ])[^\\\u0000-\u001f]+)$",
+                    "examples": ["s3://acme-ml/churn", ".mlspec/store"]}),
+]
+
+
 def uri_scheme(uri: str) -> str | None:
     m = _URI_SCHEME.match(uri)
     return m.group(1).lower() if m else None
@@ -364,7 +438,22 @@ DataReference = pattern_str(
 # --------------------------------------------------------------------------- scalars
 
 
-def _check_param(value: Any) -> Any:
+PARAM_DEPTH = 8
+PARAM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
+
+
+def _check_param(value: Any, depth: int = 0) -> Any:
+    """A parameter: a scalar, or (from ``params.yaml`` or the spec) a list or a mapping of them."""
+    if isinstance(value, list) and depth < PARAM_DEPTH:
+        if len(value) > 1000:
+            raise _fail(dx.OUT_OF_RANGE, "a parameter list holds at most 1000 items")
+        return [_check_param(v, depth + 1) for v in value]
+    if isinstance(value, dict) and depth < PARAM_DEPTH:
+        for key in value:
+            if not isinstance(key, str) or not PARAM_KEY.fullmatch(key):
+                raise _fail(dx.INVALID_NAME, f"invalid parameter name {key!r}",
+                            "parameter names are letters, digits, '_' and '-', starting with a letter or '_'")
+        return {k: _check_param(v, depth + 1) for k, v in value.items()}
     if isinstance(value, bool) or isinstance(value, (int, str)):
         if isinstance(value, str) and len(value) > 4000:
             raise _fail(dx.INVALID_STRING, "parameter text is longer than 4000 characters")
@@ -373,14 +462,20 @@ def _check_param(value: Any) -> Any:
         if not math.isfinite(value):
             raise _fail(dx.OUT_OF_RANGE, "parameter must be a finite number")
         return value
-    raise _fail(dx.WRONG_TYPE, f"a parameter is a number, text or true/false, not {type_word(value)}",
-                "params hold scalars; use a quoted string for anything else")
+    raise _fail(dx.WRONG_TYPE, f"a parameter is a number, text, true/false, a list or a mapping, not "
+                f"{type_word(value)}", f"params nest at most {PARAM_DEPTH} levels deep")
 
 
 ParamValue = Annotated[
     Any, PlainValidator(_check_param),
-    WithJsonSchema({"type": ["string", "number", "integer", "boolean"]}),
+    WithJsonSchema({"type": ["string", "number", "integer", "boolean", "array", "object"],
+                    "description": "A scalar, a list or a mapping of parameters; nested values are "
+                                   "addressed as ${params.a.b}."}),
 ]
+ParamKey = pattern_str(
+    r"^[A-Za-z_][A-Za-z0-9_-]{0,99}(\.[A-Za-z_][A-Za-z0-9_-]{0,99}){0,7}$", dx.INVALID_NAME, "parameter key",
+    hint="a parameter's dotted key as in params.yaml, e.g. 'train.n_est'", max_length=400,
+    examples=["train.n_est"])
 
 
 def _check_category(value: Any) -> Any:

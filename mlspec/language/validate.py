@@ -7,7 +7,6 @@ hint, usually "did you mean …".
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 import unicodedata
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlspec import diagnostics as dx
 from mlspec.diagnostics import Diagnostic, SpecPath
+from mlspec.suggest import closest, did_you_mean
 from mlspec.language.document import Document
 from mlspec.language.models import Spec
 from mlspec.language.types import type_word
@@ -47,7 +47,44 @@ def validate_spec(doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         return None, translate_errors(exc, doc)
-    return spec, []
+    return _inherit_schemas(spec, doc)
+
+
+def _inherit_schemas(spec: Spec, doc: Document) -> tuple[Spec | None, list[Diagnostic]]:
+    """Resolve ``schema_from``: every later stage sees the contract as if written in place."""
+    pending = {n: s.schema_from[len("data."):] for n, s in spec.data.items() if s.schema_from}
+    if not pending:
+        return spec, []
+    diags: list[Diagnostic] = []
+
+    def err(name: str, code: str, message: str, hint: str) -> None:
+        path = ("data", name, "schema_from")
+        diags.append(Diagnostic(code, message, span=doc.span(path), path=path, hint=hint))
+
+    data = dict(spec.data)
+    for name, target in sorted(pending.items()):
+        if spec.data[name].schema_ is not None:
+            err(name, dx.SCHEMA_FROM, f"data source {name!r} has both `schema` and `schema_from`",
+                "keep one: the contract comes from one place")
+            continue
+        seen, current = [name], target
+        while current in pending and current not in seen:
+            seen.append(current)
+            current = pending[current]
+        if current not in spec.data:
+            err(name, dx.UNKNOWN_REFERENCE, f"unknown reference 'data.{current}' in data.{name}.schema_from",
+                did_you_mean(f"data.{current}", [f"data.{d}" for d in spec.data]) or "name a data source that has a `schema`")
+        elif current in seen:
+            err(name, dx.SCHEMA_FROM, "schema_from loops: " + " → ".join(f"data.{s}" for s in [*seen, current]),
+                "one source in the loop must write its `schema`")
+        elif spec.data[current].schema_ is None:
+            err(name, dx.SCHEMA_FROM, f"data.{current} has no `schema` to share with data.{name}",
+                f"write the contract under data.{current}.schema")
+        else:
+            data[name] = spec.data[name].model_copy(update={"schema_": spec.data[current].schema_})
+    if diags:
+        return None, dx.sort_diagnostics(diags)
+    return spec.model_copy(update={"data": data}), []
 
 
 def translate_errors(exc: ValidationError, doc: Document, prefix: SpecPath = (),
@@ -173,9 +210,8 @@ def _raw_text(doc: Document, path: SpecPath) -> str | None:
 
 
 def _did_you_mean(word: str, options: list[str]) -> str | None:
-    folded = unicodedata.normalize("NFKC", word).lower()
-    matches = difflib.get_close_matches(folded, options, n=1, cutoff=0.6)
-    return f"did you mean {show(matches[0])}?" if matches else None
+    match = closest(word, options)
+    return f"did you mean {show(match)}?" if match else None
 
 
 def _non_ascii_note(key: str) -> str | None:

@@ -5,7 +5,7 @@ functions (directly, or through the Jinja filters in :mod:`mlspec.output.templat
 pure function whose contract is a re-parse oracle, property-tested in
 ``tests/test_encoders.py``: the target language's own parser, given the output, returns
 the input unchanged and as one unit (one literal, one shell word, one Dockerfile word...).
-See SECURITY.md §2 for the injection each encoder closes.
+docs/architecture.md ("Output") lists the injection each encoder closes.
 
 Encoders accept the plain data kinds a Document holds (``str``, ``int``, ``float``,
 ``bool``, ``None``, ``list``/``tuple``, ``dict``) and subclasses of them, which they encode
@@ -38,6 +38,8 @@ __all__ = [
     "markdown_block",
     "markdown_code",
     "markdown_text",
+    "mermaid_label",
+    "mermaid_number",
     "promql_name",
     "promql_string",
     "py",
@@ -524,6 +526,29 @@ def markdown_code(s: str) -> str:
     fence = "`" * max(3, longest + 1)
     body = text if not text or text.endswith("\n") else text + "\n"
     return f"{fence}\n{body}{fence}"
+
+
+# ---------------------------------------------------------------------------- Mermaid
+
+# Mermaid has no escape that every diagram type honours (`#quot;` entities, `%%` comments and
+# directives, `"` ending a string): a label keeps letters, digits and a few harmless marks.
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,()+/=-]")
+
+
+def mermaid_label(s: str | int | float, limit: int = 60) -> str:
+    """``s`` as the inside of a double-quoted Mermaid string (``"…"``): any other character
+    becomes ``_``, whitespace runs one space, at most ``limit`` characters. Lossy on purpose."""
+    text = _MERMAID_UNSAFE.sub("_", " ".join(_display_text(s, "mermaid_label()").split()))
+    return text[:limit].strip() or "_"
+
+
+def mermaid_number(value: float) -> str:
+    """A finite number in plain decimal notation (Mermaid's chart grammars have no exponent)."""
+    v = _finite(value)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    text = f"{v:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 # ---------------------------------------------------------------------------- template syntax

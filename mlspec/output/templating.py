@@ -113,7 +113,7 @@ def _environment(search_path: tuple[str, ...]) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    # Defaults live in the models, where the JSON Schema shows them (ARCHITECTURE.md).
+    # Defaults live in the models, where the JSON Schema shows them (docs/architecture.md).
     del env.filters["default"], env.filters["d"]
     env.filters.update(FILTERS)
     return env

@@ -56,7 +56,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlspec import diagnostics as codes
-from mlspec.output.artifacts import Artifact, sanitize_source, sha256_text, split_header
+from mlspec.naming import sanitize_source
+from mlspec.output.artifacts import Artifact, sha256_text, split_header
 from mlspec.diagnostics import Diagnostic, Severity
 
 __all__ = ["COMMENTLESS_PATHS", "INDEX_NAME", "JOURNAL_NAME", "STAGING_PREFIX", "FileChange", "WriteResult",

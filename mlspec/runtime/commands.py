@@ -8,7 +8,6 @@ data), 2 usage. ``retrain-trigger --exit-code`` uses 0 (trigger) and 99 (do not 
 
 from __future__ import annotations
 
-import difflib
 import os
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import click
 
 from mlspec import diagnostics as dx
 from mlspec import metrics as mm
+from mlspec.suggest import closest
 from mlspec.runtime.common import (
     GATE_RESULT,
     Context,
@@ -47,6 +47,62 @@ def _push_options(f: Any) -> Any:
     return f
 
 
+def _report_options(f: Any) -> Any:
+    f = click.option("--no-summary", is_flag=True,
+                     help="Do not append the Markdown summary to $GITHUB_STEP_SUMMARY.")(f)
+    f = click.option("--summary", type=click.Path(dir_okay=False), metavar="FILE.md",
+                     help="Write a GitHub Markdown summary with Mermaid charts (default inside GitHub "
+                          "Actions: append it to $GITHUB_STEP_SUMMARY).")(f)
+    f = click.option("--report", type=click.Path(dir_okay=False), metavar="PAGE.html",
+                     help="Also write a self-contained HTML report (no script, loads nothing).")(f)
+    return f
+
+
+def _report_time(ctx: Context, fallback: Any, what: str) -> Any:
+    """The time a report names: $SOURCE_DATE_EPOCH, else ``fallback()`` (a time from the inputs)."""
+    from mlspec.runtime.reports import html as H
+
+    try:
+        epoch = H.source_date_epoch()
+    except H.BadEpoch as exc:
+        raise Failure(dx.BAD_SOURCE_DATE_EPOCH, str(exc), hint="unset it, or give whole seconds since 1970") from None
+    if epoch is not None:
+        return H.ReportTime(float(epoch), "SOURCE_DATE_EPOCH")
+    try:
+        ts = fallback()
+    except (Failure, OSError):
+        ts = None
+    return H.report_time(ts, what)
+
+
+def _write_outputs(ctx: Context, payload: dict[str, Any], report: str | None, page: str | None,
+                   summary_target: Any, summary: str | None) -> None:
+    """Write the HTML page and the Markdown summary; failures are MS641 (a warning for the
+    default $GITHUB_STEP_SUMMARY, whose failure must not change the check's verdict)."""
+    from mlspec.runtime.reports import html as H
+    from mlspec.runtime.reports import markdown as md
+
+    if report and page is not None:
+        path = Path(report)
+        try:
+            size = H.write(path, page)
+            payload["report"] = {"path": ctx.shown(path), "bytes": size}
+        except OSError as exc:
+            ctx.add(dx.REPORT_NOT_WRITTEN, f"cannot write the report {ctx.shown(path)}: {exc.strerror or exc}",
+                    file=ctx.shown(path))
+    if summary_target is not None and summary is not None:
+        path, append = summary_target
+        try:
+            md.write_summary(summary_target, summary)
+            payload["summary"] = ctx.shown(path)
+        except OSError as exc:
+            message = f"cannot write the Markdown summary {ctx.shown(path)}: {exc.strerror or exc}"
+            if append:
+                ctx.warn(dx.REPORT_NOT_WRITTEN, message, file=ctx.shown(path))
+            else:
+                ctx.add(dx.REPORT_NOT_WRITTEN, message, file=ctx.shown(path))
+
+
 STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
                             help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
                                  "next to the spec).")
@@ -57,8 +113,8 @@ def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
         return ctx.plan.source_named(name)
     except KeyError:
         known = [d.name for d in ctx.plan.data]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else (f"; known: {', '.join(known)}" if known else
+        close = closest(name, known)
+        hint = f"; did you mean '{close}'?" if close else (f"; known: {', '.join(known)}" if known else
                                                               "; the spec has no data sources")
         raise click.BadParameter(f"no data source '{name}' in {ctx.checked.file}{hint}", param_hint=what) from None
 
@@ -73,23 +129,54 @@ def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
               help="Metrics JSON of the production model (default: the registry's production version).")
 @click.option("--output", type=click.Path(dir_okay=False),
               help=f"Write the result JSON here (default: {GATE_RESULT.as_posix()} next to the spec).")
+@_report_options
+@click.option("--attach", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A file evaluation wrote (plot, table) to show in the --report page (repeatable); "
+                   "validation.outputs are attached too.")
 @_push_options
 @FORMAT
-def gate(spec: str, metrics: str | None, baseline: str | None, output: str | None, pushgateway: str | None,
+def gate(spec: str, metrics: str | None, baseline: str | None, output: str | None, report: str | None,
+         summary: str | None, no_summary: bool, attach: tuple[str, ...], pushgateway: str | None,
          no_push: bool, textfile: str | None, fmt: str) -> None:
     """Evaluate the spec's gates on a metrics file; exit 1 if any fails."""
-    run_command("gate", spec, fmt, lambda ctx: _gate(ctx, metrics, baseline, output, pushgateway, no_push, textfile))
+    if attach and not report:
+        raise click.UsageError("--attach needs --report PAGE.html (the page the files are shown in)")
+    run_command("gate", spec, fmt, lambda ctx: _gate(ctx, metrics, baseline, output, pushgateway, no_push, textfile,
+                                                     report, summary, no_summary, attach))
+
+
+def _attachments(ctx: Context, attach: tuple[str, ...]) -> list[Any]:
+    """``--attach`` files (unreadable: MS640, error) and the spec's evaluation outputs
+    (missing: MS640, warning), in that order."""
+    from mlspec.runtime.reports import eval_report as er
+
+    try:
+        explicit = er.load_attachments([(Path(a), ctx.shown(Path(a))) for a in attach])
+    except er.AttachmentError as exc:
+        raise Failure(dx.REPORT_ATTACHMENT, str(exc), file=exc.shown) from None
+    declared = []
+    for rel in er.spec_outputs(ctx.plan):
+        path = ctx.spec_path(rel)
+        try:
+            declared += er.load_attachments([(path, ctx.shown(path))])
+        except er.AttachmentError as exc:
+            ctx.warn(dx.REPORT_ATTACHMENT, str(exc), path=("validation", "outputs"))
+    seen = {a.shown for a in explicit}
+    return explicit + [a for a in declared if a.shown not in seen]
 
 
 def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, output: str | None,
-          pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+          pushgateway: str | None, no_push: bool, textfile: str | None, report: str | None = None,
+          summary_opt: str | None = None, no_summary: bool = False, attach: tuple[str, ...] = ()) -> Outcome:
     from mlspec.runtime import gates as g
     from mlspec.runtime import prometheus as prom
     from mlspec.runtime import registry
+    from mlspec.runtime.reports import markdown as md
 
     plan = ctx.plan
     if not plan.gates:
         return Outcome(True, {"results": [], "note": "the spec has no gates"}, "no gates to evaluate\n")
+    summary_to = md.summary_target(summary_opt, no_summary)
     if metrics_opt:
         mpath = Path(metrics_opt)
     elif plan.eval_metrics_path:
@@ -100,14 +187,17 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
     metrics = g.read_metrics(mpath, mshown)
 
     base = None
-    if any(x.baseline for x in plan.gates):
-        if baseline_opt:
-            bpath = Path(baseline_opt)
-            base = g.Baseline(ctx.shown(bpath), g.read_metrics(bpath, ctx.shown(bpath), "baseline file"), True)
-        else:
-            prod = registry.production(ctx)
-            if prod is not None:
-                base = g.Baseline(f"production {prod[0]}", prod[1], False)
+    if baseline_opt:
+        # Read even when no gate compares with production: the report and summary show deltas.
+        bpath = Path(baseline_opt)
+        base = g.Baseline(ctx.shown(bpath), g.read_metrics(bpath, ctx.shown(bpath), "baseline file"), True)
+    elif any(x.baseline for x in plan.gates):
+        prod = registry.production(ctx)
+        if prod is not None:
+            base = g.Baseline(f"production {prod[0]}", prod[1], False)
+
+    when = _report_time(ctx, lambda: mpath.stat().st_mtime, "metrics file written") if report else None
+    attachments = _attachments(ctx, attach) if report else []
 
     results = [g.evaluate(gate, i, metrics, base) for i, gate in enumerate(plan.gates)]
     for r in results:
@@ -115,7 +205,8 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
         if r.problem:
             ctx.add(dx.METRIC_MISSING, f"gate {r.gate.id}: {r.problem}"
                     + ("" if "baseline" in r.problem else f" in {mshown}"), path=path,
-                    hint="the evaluation step writes a flat JSON object {\"name\": number}")
+                    hint="the evaluation step writes the metric as {\"name\": number}, or nested: "
+                         "{\"roc_auc\": {\"test\": 0.9}} for 'roc_auc.test'")
         elif not r.passed:
             ctx.add(dx.GATE_FAILED, g.failure_text(r), path=path)
 
@@ -140,6 +231,20 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
     except OSError as exc:
         ctx.add(dx.DATA_UNREADABLE, f"cannot write the gate result {ctx.shown(out)}: {exc.strerror or exc}",
                 file=ctx.shown(out))
+
+    page = summary = None
+    if report:
+        from mlspec.runtime.reports import eval_report
+
+        page = eval_report.render(project=ctx.project, spec=ctx.checked.file, metrics_file=mshown,
+                                  baseline_label=base.label if base else None, results=results, metrics=metrics,
+                                  baseline=base.metrics if base else None, attachments=attachments, when=when)
+    if summary_to is not None:
+        summary = md.gate_summary(project=ctx.project, metrics_file=mshown, baseline_label=base.label if base else None,
+                                  results=results, baseline=base.metrics if base else None,
+                                  attachments=[a.shown for a in attachments],
+                                  report=ctx.shown(Path(report)) if report else None)
+    _write_outputs(ctx, payload, report, page, summary_to, summary)
 
     rows = [[r.gate.id, r.gate.metric, num(r.value), r.bound, "pass" if r.passed else "FAIL"] for r in results]
     text = table(["gate", "metric", "value", "bound", "result"], rows)
@@ -222,8 +327,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
             col = by_name[rep.name]
             hint = None
             if not rep.present:
-                close = difflib.get_close_matches(rep.name, unexpected, n=1)
-                hint = f"the data has '{close[0]}'" if close else None
+                close = closest(rep.name, unexpected)
+                hint = f"the data has '{close}'" if close else None
             ctx.add(dx.DATA_VIOLATION, f"{loc.display}: column '{rep.name}': {contract.describe(rep, col)}",
                     path=("data", name, "schema", rep.name), hint=hint)
     if unexpected:
@@ -273,14 +378,16 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
 @click.option("--reference", type=str, metavar="FILE", help="Reference data (default: monitoring.reference's uri).")
 @click.option("--current", type=str, metavar="FILE", help="Current data (default: monitoring.current's uri).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@_report_options
 @STATE_OPTION
 @_push_options
 @FORMAT
-def drift(spec: str, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
-          pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+def drift(spec: str, reference: str | None, current: str | None, output: str | None, report: str | None,
+          summary: str | None, no_summary: bool, state_dir: str | None, pushgateway: str | None, no_push: bool,
+          textfile: str | None, fmt: str) -> None:
     """Measure drift between reference and current data; exit 1 if drift is found."""
     run_command("drift", spec, fmt, lambda ctx: _drift(ctx, reference, current, output, state_dir, pushgateway,
-                                                       no_push, textfile))
+                                                       no_push, textfile, report, summary, no_summary))
 
 
 def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role: str) -> tuple[Any, Any]:
@@ -296,10 +403,12 @@ def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role
 
 
 def _drift(ctx: Context, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
-           pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+           pushgateway: str | None, no_push: bool, textfile: str | None, report: str | None = None,
+           summary_opt: str | None = None, no_summary: bool = False) -> Outcome:
     from mlspec.runtime import data
     from mlspec.runtime import drift as dr
     from mlspec.runtime import prometheus as prom
+    from mlspec.runtime.reports import markdown as md
 
     mon = ctx.plan.monitoring
     checks = mon.drift if mon else ()
@@ -307,6 +416,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
         return Outcome(True, {"results": [], "note": "the spec has no monitoring.drift checks"},
                        "no drift checks in the spec\n")
     state = ctx.state_dir(state_dir)
+    summary_to = md.summary_target(summary_opt, no_summary)
+    if report:
+        _report_time(ctx, lambda: None, "")          # a bad SOURCE_DATE_EPOCH fails before any work
     try:
         require("numpy", "scipy", "pyarrow", command="drift")
         ref_loc, ref_src = _drift_location(ctx, reference, mon.reference, "reference")
@@ -325,8 +437,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
         for col in (src.columns or ()) if src else ():
             types[col.name] = col.type
     results = []
+    distributions: dict[str, Any] = {}
     for check in checks:
-        path = dr.spec_path_of(ctx.checked.doc, check.column, check.method)
+        path = check.spec_path
         missing = [loc.display for loc, t in ((ref_loc, ref), (cur_loc, cur)) if check.column not in t.column_names]
         if missing:
             r = {"column": check.column, "method": check.method, "threshold": check.threshold,
@@ -334,7 +447,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
                  "statistic": None, "p_value": None, "note": f"column not in {' and '.join(missing)}"}
             ctx.add(dx.DATA_UNREADABLE, f"drift column '{check.column}' is not in {' and '.join(missing)}", path=path)
         else:
-            r = dr.run_check(check, ref.column(check.column), cur.column(check.column), types.get(check.column))
+            r, dist = dr.measure(check, ref.column(check.column), cur.column(check.column), types.get(check.column))
+            if dist is not None:
+                distributions.setdefault(check.column, dist)
             if r["status"] == "error":
                 ctx.add(dx.DATA_UNREADABLE, f"drift of '{check.column}': {r['note']}", path=path)
         if r["drift"]:
@@ -377,6 +492,29 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
             payload["output"] = output
         except OSError as exc:
             ctx.add(dx.DATA_UNREADABLE, f"cannot write {output}: {exc.strerror or exc}", file=output)
+
+    page = summary = None
+    if report:
+        from mlspec.runtime.reports import drift_report
+
+        def side(loc: Any, src: Any, opt: str | None, tbl: Any) -> Any:
+            own = src if opt is None else None       # --reference/--current FILE is not the source's data
+            return drift_report.DataSide(loc.display, own.name if own else None, own.version if own else None,
+                                         tbl.num_rows)
+
+        def newest() -> float | None:
+            return max([t for t in (data.newest_mtime(ref_loc), data.newest_mtime(cur_loc)) if t is not None],
+                       default=None)
+
+        page = drift_report.render(project=ctx.project, spec=ctx.checked.file,
+                                   reference=side(ref_loc, ref_src, reference, ref),
+                                   current=side(cur_loc, cur_src, current, cur), results=results,
+                                   distributions=distributions,
+                                   when=_report_time(ctx, newest, "newest data file modified"))
+    if summary_to is not None:
+        summary = md.drift_summary(project=ctx.project, reference=ref_loc.display, current=cur_loc.display,
+                                   results=results, report=ctx.shown(Path(report)) if report else None)
+    _write_outputs(ctx, payload, report, page, summary_to, summary)
 
     rows = []
     for r in results:
@@ -687,7 +825,7 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
     lines = [f"{verdict}{' (dry run: not recorded)' if dry_run and decision['trigger'] else ''}"]
     # State files are data, not trusted text: escape what could drive a terminal or, in CI,
     # start a workflow command (a newline followed by `::error::`).
-    from mlspec.cli.reporters import clean
+    from mlspec.reporters import clean
 
     for e in decision["events"]:
         mark = "raised" if e["raised"] else (e["status"] or "no result")

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from mlspec import diagnostics as dx
+from mlspec.events import EVENT_OF_CHECK
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -136,7 +137,7 @@ def require(*modules: str, command: str) -> None:
         extra = "mlflow" if "mlflow" in missing else "runtime"
         raise Failure(dx.RUNTIME_MISSING,
                       f"`mlspec {command}` needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
-                      f"not installed", hint=f"pip install 'mlspec[{extra}]'")
+                      f"not installed", hint=f"pip install 'mlspec-compiler[{extra}]'")
 
 
 # ------------------------------------------------------------------ numbers and JSON
@@ -217,8 +218,6 @@ def read_json_file(path: Path, what: str, shown: str, *, code: str = dx.DATA_UNR
 # ------------------------------------------------------------------ state shared with retrain-trigger
 
 
-EVENTS = {"drift": "data_drift", "performance": "concept_drift", "schema": "pipeline_drift",
-          "freshness": "freshness"}
 
 
 def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: str,
@@ -229,7 +228,7 @@ def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: 
     ``error`` (could not check; never triggers a retrain).
     """
     now = time.time()
-    doc = {"kind": kind, "event": EVENTS[kind], "status": status, "summary": summary,
+    doc = {"kind": kind, "event": EVENT_OF_CHECK[kind], "status": status, "summary": summary,
            "project": ctx.project, "spec_sha256": ctx.plan.spec_sha256,
            "finished": utc(now), "finished_timestamp": round(now, 3),
            "command": ctx.command, "ok": not ctx.failed, **payload,
@@ -321,7 +320,7 @@ def run_command(command: str, spec: str, fmt: str, body: Callable[[Context], Out
 
 
 def _emit(ctx: Context, outcome: Outcome, footer: str | None = None) -> None:
-    from mlspec.cli import reporters
+    from mlspec import reporters
 
     diags = dx.sort_diagnostics(ctx.diagnostics)
     if ctx.fmt == "json":
@@ -354,7 +353,7 @@ def _jsonable(value: Any) -> Any:
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain left-aligned text table; cells are cleaned of control characters."""
-    from mlspec.cli.reporters import clean
+    from mlspec.reporters import clean
 
     cells = [[clean(str(c)) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]

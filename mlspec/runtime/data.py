@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from mlspec import diagnostics as dx
+from mlspec.language.types import CHECKABLE_FORMATS, CHECKABLE_SCHEMES, FORMAT_OF_EXTENSION
 from mlspec.runtime.common import Failure
 
-EXT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
-               ".ndjson": "jsonl", ".json": "json"}
+# One table of what the readers check, shared with the language's compile-time rule (MS340).
+EXT_FORMATS = {k: v for k, v in FORMAT_OF_EXTENSION.items() if v in CHECKABLE_FORMATS}
 COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")
-READABLE = ("parquet", "csv", "jsonl", "json")
-FILE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+READABLE = CHECKABLE_FORMATS
+FILE_SCHEMES = CHECKABLE_SCHEMES
 # Cells read as null in CSV files.
 CSV_NULLS = ["", "NA", "N/A", "NULL", "null", "NaN", "nan"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlspec.runtime import stats
@@ -13,8 +15,89 @@ CATEGORICAL_TYPES = ("category", "string", "boolean")
 NUMERIC_TYPES = ("integer", "float", "datetime", "date")
 
 
+HISTOGRAM_BINS = 30            # shared equal-width bins of a numeric column's picture
+TOP_CATEGORIES = 12            # categories drawn one by one; the rest are summed as "other"
+
+
 class NotNumeric(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Both samples of one column summarised for a picture (never used for a statistic).
+
+    Numeric: counts of each sample in the same ``edges`` (equal width over both samples'
+    range, one bin per integer when the values are integers spanning few of them).
+    Categorical: counts of the ``labels`` most common in either sample, the rest summed in
+    ``other_*`` (``other_categories`` of them). ``*_missing``: nulls, NaN and ±inf.
+    """
+
+    kind: str                                  # "numeric" | "categorical"
+    time_axis: bool                            # numeric values are epoch seconds
+    labels: tuple[str, ...]                    # categories (categorical) or () (numeric)
+    edges: tuple[float, ...]                   # numeric: len(reference) + 1 bin edges
+    reference: tuple[int, ...]
+    current: tuple[int, ...]
+    reference_rows: int
+    current_rows: int
+    reference_missing: int
+    current_missing: int
+    other_reference: int = 0
+    other_current: int = 0
+    other_categories: int = 0
+    integer_bins: bool = False                 # numeric: one bin per integer value (edges at k ± 0.5)
+
+
+def _histogram(rv: Any, cv: Any, bins: int = HISTOGRAM_BINS, *, per_integer: bool = True
+               ) -> tuple[tuple[float, ...], Any, Any, bool]:
+    import numpy as np
+
+    both = [a for a in (rv, cv) if len(a)]
+    lo = float(min(float(np.min(a)) for a in both))
+    hi = float(max(float(np.max(a)) for a in both))
+    integral = per_integer and hi - lo < bins and all(bool(np.all(np.floor(a) == a)) for a in both)
+    if integral:
+        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)           # one bin per integer value
+    elif hi > lo:
+        if math.isfinite(hi - lo):
+            try:
+                # bins + range: numpy's fast path for equal widths, the same edges for both samples.
+                rc, edges = np.histogram(rv, bins=bins, range=(lo, hi))
+                cc, _ = np.histogram(cv, bins=bins, range=(lo, hi))
+                return tuple(float(e) for e in edges), rc, cc, False
+            except ValueError:                               # a range of a few ulps
+                pass
+        # lo·(1−t) + hi·t stays finite when hi − lo overflows; equal edges merge (histogram
+        # edges must strictly increase).
+        t = np.arange(bins + 1) / bins
+        edges = np.unique(lo * (1 - t) + hi * t)
+    else:
+        edges = np.array([lo - 0.5, lo + 0.5])               # one value in both samples
+    rc, _ = np.histogram(rv, bins=edges)
+    cc, _ = np.histogram(cv, bins=edges)
+    return tuple(float(e) for e in edges), rc, cc, integral
+
+
+def _top_categories(rc: dict[str, int], cc: dict[str, int], top: int = TOP_CATEGORIES) -> Distribution:
+    rn, cn = max(sum(rc.values()), 1), max(sum(cc.values()), 1)
+    # The categories that matter in either sample; ties by name so the order is stable.
+    ranked = sorted(set(rc) | set(cc), key=lambda k: (-max(rc.get(k, 0) / rn, cc.get(k, 0) / cn), k))
+    shown, rest = ranked[:top], ranked[top:]
+    return Distribution(
+        "categorical", False, tuple(shown), (), tuple(rc.get(k, 0) for k in shown),
+        tuple(cc.get(k, 0) for k in shown), 0, 0, 0, 0,
+        other_reference=sum(rc.get(k, 0) for k in rest), other_current=sum(cc.get(k, 0) for k in rest),
+        other_categories=len(rest))
+
+
+def _time_axis(chunked: Any, contract_type: str | None) -> bool:
+    import pyarrow as pa
+
+    if contract_type in ("datetime", "date"):
+        return True
+    t = chunked.type.value_type if pa.types.is_dictionary(chunked.type) else chunked.type
+    return bool(pa.types.is_timestamp(t) or pa.types.is_date(t))
 
 
 def _decode(chunked: Any) -> Any:
@@ -96,6 +179,12 @@ def is_categorical(method: str, contract_type: str | None, ref: Any, cur: Any) -
 
 def run_check(check: Any, ref: Any, cur: Any, contract_type: str | None) -> dict[str, Any]:
     """One column, one method: statistic, p-value (tests), drift verdict and a note."""
+    return measure(check, ref, cur, contract_type)[0]
+
+
+def measure(check: Any, ref: Any, cur: Any, contract_type: str | None) -> tuple[dict[str, Any], Distribution | None]:
+    """:func:`run_check`'s result and, from the same decoded values, the column's
+    :class:`Distribution` for reports (None when the column could not be decoded)."""
     import numpy as np
 
     out: dict[str, Any] = {
@@ -113,7 +202,7 @@ def run_check(check: Any, ref: Any, cur: Any, contract_type: str | None) -> dict
         except NotNumeric as exc:
             out["status"] = "error"
             out["note"] = f"{check.method} compares numbers or categories; the column holds {exc}"
-            return out
+            return out, None
         rinfo["values"], cinfo["values"] = sum(rc.values()), sum(cc.values())
     else:
         try:
@@ -122,18 +211,30 @@ def run_check(check: Any, ref: Any, cur: Any, contract_type: str | None) -> dict
         except NotNumeric as exc:
             out["status"] = "error"
             out["note"] = f"{check.method} needs numbers; the column holds {exc}"
-            return out
+            return out, None
         rinfo["values"], cinfo["values"] = len(rv), len(cv)
         for side, info in (("reference", rinfo), ("current", cinfo)):
             if info["non_finite"]:
                 notes.append(f"{info['non_finite']} infinite value(s) in {side} ignored")
     out["reference"], out["current"] = rinfo, cinfo
+    if categorical:
+        dist = _top_categories(rc, cc)
+    elif rinfo["values"] or cinfo["values"]:
+        time_axis = _time_axis(cur, contract_type)
+        edges, rh, ch, integral = _histogram(rv, cv, per_integer=not time_axis)
+        dist = Distribution("numeric", time_axis, (), edges, tuple(int(x) for x in rh),
+                            tuple(int(x) for x in ch), 0, 0, 0, 0, integer_bins=integral)
+    else:
+        dist = Distribution("numeric", False, (), (), (), (), 0, 0, 0, 0)
+    dist = replace(dist, reference_rows=rinfo["rows"], current_rows=cinfo["rows"],
+                   reference_missing=rinfo["nulls"] + rinfo["non_finite"],
+                   current_missing=cinfo["nulls"] + cinfo["non_finite"])
     empty = [side for side, info in (("reference", rinfo), ("current", cinfo)) if info["values"] == 0]
     if empty:
         out["status"] = "skipped"
         why = "no rows" if all((rinfo if s == "reference" else cinfo)["rows"] == 0 for s in empty) else "only nulls"
         out["note"] = f"{' and '.join(empty)} {'has' if len(empty) == 1 else 'have'} no values ({why}); drift not measured"
-        return out
+        return out, dist
 
     m = check.method
     if categorical:
@@ -179,15 +280,4 @@ def run_check(check: Any, ref: Any, cur: Any, contract_type: str | None) -> dict
         out["drift"] = bool(score < check.threshold) if check.is_test else bool(score > check.threshold)
         out["status"] = "drift" if out["drift"] else "ok"
     out["note"] = "; ".join(notes) or None
-    return out
-
-
-def spec_path_of(doc: Any, column: str, method: str) -> tuple[Any, ...]:
-    """Where a (column, method) check is written: ``monitoring.drift[i].columns[j]``."""
-    entries = doc.get(("monitoring", "drift"), []) if doc is not None else []
-    for i, entry in enumerate(entries if isinstance(entries, list) else []):
-        if isinstance(entry, dict) and entry.get("method") == method:
-            cols = entry.get("columns") or []
-            if column in cols:
-                return ("monitoring", "drift", i, "columns", cols.index(column))
-    return ("monitoring", "drift")
+    return out, dist

@@ -16,6 +16,12 @@ found by walking ``/proc`` (``PPid`` links), SIGTERM first, SIGKILL after a grac
 until none is left. Why not only a recorded list of descendants? A process that forks and
 exits between two polls is never seen; with the subreaper the tree cannot lose a member.
 One run per folder: ``.mlspec/run.lock`` (``flock``) makes a second run stop with MS612.
+
+After a node succeeds its declared outputs are saved to the artifact store (``storage:``, else
+``.mlspec/store``) under the run's record, exactly as the generated pipelines do with
+``mlspec store save``. With ``isolated=True`` every node runs in its own fresh temporary folder
+holding a copy of the project's source files and only the inputs restored from the store: the
+nodes share nothing but the store, as on CI runners or Kubernetes pods (no run cache then).
 """
 
 from __future__ import annotations
@@ -27,10 +33,13 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +68,8 @@ class NodeResult:
     exit_code: int | None = None
     note: str = ""
     log: str | None = None
+    workdir: str | None = None   # where the node ran (isolated runs: its own temporary folder)
+    started: float = 0.0   # seconds after the run started (for the run report's timeline)
 
 
 @dataclass
@@ -68,6 +79,8 @@ class RunResult:
     interrupted: bool = False
     signal: int | None = None                  # the signal that stopped the run
     warnings: list[str] = field(default_factory=list)
+    started: float = 0.0   # epoch seconds
+    log_dir: str | None = None   # .mlspec/runs/<run id>, relative to the spec's folder
 
     @property
     def failed(self) -> bool:
@@ -109,9 +122,9 @@ def resolve_names(plan: Plan, names: Sequence[str]) -> list[str]:
     out = []
     for name in names:
         if name not in aliases:
-            import difflib
-            match = difflib.get_close_matches(name, sorted(aliases), n=1)
-            raise Selection(f"unknown node {name!r}" + (f"; did you mean {match[0]!r}?" if match else ""))
+            from mlspec.suggest import did_you_mean
+            hint = did_you_mean(name, aliases)
+            raise Selection(f"unknown node {name!r}" + (f"; {hint}" if hint else ""))
         out.append(aliases[name])
     return out
 
@@ -185,8 +198,10 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
         # Runtime commands read the spec itself: key them on the parts they read.
         config = {"gate": [g.__dict__ for g in plan.gates], "register": plan.registry and plan.registry.__dict__,
                   "data_check": [s.__dict__ for s in plan.data if s.name in node.data]}.get(node.kind, plan.spec_sha256)
+    # Only the parameters the node reads: a change to another key of params.yaml re-runs nothing here.
+    params = {k: v for k, v in plan.params if any(k == p or k.startswith(p + ".") for p in node.params)}
     payload = {
-        "command": node.command, "env": node.env, "secrets": node.secrets,
+        "command": node.command, "env": node.env, "secrets": node.secrets, "params": params,
         "inputs": {p: _file_digest(base / p) for p in node.inputs}, "data": data,
         "needs": {n: upstream_keys.get(n) for n in node.needs}, "config": config,
     }
@@ -463,47 +478,62 @@ def stop_tree(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS) 
     return left
 
 
+def new_run_id(started: float) -> str:
+    """A local run id: sortable by time and unique across concurrent runs."""
+    return time.strftime("%Y%m%dT%H%M%S", time.localtime(started)) + f"-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = False,
-             progress: Callable[[str, NodeResult | None], None] = lambda *_: None) -> RunResult:
-    """Run ``nodes`` (a plan-ordered selection) in ``base``, the spec's folder.
+             progress: Callable[[str, NodeResult | None], None] = lambda *_: None,
+             store: Any = None, isolated: bool = False, run_id: str | None = None) -> RunResult:
+    """Run ``nodes`` (a plan-ordered selection) in ``base``, the spec's folder; save each
+    successful node's outputs to ``store`` (a :class:`mlspec.runtime.store.Store`).
 
     Raises :class:`RunLocked` when another run holds the folder. SIGINT, SIGTERM and SIGHUP
     stop the running node's process tree; the result is then ``interrupted`` with the signal.
     """
+    if isolated and store is None:
+        raise ValueError("an isolated run needs a store")
     with run_lock(base):
         become_subreaper()
         with _Signals() as signals:
-            return _run_locked(plan, base, nodes, force, progress, signals)
+            return _run_locked(plan, base, nodes, force, progress, signals, store, isolated, run_id)
 
 
 def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
-                progress: Callable[[str, NodeResult | None], None], signals: _Signals) -> RunResult:
-    run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+                progress: Callable[[str, NodeResult | None], None], signals: _Signals, store: Any,
+                isolated: bool, run_id: str | None) -> RunResult:
+    started = time.time()
+    run_id = run_id or new_run_id(started)
     log_dir = base / RUNS_DIR / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
-    result = RunResult(run_id)
+    force = force or isolated   # a fresh folder has no outputs to keep
+    result = RunResult(run_id, started=started, log_dir=(RUNS_DIR / run_id).as_posix())
     saved, problem = _load_cache(base)
     if problem:
         result.warnings.append(f"the run cache {CACHE_FILE.as_posix()} is unusable ({problem}); "
                                "treated as empty, every node runs")
     cache = {} if force else saved
+    t0 = time.monotonic()
     keys: dict[str, str] = {}
     blocked: set[str] = set()
     current: Node | None = None
     try:
         for node in nodes:
             signals.check()
+            offset = round(time.monotonic() - t0, 3)
             if any(dep in blocked for dep in node.needs):
                 blocked.add(node.id)
-                result.results.append(NodeResult(node.id, "skipped", note="an upstream node failed"))
+                result.results.append(NodeResult(node.id, "skipped", note="an upstream node failed", started=offset))
                 progress("done", result.results[-1])
                 continue
             if node.kind in NOT_LOCAL:
-                result.results.append(NodeResult(node.id, "skipped", note=NOT_LOCAL[node.kind]))
+                result.results.append(NodeResult(node.id, "skipped", note=NOT_LOCAL[node.kind], started=offset))
                 progress("done", result.results[-1])
                 continue
             if node.command is None:  # approval: whoever runs `mlspec run` is the approver here
-                result.results.append(NodeResult(node.id, "approved", note="local run: approved by the operator"))
+                result.results.append(NodeResult(node.id, "approved", note="local run: approved by the operator",
+                                                 started=offset))
                 progress("done", result.results[-1])
                 continue
             key = node_key(plan, node, base, {**{k: v["key"] for k, v in saved.items()}, **keys})
@@ -511,20 +541,32 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
             if not monitor and entry and entry["key"] == key and _outputs_intact(base, node, entry):
-                result.results.append(NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?")))
-                progress("done", result.results[-1])
+                cached = NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
+                                    started=offset)
+                _save_outputs(store, node, base, run_id, cached)   # this run's record, for later restores
+                result.results.append(cached)
+                progress("done", cached)
+                if cached.status == "failed":
+                    blocked.add(node.id)
                 continue
             current = node
             # Forget the node before it runs: if mlspec dies mid-node, nothing says it is done.
             if saved.pop(node.id, None) is not None:
                 _save_cache(base, saved)
             progress("start", NodeResult(node.id, "running"))
-            outcome = _execute(node, base, log_dir, run_id, signals)
+            offset = round(time.monotonic() - t0, 3)
+            if isolated:
+                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store, signals)
+            else:
+                outcome = _execute(node, base, log_dir, run_id, signals)
+                if outcome.status == "ok":
+                    _save_outputs(store, node, base, run_id, outcome)
             current = None
+            outcome.started = offset
             _push_outcome(plan, node, outcome)
             result.results.append(outcome)
             progress("done", outcome)
-            if outcome.status == "ok" and not monitor:
+            if outcome.status == "ok" and not monitor and not isolated:
                 saved[node.id] = {"key": key, "run": run_id,
                                   "outputs": {p: _file_digest(base / p) for p in node.outputs}}
                 _save_cache(base, saved)
@@ -535,14 +577,82 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
         result.signal = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         if current is not None:
             name = signal.Signals(result.signal).name
-            result.results.append(NodeResult(current.id, "interrupted", note=f"stopped by {name}"))
+            result.results.append(NodeResult(current.id, "interrupted", note=f"stopped by {name}",
+                                             started=round(time.monotonic() - t0, 3)))
     with signals.deferred(reraise=False):      # a second signal still gets an honest record
         (log_dir / "run.json").write_text(json.dumps(
             {"run_id": run_id, "interrupted": result.interrupted, "signal": result.signal,
-             "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n", encoding="utf-8")
+             "started": round(started, 3), "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n",
+            encoding="utf-8")
     if signals.received is not None and not result.interrupted:
         result.interrupted, result.signal = True, signals.received
     return result
+
+
+def _save_outputs(store: Any, node: Node, base: Path, run_id: str, outcome: NodeResult) -> None:
+    """Save the node's outputs to the store; a node whose outputs cannot be saved failed."""
+    if store is None:
+        return
+    from mlspec.runtime.store import StoreError, save_node
+
+    try:
+        save_node(store, node, base, run_id)
+    except StoreError as exc:
+        outcome.status = "failed"
+        outcome.note = (outcome.note + "; " if outcome.note else "") + f"outputs not saved: {exc.message}"[:300]
+
+
+def source_files(base: Path, plan: Plan) -> list[str]:
+    """The project's source files below ``base`` (POSIX, relative): what git tracks or would
+    track there, else every file; never ``.mlspec/``, ``.git/`` or a pipeline output."""
+    outputs = [o for n in plan.nodes + plan.monitor_nodes for o in n.outputs]
+    names: list[str] | None = None
+    try:
+        proc = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+                              cwd=base, capture_output=True, timeout=60, check=False)
+        if proc.returncode == 0:
+            names = [n for n in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    except (OSError, subprocess.SubprocessError):
+        names = None
+    if names is None:
+        names = [p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()]
+
+    def keep(name: str) -> bool:
+        head = name.split("/", 1)[0]
+        if head in (".mlspec", ".git"):
+            return False
+        return not any(name == o or name.startswith(o.rstrip("/") + "/") for o in outputs)
+
+    return sorted(n for n in names if keep(n) and (base / n).is_file())
+
+
+def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id: str, store: Any,
+                      signals: _Signals) -> NodeResult:
+    """Run ``node`` in a fresh folder: sources copied, inputs restored from the store, outputs saved."""
+    from mlspec.runtime.store import StoreError, restore_node, save_node
+
+    work = Path(tempfile.mkdtemp(prefix=f"mlspec-{node.slug}-"))
+    try:
+        for name in source_files(base, plan):
+            dest = work / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(base / name, dest)
+        try:
+            restore_node(store, plan, node, work, run_id)
+        except StoreError as exc:
+            return NodeResult(node.id, "failed", note=f"inputs not restored: {exc.message}"[:300], workdir=str(work))
+        outcome = _execute(node, work, log_dir, run_id, signals)
+        outcome.workdir = str(work)
+        outcome.log = os.path.relpath(log_dir / f"{node.slug}.log", base)
+        if outcome.status == "ok":
+            try:
+                save_node(store, node, work, run_id)
+            except StoreError as exc:
+                outcome.status = "failed"
+                outcome.note = f"outputs not saved: {exc.message}"[:300]
+        return outcome
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:

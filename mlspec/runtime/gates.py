@@ -12,7 +12,8 @@ from mlspec.runtime.common import Failure, num, read_json_file
 
 
 def read_metrics(path: Path, shown: str, what: str = "metrics file") -> dict[str, Any]:
-    """A flat JSON object ``{"name": number}``; anything else is MS605."""
+    """A JSON object: flat ``{"name": number}`` or nested (``{"roc_auc": {"test": 0.93}}``, as
+    dvclive writes); anything else is MS605."""
     data = read_json_file(path, what, shown)
     if not isinstance(data, dict):
         raise Failure(dx.DATA_UNREADABLE, f"{what} {shown} must be a JSON object {{\"name\": number}}, "
@@ -20,11 +21,37 @@ def read_metrics(path: Path, shown: str, what: str = "metrics file") -> dict[str
     return data
 
 
+_MISSING = object()
+
+
+def lookup_metric(metrics: dict[str, Any], name: str) -> Any:
+    """The value of ``name`` in a metrics document: a flat key (dots and all) wins when it
+    exists, else ``name`` is a dotted path into nested objects (``roc_auc.test``). Returns
+    :data:`_MISSING` when neither finds it."""
+    if name in metrics:
+        return metrics[name]
+    node: Any = metrics
+    parts = name.split(".")
+    i = 0
+    while i < len(parts):
+        if not isinstance(node, dict):
+            return _MISSING
+        # The longest key made of the remaining parts wins: {"a.b": {"c": 1}} answers "a.b.c".
+        for j in range(len(parts), i, -1):
+            key = ".".join(parts[i:j])
+            if key in node:
+                node, i = node[key], j
+                break
+        else:
+            return _MISSING
+    return node
+
+
 def metric_value(metrics: dict[str, Any], name: str) -> tuple[float | None, str | None]:
     """``(value, None)`` or ``(None, problem)``: missing, not a number, or not finite."""
-    if name not in metrics:
+    value = lookup_metric(metrics, name)
+    if value is _MISSING:
         return None, "is missing"
-    value = metrics[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         shown = repr(value) if isinstance(value, (str, bool)) or value is None else type(value).__name__
         if isinstance(value, str) and len(shown) > 40:

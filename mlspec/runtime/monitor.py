@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mlspec.runtime.common import EVENTS
+from mlspec.events import CHECK_OF_EVENT
 
-KIND_OF_EVENT = {event: kind for kind, event in EVENTS.items()}
 TRIGGER_FILE = "retrain.json"
 
 
@@ -105,7 +104,7 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
 
     reasons, checked = [], []
     for event in events:
-        kind = KIND_OF_EVENT[event]
+        kind = CHECK_OF_EVENT[event]
         name = f"{kind}.json"
         data, problem = read_state(state_dir / name)
         entry: dict[str, Any] = {"event": event, "file": name, "status": None, "raised": False,

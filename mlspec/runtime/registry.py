@@ -88,7 +88,7 @@ def build_metadata(plan: Any, *, model_name: str, version: str, stage: str, mode
                    model_source: str, model_sha256: str, model_size: int, is_dir: bool,
                    metrics: dict[str, Any], metrics_source: str | None, spec_dir: Path) -> dict[str, Any]:
     from mlspec._version import __version__
-    from mlspec.targets.manifest import lock_data
+    from mlspec.compiler.lineage import lock_data
 
     now = time.time()
     return {

@@ -1,22 +1,24 @@
 """Targets are plugins: an entry point in the ``mlspec.targets`` group names a class.
 
 Built-in targets register exactly the way third-party ones do (see ``pyproject.toml``),
-so the core never learns about a particular target.
+so the core never learns about a particular target. A target sees the Plan and its own
+options only; it never imports another target. Helpers that several targets share live in
+``mlspec.targets.toolkit``, and what a target cannot express is declared once in its
+:class:`Capabilities`, so "target X cannot do Y" reads the same for every target.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from mlspec import diagnostics as dx
 from mlspec.diagnostics import Diagnostic
+from mlspec.language.target_options import TargetOptions
+from mlspec.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from mlspec.output.artifacts import Artifact
@@ -25,38 +27,76 @@ if TYPE_CHECKING:
 GROUP = "mlspec.targets"
 
 
-def _allow_extensions(schema: dict[str, Any]) -> None:
-    schema["patternProperties"] = {"^x-": {"description": "extension, ignored by mlspec"}}
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target can express of a Plan. A feature the Plan uses and the target cannot
+    express is reported by :func:`capability_diagnostics`, never dropped silently."""
 
-
-class TargetOptions(BaseModel):
-    """Options every target has; targets subclass this for their own."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
-                              json_schema_extra=_allow_extensions)
-
-    enabled: bool = Field(True, description="Emit this target's artifacts.")
+    gpu: bool = True              # nodes' resources.gpu
+    resources: bool = True        # nodes' cpu/memory requests
+    approval: bool = True         # a human approval before registration
+    retries: bool = True          # nodes' retries
+    timeouts: bool = True         # nodes' timeouts
+    schedules: bool = True        # retraining/monitoring schedules
+    hint: str | None = None       # how to get what is missing (an option to set)
 
 
 class Target:
     """Base class of a target plugin.
 
-    ``check`` reports what the target cannot express (never drop silently); ``emit``
-    turns the Plan into artifacts. Both see only the Plan and the target's own options.
+    ``check`` reports what the target cannot express beyond its :class:`Capabilities`
+    (never drop silently); ``emit`` turns the Plan into artifacts. Both see only the Plan
+    and ``self.options``, the target's own validated options.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     options_model: ClassVar[type[TargetOptions]] = TargetOptions
 
-    def __init__(self, template_dirs: Sequence[Any] = ()) -> None:
+    def __init__(self, options: TargetOptions | None = None, template_dirs: Sequence[Any] = ()) -> None:
+        self.options = options if options is not None else self.options_model()
         self.template_dirs = tuple(template_dirs)
+
+    def capabilities(self) -> Capabilities:
+        """What this target can express; may depend on ``self.options`` (an operator, a runner)."""
+        return Capabilities()
 
     def check(self, plan: Plan) -> list[Diagnostic]:
         return []
 
     def emit(self, plan: Plan) -> list[Artifact]:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+_FEATURES: tuple[tuple[str, str], ...] = (
+    ("gpu", "resources.gpu"), ("resources", "resources"), ("retries", "retries"), ("timeouts", "timeout"),
+)
+
+
+def capability_diagnostics(target: Target, plan: Plan) -> list[Diagnostic]:
+    """One diagnostic per Plan feature the target cannot express, at the spec path that asks for it."""
+    caps = target.capabilities()
+    out: list[Diagnostic] = []
+
+    def cannot(what: str, path: tuple[Any, ...]) -> None:
+        out.append(Diagnostic(dx.TARGET_CANNOT_EXPRESS, f"{target.name}: cannot express {what}",
+                              severity=dx.Severity.WARNING, path=path, hint=caps.hint))
+
+    for node in plan.nodes + plan.monitor_nodes:
+        r = node.resources
+        asked = {"gpu": bool(r.gpu), "resources": r.cpu is not None or r.memory is not None,
+                 "retries": node.retries > 0, "timeouts": node.timeout_seconds is not None}
+        for feature, key in _FEATURES:
+            if asked[feature] and not getattr(caps, feature):
+                cannot(f"{key} of {node.id}", (*node.spec_path, *key.split(".")))
+    if plan.approval is not None and not caps.approval:
+        cannot("the approval before registration", ("validation", "approval"))
+    if not caps.schedules:
+        if plan.retraining is not None and plan.retraining.schedule:
+            cannot("the retraining schedule", ("retraining", "schedule"))
+        if plan.monitoring is not None:
+            cannot("the monitoring schedule", ("monitoring", "schedule"))
+    return out
 
 
 @cache
@@ -69,19 +109,14 @@ def available_targets() -> dict[str, type[Target]]:
     return dict(sorted(found.items()))
 
 
-def did_you_mean(name: str, names: Sequence[str]) -> str | None:
-    match = difflib.get_close_matches(name, list(names), n=1, cutoff=0.5)
-    return f"did you mean {match[0]!r}?" if match else None
-
-
 def validate_target_options(
     raw: dict[str, Any], doc: Any, selected: Sequence[str] = (),
 ) -> tuple[dict[str, TargetOptions], list[Diagnostic]]:
     """Validate ``targets:`` against each plugin's options.
 
-    Returns the options of every installed target, enabled or not (targets may read each
-    other's naming, e.g. the image name), and diagnostics for unknown names, in the spec or
-    in ``selected`` (from ``--target``).
+    Returns the options of every installed target, enabled or not (the image settings under
+    ``targets.docker`` decide the Plan's images even when only another target is emitted), and
+    diagnostics for unknown names, in the spec or in ``selected`` (from ``--target``).
     """
     from pydantic import ValidationError
 

@@ -1,7 +1,7 @@
 """The GitHub Actions that generated workflows use, pinned to full commit SHAs (data only).
 
 Each SHA is the commit its release tag points to, read from the action's own repository
-(``ACTION_PINS.md`` of the project). Never invent one: a release bump is a one-line change
+(recorded with their release tags below). Never invent one: a release bump is a one-line change
 here, and ``tests/targets/test_github_actions.py`` checks every pin is 40 lowercase hex
 digits and that every ``uses:`` in a generated workflow is one of these pins.
 """

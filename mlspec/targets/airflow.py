@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -35,11 +35,12 @@ from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.output.encoders import find_template_syntax, markdown_block, markdown_text
 from mlspec.compiler.plan import Node, Plan, ResourceRequest
-from mlspec.language.types import Duration, Image, RelPath, duration_seconds, pattern_str
-from mlspec.targets import Target, TargetOptions
+from mlspec.language.types import Choices, Duration, Image, RelPath, duration_seconds, pattern_str
+from mlspec.targets import Capabilities, Target, TargetOptions
+from mlspec.targets.toolkit.state import ephemeral_state
+from mlspec.targets.toolkit.pods import kubelet_literal, pod_resources, pod_security_context
 
 TEMPLATE = "airflow/dag.py.j2"
-GPU_RESOURCE = "nvidia.com/gpu"
 TAG_MAX = 100                          # Airflow refuses longer DAG tags at import time
 START_DATE = (2024, 1, 1)              # fixed, so the file is byte-identical on every compile
 # `mlspec retrain-trigger --exit-code` exits with this when no retrain is due; the task then
@@ -49,7 +50,6 @@ NO_RETRAIN_EXIT_CODE = 99
 NOT_IN_AIRFLOW = frozenset({"build", "deploy"})
 # How pods run a command: the shell of the generated CI and images (fails on any failing pipe).
 BASH = ("/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", "-c")
-DEFAULT_UID = 10001                    # the docker target's default non-root user
 
 Namespace = pattern_str(
     r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", dx.TARGET_OPTION_INVALID, "Kubernetes namespace",
@@ -70,7 +70,9 @@ AbsolutePath = pattern_str(
 class AirflowOptions(TargetOptions):
     """Options of the airflow target (``targets.airflow``)."""
 
-    operator: Literal["bash", "kubernetes"] = Field(
+    operator: Annotated[Literal["bash", "kubernetes"], Choices(
+        bash="A BashOperator per task, run on the worker in the project folder.",
+        kubernetes="A KubernetesPodOperator per task, run in the project image.")] = Field(
         "bash", description="bash: a BashOperator per task, run on the worker in the project folder; "
                             "kubernetes: a KubernetesPodOperator per task, run in the project image.")
     dags_folder: RelPath = Field(
@@ -114,19 +116,8 @@ class AirflowOptions(TargetOptions):
 
 
 def image_of(plan: Plan, options: AirflowOptions) -> str:
-    """The option's image, else the training image the docker target builds (mlspec is in it)."""
-    from mlspec.targets.docker import image_repository
-
-    return options.image or f"{image_repository(plan, 'train') or plan.project.name + '-train'}:latest"
-
-
-def _pod_security_context(plan: Plan, options: AirflowOptions) -> dict[str, Any]:
-    """Non-root pods; with a shared volume, files belong to the image's user group."""
-    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-    if options.volume_claim:
-        docker = dict(plan.targets).get("docker")
-        context["fsGroup"] = getattr(docker, "uid", None) or DEFAULT_UID
-    return context
+    """The option's image, else the project's training image (mlspec is in it)."""
+    return options.image or plan.images.train.ref
 
 
 def dag_stem(plan: Plan) -> str:
@@ -164,23 +155,9 @@ def _upstream(node: Node, emitted: set[str], by_id: dict[str, Node]) -> list[str
 
 
 def _resources(r: ResourceRequest) -> dict[str, dict[str, str]] | None:
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if r.cpu_text is not None:
-        requests["cpu"] = r.cpu_text
-    if r.memory is not None:
-        requests["memory"] = r.memory
-        limits["memory"] = r.memory          # memory is not compressible: request = limit
-    if r.gpu:
-        limits[GPU_RESOURCE] = str(r.gpu)    # extended resources are set as limits
-    if not requests and not limits:
-        return None
-    return {"requests": requests, "limits": limits}
-
-
-def _kubelet_literal(s: str) -> str:
-    """The kubelet expands ``$(NAME)`` in args and env values; ``$$`` keeps a ``$`` literal."""
-    return s.replace("$", "$$")
+    """Task pods may burst (no CPU limit); the template sets both requests and limits."""
+    res = pod_resources(r, guaranteed=False)
+    return {"requests": res.get("requests", {}), "limits": res.get("limits", {})} if res else None
 
 
 def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: list[str],
@@ -203,8 +180,8 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
             from mlspec.output.encoders import sh
             command = f"cd {sh(options.volume_mount_path)} && {command}"
         task.update(
-            arguments=[_kubelet_literal(command)],
-            env={k: _kubelet_literal(v) for k, v in env.items()},
+            arguments=[kubelet_literal(command)],
+            env={k: kubelet_literal(v) for k, v in env.items()},
             secrets=list(node.secrets), resources=_resources(node.resources),
         )
     return task
@@ -323,7 +300,7 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         "image": image_of(plan, options),
         "image_pull_policy": "IfNotPresent" if "@sha256:" in image_of(plan, options) else "Always",
         "bash": list(BASH),
-        "pod_security_context": _pod_security_context(plan, options),
+        "pod_security_context": pod_security_context(plan.images.uid, shared_volume=bool(options.volume_claim)),
         "container_security_context": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
         "namespace": options.namespace,
         "secret_name": options.secret_name or f"{plan.project.name}-secrets",
@@ -350,9 +327,15 @@ class AirflowTarget(Target):
     description = "Airflow 3 DAGs: the pipeline (gate, approval, register) and monitoring with retrain triggers."
     options_model = AirflowOptions
 
+    def capabilities(self) -> Capabilities:
+        if self.options.operator == "bash":
+            # A BashOperator runs on whatever worker picks it up: it cannot ask for a GPU.
+            return Capabilities(gpu=False, hint="set targets.airflow.operator to 'kubernetes' to request GPUs")
+        return Capabilities()
+
     def check(self, plan: Plan) -> list[Diagnostic]:
         """What the generated DAGs cannot express, reported instead of dropped."""
-        options: AirflowOptions = plan.options(self.name)
+        options: AirflowOptions = self.options
         diags: list[Diagnostic] = []
         for tag in _tags(plan):
             if len(tag) > TAG_MAX:
@@ -363,6 +346,7 @@ class AirflowTarget(Target):
             diags.append(_cannot("retraining.on triggers the pipeline DAG, but the spec has no pipeline "
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
+            diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
                              if any(f in m.outputs for m in plan.nodes)})
             if shared:
@@ -393,7 +377,7 @@ class AirflowTarget(Target):
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.templating import render
 
-        options: AirflowOptions = plan.options(self.name)
+        options: AirflowOptions = self.options
         artifacts = []
         for ctx in self._contexts(plan, options):
             text = render(TEMPLATE, extra_dirs=self.template_dirs, **ctx)

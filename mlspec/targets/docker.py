@@ -24,14 +24,13 @@ import posixpath
 import re
 from typing import Any
 
-from pydantic import Field
-
 from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
 from mlspec.compiler.plan import Node, Plan
-from mlspec.language.types import pattern_str
-from mlspec.targets import Target, TargetOptions
+from mlspec.language.target_options import ImageOptions
+from mlspec.targets import Target
+from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 
 TRAIN_DOCKERFILE = "docker/Dockerfile.train"
 SERVE_DOCKERFILE = "docker/Dockerfile.serve"
@@ -40,70 +39,9 @@ BASH = ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
 # Paths that go into COPY as they are: Docker would expand '$' and glob '*?[' there.
 COPY_SAFE = re.compile(r"[A-Za-z0-9._+@/-]+")
 
-_OPTION = dx.TARGET_OPTION_INVALID
-ImageRegistry = pattern_str(
-    r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$", _OPTION, "image registry",
-    hint="a registry and namespace such as 'ghcr.io/example' or 'registry.example.com:5000/ml'",
-    max_length=200, examples=["ghcr.io/example"],
-)
-PipRequirement = pattern_str(
-    r"^[A-Za-z0-9](?:[^\x00-\x1f\x7f]{0,498}[^\x00-\x20\x7f])?$", _OPTION, "pip requirement",
-    hint="one requirement as pip reads it, e.g. 'mlspec[runtime]==0.4.0' or "
-         "'mlspec[runtime] @ git+https://github.com/mlspec/mlspec@<commit>'", max_length=500,
-)
-
-
-class DockerOptions(TargetOptions):
-    """Options of the docker target (``targets.docker``)."""
-
-    registry: ImageRegistry | None = Field(
-        None, description="Registry and namespace the images are pushed to, e.g. 'ghcr.io/example'. The "
-                          "serving image is '<registry>/<project>', the training image "
-                          "'<registry>/<project>-train'. Without it images are only built, not pushed.")
-    mlspec_install: PipRequirement | None = Field(
-        None, description="The pip requirement that installs mlspec into the training image (pipeline "
-                          "nodes such as `mlspec gate` run there). Default: 'mlspec' with the extras the "
-                          "project needs ('mlspec[runtime]', plus 'mlflow' for an MLflow registry). Pin it, "
-                          "e.g. 'mlspec[runtime]==0.4.0'.")
-    uid: int = Field(10001, ge=1000, le=2**31 - 2,
-                     description="Numeric user and group id the images run as (never root).")
-    train_image: bool = Field(True, description="Emit docker/Dockerfile.train (when the plan has commands).")
-    serve_image: bool = Field(True, description="Emit docker/Dockerfile.serve (when the spec has `serving`).")
-
-
-# --------------------------------------------------------------------------- facts other targets share
-
-
-def image_repository(plan: Plan, kind: str = "serve") -> str | None:
-    """Where the image of ``kind`` ("serve" or "train") is pushed, or None without a registry."""
-    options = dict(plan.targets).get("docker")
-    if options is None or options.registry is None:
-        return None
-    suffix = "" if kind == "serve" else f"-{kind}"
-    return f"{options.registry}/{plan.project.name}{suffix}"
-
-
-def registry_host(repository: str) -> str:
-    """The registry host of an image repository ('docker.io' when the first part is no host)."""
-    first = repository.split("/", 1)[0]
-    if "/" in repository and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "docker.io"
-
-
-def mlspec_requirement(plan: Plan, explicit: str | None) -> str:
-    """The pip requirement for mlspec: the option's, or mlspec with the extras the plan needs."""
-    if explicit:
-        return explicit
-    extras = ["runtime"]
-    if plan.registry is not None and plan.registry.backend == "mlflow":
-        extras.insert(0, "mlflow")
-    return f"mlspec[{','.join(extras)}]"
-
-
-def context_dir(plan: Plan) -> str:
-    """The build context relative to the output folder: the spec's folder."""
-    return plan.spec_dir
+# The docker target's options are the project's image settings (a language model: the
+# compiler decides the Plan's images from them, and every target reads ``plan.images``).
+DockerOptions = ImageOptions
 
 
 # --------------------------------------------------------------------------- Dockerfile context
@@ -152,28 +90,29 @@ def _train_node(plan: Plan) -> Node | None:
     return next((n for n in plan.nodes if n.kind == "train"), None)
 
 
-def image_context(plan: Plan, options: DockerOptions, kind: str) -> dict[str, Any]:
+def image_context(plan: Plan, kind: str) -> dict[str, Any]:
     """Everything the Dockerfile template of ``kind`` formats, as plain values; Python decides."""
     env = plan.environment
     if not _IMAGE_WORD.fullmatch(env.base_image):
         raise ValueError(f"base image {env.base_image!r} is not a plain image reference")
     pip_args: list[str] = ["-r", "/tmp/requirements.txt"] if env.requirements else []
-    mlspec = mlspec_requirement(plan, options.mlspec_install) if kind == "train" else None
+    mlspec = plan.mlspec_install if kind == "train" else None
     if mlspec:
         pip_args.append(mlspec)
     ctx: dict[str, Any] = {
         "base_image": env.base_image,
         "requirements": env.requirements,
         "pip_args": pip_args,
-        # hadolint DL3013 asks for pinned pip packages; an unpinned mlspec says why it is.
-        "mlspec_unpinned": bool(mlspec) and "==" not in mlspec and "@" not in mlspec,
+        # hadolint DL3013 asks for pinned pip packages; the default pins the generating release,
+        # an override without a version (a private index name) says why it is unpinned.
+        "mlspec_unpinned": bool(mlspec) and not any(s in mlspec for s in ("==", "@", "://")),
         "labels": labels(plan, kind),
         "env": list(env.env) if kind == "train" else list(plan.serving.env if plan.serving else ()),
         "packages": list(env.system_packages),
         # Debian drops superseded versions from its mirrors, so an invented pin would break
         # the build: mlspec pins exactly what the spec pins (`pkg=version`), and says so.
         "packages_unpinned": any("=" not in p for p in env.system_packages),
-        "uid": options.uid,
+        "uid": plan.images.uid,
         "command": None,
     }
     if kind == "train":
@@ -188,17 +127,18 @@ def image_context(plan: Plan, options: DockerOptions, kind: str) -> dict[str, An
     assert serving is not None
     ctx["command"] = bash_argv(serving.command)
     ctx["port"] = serving.port if serving.mode == "online" else None
-    if ctx["port"] is not None:
+    ctx["healthcheck"] = None
+    if ctx["port"] is not None and serving.health_path is not None:
         url = f"http://127.0.0.1:{serving.port}{serving.health_path}"
         ctx["healthcheck"] = [f"{VENV}/bin/python", "-c",
                               f"import urllib.request; urllib.request.urlopen({py(url)}, timeout=4)"]
     return ctx
 
 
-def render_dockerfile(plan: Plan, options: DockerOptions, kind: str, template_dirs: Any = ()) -> str:
+def render_dockerfile(plan: Plan, kind: str, template_dirs: Any = ()) -> str:
     from mlspec.output.templating import render
 
-    return render(f"docker/Dockerfile.{kind}.j2", extra_dirs=template_dirs, **image_context(plan, options, kind))
+    return render(f"docker/Dockerfile.{kind}.j2", extra_dirs=template_dirs, **image_context(plan, kind))
 
 
 # --------------------------------------------------------------------------- .dockerignore
@@ -242,7 +182,7 @@ def dockerignore(plan: Plan) -> str:
 def ignore_paths(plan: Plan, dockerfiles: list[str]) -> list[str]:
     """Where the ignore file goes: the context root, or next to each Dockerfile (BuildKit) when
     the context lies outside the output folder."""
-    ctx = context_dir(plan)
+    ctx = plan.images.context
     if ctx == ".." or ctx.startswith("../"):
         return [f"{d}.dockerignore" for d in dockerfiles]
     return [posixpath.normpath(posixpath.join(ctx, ".dockerignore"))]
@@ -251,67 +191,21 @@ def ignore_paths(plan: Plan, dockerfiles: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- the target
 
 
-def node_text_paths(plan: Plan, node: Node) -> list[tuple[SpecPath, str]]:
-    """(spec path, text) of a node's command and environment values, for target checks.
-
-    A value inherited from ``environment.env`` points there, not at the node.
-    """
-    shared = dict(plan.environment.env)
-    out: list[tuple[SpecPath, str]] = []
-    if node.command is not None:
-        out.append(((*node.spec_path, "run") if node.kind in ("step", "train", "evaluate") else node.spec_path,
-                    node.command))
-    for key, value in node.env:
-        where = ("environment", "env", key) if shared.get(key) == value else (*node.spec_path, "env", key)
-        out.append((where, value))
-    return out
-
-
-def nul_errors(texts: list[tuple[SpecPath, str]], target: str) -> list[Diagnostic]:
-    """NUL cannot be part of a process argument, an environment value or a file's text."""
-    seen: set[SpecPath] = set()
-    out = []
-    for path, text in texts:
-        if "\0" in text and path not in seen:
-            seen.add(path)
-            out.append(Diagnostic(dx.TARGET_CANNOT_EXPRESS, f"{target}: {dx.format_path(path)} contains a NUL "
-                                  "character, which no command, environment or file can carry", path=path,
-                                  hint="remove the \\0 escape"))
-    return out
-
-
-def images_emitted(plan: Plan) -> tuple[bool, bool]:
-    """Whether the docker target writes (training, serving) Dockerfiles for this plan."""
-    options = dict(plan.targets).get("docker")
-    if options is None:
-        return False, False
-    train = options.train_image and any(n.command and n.uses_image for n in plan.nodes)
-    serve = options.serve_image and plan.serving is not None
-    return train, serve
-
-
 class DockerTarget(Target):
     name = "docker"
     description = "Dockerfiles for training and serving (multi-stage, non-root, OCI labels) and .dockerignore."
     options_model = DockerOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        options: DockerOptions = plan.options(self.name)
-        train, serve = images_emitted(plan)
-        out: list[Artifact] = []
-        if train:
-            out.append(Artifact(TRAIN_DOCKERFILE, render_dockerfile(plan, options, "train", self.template_dirs),
-                                self.name, "dockerfile"))
-        if serve:
-            out.append(Artifact(SERVE_DOCKERFILE, render_dockerfile(plan, options, "serve", self.template_dirs),
-                                self.name, "dockerfile"))
+        out = [Artifact(image.dockerfile, render_dockerfile(plan, image.kind, self.template_dirs),
+                        self.name, "dockerfile") for image in plan.images.emitted()]
         if out:
             text = dockerignore(plan)
             out += [Artifact(p, text, self.name, "dockerignore") for p in ignore_paths(plan, [a.path for a in out])]
         return out
 
     def check(self, plan: Plan) -> list[Diagnostic]:
-        train, serve = images_emitted(plan)
+        train, serve = plan.images.train.emitted, plan.images.serve.emitted
         diags: list[Diagnostic] = []
         if not (train or serve):
             return diags
@@ -363,5 +257,4 @@ class DockerTarget(Target):
         return diags
 
 
-__all__ = ["DockerOptions", "DockerTarget", "image_repository", "images_emitted", "mlspec_requirement",
-           "registry_host"]
+__all__ = ["DockerOptions", "DockerTarget", "dockerignore", "image_context"]

@@ -8,7 +8,7 @@ job bound to a GitHub environment with required reviewers, and the serving image
 and pushed last.
 
 Workflows are built as Python data and written by :func:`mlspec.output.encoders.yaml_dump`; they
-are never text-templated. Hardening follows SECURITY.md §5: ``permissions: {}`` at the top
+are never text-templated. Hardening (docs/targets/github-actions.md): ``permissions: {}`` at the top
 and the minimum per job, every action pinned to a full commit SHA (``action_pins``),
 ``persist-credentials: false``, ``concurrency``, ``timeout-minutes`` on every job,
 ``shell: bash``, user values only through ``env:`` (the spec's commands are the one
@@ -30,22 +30,13 @@ from pydantic_core import PydanticCustomError
 from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, SpecPath
-from mlspec.compiler.plan import Node, Plan
-from mlspec.language.types import SecretName, pattern_str
+from mlspec.compiler.plan import Image, Node, Plan
+from mlspec.language.types import EnvironmentName, SecretName, pattern_str
 from mlspec.targets import Target, TargetOptions
 from mlspec.targets import action_pins as pins
-from mlspec.targets.docker import (
-    SERVE_DOCKERFILE,
-    TRAIN_DOCKERFILE,
-    PipRequirement,
-    context_dir,
-    image_repository,
-    images_emitted,
-    mlspec_requirement,
-    node_text_paths,
-    nul_errors,
-    registry_host,
-)
+from mlspec.language.target_options import PipRequirement
+from mlspec.targets.toolkit.state import ephemeral_state
+from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 
 WORKFLOW_DIR = ".github/workflows"
 # Minutes a job needs besides its command: checkout, setup-python, pip install, artifacts.
@@ -62,7 +53,7 @@ COMMAND_VAR = "MLSPEC_NODE_COMMAND"
 RESERVED_ENV = frozenset({COMMAND_VAR})
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
-COMMAND_KINDS = frozenset({"data_check", "step", "train", "evaluate", "gate", "register"})
+COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "gate", "register"})
 
 _OPTION = dx.TARGET_OPTION_INVALID
 _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -95,10 +86,6 @@ FilePrefix = pattern_str(
     r"^[a-z0-9][a-z0-9-]{0,39}$", _OPTION, "workflow file prefix",
     hint="lowercase letters, digits and '-' (e.g. 'churn')", max_length=40,
 )
-EnvironmentName = pattern_str(
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", _OPTION, "GitHub environment name",
-    hint="letters, digits, '.', '_' and '-' (e.g. 'training')", max_length=100, examples=["training"],
-)
 EventType = pattern_str(
     r"^[a-z0-9][a-z0-9._-]{0,99}$", _OPTION, "repository_dispatch event type",
     hint="lowercase letters, digits, '.', '_' and '-' (e.g. 'mlspec-retrain')", max_length=100,
@@ -125,10 +112,8 @@ class GitHubActionsOptions(TargetOptions):
     train: bool = Field(True, description="Emit the training/release workflow (one job per pipeline node).")
     mlspec_install: PipRequirement | None = Field(
         None, description="The pip requirement that installs mlspec in CI and in jobs that run mlspec "
-                          "runtime commands (gate, check-data, register). Default: 'mlspec' with the "
-                          "extras the project needs ('mlspec[runtime]', plus 'mlflow' for an MLflow "
-                          "registry). Pin it (e.g. 'mlspec[runtime]==0.4.0') so `compile --check` in "
-                          "CI uses the version that generated the files.")
+                          "runtime commands (gate, check-data, register). Default: targets.docker.mlspec_install, "
+                          "which defaults to exactly the mlspec version that generated the files.")
     secrets_environment: EnvironmentName | None = Field(
         "training", description="GitHub environment for jobs that receive secrets, so secrets can be "
                                 "scoped to it and protected by its rules. null: no environment (secrets "
@@ -203,26 +188,6 @@ def _timeouts(node: Node, options: GitHubActionsOptions) -> tuple[int, int | Non
     attempts = _attempts(node)
     step = math.ceil((node.timeout_seconds * attempts + RETRY_PAUSE_SECONDS * (attempts - 1)) / 60)
     return step + SETUP_MINUTES, step
-
-
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
-_DAYS = {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())}
-
-
-def _cron_numbers(schedule: str) -> str:
-    """A 5-field cron GitHub reads: month/day names as numbers, Sunday as 0 (GitHub has no 7)."""
-    fields = schedule.split(" ")
-    for index, names in ((3, _MONTHS), (4, _DAYS)):
-        fields[index] = re.sub(r"[A-Za-z]+", lambda m, n=names: str(n[m.group().lower()]), fields[index])
-    if re.search(r"(?<![0-9])7(?![0-9])", fields[4]):
-        days: set[int] = set()
-        for part in fields[4].split(","):
-            base, _, step = part.partition("/")
-            lo, _, hi = base.partition("-")
-            start, end = (0, 7) if base == "*" else (int(lo), int(hi or lo))
-            days.update(d % 7 for d in range(start, end + 1, int(step or 1)))
-        fields[4] = ",".join(str(d) for d in sorted(days))
-    return " ".join(fields)
 
 
 # --------------------------------------------------------------------------- steps
@@ -339,7 +304,7 @@ class _Builder:
     def __init__(self, plan: Plan, options: GitHubActionsOptions) -> None:
         self.plan = plan
         self.options = options
-        self.requirement = mlspec_requirement(plan, options.mlspec_install)
+        self.requirement = options.mlspec_install or plan.mlspec_install
         self.producers = {path: n for n in plan.nodes for path in n.outputs}
 
     # ------------------------------------------------------------------ shared
@@ -401,14 +366,14 @@ class _Builder:
                 "defaults": self._defaults(working_directory=True),
                 "steps": steps,
             }
-        if images_emitted(plan)[0] and image_repository(plan, "train") is not None:
+        if plan.images.train.emitted and plan.images.train.pushed:
             # Orchestrators (Airflow's KubernetesPodOperator) run pipeline nodes in this image,
             # so it follows the release branch; pull requests do not publish images.
             job = {"name": "training image", "needs": ["validate"],
                    "if": f"github.event_name == 'push' && github.ref == "
                          f"{_expression_string('refs/heads/' + o.branch)}",
                    "runs-on": _runner(o.runs_on), "timeout-minutes": o.timeout_minutes}
-            jobs["training-image"] = self._image_job(job, "train", TRAIN_DOCKERFILE, "training", [])
+            jobs["training-image"] = self._image_job(job, plan.images.train, "training", [])
         workflow["jobs"] = jobs
         return workflow
 
@@ -418,7 +383,7 @@ class _Builder:
         on: dict[str, Any] = {"workflow_dispatch": {}}
         r = self.plan.retraining
         if r is not None and r.schedule:
-            on["schedule"] = [{"cron": _cron_numbers(r.schedule)}]
+            on["schedule"] = [{"cron": r.schedule}]
         if r is not None and r.on:
             on["repository_dispatch"] = {"types": [self.options.retrain_event]}
         return on
@@ -483,28 +448,28 @@ class _Builder:
         # The serving image needs the trained model, none of the other upstream files.
         model = self.plan.model_path
         fetch = _download_inputs([self.producers[model]] if model in self.producers else [])
-        return self._image_job(job, "serve", SERVE_DOCKERFILE, "serving", fetch)
+        return self._image_job(job, self.plan.images.serve, "serving", fetch)
 
-    def _image_job(self, job: dict[str, Any], kind: str, dockerfile: str, title: str,
+    def _image_job(self, job: dict[str, Any], image: Image, title: str,
                    fetch: list[dict[str, Any]]) -> dict[str, Any]:
-        """Build the docker target's image of ``kind``; push it when targets.docker.registry is set."""
+        """Build the project's ``image``; push it when targets.docker.registry is set."""
         o, plan = self.options, self.plan
-        repository = image_repository(plan, kind)
+        repository = image.name if image.pushed else None
         push = repository is not None
-        ghcr = push and registry_host(repository) == "ghcr.io" and o.registry_password_secret is None
+        ghcr = push and image.registry_host == "ghcr.io" and o.registry_password_secret is None
         job["permissions"] = {"contents": "read", "packages": "write"} if ghcr else {"contents": "read"}
         if push and not ghcr and o.secrets_environment:
             job["environment"] = o.secrets_environment
         steps: list[dict[str, Any]] = [_checkout(), *fetch,
                                        {"name": "Set up Docker Buildx", "uses": pins.SETUP_BUILDX.uses}]
-        build: dict[str, Any] = {"context": context_dir(plan), "file": dockerfile, "push": push}
+        build: dict[str, Any] = {"context": plan.images.context, "file": image.dockerfile, "push": push}
         if push:
             assert repository is not None
             if ghcr:
                 login = {"registry": "ghcr.io", "username": "${{ github.actor }}",
                          "password": "${{ github.token }}"}
             else:
-                login = {"registry": registry_host(repository),
+                login = {"registry": image.registry_host,
                          "username": f"${{{{ secrets.{o.registry_username_secret} }}}}",
                          "password": f"${{{{ secrets.{o.registry_password_secret} }}}}"}
             steps.append({"name": "Log in to the image registry", "uses": pins.LOGIN.uses, "with": login})
@@ -614,7 +579,7 @@ class GitHubActionsTarget(Target):
 
     def workflows(self, plan: Plan) -> dict[str, dict[str, Any]]:
         """The workflows as plain data, by path (what :meth:`emit` dumps; tests compare with it)."""
-        options: GitHubActionsOptions = plan.options(self.name)
+        options: GitHubActionsOptions = self.options
         builder = _Builder(plan, options)
         ci_path, train_path = workflow_paths(plan, options)
         out: dict[str, dict[str, Any]] = {}
@@ -629,7 +594,7 @@ class GitHubActionsTarget(Target):
                 for path, wf in self.workflows(plan).items()]
 
     def check(self, plan: Plan) -> list[Diagnostic]:
-        options: GitHubActionsOptions = plan.options(self.name)
+        options: GitHubActionsOptions = self.options
         diags: list[Diagnostic] = []
 
         def cannot(message: str, path: SpecPath, hint: str | None = None) -> None:
@@ -640,6 +605,8 @@ class GitHubActionsTarget(Target):
                    "root's .github/workflows and run the spec from inside the repository", (),
                    hint="compile with the output folder at the repository root, e.g. `mlspec compile -o .`")
         self._check_registry(plan, options, cannot)
+        if options.train:
+            diags += ephemeral_state(plan, "github_actions", "the runners of the training workflow")
         texts: list[tuple[SpecPath, str]] = []
         if options.ci:
             texts += [(("environment", "test"), plan.environment.test or "")]
@@ -682,14 +649,14 @@ class GitHubActionsTarget(Target):
         """Every image the workflows push needs a login the runner can make."""
         pushed = []
         if options.train and any(n.kind == "build" for n in plan.nodes):
-            pushed.append(image_repository(plan, "serve"))
-        if options.ci and images_emitted(plan)[0]:
-            pushed.append(image_repository(plan, "train"))
-        hosts = sorted({registry_host(r) for r in pushed if r is not None} - {"ghcr.io"})
+            pushed.append(plan.images.serve)
+        if options.ci and plan.images.train.emitted:
+            pushed.append(plan.images.train)
+        hosts = sorted({i.registry_host for i in pushed if i.registry_host is not None} - {"ghcr.io"})
         if hosts and options.registry_password_secret is None:
             cannot(f"cannot log in to the image registry {hosts[0]!r}: only ghcr.io accepts the job's "
                    "GITHUB_TOKEN", ("targets", "docker", "registry"),
                    hint="set targets.github_actions.registry_username_secret and registry_password_secret")
 
 
-__all__ = ["GitHubActionsOptions", "GitHubActionsTarget", "job_id", "mlspec_requirement", "workflow_paths"]
+__all__ = ["GitHubActionsOptions", "GitHubActionsTarget", "job_id", "workflow_paths"]

@@ -44,8 +44,8 @@ class GrafanaOptions(TargetOptions):
     """Options of the grafana target."""
 
     serving_labels: dict[_LabelName, str] | None = Field(
-        None, max_length=20, description="Label matchers that select the server's own metrics "
-        "(serving.metrics); default {project: <project.name>}. Keep equal to the prometheus target's.")
+        None, max_length=20, description="Deprecated: set serving.metrics.labels, which the rules and the "
+        "dashboard both read. When set, overrides it for the dashboard only.")
     time_from: Annotated[str, Field(pattern=r"^now-[1-9][0-9]{0,4}[mhdwy]$")] = Field(
         "now-7d", description="Default time range start.")
     refresh: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,4}[smhd]$")] = Field(
@@ -319,9 +319,9 @@ class _Dashboard:
             w=8, h=max(6, min(20, 2 + len(nodes))))
 
     def serving_matchers(self) -> tuple[tuple[str, str, str], ...]:
-        if self.options.serving_labels is None:
-            return self.p
-        return tuple((k, "=", v) for k, v in sorted(self.options.serving_labels.items()))
+        labels = self.options.serving_labels      # deprecated override of serving.metrics.labels
+        assert self.plan.serving is not None
+        return tuple((k, "=", v) for k, v in (sorted(labels.items()) if labels is not None else self.plan.serving.selector))
 
     def serving(self) -> None:
         sv = self.plan.serving
@@ -433,7 +433,7 @@ class GrafanaTarget(Target):
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import json_dump
 
-        options = plan.options(self.name) if self.name in dict(plan.targets) else GrafanaOptions()
+        options: GrafanaOptions = self.options
         dashboard = _Dashboard(plan, options).build()
         if not dashboard["panels"]:
             return []

@@ -16,7 +16,8 @@ its ``$`` doubled, so it reaches the process exactly as written in the spec.
 
 What plain manifests cannot express is reported by :meth:`KubernetesTarget.check` as
 MS402 instead of being dropped: canary and blue/green rollouts, CPU autoscaling without a
-CPU request, project names that are not valid object names, and a cron day-of-week 7.
+CPU request, and project names that are not valid object names. Schedules come normalised
+from the Plan (Sunday is 0), so a cron day-of-week 7 needs no diagnostic.
 See ``docs/targets/kubernetes.md``.
 """
 
@@ -29,15 +30,16 @@ from pydantic import Field
 from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic
-from mlspec.compiler.plan import Plan, ResourceRequest, Serving
+from mlspec.compiler.plan import Plan, Serving
 from mlspec.language.types import pattern_str
 from mlspec.targets import Target, TargetOptions
+from mlspec.targets.toolkit.pods import CONTAINER_SECURITY_CONTEXT, kubelet_literal, pod_resources, pod_security_context
 
 MANIFEST_DIR = "k8s"
-RUN_AS = 10001                        # the numeric non-root user (and group) every container runs as
+
 CONTAINER = {"online": "server", "batch": "score"}
 COMPONENT = {"online": "serving", "batch": "batch-scoring"}
-GPU_RESOURCE = "nvidia.com/gpu"
+
 STARTUP_SECONDS = 300                 # how long a server may take to load its model before liveness counts
 # The shell for commands that need one: the same as the docker target's CMD and the pipelines
 # (errexit, pipefail). bash execs the last command of a `-c` string, so the server still gets SIGTERM.
@@ -72,16 +74,6 @@ class KubernetesOptions(TargetOptions):
 
 
 # --------------------------------------------------------------------------- escaping
-
-
-def kubelet_literal(s: str) -> str:
-    """``s`` as a container ``command``/``args``/``env`` value that the kubelet passes on unchanged.
-
-    The kubelet expands ``$(NAME)`` from the container's environment and turns ``$$`` into
-    ``$``; doubling every ``$`` makes the whole string literal (``$HOME`` is then left for
-    the shell, as in the spec).
-    """
-    return s.replace("$", "$$")
 
 
 # Characters that make a command need a shell when they appear outside quotes (POSIX sh and
@@ -152,10 +144,8 @@ def container_command(command: str) -> list[str]:
 
 
 def image_of(plan: Plan, options: KubernetesOptions) -> str:
-    """The option's image, else the serving image the docker target pushes (or the project name)."""
-    from mlspec.targets.docker import image_repository
-
-    return options.image or f"{image_repository(plan) or plan.project.name}:latest"
+    """The option's image, else the project's serving image."""
+    return options.image or plan.images.serve.ref
 
 
 def labels(plan: Plan, component: str) -> dict[str, str]:
@@ -191,44 +181,6 @@ def env_vars(plan: Plan, serving: Serving) -> list[dict[str, Any]]:
     return env
 
 
-def resources(r: ResourceRequest) -> dict[str, Any]:
-    """Requests = limits for CPU and memory (Guaranteed QoS); GPUs as a limit."""
-    amounts: dict[str, Any] = {}
-    if r.cpu_text is not None:
-        amounts["cpu"] = r.cpu_text
-    if r.memory is not None:
-        amounts["memory"] = r.memory
-    out: dict[str, Any] = {}
-    if amounts:
-        out["requests"] = dict(amounts)
-    limits = dict(amounts)
-    if r.gpu:
-        limits[GPU_RESOURCE] = r.gpu
-    if limits:
-        out["limits"] = limits
-    return out
-
-
-def pod_security_context(port: int | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {
-        "runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    if port is not None and port < 1024:
-        # Without capabilities a non-root process may bind a low port only when the node allows it.
-        ctx["sysctls"] = [{"name": "net.ipv4.ip_unprivileged_port_start", "value": str(port)}]
-    return ctx
-
-
-CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
-    "runAsNonRoot": True,
-    "allowPrivilegeEscalation": False,
-    "privileged": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
-
-
 def container(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[str, Any]:
     image = image_of(plan, options)
     c: dict[str, Any] = {
@@ -243,16 +195,18 @@ def container(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[
     env = env_vars(plan, serving)
     if env:
         c["env"] = env
-    res = resources(serving.resources)
+    res = pod_resources(serving.resources, guaranteed=True)
     if res:
         c["resources"] = res
     if serving.mode == "online":
-        get = {"path": serving.health_path, "port": "http", "scheme": "HTTP"}
-        c["startupProbe"] = {"httpGet": dict(get), "periodSeconds": 5, "timeoutSeconds": 2,
+        # Without a health path the probes can only see that the port accepts connections.
+        kind, how = (("httpGet", {"path": serving.health_path, "port": "http", "scheme": "HTTP"})
+                     if serving.health_path is not None else ("tcpSocket", {"port": "http"}))
+        c["startupProbe"] = {kind: dict(how), "periodSeconds": 5, "timeoutSeconds": 2,
                              "failureThreshold": STARTUP_SECONDS // 5}
-        c["readinessProbe"] = {"httpGet": dict(get), "periodSeconds": 10, "timeoutSeconds": 2,
+        c["readinessProbe"] = {kind: dict(how), "periodSeconds": 10, "timeoutSeconds": 2,
                                "successThreshold": 1, "failureThreshold": 3}
-        c["livenessProbe"] = {"httpGet": dict(get), "periodSeconds": 20, "timeoutSeconds": 5,
+        c["livenessProbe"] = {kind: dict(how), "periodSeconds": 20, "timeoutSeconds": 5,
                               "failureThreshold": 3}
     c["securityContext"] = dict(CONTAINER_SECURITY_CONTEXT)
     c["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
@@ -266,7 +220,7 @@ def pod_spec(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[s
     spec |= {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": pod_security_context(serving.port if serving.mode == "online" else None),
+        "securityContext": pod_security_context(plan.images.uid, port=serving.port if serving.mode == "online" else None),
     }
     if serving.mode == "online" and min_replicas(serving) > 1:
         spec["topologySpreadConstraints"] = [{
@@ -379,18 +333,6 @@ def _cannot(message: str, path: dx.SpecPath, hint: str) -> Diagnostic:
     return Diagnostic(dx.TARGET_CANNOT_EXPRESS, f"kubernetes target: {message}", path=path, hint=hint)
 
 
-def _day_of_week_seven(schedule: str) -> bool:
-    """Whether a 5-field cron uses 7 for Sunday (the CronJob parser accepts only 0-6)."""
-    fields = schedule.split()
-    if len(fields) != 5:
-        return False
-    for part in fields[4].split(","):
-        base = part.partition("/")[0]
-        if any(token == "7" or token == "07" for token in base.split("-")):
-            return True
-    return False
-
-
 class KubernetesTarget(Target):
     name = "kubernetes"
     description = ("k8s/<project>.yaml: a hardened Deployment, Service, HorizontalPodAutoscaler and "
@@ -419,16 +361,12 @@ class KubernetesTarget(Target):
                 diags.append(_cannot(
                     "autoscaling on CPU utilisation needs a CPU request", ("serving", "autoscaling"),
                     "add 'resources: {cpu: 1}' under serving; target_cpu_percent is a share of it"))
-        elif serving.schedule is not None and _day_of_week_seven(serving.schedule):
-            diags.append(_cannot(
-                f"a CronJob schedule takes Sunday as 0, not 7: {serving.schedule!r}", ("serving", "schedule"),
-                "write Sunday as 0 (or 'sun')"))
         return diags
 
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import yaml_dump
 
-        options = plan.options(self.name)
+        options = self.options
         objects = manifests(plan, options)
         if not objects:
             return []

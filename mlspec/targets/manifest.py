@@ -7,10 +7,9 @@ registered model with it and a reviewer can see what a spec change really change
 
 from __future__ import annotations
 
-from typing import Any
-
 from mlspec.output.artifacts import GENERATED_MARK, Artifact
-from mlspec.compiler.plan import Node, Plan
+from mlspec.compiler.lineage import lock_data
+from mlspec.compiler.plan import Plan
 from mlspec.targets import Target, TargetOptions
 
 LOCK_FILE = "mlspec.lock.json"
@@ -18,41 +17,6 @@ LOCK_FILE = "mlspec.lock.json"
 
 class ManifestOptions(TargetOptions):
     """Options of the manifest target."""
-
-
-def _node(n: Node) -> dict[str, Any]:
-    return {
-        "id": n.id, "kind": n.kind, "command": n.command, "needs": list(n.needs),
-        "inputs": list(n.inputs), "outputs": list(n.outputs), "data": list(n.data),
-        "params": list(n.params), "env": dict(n.env), "secrets": list(n.secrets),
-        "timeout_seconds": n.timeout_seconds, "retries": n.retries,
-    }
-
-
-def lock_data(plan: Plan) -> dict[str, Any]:
-    """The lineage record as plain data (also used by the runtime's `register`)."""
-    return {
-        "$comment": f"{GENERATED_MARK} from {plan.source}; DO NOT EDIT.",
-        "lock_version": 1,
-        "project": plan.project.name,
-        "spec": {"file": plan.spec_file, "sha256": plan.spec_sha256},
-        "environment": {"python": plan.environment.python, "base_image": plan.environment.base_image,
-                        "requirements": plan.environment.requirements,
-                        "system_packages": list(plan.environment.system_packages)},
-        "params": dict(plan.params),
-        "data": {d.name: {"uri": d.uri, "version": d.version, "format": d.format, "role": d.role}
-                 for d in plan.data},
-        "pipeline": [_node(n) for n in plan.nodes],
-        "monitoring": [_node(n) for n in plan.monitor_nodes],
-        "outputs": {"model": plan.model_path, "train_metrics": plan.train_metrics_path,
-                    "eval_metrics": plan.eval_metrics_path},
-        "gates": [{"id": g.id, "metric": g.metric, "min": g.min, "max": g.max, "baseline": g.baseline,
-                   "max_regression": g.max_regression, "higher_is_better": g.higher_is_better}
-                  for g in plan.gates],
-        "seed": plan.seed,
-        "registry": ({"backend": plan.registry.backend, "uri": plan.registry.uri,
-                      "model_name": plan.registry.model_name} if plan.registry else None),
-    }
 
 
 class ManifestTarget(Target):
@@ -63,4 +27,5 @@ class ManifestTarget(Target):
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import json_dump
 
-        return [Artifact(LOCK_FILE, json_dump(lock_data(plan)), self.name, "lineage-lock", comment=None)]
+        lock = {"$comment": f"{GENERATED_MARK} from {plan.source}; DO NOT EDIT.", **lock_data(plan)}
+        return [Artifact(LOCK_FILE, json_dump(lock), self.name, "lineage-lock", comment=None)]

@@ -17,18 +17,6 @@ def _none(value: Any) -> Any:
     return "—" if value in (None, "", ()) else value
 
 
-def _condition(g) -> str:
-    parts = []
-    if g.min is not None:
-        parts.append(f">= {g.min:g}")
-    if g.max is not None:
-        parts.append(f"<= {g.max:g}")
-    if g.baseline:
-        direction = "drop" if g.higher_is_better else "rise"
-        parts.append(f"no {direction} of more than {g.max_regression or 0:g} against {g.baseline}")
-    return " and ".join(parts)
-
-
 def card_context(plan: Plan) -> dict[str, Any]:
     """Plain values for the template; every string is encoded by the template's filters."""
     train = next((n for n in plan.nodes if n.kind == "train"), None)
@@ -81,7 +69,7 @@ def card_context(plan: Plan) -> dict[str, Any]:
             "tracking": plan.tracking_backend + (f" ({plan.tracking_experiment})" if plan.tracking_experiment else ""),
         },
         "params": [(k, str(v)) for k, v in plan.params],
-        "gates": [{"metric": g.metric, "condition": _condition(g)} for g in plan.gates],
+        "gates": [{"metric": g.metric, "condition": g.condition()} for g in plan.gates],
         "approval": plan.approval and {"environment": plan.approval.environment,
                                        "reviewers": _none(", ".join(plan.approval.reviewers))},
         "monitoring": monitoring, "llm": llm,

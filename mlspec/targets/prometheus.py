@@ -36,6 +36,7 @@ from pydantic import Field
 
 from mlspec import diagnostics as dx
 from mlspec import metrics as M
+from mlspec.events import EVENT_NAMES
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic
 from mlspec.compiler.plan import DriftCheck, Plan
@@ -45,7 +46,6 @@ RULES_DIR = "monitoring/prometheus"
 ALERTMANAGER_DIR = "monitoring/alertmanager"
 
 # Events an alert is routed by (SPEC §3 monitoring.alerts[].on).
-EVENTS = ("data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure", "budget")
 SEVERITIES = ("warning", "critical")
 # Severities of alerts the spec does not give one for.
 FRESHNESS_SEVERITY = "warning"
@@ -75,8 +75,8 @@ class PrometheusOptions(TargetOptions):
         "'https://github.com/example/churn/blob/main/'); alerts link to the generated runbook "
         "there. Default: the runbook's path relative to the output folder.")
     serving_labels: dict[_LabelName, str] | None = Field(
-        None, max_length=20, description="Label matchers that select the server's own metrics "
-        "(serving.metrics); default {project: <project.name>}, which the scrape config must attach.")
+        None, max_length=20, description="Deprecated: set serving.metrics.labels, which the rules and the "
+        "dashboard both read. When set, overrides it for the rules only.")
     secrets_dir: _AbsDir = Field(
         "/etc/alertmanager/secrets", description="Folder on the Alertmanager host holding the "
         "secret files (Slack webhook URL, PagerDuty routing keys, SMTP password).")
@@ -515,10 +515,9 @@ class _Builder:
     # ------------------------------------------------------------------ serving SLOs
 
     def serving_matchers(self) -> Matchers:
-        labels = self.options.serving_labels
-        if labels is None:
-            return _eq(self.p)
-        return _eq(sorted(labels.items()))
+        labels = self.options.serving_labels      # deprecated override of serving.metrics.labels
+        assert self.plan.serving is not None
+        return _eq(sorted(labels.items()) if labels is not None else self.plan.serving.selector)
 
     def record(self, name: str, group: str, expr: str) -> str:
         self.rules.records.append(_Record(name, group, expr, self.project))
@@ -809,7 +808,7 @@ def alertmanager_document(plan: Plan, options: PrometheusOptions) -> dict[str, A
     routes, receivers = [], [{"name": "mlspec-default"}]
     for i, alert in enumerate(mon.alerts):
         name = f"{project}-{i}-{alert.channel}"
-        events = [e for e in EVENTS if e in alert.on]
+        events = [e for e in EVENT_NAMES if e in alert.on]
         severities = list(SEVERITIES[SEVERITIES.index(alert.severity):])
         routes.append({
             "receiver": name,
@@ -950,7 +949,7 @@ class PrometheusTarget(Target):
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import yaml_dump
 
-        options = plan.options(self.name) if self.name in dict(plan.targets) else PrometheusOptions()
+        options: PrometheusOptions = self.options
         rules = _Builder(plan, options).build()
         project = plan.project.name
         if not rules.alerts:

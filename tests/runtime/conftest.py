@@ -72,6 +72,8 @@ monitoring:
 retraining:
   on: [data_drift, concept_drift, pipeline_drift, freshness]
   cooldown: 24h
+storage:                 # CI keeps outputs and the registry in S3 (no runtime command here opens it)
+  uri: s3://acme-ml/churn
 """
 
 

@@ -141,7 +141,7 @@ data:
     uri: data/live.parquet
     role: live
 training:
-  run: "true"
+  run: touch model.bin
   needs: [data.events]
   outputs: {model: model.bin}
 monitoring:

@@ -54,7 +54,7 @@ def test_missing_extra_is_ms607(project, mlspec, monkeypatch, cmd, needs):
     r = mlspec(*cmd, "--format", "json")
     assert r.exit_code == 1 and codes(r) == ["MS607"]
     d = r.json["diagnostics"][0]
-    assert needs in d["message"] and d["hint"] == "pip install 'mlspec[runtime]'"
+    assert needs in d["message"] and d["hint"] == "pip install 'mlspec-compiler[runtime]'"
 
 
 def test_stdlib_commands_run_without_the_extra(project, mlspec, monkeypatch):

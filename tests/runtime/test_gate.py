@@ -134,3 +134,21 @@ def test_spec_without_gates(project, mlspec):
                   "training: {run: 'true', outputs: {model: m.bin}}\n")
     r = mlspec("gate", "--format", "json")
     assert r.exit_code == 0 and r.json["results"] == []
+
+
+def test_dotted_metric_reads_nested_json(project, mlspec):
+    """dvclive writes {"roc_auc": {"test": …}}: `metric: roc_auc.test` reads it; a flat key wins."""
+    spec = project.spec.read_text().replace("    - metric: roc_auc\n", "    - metric: roc_auc.test\n")
+    assert spec != project.spec.read_text()
+    project.write("mlproject.yaml", spec)
+    project.write("metrics/eval.json", json.dumps({"roc_auc": {"train": 0.99, "test": 0.85}, "p95_latency_ms": 10}))
+    r = mlspec("gate", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert r.json["results"][0]["value"] == 0.85
+    project.write("metrics/eval.json", json.dumps({"roc_auc": {"test": 0.85}, "roc_auc.test": 0.7,
+                                                   "p95_latency_ms": 10}))
+    r = mlspec("gate", "--format", "json")
+    assert r.exit_code == 1 and r.json["results"][0]["value"] == 0.7      # the flat key wins
+    project.write("metrics/eval.json", json.dumps({"roc_auc": {"train": 0.99}, "p95_latency_ms": 10}))
+    r = mlspec("gate")
+    assert r.exit_code == 1 and "metric 'roc_auc.test' is missing" in r.stderr

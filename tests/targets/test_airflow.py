@@ -90,7 +90,7 @@ def compile_spec(folder: Path, data: dict[str, Any], *, project: Path | None = N
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
     if errors:
         return Compiled(folder, None, {}, checked.diagnostics)
-    artifacts = emit_artifacts(checked.plan, ["airflow"])
+    artifacts = emit_artifacts(checked.plan, checked.options_for(["airflow"]))
     files = {a.path: a.render(checked.plan.source) for a in artifacts}
     if write:
         for path, text in files.items():
@@ -445,7 +445,7 @@ def test_kubernetes_options(tmp_path: Path) -> None:
     checked = check_project(compiled_ok(tmp_path, data, write=False).folder / "mlproject.yaml",
                             out_dir=tmp_path, targets=["airflow", "docker"])
     assert checked.ok, [d.to_json() for d in checked.diagnostics]
-    (art,) = [a for a in emit_artifacts(checked.plan, ["airflow"]) if a.path.endswith("_pipeline.py")]
+    (art,) = [a for a in emit_artifacts(checked.plan, checked.options_for(["airflow"])) if a.path.endswith("_pipeline.py")]
     dag = parse_dag(art.content)
     # the training image the docker target pushes
     assert dag.constants["IMAGE"] == "ghcr.io/example/churn-train:latest"

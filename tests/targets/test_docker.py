@@ -33,6 +33,11 @@ _SPECS = tempfile.TemporaryDirectory(prefix="mlspec-docker-")
 # --------------------------------------------------------------------------- helpers
 
 
+def moved(plan, spec_dir: str):
+    """The plan as compiled from an output folder where the spec sits at ``spec_dir``."""
+    return dataclasses.replace(plan, spec_dir=spec_dir, images=dataclasses.replace(plan.images, context=spec_dir))
+
+
 def installed_targets_only(text: str) -> str:
     """Drop one-line ``targets:`` entries naming targets that are not installed (yet)."""
     installed = set(available_targets())
@@ -66,7 +71,7 @@ def example_text(name: str) -> str:
 
 
 def files(plan, template_dirs=()) -> dict[str, str]:
-    return {a.path: a.render(plan.source) for a in dk.DockerTarget(template_dirs).emit(plan)}
+    return {a.path: a.render(plan.source) for a in dk.DockerTarget(None, template_dirs).emit(plan)}
 
 
 def instructions(text: str) -> list[dockerfile.Command]:
@@ -269,9 +274,9 @@ def test_ignore_patterns_escape_pattern_characters() -> None:
 
 def test_ignore_file_follows_the_build_context(reference) -> None:
     assert ".dockerignore" in files(reference)
-    nested = dataclasses.replace(reference, spec_dir="ml/churn")
+    nested = moved(reference, "ml/churn")
     assert "ml/churn/.dockerignore" in files(nested)
-    outside = dataclasses.replace(reference, spec_dir="../churn")
+    outside = moved(reference, "../churn")
     names = sorted(p for p in files(outside) if "ignore" in p)
     assert names == ["docker/Dockerfile.serve.dockerignore", "docker/Dockerfile.train.dockerignore"]
 
@@ -350,12 +355,14 @@ def test_output_is_deterministic(reference) -> None:
 
 
 def test_images_are_named_after_the_registry(reference) -> None:
-    assert dk.image_repository(reference) == "ghcr.io/example/churn"
-    assert dk.image_repository(reference, "train") == "ghcr.io/example/churn-train"
-    assert dk.image_repository(plan_of(example_text("minimal"))) is None
-    assert dk.registry_host("ghcr.io/example/churn") == "ghcr.io"
-    assert dk.registry_host("localhost:5000/x") == "localhost:5000"
-    assert dk.registry_host("example/churn") == "docker.io"
+    assert reference.images.serve.ref == "ghcr.io/example/churn:latest"
+    assert reference.images.train.ref == "ghcr.io/example/churn-train:latest"
+    assert reference.images.serve.registry_host == "ghcr.io"
+    minimal = plan_of(example_text("minimal")).images
+    assert (minimal.train.name, minimal.train.pushed, minimal.train.registry_host) == ("minimal-train", False, None)
+    image = dataclasses.replace(reference.images.serve, name="localhost:5000/x")
+    assert image.registry_host == "localhost:5000"
+    assert dataclasses.replace(image, name="example/churn").registry_host == "docker.io"
 
 
 # --------------------------------------------------------------------------- hadolint
@@ -386,6 +393,12 @@ def test_example_dockerfiles_pass_hadolint(example: str, tmp_path: Path) -> None
               "  base_image: python:3.12-slim@sha256:" + "b" * 64 + "\n"),
     spec(TRAIN_ONLY + ONLINE, targets="  docker: {mlspec_install: 'mlspec[runtime]==0.4.0', uid: 20000}\n"),
     spec(TRAIN_ONLY + "  env: {EXTRA: 'x'}\n" + ONLINE.replace("slo:", "env: {WORKERS: '4'}, slo:")),
-], ids=["batch", "pinned", "options", "env"])
+    spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null")),
+], ids=["batch", "pinned", "options", "env", "no-health-path"])
 def test_variants_pass_hadolint(variant: str, tmp_path: Path) -> None:
     assert _hadolint_all(plan_of(variant), tmp_path) == []
+
+
+def test_no_health_path_means_no_healthcheck() -> None:
+    text = files(plan_of(spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null"))))[dk.SERVE_DOCKERFILE]
+    assert "EXPOSE 8000" in text and "HEALTHCHECK" not in text

@@ -21,8 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.compiling import emit, remember
 from mlspec import diagnostics as dx
-from mlspec.api import check_project, emit_artifacts
+from mlspec.api import check_project
+from mlspec.language.types import cron_expression
 from mlspec.targets import action_pins as pins
 from mlspec.targets import available_targets
 from mlspec.targets import github_actions as gha
@@ -37,6 +39,11 @@ EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def moved(plan, spec_dir: str):
+    """The plan as compiled from an output folder where the spec sits at ``spec_dir``."""
+    return dataclasses.replace(plan, spec_dir=spec_dir, images=dataclasses.replace(plan.images, context=spec_dir))
 
 
 def installed_targets_only(text: str) -> str:
@@ -65,7 +72,7 @@ def checked(text: str, targets: tuple[str, ...] = MINE):
 def plan_of(text: str, targets: tuple[str, ...] = MINE):
     result = checked(text, targets)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
-    return result.plan
+    return remember(result)
 
 
 def example_text(name: str) -> str:
@@ -74,7 +81,7 @@ def example_text(name: str) -> str:
 
 def workflows(plan) -> dict[str, dict[str, Any]]:
     """Every workflow the target writes, parsed back from its text."""
-    arts = [a for a in emit_artifacts(plan, ["github_actions"]) if a.target == "github_actions"]
+    arts = [a for a in emit(plan, ["github_actions"]) if a.target == "github_actions"]
     return {a.path: yaml.safe_load(a.render(plan.source)) for a in arts}
 
 
@@ -102,7 +109,7 @@ def command_step(job: dict[str, Any]) -> dict[str, Any]:
 
 def write_artifacts(plan, out: Path, targets=MINE) -> list[Path]:
     paths = []
-    for a in emit_artifacts(plan, list(targets)):
+    for a in emit(plan, list(targets)):
         p = out / a.path
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(a.render(plan.source), encoding="utf-8")
@@ -150,7 +157,7 @@ def test_every_pin_is_a_full_commit_sha_with_a_release_tag() -> None:
 @pytest.mark.parametrize("example", EXAMPLES)
 def test_every_uses_is_a_pinned_sha_with_its_tag_comment(example: str) -> None:
     plan = plan_of(example_text(example))
-    for art in emit_artifacts(plan, ["github_actions"]):
+    for art in emit(plan, ["github_actions"]):
         uses_lines = [ln for ln in art.render(plan.source).splitlines() if re.match(r"\s*(- )?uses:", ln)]
         assert uses_lines
         for line in uses_lines:
@@ -217,7 +224,7 @@ def test_permissions_are_minimal_and_only_the_image_build_writes(reference) -> N
 
 
 def test_write_scope_carries_its_reason(reference) -> None:
-    art = next(a for a in emit_artifacts(reference, ["github_actions"]) if a.path.endswith("-train.yml"))
+    art = next(a for a in emit(reference, ["github_actions"]) if a.path.endswith("-train.yml"))
     assert 'packages: "write"  # push the image to ghcr.io' in art.content
 
 
@@ -418,7 +425,7 @@ def test_ci_publishes_the_training_image_from_the_branch_only(reference) -> None
 
 
 def test_spec_in_a_subfolder_runs_from_there(reference) -> None:
-    plan = dataclasses.replace(reference, spec_dir="ml/churn")
+    plan = moved(reference, "ml/churn")
     wf = train_workflow(plan)
     assert wf["defaults"]["run"] == {"shell": "bash", "working-directory": "ml/churn"}
     build = wf["jobs"]["build"]["steps"][-1]["with"]
@@ -495,7 +502,7 @@ def test_without_a_registry_the_image_is_built_not_pushed() -> None:
 
 
 def test_spec_outside_the_repository_is_reported(reference) -> None:
-    diags = gha.GitHubActionsTarget().check(dataclasses.replace(reference, spec_dir="../elsewhere"))
+    diags = gha.GitHubActionsTarget().check(moved(reference, "../elsewhere"))
     assert [d.code for d in diags] == [dx.TARGET_CANNOT_EXPRESS]
 
 
@@ -523,20 +530,20 @@ def test_reserved_variable_is_reported() -> None:
     ("15 */6 * * mon-fri", "15 */6 * * 1-5"),
 ])
 def test_cron_is_written_as_github_reads_it(cron: str, expected: str) -> None:
-    assert gha._cron_numbers(cron) == expected
+    assert cron_expression(cron) == expected
 
 
 def test_cron_ranges_through_sunday_as_seven() -> None:
-    assert gha._cron_numbers("0 0 * * 6-7") == "0 0 * * 0,6"
-    assert gha._cron_numbers("0 0 * * 1-7/2") == "0 0 * * 0,1,3,5"
+    assert cron_expression("0 0 * * 6-7") == "0 0 * * 0,6"
+    assert cron_expression("0 0 * * 1-7/2") == "0 0 * * 0,1,3,5"
 
 
 # --------------------------------------------------------------------------- determinism and layout
 
 
 def test_output_is_deterministic(reference) -> None:
-    first = [(a.path, a.content) for a in emit_artifacts(reference, ["github_actions"])]
-    again = [(a.path, a.content) for a in emit_artifacts(plan_of(example_text("reference")), ["github_actions"])]
+    first = [(a.path, a.content) for a in emit(reference, ["github_actions"])]
+    again = [(a.path, a.content) for a in emit(plan_of(example_text("reference")), ["github_actions"])]
     assert first == again
 
 
@@ -544,7 +551,7 @@ def test_long_values_fold_without_changing() -> None:
     long_cmd = "python -m x " + " ".join(f"--flag-{i} 'value with \"quotes\" {i}'" for i in range(30))
     plan = plan_of(spec(f"training:\n  run: {json.dumps(long_cmd)}\n"
                         "  outputs: {model: m.bin}\n"))
-    art = next(a for a in emit_artifacts(plan, ["github_actions"]) if a.path.endswith("-train.yml"))
+    art = next(a for a in emit(plan, ["github_actions"]) if a.path.endswith("-train.yml"))
     assert max(len(ln) for ln in art.content.splitlines()) <= gha.FOLD_WIDTH
     assert command_step(yaml.safe_load(art.content)["jobs"]["train"])["run"] == long_cmd
 

@@ -47,7 +47,7 @@ HOSTILE_COLUMNS = [
 def compile_spec(spec: Path, out: Path) -> tuple[Any, dict[str, Any], Path]:
     checked = check_project(spec, display_name=spec.name, out_dir=out, targets=("grafana",))
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
-    (artifact,) = emit_artifacts(checked.plan, ["grafana"])
+    (artifact,) = emit_artifacts(checked.plan, checked.options_for(["grafana"]))
     assert artifact.comment is None and artifact.path.endswith(".dashboard.json")
     path = out / artifact.path
     path.parent.mkdir(parents=True, exist_ok=True)

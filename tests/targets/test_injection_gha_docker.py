@@ -27,7 +27,8 @@ import dockerfile
 import pytest
 import yaml
 
-from mlspec.api import check_project, emit_artifacts
+from tests.compiling import emit, options_of, remember
+from mlspec.api import check_project
 from mlspec.output.encoders import yaml_dump
 from mlspec.targets import docker as dk
 from mlspec.targets import github_actions as gha
@@ -107,11 +108,14 @@ def check(doc: dict[str, Any]):
     folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
     path = folder / "mlproject.yaml"
     path.write_text(yaml_dump(doc), encoding="utf-8")
-    return check_project(path, display_name="mlproject.yaml", targets=MINE, out_dir=folder)
+    result = check_project(path, display_name="mlproject.yaml", targets=MINE, out_dir=folder)
+    if result.plan is not None:
+        remember(result)
+    return result
 
 
 def artifacts(plan) -> dict[str, str]:
-    return {a.path: a.render(plan.source) for a in emit_artifacts(plan, MINE)}
+    return {a.path: a.render(plan.source) for a in emit(plan, MINE)}
 
 
 @cache
@@ -148,7 +152,7 @@ FIXED_EXPRESSIONS = {"${{ github.workflow }}", "${{ github.ref }}", "${{ runner.
 def assert_workflow_inert(plan, path: str, text: str, benign: str) -> None:
     parsed = yaml.safe_load(text)
     # what GitHub reads is exactly the document the target built
-    assert parsed == gha.GitHubActionsTarget().workflows(plan)[path]
+    assert parsed == gha.GitHubActionsTarget(options_of(plan, ["github_actions"])["github_actions"]).workflows(plan)[path]
     # and has exactly the structure the benign spec gets: no new job, step or key
     assert shape(parsed) == shape(yaml.safe_load(benign))
     allowed = FIXED_EXPRESSIONS | {f"${{{{ secrets.{s} }}}}" for s in plan.environment.secrets}
@@ -175,7 +179,7 @@ def assert_dockerfile_inert(plan, path: str, text: str, benign: str) -> None:
     assert comments(text) == comments(benign)
     # every value reads back as the value mlspec meant
     kind = "train" if path == dk.TRAIN_DOCKERFILE else "serve"
-    ctx = dk.image_context(plan, plan.options("docker"), kind)
+    ctx = dk.image_context(plan, kind)
     assert [tuple(docker_words(c)) for c in got if c.cmd == "LABEL"] == [tuple(kv) for kv in ctx["labels"]]
     envs = [tuple(docker_words(c)) for c in got if c.cmd == "ENV"][1:]
     assert envs == [tuple(kv) for kv in ctx["env"]]

@@ -81,7 +81,7 @@ def compile_k8s(tmp_path: Path, data: dict[str, Any]) -> tuple[Path | None, list
     checked = check(tmp_path, data)
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
     assert checked.ok, errors
-    artifacts = emit_artifacts(checked.plan, ["kubernetes"])
+    artifacts = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
     if not artifacts:
         return None, []
     (artifact,) = artifacts
@@ -356,7 +356,7 @@ def test_gpu_is_a_limit(tmp_path: Path) -> None:
     spec = {**ONLINE, "resources": {"cpu": 4, "memory": "16Gi", "gpu": 2}}
     (c,) = pod_of(by_kind(compile_k8s(tmp_path, base_spec(**spec))[1])["Deployment"])["spec"]["containers"]
     assert c["resources"] == {"requests": {"cpu": "4", "memory": "16Gi"},
-                              "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 2}}
+                              "limits": {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "2"}}
 
 
 def test_low_port_gets_the_unprivileged_port_sysctl(tmp_path: Path) -> None:
@@ -409,16 +409,24 @@ def test_image_option(tmp_path: Path) -> None:
 
 
 def test_default_image_is_the_one_the_docker_target_pushes(tmp_path: Path) -> None:
-    from mlspec.targets.docker import image_repository
-
     data = base_spec(**ONLINE)
     data["targets"]["docker"] = {"registry": "ghcr.io/example"}
     checked = check(tmp_path, data, targets=("kubernetes", "docker"))
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
-    assert image_repository(checked.plan) == "ghcr.io/example/demo"
-    (artifact,) = emit_artifacts(checked.plan, ["kubernetes"])
+    assert checked.plan.images.serve.ref == "ghcr.io/example/demo:latest"
+    (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
     (doc, *_) = yaml.safe_load_all(artifact.content)
     assert pod_of(doc)["spec"]["containers"][0]["image"] == "ghcr.io/example/demo:latest"
+
+
+@pytest.mark.parametrize(("written", "cron"), [("0 2 * * 7", "0 2 * * 0"), ("0 2 * * 5-7", "0 2 * * 0,5,6"),
+                                             ("0 2 * * sun", "0 2 * * 0")])
+def test_sunday_as_seven_is_normalised_not_refused(tmp_path: Path, written: str, cron: str) -> None:
+    checked = check(tmp_path, base_spec(**{**BATCH, "schedule": written}))
+    assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
+    (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
+    (job,) = yaml.safe_load_all(artifact.content)
+    assert job["spec"]["schedule"] == cron
 
 
 # --------------------------------------------------------------------------- what it cannot express (MS402)
@@ -429,8 +437,6 @@ def test_default_image_is_the_one_the_docker_target_pushes(tmp_path: Path) -> No
     ({**ONLINE, "rollout": {"strategy": "blue_green"}}, "demo", "serving.rollout.strategy"),
     ({**ONLINE, "autoscaling": {"max_replicas": 3}}, "demo", "serving.autoscaling"),
     (dict(ONLINE), "demo-", "project.name"),
-    ({**BATCH, "schedule": "0 2 * * 7"}, "demo", "serving.schedule"),
-    ({**BATCH, "schedule": "0 2 * * 5-7"}, "demo", "serving.schedule"),
 ])
 def test_cannot_express_is_ms402(tmp_path: Path, serving: dict, project: str, path: str) -> None:
     data = base_spec(**serving)
@@ -632,9 +638,18 @@ def test_deterministic_and_independent_of_key_order(tmp_path: Path) -> None:
         folder.mkdir()
         checked = check(folder, variant)
         assert checked.ok
-        (artifact,) = emit_artifacts(checked.plan, ["kubernetes"])
+        (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
         bodies.append(artifact.content)
     assert bodies[0] == bodies[1] == bodies[2]
     # documents are joined by a bare '---' line and nothing the dumper could alias
     assert "&id" not in bodies[0] and "*id" not in bodies[0]
     assert bodies[0].count("\n---\n") == 3
+
+
+@pytest.mark.validator
+def test_server_without_health_path_gets_tcp_probes(tmp_path: Path) -> None:
+    path, objects = compile_k8s(tmp_path, base_spec(**{**ONLINE, "health_path": None}))
+    (c,) = pod_of(by_kind(objects)["Deployment"])["spec"]["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert c[probe]["tcpSocket"] == {"port": "http"} and "httpGet" not in c[probe]
+    assert path is not None and validator_findings(path) == []

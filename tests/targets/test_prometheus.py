@@ -23,7 +23,8 @@ from mlspec import diagnostics as dx
 from mlspec import metrics as M
 from mlspec.api import check_project, emit_artifacts
 from mlspec.output.encoders import yaml_dump
-from mlspec.targets.prometheus import EVENTS, PrometheusTarget
+from mlspec.events import EVENT_NAMES as EVENTS
+from mlspec.targets.prometheus import PrometheusTarget
 from tests import validators as V
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def write(plan: Any, artifacts: list[Any], out: Path) -> dict[str, str]:
 def compile_spec(spec: Path, out: Path, targets: tuple[str, ...] = ("prometheus",)) -> tuple[Any, dict[str, str]]:
     checked = check_project(spec, display_name=spec.name, out_dir=out, targets=targets)
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
-    return checked.plan, write(checked.plan, emit_artifacts(checked.plan, list(targets)), out)
+    return checked.plan, write(checked.plan, emit_artifacts(checked.plan, checked.options_for(list(targets))), out)
 
 
 def compile_data(data: dict[str, Any], where: Path, targets: tuple[str, ...] = ("prometheus",)):

@@ -1,0 +1,18 @@
+"""Small naming helpers every stage shares, one of each."""
+
+from __future__ import annotations
+
+import re
+
+_UNSAFE_SOURCE_CHARS = re.compile(r"[^A-Za-z0-9._/+-]")
+
+
+def sanitize_source(source: str) -> str:
+    """``source`` as a relative POSIX path of safe ASCII: other characters become ``_``."""
+    return _UNSAFE_SOURCE_CHARS.sub("_", source.replace("\\", "/")).lstrip("/") or "_"
+
+
+def strip_namespace(ref: str) -> str:
+    """``data.customers`` → ``customers``; ``steps.prepare`` → ``prepare``; ``training`` stays."""
+    head, dot, rest = ref.partition(".")
+    return rest if dot and head in ("data", "steps") else ref

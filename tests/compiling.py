@@ -1,0 +1,31 @@
+"""One way for tests to compile a spec and emit a target's artifacts.
+
+Targets get their own options from the ``Checked`` result, never from the Plan; tests that
+pass plans around keep the options beside the plan here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlspec.api import Checked, emit_artifacts
+
+_OPTIONS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def remember(checked: Checked) -> Any:
+    """The checked plan, with every target's options kept for :func:`emit`."""
+    _OPTIONS[id(checked.plan)] = (checked.plan, checked.all_options)
+    return checked.plan
+
+
+def options_of(plan: Any, names: Sequence[str]) -> dict[str, Any]:
+    kept = _OPTIONS.get(id(plan))
+    options = kept[1] if kept is not None and kept[0] is plan else {}
+    return {n: options.get(n) for n in names}
+
+
+def emit(plan: Any, names: Sequence[str], template_dirs: Sequence[Any] = ()) -> list[Any]:
+    """The artifacts of ``names`` for a plan from :func:`remember` (default options otherwise)."""
+    return emit_artifacts(plan, options_of(plan, names), template_dirs)
