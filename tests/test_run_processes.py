@@ -169,3 +169,28 @@ def test_cached_only_when_every_declared_output_has_its_recorded_hash(tmp_path: 
     assert code == 0 and payload["nodes"][0]["status"] == "ok"       # ran again, not "cached"
     assert (tmp_path / "out.txt").read_text() == "model\n"
     assert run(tmp_path)[1]["nodes"][0]["status"] == "cached"
+
+
+def test_in_process_runs_stop_only_the_nodes_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A program calling the runner in-process (a test session with a server it started)
+    keeps its own children: only the node's tree is stopped, and the subreaper setting
+    is restored when the run ends. Found when a full test run lost its MLflow server."""
+    import ctypes
+
+    from click.testing import CliRunner
+
+    from mlspec.cli import cli
+
+    marker = spec(tmp_path, "setsid sh -c 'sleep 30' MARK & echo done > out.txt")
+    server = subprocess.Popen(["sleep", "60"])
+    try:
+        monkeypatch.chdir(tmp_path)
+        r = CliRunner().invoke(cli, ["run", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        assert processes_with(marker) == []              # the node's leftover: stopped
+        assert server.poll() is None                     # the host's own child: untouched
+        flag = ctypes.c_int(-1)
+        assert ctypes.CDLL(None).prctl(37, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value == 0
+    finally:
+        server.kill()
+        server.wait()

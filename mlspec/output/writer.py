@@ -182,7 +182,9 @@ def write_artifacts(
             if check:
                 return WriteResult([plan.change for plan in plans], diags, "checked")
             if codes.has_errors(diags):
-                return WriteResult([plan.change for plan in plans], diags, "nothing")
+                # A journal that failed to replay may have moved some files already.
+                stuck = any(d.code == codes.UNFINISHED_WRITE for d in diags)
+                return WriteResult([plan.change for plan in plans], diags, "partial" if stuck else "nothing")
             if not any(plan.change.action != "unchanged" for plan in plans):
                 return WriteResult([plan.change for plan in plans], diags, "unchanged")
             applied, outcome = _apply(root, plans, show)

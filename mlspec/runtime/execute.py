@@ -8,12 +8,14 @@ changed param re-runs exactly the nodes downstream of it. Logs go to
 `.mlspec/runs/<run id>/<node>.log`. An interrupted or failed node is never recorded as done.
 
 Processes: mlspec owns what it starts. Each node's shell leads its own process group, and
-on Linux mlspec makes itself a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``), so a
-descendant that escapes the group with ``setsid`` and loses its parent is re-parented to
-mlspec instead of init and stays findable. When a node ends, times out or mlspec receives
-SIGINT, SIGTERM or SIGHUP, mlspec stops the whole tree: the group and every descendant
-found by walking ``/proc`` (``PPid`` links), SIGTERM first, SIGKILL after a grace period,
-until none is left. Why not only a recorded list of descendants? A process that forks and
+on Linux mlspec makes itself a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``) while
+the run lasts, so a descendant that escapes the group with ``setsid`` and loses its parent
+is re-parented to mlspec instead of init and stays findable. When a node ends, times out or
+mlspec receives SIGINT, SIGTERM or SIGHUP, mlspec stops the node's whole tree: the shell's
+descendants and group, and the children mlspec gained since the node started (found by
+walking ``/proc``, ``PPid`` links) — never a child it had before (a program calling
+:func:`run_plan` in-process keeps its own servers) — SIGTERM first, SIGKILL after a grace
+period, until none is left. Why not only a recorded list of descendants? A process that forks and
 exits between two polls is never seen; with the subreaper the tree cannot lose a member.
 One run per folder: ``.mlspec/run.lock`` (``flock``) makes a second run stop with MS612.
 
@@ -293,6 +295,7 @@ def _child_env(node: Node, run_id: str) -> dict[str, str]:
 def _run_process(command: str, cwd: Path, env: dict[str, str], log: Path, timeout: int | None,
                  signals: _Signals) -> int:
     proc: subprocess.Popen[bytes] | None = None
+    before = _children()                 # this process's children that are not the node's
     with log.open("ab") as out:
         try:
             with signals.deferred():     # never a started process that nobody will stop
@@ -303,19 +306,19 @@ def _run_process(command: str, cwd: Path, env: dict[str, str], log: Path, timeou
         except subprocess.TimeoutExpired:
             assert proc is not None
             with signals.deferred():
-                stop_tree(proc)
+                stop_tree(proc, before)
                 out.write(f"\nmlspec: timed out after {timeout}s; stopped the command and its processes\n".encode())
             return 124
         except BaseException:
             if proc is not None:
                 with signals.deferred(reraise=False):
-                    stop_tree(proc)
+                    stop_tree(proc, before)
                 out.write(b"\nmlspec: interrupted; stopped the command and its processes\n")
             raise
         # The shell is gone; whatever it left running (`cmd &`, `setsid cmd`) would go on
         # writing after the node is recorded. A node is over when its command is.
         with signals.deferred():
-            left = stop_tree(proc)
+            left = stop_tree(proc, before)
             if left:
                 out.write(f"\nmlspec: stopped {left} process(es) the command left running\n".encode())
         return code
@@ -367,17 +370,36 @@ class _Signals:
 # --------------------------------------------------------------------------- process trees
 
 
-def become_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process (Linux ``PR_SET_CHILD_SUBREAPER``)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
+@contextlib.contextmanager
+def subreaper() -> Iterator[None]:
+    """While inside, orphaned descendants re-parent to this process instead of init (Linux
+    ``PR_SET_CHILD_SUBREAPER``); the previous setting is restored on exit, so a program that
+    calls :func:`run_plan` in-process is a subreaper only while the run lasts."""
+    libc = None
+    previous = None
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(36, 1, 0, 0, 0) == 0          # PR_SET_CHILD_SUBREAPER = 36
-    except (OSError, AttributeError):
-        return False
+            libc = ctypes.CDLL(None, use_errno=True)
+            flag = ctypes.c_int(0)
+            if libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0:     # PR_GET_CHILD_SUBREAPER
+                previous = flag.value
+                libc.prctl(36, 1, 0, 0, 0)                           # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            libc = None
+    try:
+        yield
+    finally:
+        if libc is not None and previous is not None:
+            libc.prctl(36, previous, 0, 0, 0)
+
+
+def _children(table: dict[int, tuple[int, int, bytes]] | None = None) -> set[int]:
+    """This process's direct children."""
+    me = os.getpid()
+    table = _proc_table() if table is None else table
+    return {pid for pid, (ppid, _, _) in table.items() if ppid == me}
 
 
 def _proc_table() -> dict[int, tuple[int, int, bytes]]:
@@ -418,14 +440,21 @@ def descendants(root: int, table: dict[int, tuple[int, int, bytes]] | None = Non
     return found
 
 
-def _node_processes(proc: subprocess.Popen[bytes]) -> tuple[set[int], set[int]]:
-    """``(live, zombies)`` of the node: its shell's group and every descendant of this
-    process (the subreaper keeps escaped orphans among them). Zombies are those we must reap."""
+def _node_processes(proc: subprocess.Popen[bytes], before: set[int]) -> tuple[set[int], set[int]]:
+    """``(live, zombies)`` of the node: the shell, its descendants and its process group,
+    plus children this process gained since the node started (orphans of the node's tree,
+    re-parented here by the subreaper) and their descendants. Children that existed before
+    the node (``before``: a server a test started, say) are never the node's. Zombies are
+    the ones this process must reap."""
     me = os.getpid()
     table = _proc_table()
-    tree = descendants(me, table) | {p for p, (_, pgid, _) in table.items() if pgid == proc.pid}
+    adopted = _children(table) - before - {proc.pid}
+    tree = {proc.pid} | descendants(proc.pid, table) | {p for p, (_, pgid, _) in table.items() if pgid == proc.pid}
+    for child in adopted:
+        tree |= {child} | descendants(child, table)
     tree.discard(me)
-    live = {p for p in tree if table.get(p, (0, 0, b"Z"))[2] != b"Z"}
+    tree &= table.keys()                 # gone already
+    live = {p for p in tree if table[p][2] != b"Z"}
     zombies = {p for p in tree - live if table[p][0] == me and p != proc.pid}
     return live, zombies
 
@@ -446,14 +475,14 @@ def _signal(pgid: int, pids: set[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-def stop_tree(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS) -> int:
+def stop_tree(proc: subprocess.Popen[bytes], before: set[int], grace: float = KILL_GRACE_SECONDS) -> int:
     """Stop the node's shell, its process group and every descendant, and reap them.
 
     SIGTERM first; after ``grace`` seconds SIGKILL for whatever is left (it ignored SIGTERM
     or was forked meanwhile), repeated until nothing is. Returns how many processes other
     than the shell were still running when called.
     """
-    live, zombies = _node_processes(proc)
+    live, zombies = _node_processes(proc, before)
     _reap(zombies)
     left = len(live - {proc.pid})
     if not live and proc.poll() is not None:
@@ -464,7 +493,7 @@ def stop_tree(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE_SECONDS) 
     # waiting after a bounded time rather than hang the run.
     while time.monotonic() - started < grace + 10:
         proc.poll()                      # reaps the shell once it exits
-        live, zombies = _node_processes(proc)
+        live, zombies = _node_processes(proc, before)
         _reap(zombies)
         if proc.returncode is not None:
             live.discard(proc.pid)
@@ -494,9 +523,7 @@ def run_plan(plan: Plan, base: Path, *, nodes: Sequence[Node], force: bool = Fal
     """
     if isolated and store is None:
         raise ValueError("an isolated run needs a store")
-    with run_lock(base):
-        become_subreaper()
-        with _Signals() as signals:
+    with run_lock(base), subreaper(), _Signals() as signals:
             return _run_locked(plan, base, nodes, force, progress, signals, store, isolated, run_id)
 
 

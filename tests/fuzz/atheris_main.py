@@ -17,15 +17,14 @@ def main() -> None:
     import atheris
 
     target = sys.argv.pop(1)
+    import importlib
+
+    # Imported inside the hook so that their code is instrumented for coverage.
     with atheris.instrument_imports(include=["mlspec"]):
-        import mlspec.compiler.resolve  # noqa: F401 - imported here to be instrumented
-        import mlspec.language.loader  # noqa: F401
-        import mlspec.language.rules  # noqa: F401
-        import mlspec.language.validate  # noqa: F401
-        import mlspec.runtime.contract  # noqa: F401
-        import mlspec.runtime.data  # noqa: F401
-        import mlspec.runtime.gates  # noqa: F401
-        import mlspec.runtime.monitor  # noqa: F401
+        for module in ("mlspec.compiler.resolve", "mlspec.language.loader", "mlspec.language.rules",
+                       "mlspec.language.validate", "mlspec.runtime.contract", "mlspec.runtime.data",
+                       "mlspec.runtime.gates", "mlspec.runtime.monitor"):
+            importlib.import_module(module)
     from tests.fuzz.targets import TARGETS
 
     fuzz = TARGETS[target]
