@@ -74,6 +74,7 @@ def check_project(
     result.all_options = options
     result.diagnostics += check_rules(spec, doc)
     spec_dir = _spec_dir(doc, out_dir)
+    result.diagnostics += _spec_name_problems(doc, spec_dir)
     params, diags = load_params(spec, doc)
     result.diagnostics += diags
     if dx.has_errors(diags):
@@ -111,6 +112,23 @@ def _finish(result: Checked, strict: bool) -> Checked:
     return result
 
 
+def _spec_name_problems(doc: Any, spec_dir: str) -> list[Diagnostic]:
+    """The spec's name and folder go into every artifact as UTF-8 text: a name that is not
+    UTF-8 (bytes decoded with surrogate escapes) or holds control characters cannot."""
+    if doc.path is None:
+        return []
+    for what, text in (("file name", doc.path.name), ("folder", spec_dir)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return [Diagnostic(dx.SPEC_NAME_UNUSABLE, f"the spec's {what} is not valid UTF-8",
+                               hint="rename it using UTF-8 (e.g. only letters, digits, '-', '_' and '.')")]
+        if any(not c.isprintable() for c in text):
+            return [Diagnostic(dx.SPEC_NAME_UNUSABLE, f"the spec's {what} holds a control or invisible character",
+                               hint="rename it using printable characters")]
+    return []
+
+
 def _spec_dir(doc: Any, out_dir: str | os.PathLike[str] | None) -> str:
     if doc.path is None or out_dir is None:
         return "."
@@ -124,6 +142,8 @@ class Compiled:
     out_dir: Path
     artifacts: list[Any] = field(default_factory=list)
     changes: list[Any] = field(default_factory=list)
+    #: What happened on disk: written, nothing, partial, unchanged or checked (see the writer).
+    outcome: str = "nothing"
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -182,8 +202,10 @@ def compile_project(
             hint="fix the template in --template-dir, or remove it to use the built-in one")])
         return result
     written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check,
-                              scope=list(checked.target_options) if targets else None)
+                              scope=list(checked.target_options) if targets else None,
+                              protected=[spec_path])
     result.changes = list(written.changes)
+    result.outcome = written.outcome
     checked.diagnostics = dx.sort_diagnostics(
         checked.diagnostics + list(written.diagnostics))
     return result

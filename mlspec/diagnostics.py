@@ -274,6 +274,10 @@ PRODUCTION_WITHOUT_REGISTRY = _code("MS325", "production model without a registr
 MONITORING_WITHOUT_METRICS = _code("MS330", "monitoring without a metrics destination", W,
     "`monitoring` names neither a `pushgateway` nor a `textfile_dir`, so the checks' results and "
     "the pipeline runs never reach Prometheus: no drift, failure or staleness alert can fire.")
+SPEC_NAME_UNUSABLE = _code("MS316", "spec file name cannot be written into artifacts", E,
+    "The spec's file name (or its folder, relative to the output folder) is not valid UTF-8 "
+    "or holds control characters. Generated workflows, DAGs and the lock name the spec, and "
+    "every one of them is UTF-8 text: rename the file.")
 PARAMS_FILE = _code("MS335", "params file cannot be used", E,
     "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
     "rules of a spec file (the same strict loader reads it); its own problems are reported at "
@@ -376,6 +380,25 @@ LOCKED = _code("MS506", "another mlspec run holds the lock", E,
 ORPHAN_ARTIFACT = _code("MS507", "artifact no longer produced", E,
     "`compile --check`: a file mlspec wrote earlier is no longer produced by the spec "
     "(compile removes it).")
+UNPROVEN_FILE = _code("MS508", "index lists a file mlspec cannot prove it wrote", W,
+    "The index of generated files (`.mlspec-manifest.json`) lists a file the spec no longer "
+    "produces, but the file does not prove it is mlspec's: no mlspec header with a matching "
+    "hash (or, for JSON, not the recorded hash at a path mlspec generates), or the entry names "
+    "the spec, something under `.git`, or a path outside the output folder. mlspec leaves it "
+    "in place — also with `--force` — and drops the entry from the index.")
+RECOVERED = _code("MS509", "an interrupted compile was completed or undone", W,
+    "A previous `mlspec compile` was killed while moving files into place. Its journal "
+    "(`.mlspec-journal.json`) listed every rename; this compile completed them (every staged "
+    "file was still there) or undid them (from the backups), so the output is consistent "
+    "again. The message lists the files it touched.")
+STALE_STAGING = _code("MS510", "leftovers of an interrupted compile removed", W,
+    "A staging folder (`.mlspec-staging-*`) or an unusable journal left by a compile that was "
+    "killed before it changed any output file (or whose work can no longer be replayed) was "
+    "removed. With `--check` it is only reported.")
+UNFINISHED_WRITE = _code("MS511", "an interrupted compile left unfinished work", E,
+    "`compile --check`: a journal (`.mlspec-journal.json`) shows that a compile was killed "
+    "while moving files into place; run `mlspec compile` to complete or undo it. Also reported "
+    "when the journal cannot be replayed because of a file-system error.")
 
 # 6 — runtime commands
 GATE_FAILED = _code("MS601", "gate failed", E,
@@ -426,6 +449,22 @@ BUDGET_EXCEEDED = _code("MS686", "LLM budget exceeded", E,
 EVAL_FILE = _code("MS687", "eval file unreadable", E,
     "`mlspec eval`: the eval's rubric, JSON Schema or review file cannot be read or parsed, or a local "
     "judge's entrypoint cannot be imported.")
+RUN_LOCKED = _code("MS612", "another mlspec run is running in this folder", E,
+    "`mlspec run`: a second run in the same folder would race the first on the run cache, "
+    "the logs and the outputs; it stops at once and names the running process.")
+RUN_CACHE_RESET = _code("MS613", "run cache unreadable; treated as empty", W,
+    "`mlspec run`: `.mlspec/cache/nodes.json` is not what mlspec writes (wrong shape, not "
+    "JSON, too large, not a regular file). Every node runs again and the cache is rewritten.")
+STATE_INVALID = _code("MS614", "monitoring state file is invalid", E,
+    "`mlspec retrain-trigger`: a state file in the monitoring state folder exists but holds "
+    "something mlspec never writes (a timestamp that is not a time, a status that is not "
+    "`event`, `ok` or `error`). No retrain is decided on a corrupt record; its content is "
+    "never printed.")
+PUSHGATEWAY_INVALID = _code("MS615", "invalid Pushgateway URL", E,
+    "`--pushgateway` (or `monitoring.pushgateway`) is not an `http(s)://host[:port]` URL.")
+RUN_INTERRUPTED = _code("MS616", "run interrupted by a signal", E,
+    "`mlspec run` received SIGINT, SIGTERM or SIGHUP: it stopped the running node's whole "
+    "process tree and recorded nothing for it.")
 STORE_ERROR = _code("MS650", "artifact store unusable", E,
     "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
     "credentials, a missing bucket or a refused request.")

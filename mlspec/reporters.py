@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-from mlspec.diagnostics import Diagnostic, Severity
+from mlspec.diagnostics import CREDENTIAL_VALUE, Diagnostic, Severity
 
 
 def clean(text: str) -> str:
@@ -54,6 +54,10 @@ def _snippet(text: str, d: Diagnostic) -> list[str]:
     else:
         width = 1
     width = max(1, min(width, len(line) - start if len(line) > start else 1))
+    if d.code == CREDENTIAL_VALUE:
+        # The value looks like a secret: the snippet shows where, never what.
+        end = start + width if d.span.end_line == d.span.line else len(line)
+        line = line[:start] + "*" * max(0, min(end, len(line)) - start) + line[end:]
     number = str(d.span.line)
     pad = " " * len(number)
     return [f"  {number} | {line}", f"  {pad} | {' ' * start}{'^' * width}"]

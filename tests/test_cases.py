@@ -18,7 +18,8 @@ from mlspec.reporters import render_text
 CASES = Path(__file__).parent / "cases"
 FILES = sorted(CASES.glob("MS*.yaml"))
 # Codes produced by inputs that cannot be a committed file, or by later stages with their own suites.
-GENERATED = {"MS001", "MS002", "MS014", "MS405"}  # MS405: tests/test_cli.py (a --template-dir override)
+GENERATED = {"MS001", "MS002", "MS014", "MS405",  # MS405: tests/test_cli.py (a --template-dir override)
+             "MS316"}  # a spec *file name* that is not UTF-8: test_spec_name_that_is_not_utf8 below
 ELSEWHERE_PHASES = {"5", "6", "9"}  # writer (tests/test_writer.py), runtime (tests/runtime), internal (test_cli)
 
 
@@ -62,3 +63,20 @@ def test_scalar_over_the_length_cap(tmp_path: Path) -> None:
     diags = check_project(path).diagnostics
     assert [d.code for d in diags] == [dx.TOO_BIG]
     assert diags[0].span.line == 4
+
+
+def test_spec_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """Reproduction: validate exited 0, then compile crashed (exit 3) encoding the name."""
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsdecode(b"spec\xff.yaml")
+    (tmp_path / name).write_text("mlspec: 1\nproject: {name: demo}\n")
+    assert [d.code for d in check_project(tmp_path / name).diagnostics] == [dx.SPEC_NAME_UNUSABLE]
+    root = Path(__file__).resolve().parent.parent
+    for command in ("validate", "compile"):
+        r = subprocess.run([sys.executable, "-m", "mlspec", command, "--", name], cwd=tmp_path, capture_output=True,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+        assert r.returncode == 1 and b"error[MS316]" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]

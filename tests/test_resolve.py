@@ -133,7 +133,7 @@ retraining: {on: [data_drift, freshness], cooldown: 12h}
     assert diags == []
     assert [n.id for n in plan.monitor_nodes] == ["monitor.schema", "monitor.freshness", "monitor.drift", "retrain"]
     assert plan.node("retrain").needs == ("monitor.drift", "monitor.freshness")
-    assert plan.node("monitor.schema").command == "mlspec check-data mlproject.yaml raw --file live.csv"
+    assert plan.node("monitor.schema").command == "mlspec check-data --file=live.csv -- mlproject.yaml raw"
     assert plan.retraining.cooldown_seconds == 12 * 3600
 
 

@@ -18,7 +18,10 @@ COMMITTED = ROOT / "schemas" / "mlproject.schema.json"
 EXAMPLES = sorted(ROOT.glob("examples/*/mlproject.yaml"))
 # Schema-phase codes a JSON Schema cannot express: cron field ranges are checked by code only.
 NOT_EXPRESSIBLE = {"MS109"}
-CASES = sorted(p for p in (ROOT / "tests" / "cases").glob("MS1*.yaml") if p.name[:5] not in NOT_EXPRESSIBLE)
+# A rule on every number, not repeated in the schema: magnitudes in (0, 1e-300) or above 1e300.
+NOT_EXPRESSIBLE_CASES = {"MS106-subnormal-bound"}
+CASES = sorted(p for p in (ROOT / "tests" / "cases").glob("MS1*.yaml")
+               if p.name[:5] not in NOT_EXPRESSIBLE and p.stem not in NOT_EXPRESSIBLE_CASES)
 
 
 def test_committed_schema_is_current() -> None:

@@ -21,7 +21,7 @@ def dag(body: str = "x = 1\n") -> Artifact:
 
 
 def dashboard(body: str = '{"title": "churn"}\n') -> Artifact:
-    return Artifact("grafana/churn.json", body, "grafana", "dashboard", comment=None)
+    return Artifact("grafana/churn.json", body, "grafana", "grafana-dashboard", comment=None)
 
 
 def card(body: str = "# Churn\n") -> Artifact:
@@ -100,7 +100,7 @@ def test_the_index_lists_every_file_deterministically(tmp_path):
     index = json.loads((a / INDEX_NAME).read_text())
     assert index["source"] == SOURCE and index["format"] == 1
     assert sorted(index["files"]) == ["dags/train.py", "docs/model_card.md", "grafana/churn.json"]
-    assert index["files"]["grafana/churn.json"]["kind"] == "dashboard"
+    assert index["files"]["grafana/churn.json"]["kind"] == "grafana-dashboard"
     assert INDEX_NAME not in index["files"]
 
 
@@ -177,12 +177,24 @@ def test_orphans_are_removed_with_their_empty_folders(tmp_path):
 def test_hand_edited_orphan_is_refused_unless_forced(tmp_path):
     out = tmp_path / "out"
     write(out, dag(), dashboard())
-    (out / "grafana/churn.json").write_text('{"edited": true}\n')
-    refused = write(out, dag())
+    (out / "dags/train.py").write_text((out / "dags/train.py").read_text() + "edited = True\n")
+    refused = write(out, dashboard())
     assert codes_of(refused) == [codes.HAND_EDITED]
-    assert (out / "grafana/churn.json").exists()
-    forced = write(out, dag(), force=True)
-    assert forced.diagnostics == [] and not (out / "grafana").exists()
+    assert (out / "dags/train.py").exists()
+    forced = write(out, dashboard(), force=True)
+    assert forced.diagnostics == [] and not (out / "dags").exists()
+
+
+def test_edited_json_orphan_is_never_removed(tmp_path):
+    """No header: only the recorded bytes prove a JSON file is mlspec's, so once edited it
+    is left alone (with a warning), --force or not."""
+    out = tmp_path / "out"
+    write(out, dag(), dashboard())
+    (out / "grafana/churn.json").write_text('{"edited": true}\n')
+    for force in (False, True):
+        result = write(out, dag(), force=force)
+        assert codes_of(result) == ([codes.UNPROVEN_FILE] if not force else [])
+        assert (out / "grafana/churn.json").exists()
 
 
 def test_check_reports_every_difference_and_writes_nothing(tmp_path):
@@ -277,8 +289,10 @@ def test_a_tampered_index_cannot_remove_files_outside(tmp_path):
     index["files"]["../victim.txt"] = {"sha256": "0" * 64, "target": "t", "kind": "k"}
     (out / INDEX_NAME).write_text(json.dumps(index))
     result = write(out, dag(), force=True)
-    assert codes_of(result) == [codes.UNSAFE_OUTPUT]
+    assert codes_of(result) == [codes.UNPROVEN_FILE]          # a warning: the entry is dropped
+    assert result.diagnostics[0].file.endswith(INDEX_NAME)
     assert (tmp_path / "victim.txt").read_text() == "keep me\n"
+    assert "../victim.txt" not in json.loads((out / INDEX_NAME).read_text())["files"]
 
 
 def test_a_malformed_index_is_refused_unless_forced(tmp_path):
@@ -296,17 +310,17 @@ def test_generated_text_with_a_carriage_return_is_refused(tmp_path):
     assert snapshot(tmp_path) == {}
 
 
-def test_failure_mid_write_leaves_no_staging_and_check_sees_it(tmp_path, monkeypatch):
-    """Per-file replace is not transactional across files: a failure on the 2nd file
-    leaves the 1st one new and the 2nd old. The index is replaced last, so it still
-    describes the previous output and ``--check`` reports the partial write."""
+def test_failure_mid_write_is_undone_and_says_nothing_was_written(tmp_path, monkeypatch):
+    """A failure on the 2nd rename used to leave the 1st file new and the 2nd old; now the
+    writer puts the backups back: the folder is exactly as before and the message is true."""
     out = tmp_path / "out"
     write(out, dag(), dashboard())
+    before = snapshot(tmp_path)
     real_replace, calls = os.replace, []
 
     def failing_replace(src, dst):
         calls.append(dst)
-        if len(calls) == 2:
+        if len(calls) == 3:          # 1: the journal, 2: the first file, 3: the second file
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
@@ -314,24 +328,18 @@ def test_failure_mid_write_leaves_no_staging_and_check_sees_it(tmp_path, monkeyp
     result = write(out, dag("x = 2\n"), dashboard('{"title": "new"}\n'))
     monkeypatch.setattr(os, "replace", real_replace)
 
-    assert codes_of(result) == [codes.UNSAFE_OUTPUT]
-    assert "No space left on device" in result.diagnostics[0].message
-    assert not list(out.glob(STAGING_PREFIX + "*"))
-    assert (out / "dags/train.py").read_text().endswith("x = 2\n")
-    assert (out / "grafana/churn.json").read_text() == '{"title": "churn"}\n'
-
-    check = write(out, dag("x = 2\n"), dashboard('{"title": "new"}\n'), check=True)
-    assert {d.file.rsplit("/", 1)[-1]: d.code for d in check.diagnostics} == {
-        "churn.json": codes.STALE_ARTIFACT, INDEX_NAME: codes.STALE_ARTIFACT}
-
-    rerun = write(out, dag("x = 2\n"), dashboard('{"title": "new"}\n'))
-    assert rerun.diagnostics == []
+    assert codes_of(result) == [codes.UNSAFE_OUTPUT] and result.outcome == "nothing"
+    message = result.diagnostics[0].message
+    assert "No space left on device" in message and "were restored: nothing written" in message
+    assert snapshot(tmp_path) == before                        # no staging, no journal, old files
+    assert write(out, dag("x = 2\n"), dashboard('{"title": "new"}\n')).diagnostics == []
     assert write(out, dag("x = 2\n"), dashboard('{"title": "new"}\n'), check=True).diagnostics == []
 
 
-def test_failure_on_the_index_is_detected_by_check(tmp_path, monkeypatch):
+def test_failure_on_the_index_is_undone(tmp_path, monkeypatch):
     out = tmp_path / "out"
     write(out, dag())
+    before = snapshot(tmp_path)
     real_replace = os.replace
 
     def failing_replace(src, dst):
@@ -340,12 +348,13 @@ def test_failure_on_the_index_is_detected_by_check(tmp_path, monkeypatch):
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    assert codes_of(write(out, dag(), dashboard())) == [codes.UNSAFE_OUTPUT]
+    result = write(out, dag(), dashboard())
     monkeypatch.setattr(os, "replace", real_replace)
-    assert not list(out.glob(STAGING_PREFIX + "*"))
+    assert codes_of(result) == [codes.UNSAFE_OUTPUT] and result.outcome == "nothing"
+    assert snapshot(tmp_path) == before
     check = write(out, dag(), dashboard(), check=True)
     assert [(d.code, d.file.rsplit("/", 1)[-1]) for d in check.diagnostics] == [
-        (codes.STALE_ARTIFACT, INDEX_NAME)]
+        (codes.MISSING_ARTIFACT, "churn.json"), (codes.STALE_ARTIFACT, INDEX_NAME)]
 
 
 def test_a_held_lock_is_reported(tmp_path):

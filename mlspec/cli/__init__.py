@@ -182,6 +182,9 @@ def _print_changes(result: Any, check: bool) -> None:
     if not result.ok:
         if check and result.changes:
             click.echo(f"{name}: {len(changed)} of {len(result.changes)} artifact(s) out of date", err=True)
+        elif getattr(result, "outcome", "nothing") == "partial":
+            click.echo(f"{name}: writing stopped part-way and could not be undone; the next "
+                       "`mlspec compile` completes or undoes it", err=True)
         else:
             click.echo(f"{name}: nothing written", err=True)
         return
@@ -239,10 +242,11 @@ def init(directory: Path, name: str | None, force: bool) -> None:
     except FileExistsError as exc:
         click.echo(f"mlspec: {exc}; pass --force to overwrite", err=True)
         sys.exit(EXIT_INPUT)
-    except ValueError as exc:
-        click.echo(f"mlspec: {exc}", err=True)
+    except (ValueError, OSError) as exc:   # ScaffoldError is a ValueError
+        reason = exc if isinstance(exc, ValueError) else f"cannot write in {directory}: {exc.strerror or exc}"
+        click.echo(f"mlspec: {reason}", err=True)
         sys.exit(EXIT_INPUT)
-    click.echo(f"wrote {path}\nnext: mlspec validate {path}")
+    click.echo(f"wrote {path}\nnext: mlspec validate -- {path}")
 
 
 @cli.command()
@@ -372,17 +376,35 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
             note = f"  ({r.note})" if r.note else ""
             click.echo(f"  {mark} {r.id} {r.status}{took}{note}", err=True)
 
-    result = run_plan(plan, base, nodes=nodes, force=force, progress=progress, store=store, isolated=isolated,
-                      run_id=os.environ.get("MLSPEC_RUN_ID") or None)
+    from mlspec.runtime.execute import RunLocked
+
+    try:
+        result = run_plan(plan, base, nodes=nodes, force=force, progress=progress, store=store, isolated=isolated,
+                          run_id=os.environ.get("MLSPEC_RUN_ID") or None)
+    except RunLocked as exc:
+        holder = f" (pid {exc.pid})" if exc.pid else ""
+        report([dx.Diagnostic(dx.RUN_LOCKED, f"another mlspec run is running in this folder{holder}",
+                              file=checked.file, hint="wait for it to finish, or stop it, then run again")],
+               fmt if fmt == "json" else "text")
+        sys.exit(EXIT_INPUT)
     alerts = [r for r in result.results if r.status == "alert"]
     failed = result.failed or (fail_on_alert and bool(alerts))
 
     pages, page_problems = _run_reports(checked, result, base, report_path)
     failed = failed or any(d.is_error for d in page_problems)
-    diags = [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
-                           file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
-                           path=plan.node(r.id).spec_path)
-             for r in result.results if r.status == "failed"] + page_problems
+    diags = [dx.Diagnostic(dx.RUN_CACHE_RESET, w, dx.Severity.WARNING, file=checked.file) for w in result.warnings]
+    diags += [dx.Diagnostic(dx.NODE_FAILED, f"{r.id} failed ({r.note})" + (f"; log: {r.log}" if r.log else ""),
+                            file=checked.file, span=checked.doc.span(plan.node(r.id).spec_path),
+                            path=plan.node(r.id).spec_path)
+              for r in result.results if r.status == "failed"] + page_problems
+    if result.interrupted:
+        import signal as _signal
+
+        name = _signal.Signals(result.signal or _signal.SIGINT).name
+        stopped = [r.id for r in result.results if r.status == "interrupted"]
+        diags.append(dx.Diagnostic(dx.RUN_INTERRUPTED, f"run stopped by {name}" + (
+            f"; {stopped[0]} and its processes were stopped and nothing was recorded for it" if stopped else ""),
+            file=checked.file))
     if fmt == "json":
         click.echo(json.dumps({"run_id": result.run_id, "interrupted": result.interrupted,
                                "nodes": [r.__dict__ for r in result.results], "reports": pages,
@@ -400,7 +422,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
                    "failed" if result.failed else "ok") + (f", {len(alerts)} monitoring alert(s)" if alerts else "")
                    + (f"; report: {pages[-1]}" if pages else ""))
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(128 + (result.signal or 2))     # the shell's convention: 130 Ctrl-C, 143 SIGTERM
     sys.exit(EXIT_INPUT if failed else EXIT_OK)
 
 

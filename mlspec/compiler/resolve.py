@@ -279,7 +279,7 @@ class Resolver:
         if spec.validation:
             v = spec.validation
             if v.gates:
-                g.node("gate", "gate", "gates", command=f"mlspec gate {self._spec_arg()}", runtime=True,
+                g.node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
                        spec_path=("validation", "gates"), uses_image=True,
                        description=", ".join(gate.describe() for gate in _gates(v.gates)))
                 g.edges.append(Edge("evaluate", "gate", None, "validation"))
@@ -293,7 +293,7 @@ class Resolver:
                 last = "approve"
 
         if spec.registry and last:
-            g.node("register", "register", "register model", command=f"mlspec register {self._spec_arg()}",
+            g.node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
                    runtime=True, secrets=env_secrets, spec_path=("registry",))
             g.edges.append(Edge(last, "register", None, last))
             # Without gates the evals still come before a release (they fail the run when out of bounds).
@@ -325,7 +325,7 @@ class Resolver:
                        spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
             g.node(f"check.{name}", "data_check", f"check data {name}",
-                   command=f"mlspec check-data {self._spec_arg()} {name}", runtime=True,
+                   command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
                    data=[name], secrets=env_secrets, spec_path=("data", name))
         # A source a step writes (its uri among the step's outputs) is checked after that step.
         for name in sorted(used_sources & data_checks):
@@ -396,7 +396,7 @@ class Resolver:
             secrets = set(env_secrets)
             out_dir = f".mlspec/evals/{ev.name}"
             g.node(node_id, "eval", f"eval {ev.name}",
-                   command=f"mlspec eval {self._spec_arg()} --name {shell_value(ev.name)}", runtime=True,
+                   command=f"mlspec eval --name {shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
                    params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
                    outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
                    timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,
@@ -543,28 +543,31 @@ class Resolver:
         current = strip_namespace(mon.current) if mon.current else None
         contract = contract_source(self.spec)
         if mon.schema_checks and current and contract:
-            command = f"mlspec check-data {spec_arg} {contract}"
+            # Options before `--`, the spec and names after it: a spec named `-x.yaml` (or a
+            # data path starting with `-`) is never read as an option.
+            command = "mlspec check-data"
             if contract != current:
-                command += f" --file {shell_value(self.spec.data[current].uri)}"
+                command += f" --file={shell_value(self.spec.data[current].uri)}"
+            command += f" -- {spec_arg} {contract}"
             add("monitor.schema", "monitor_schema", f"schema check {current}", command,
                 ("monitoring", "schema_checks"), data=tuple(sorted({current, contract})))
         fresh = tuple(sorted(n for n, s in self.spec.data.items() if s.freshness))
         if fresh:
             add("monitor.freshness", "monitor_freshness", "data freshness",
-                f"mlspec freshness {spec_arg}", ("data",), data=fresh)
+                f"mlspec freshness -- {spec_arg}", ("data",), data=fresh)
         if mon.drift and mon.reference and mon.current:
-            add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift {spec_arg}",
+            add("monitor.drift", "monitor_drift", "data drift", f"mlspec drift -- {spec_arg}",
                 ("monitoring", "drift"), data=(strip_namespace(mon.reference), strip_namespace(mon.current)))
         if mon.performance:
             perf = mon.performance
-            cmd = f"mlspec performance {spec_arg}"
+            cmd = f"mlspec performance -- {spec_arg}"
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
                 if uses_production(perf.run) and self.spec.registry:
                     # A composite runtime command already: it fetches the deployed model itself,
                     # so every target judges production without a step of its own.
-                    cmd = f"mlspec registry fetch {spec_arg} --alias production && {cmd}"
+                    cmd = f"mlspec registry fetch --alias production -- {spec_arg} && {cmd}"
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
@@ -575,7 +578,7 @@ class Resolver:
             present = {n.id for n in out}
             needs = tuple(sorted({event_node[e] for e in retrain.on} & present))
             if needs:
-                add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger {spec_arg}",
+                add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger -- {spec_arg}",
                     ("retraining", "on"), needs=needs)
         return tuple(out)
 
@@ -628,7 +631,7 @@ class Resolver:
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
             production_model=p.production_model_path(self._model_path()) if registry else None,
-            fetch_production_command=(f"mlspec registry fetch {self._spec_arg()} --alias production"
+            fetch_production_command=(f"mlspec registry fetch --alias production -- {self._spec_arg()}"
                                       if registry else None),
         )
 

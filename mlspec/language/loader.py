@@ -112,13 +112,16 @@ def load_document(
     call the file.
     """
     name = display_name if display_name is not None else os.fsdecode(source)
+    from mlspec.bounded import ReadRefused, open_regular
+
     try:
-        with open(source, "rb") as fh:
+        # A FIFO or device as the spec is refused instead of blocking or never ending.
+        with open_regular(source) as fh:
             raw = fh.read(MAX_BYTES + 1)
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except (ReadRefused, OSError) as exc:
+        reason = exc.reason if isinstance(exc, ReadRefused) else f"cannot be read: {exc.strerror or exc}"
         report = _Report(name)
-        report.add(codes.FILE_UNREADABLE, f"cannot read the spec file: {_clean(reason)}",
+        report.add(codes.FILE_UNREADABLE, f"cannot read the spec file: it {_clean(reason)}",
                    None, hint="check the path and the file's permissions")
         return None, report.finish()
     doc, diags = _load(raw, name)

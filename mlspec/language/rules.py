@@ -85,12 +85,34 @@ def text_hygiene(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
 
 
 @rule
+def representable_numbers(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """Numbers land in PromQL, promtool tests, YAML and Python, and the generated alert tests
+    probe just above and below each bound (± a tenth): a subnormal such as 5e-324 leaves no
+    room for that and 1e308 overflows. So a number is 0 or its magnitude lies in
+    [1e-300, 1e300] — wherever it is written."""
+    stack: list[tuple[SpecPath, Any]] = [((), strip_extensions(doc.data))]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, float) and node != 0 and not 1e-300 <= abs(node) <= 1e300:
+            yield _d(doc, dx.OUT_OF_RANGE, f"{node!r} at {dx.format_path(path)} is too close to 0 or too large "
+                     "for the generated rules and tests", path,
+                     hint="use 0 or a number between 1e-300 and 1e300 in magnitude")
+
+
+@rule
 def credentials(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
-    for path, kind in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
-        value = doc.get(path)
+    """Every string of the spec, every section, through the one secrets detector."""
+    for path, kind, is_key in sorted(secrets_scan.scan(strip_extensions(doc.data)), key=lambda x: str(x[0])):
+        text = path[-1] if is_key else doc.get(path)
+        what = f"a key of {dx.format_path(path[:-1]) or 'the top level'}" if is_key else \
+            f"the value of {dx.format_path(path)}"
         yield _d(doc, dx.CREDENTIAL_VALUE,
-                 f"the value of {dx.format_path(path)} looks like {kind} "
-                 f"({len(value) if isinstance(value, str) else 0} characters, not shown)", path,
+                 f"{what} looks like {kind} ({len(text) if isinstance(text, str) else 0} characters, not shown)",
+                 path, key=is_key,
                  hint="move it to your platform's secret store and list its name in environment.secrets")
 
 
@@ -296,10 +318,18 @@ def environment(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.SECRET_NAME_CLASH, f"{name!r} is both a plain variable and a secret",
                      ("environment", "env", name), key=True, hint="keep it only in environment.secrets")
     if spec.registry and spec.registry.backend == "local" and spec.registry.uri:
-        from mlspec.language.types import relative_path_problem
-        problem = relative_path_problem(spec.registry.uri)
-        if problem:
-            yield _d(doc, dx.PATH_ESCAPES, f"registry folder {spec.registry.uri!r} {problem}", ("registry", "uri"))
+        from mlspec.language.types import relative_path_problem, uri_scheme
+
+        # A local registry is a folder of the project: `file://` names the same folder, so
+        # `file:///abs` is as absolute as `/abs` and `file://../x` escapes like `../x`.
+        uri = spec.registry.uri
+        scheme = uri_scheme(uri)
+        if scheme in (None, "file"):
+            folder = uri[len("file://"):] if scheme == "file" else uri
+            problem = relative_path_problem(folder)
+            if problem:
+                yield _d(doc, dx.PATH_ESCAPES, f"registry folder {uri!r} {problem}", ("registry", "uri"),
+                         hint="a local registry is a folder inside the project, such as '.mlspec/registry'")
     if spec.registry and spec.registry.backend == "mlflow" and not spec.registry.uri:
         yield _d(doc, dx.MISSING_FOR_FEATURE, "the mlflow registry needs a tracking 'uri'", ("registry",),
                  hint="e.g. uri: http://mlflow:5000")

@@ -370,6 +370,11 @@ def relative_path_problem(value: str) -> str | None:
     norm = posixpath.normpath(value)
     if norm == ".." or norm.startswith("../"):
         return "escapes the project folder"
+    parts = norm.split("/")
+    if any(p.casefold() == ".git" for p in parts):
+        return "points into .git, which mlspec never writes"
+    if parts[0].startswith(".mlspec-"):
+        return "is reserved for mlspec's bookkeeping (.mlspec-manifest.json, .mlspec-journal.json, .mlspec-staging-*)"
     return None
 
 

@@ -1,4 +1,4 @@
-"""Put artifacts on disk: safely, deterministically, all or nothing.
+"""Put artifacts on disk: safely, deterministically, all or nothing, and nothing else.
 
 The writer first plans every file without touching the disk: it validates each artifact
 path, refuses symbolic links and anything that is not a plain file, and classifies what
@@ -7,21 +7,29 @@ by hand (MS502) or foreign (MS501). Files mlspec wrote earlier but no longer pro
 removed. Any error means nothing is written. ``check=True`` stops after planning and
 reports what a compile would change (MS503 stale, MS504 missing, MS507 orphan).
 
-Ownership has two proofs. Files with a comment syntax carry a header with the hash of
-their body (:mod:`mlspec.output.artifacts`). Every written file is also listed, with the hash of
-its full text, in the index ``.mlspec-manifest.json`` at the output folder's root; that is
-the only proof for JSON, which has no comments. The index must be committed with the files.
+What the writer trusts is what it can verify on disk, not what its index says:
 
-Writing: every file (the index included) is first written and fsynced in a fresh staging
-folder ``.mlspec-staging-*`` inside the output folder, so a full disk fails before anything
-is replaced; then orphans are removed, each file is moved into place with ``os.replace``,
-the index is replaced last and the folders are fsynced. The staging folder is removed even on
-failure. Each replace is atomic but the set is not: a failure part-way leaves some files
-new and some old, reported as MS505. Because the index is replaced last it still describes
-the previous state, so ``compile --check`` reports the partial write (at least the index is
-stale) and running compile again completes it. One residual case: a JSON artifact replaced
-before the failure no longer matches the old index; the next run accepts it if the spec is
-unchanged (same bytes) but would call it hand-edited if the spec changed in between.
+* A file with a comment syntax is mlspec's only when it carries mlspec's header with the
+  hash of its body (:mod:`mlspec.output.artifacts`); a header with a wrong hash is mlspec's
+  file edited by hand. The index ``.mlspec-manifest.json`` cannot vouch for such a file.
+* A JSON artifact (no comments) is mlspec's only when the index lists it with the hash of
+  its exact bytes, for the same target and kind, *and* its path is one mlspec generates
+  for that target and kind (:data:`COMMENTLESS_PATHS`).
+* Never the spec, never anything under ``.git``, never outside the output folder, never
+  through a link. A file the index lists that fails these proofs is left in place and
+  dropped from the index with a warning (MS508) — also with ``--force``, which overrides
+  hand edits of mlspec's own files and foreign files at paths the spec produces, never a
+  foreign file the index names.
+
+Writing is journaled. Every new file is written and fsynced in a fresh staging folder
+``.mlspec-staging-*``; every file about to be replaced or removed gets a backup there (a
+hard link, or a copy); then the journal ``.mlspec-journal.json`` — the list of renames
+about to happen — is fsynced into place, the renames run (removals first, the index last)
+and the journal and staging folder are deleted. An error part-way is undone at once (the
+backups go back: nothing written). A process killed part-way leaves the journal; the next
+compile rolls it forward (every staged file is there) or back (from the backups), removes
+staging folders no journal names, and reports what it cleaned (MS509, MS510). ``--check``
+reports unfinished work (MS511) without touching it.
 
 Locking: an exclusive ``flock`` on the output folder itself (shared for ``check``), not on
 a lock file, so there is no file to ignore in git and ``check`` writes nothing at all. A
@@ -45,22 +53,35 @@ import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mlspec import diagnostics as codes
 from mlspec.naming import sanitize_source
 from mlspec.output.artifacts import Artifact, sha256_text, split_header
-from mlspec.diagnostics import Diagnostic
+from mlspec.diagnostics import Diagnostic, Severity
 
-__all__ = ["INDEX_NAME", "STAGING_PREFIX", "FileChange", "WriteResult", "write_artifacts"]
+__all__ = ["COMMENTLESS_PATHS", "INDEX_NAME", "JOURNAL_NAME", "STAGING_PREFIX", "FileChange", "WriteResult",
+           "write_artifacts"]
 
 INDEX_NAME = ".mlspec-manifest.json"
+JOURNAL_NAME = ".mlspec-journal.json"
 STAGING_PREFIX = ".mlspec-staging-"
 _INDEX_FORMAT = 1
+_JOURNAL_FORMAT = 1
 _FILE_MODE = 0o644
+_MAX_INDEX_BYTES = 16 * 1024 * 1024
 _COMPONENT = re.compile(r"[A-Za-z0-9._-]+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_STAGED_NAME = re.compile(r"[nb][0-9]{5}")
+_STAGING_NAME = re.compile(re.escape(STAGING_PREFIX) + r"[A-Za-z0-9_]{1,64}")
 _REGENERATE_HINT = "Run `mlspec compile` to bring the output up to date."
+
+#: Where mlspec writes artifacts that have no comment syntax (JSON), by (target, kind). The
+#: index alone never proves a file is mlspec's: its path must also be one of these.
+COMMENTLESS_PATHS: dict[tuple[str, str], re.Pattern[str]] = {
+    ("manifest", "lineage-lock"): re.compile(r"(?:[A-Za-z0-9_.-]+/)*mlspec(?:\.[a-z0-9][a-z0-9_-]*)?\.lock\.json"),
+    ("grafana", "grafana-dashboard"): re.compile(r"(?:[A-Za-z0-9_.-]+/)*grafana/[a-z0-9][a-z0-9_.-]*\.json"),
+}
 
 Action = Literal["create", "update", "unchanged", "remove", "replace-foreign", "replace-edited"]
 # What is on disk at a path before writing: nothing, exactly the new text, mlspec's own
@@ -69,6 +90,9 @@ _State = Literal["absent", "same", "pristine", "edited", "foreign"]
 _CHANGE_OF: dict[_State, Action] = {
     "pristine": "update", "edited": "replace-edited", "foreign": "replace-foreign",
 }
+#: What a write did: everything, nothing (refused, or failed and undone), part of it (a
+#: journal is left for the next compile), no change needed, or only a check.
+Outcome = Literal["written", "nothing", "partial", "unchanged", "checked"]
 
 
 @dataclass(frozen=True)
@@ -89,13 +113,12 @@ class FileChange:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The planned changes (sorted by path, the index last) and the diagnostics.
-
-    Files were written only when ``check`` was false and no diagnostic is an error.
-    """
+    """The planned changes (sorted by path, the index last), the diagnostics and what
+    actually happened on disk (``outcome``)."""
 
     changes: list[FileChange]
     diagnostics: list[Diagnostic]
+    outcome: Outcome = "nothing"
 
 
 @dataclass(frozen=True)
@@ -132,29 +155,42 @@ def write_artifacts(
     check: bool = False,
     display_root: str | None = None,
     scope: Collection[str] | None = None,
+    protected: Collection[str | os.PathLike[str]] = (),
 ) -> WriteResult:
     """Write ``artifacts`` under ``out_dir`` (or with ``check``, compare them with it).
 
     ``source`` is the spec's name for the headers (sanitized to safe ASCII). ``force``
-    replaces foreign and hand-edited files and removes hand-edited orphans; it never
-    overrides a safety refusal (MS505). ``display_root`` prefixes paths in diagnostics
-    (default: ``out_dir`` as given). ``scope`` names the targets being written (``--target``):
-    files the index lists for other targets are kept, tracked and never treated as orphans.
+    replaces hand-edited files and foreign files at output paths, and removes hand-edited
+    orphans; it never overrides a safety refusal (MS505) nor removes a file the index
+    lists without proof. ``display_root`` prefixes paths in diagnostics (default:
+    ``out_dir`` as given). ``scope`` names the targets being written (``--target``): files
+    the index lists for other targets are kept, tracked and never treated as orphans.
+    ``protected`` are files never written or removed whatever an artifact or the index
+    says (the spec).
     """
     show = _Display(Path(out_dir), display_root)
     source = sanitize_source(source)
     try:
-        texts = _render_all(artifacts, source, show)
+        guard = _Guard(Path(out_dir).resolve(), protected)
+        texts = _render_all(artifacts, source, show, guard)
         root = _prepare_root(Path(out_dir), create=not check, show=show)
         with _locked(root, shared=check, show=show):
-            plans = _plan(artifacts, texts, root, source, force, show, scope)
-            diags = [d for plan in plans for d in _diagnose(plan, check, force, show)]
-            if not check and not codes.has_errors(diags) and any(
-                    plan.change.action != "unchanged" for plan in plans):
-                diags += _apply(root, plans, show)
-            return WriteResult([plan.change for plan in plans], diags)
+            diags = _recover(root, check, show, guard)
+            plans, skipped = _plan(artifacts, texts, root, source, force, show, scope, guard)
+            diags += skipped
+            diags += [d for plan in plans for d in _diagnose(plan, check, force, show)]
+            if check:
+                return WriteResult([plan.change for plan in plans], diags, "checked")
+            if codes.has_errors(diags):
+                # A journal that failed to replay may have moved some files already.
+                stuck = any(d.code == codes.UNFINISHED_WRITE for d in diags)
+                return WriteResult([plan.change for plan in plans], diags, "partial" if stuck else "nothing")
+            if not any(plan.change.action != "unchanged" for plan in plans):
+                return WriteResult([plan.change for plan in plans], diags, "unchanged")
+            applied, outcome = _apply(root, plans, show)
+            return WriteResult([plan.change for plan in plans], diags + applied, outcome)
     except _Refused as refused:
-        return WriteResult([], refused.diags)
+        return WriteResult([], refused.diags, "nothing")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -170,6 +206,23 @@ class _Display:
         return posixpath.join(self.root, rel) if rel else (self.root or ".")
 
 
+class _Guard:
+    """Paths under the output folder that nothing may write or remove: the spec(s)."""
+
+    def __init__(self, root: Path, protected: Collection[str | os.PathLike[str]]) -> None:
+        self.protected: set[str] = set()
+        for p in protected:
+            with contextlib.suppress(OSError, ValueError):
+                resolved = Path(p).resolve()
+                if resolved.is_relative_to(root):
+                    self.protected.add(resolved.relative_to(root).as_posix().casefold())
+
+    def problem(self, rel: str) -> str | None:
+        if rel.casefold() in self.protected:
+            return f"{rel!a} is the spec itself"
+        return None
+
+
 def _unsafe(file: str, message: str, hint: str | None = None) -> Diagnostic:
     return Diagnostic(codes.UNSAFE_OUTPUT, message, file=file, hint=hint)
 
@@ -179,53 +232,62 @@ def _os_error(exc: OSError) -> str:
 
 
 def _path_problem(rel: object) -> str | None:
-    """Why ``rel`` is not a safe artifact path, or None.
+    """Why ``rel`` is not a path mlspec may ever write, or None.
 
     Targets build paths from whitelisted ids, so this is a guard against bugs (or a
     tampered index): relative POSIX, components of ``[A-Za-z0-9._-]``, no ``.``/``..``,
-    and nothing that clashes with the writer's own files.
+    nothing inside a ``.git`` folder (in any case), and nothing that clashes with the
+    writer's own files.
     """
     if not isinstance(rel, str):
         return "an output path must be a string"
     parts = rel.split("/")
     if any(part in (".", "..") or not _COMPONENT.fullmatch(part) for part in parts):
         return f"{rel!a} is not a relative path of [A-Za-z0-9._-] components"
-    if parts[0] == INDEX_NAME or parts[0].startswith(STAGING_PREFIX):
+    if any(part.casefold() == ".git" for part in parts):
+        return f"{rel!a} is inside a .git folder"
+    if parts[0] in (INDEX_NAME, JOURNAL_NAME) or parts[0].startswith(STAGING_PREFIX):
         return f"{rel!a} is reserved for mlspec's own bookkeeping"
     return None
 
 
-def _render_all(artifacts: Sequence[Artifact], source: str, show: _Display) -> dict[str, str]:
+def _render_all(artifacts: Sequence[Artifact], source: str, show: _Display, guard: _Guard) -> dict[str, str]:
     """Each artifact's exact text by path; refuses unsafe, colliding or unwritable ones."""
     diags: list[Diagnostic] = []
     texts: dict[str, str] = {}
-    by_folded: dict[str, str] = {}
     for artifact in artifacts:
         problem = _path_problem(artifact.path)
         if problem is not None:
             diags.append(_unsafe(show(""), f"an artifact of target {artifact.target}: {problem}"))
             continue
         text = artifact.render(source)
-        problem = _collision(artifact.path, by_folded) or _text_problem(text)
+        problem = ("is produced twice" if artifact.path in texts else None) or guard.problem(artifact.path) \
+            or _text_problem(text)
         if problem is not None:
             diags.append(_unsafe(show(artifact.path), problem))
             continue
         texts[artifact.path] = text
-        by_folded[artifact.path.lower()] = artifact.path
-    folders = {folder for path in texts for folder in _folders(path)}
-    diags += [_unsafe(show(path), "is both a file and the folder of other outputs")
-              for path in sorted(folders & texts.keys())]
+    diags += _case_collisions(texts, show)
     if diags:
         raise _Refused(diags)
     return texts
 
 
-def _collision(path: str, by_folded: Mapping[str, str]) -> str | None:
-    """Two outputs at one path, or at paths that differ only in case (one file on macOS/Windows)."""
-    other = by_folded.get(path.lower())
-    if other is None:
-        return None
-    return "is produced twice" if other == path else f"differs from {other} only in case"
+def _case_collisions(texts: Mapping[str, str], show: _Display) -> list[Diagnostic]:
+    """Files and folders whose paths differ only in case (or are a file and a folder at
+    once): one entry on the case-insensitive file systems of macOS and Windows checkouts."""
+    folders = {folder for path in texts for folder in _folders(path)}
+    diags = [_unsafe(show(path), "is both a file and the folder of other outputs")
+             for path in sorted(folders & texts.keys())]
+    seen: dict[str, str] = {}
+    for path in sorted(texts.keys() | folders):
+        key = path.casefold()
+        other = seen.setdefault(key, path)
+        if other != path:
+            what = "file" if path in texts else "folder"
+            diags.append(_unsafe(show(path), f"this {what} differs from {other} only in case, which is one "
+                                             f"name on case-insensitive file systems"))
+    return diags
 
 
 def _folders(path: str) -> Iterator[str]:
@@ -320,16 +382,16 @@ def _walk_problem(root: Path, rel: str) -> str | None:
     return None
 
 
-def _read(root: Path, rel: str, show: _Display) -> bytes | None:
-    """The bytes at ``root/rel`` (never through a final symlink), or None if absent."""
+def _read(root: Path, rel: str, show: _Display, limit: int | None = None) -> bytes | None:
+    """The bytes at ``root/rel`` (a regular file, never through a final link), or None if absent."""
+    from mlspec.bounded import ReadRefused, read_bytes
+
     try:
-        fd = os.open(root / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with open(fd, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _Refused([_unsafe(show(rel), f"cannot be read: {_os_error(exc)}")]) from None
+        return read_bytes(root / rel, limit if limit is not None else 1 << 30, follow_symlinks=False)
+    except ReadRefused as exc:
+        if exc.missing:
+            return None
+        raise _Refused([_unsafe(show(rel), f"cannot be read: it {exc.reason}")]) from None
 
 
 # ---------------------------------------------------------------------------- the index
@@ -341,7 +403,10 @@ def _read_index(root: Path, force: bool, show: _Display) -> dict[str, _IndexEntr
     problem = _walk_problem(root, INDEX_NAME)
     if problem is not None:
         raise _Refused([_unsafe(show(INDEX_NAME), problem)])
-    data = _read(root, INDEX_NAME, show)
+    try:
+        data = _read(root, INDEX_NAME, show, _MAX_INDEX_BYTES)
+    except _Refused:
+        data = b""
     if data is None:
         return {}
     entries = _parse_index(data)
@@ -362,9 +427,11 @@ def _parse_index(data: bytes) -> dict[str, _IndexEntry] | None:
             return None
         entries = {path: _IndexEntry(e["sha256"], e.get("target"), e.get("kind"))
                    for path, e in files.items()}
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
-    if all(isinstance(e.sha256, str) and _SHA256.fullmatch(e.sha256) for e in entries.values()):
+    if all(isinstance(e.sha256, str) and _SHA256.fullmatch(e.sha256)
+           and isinstance(e.target, (str, type(None))) and isinstance(e.kind, (str, type(None)))
+           for e in entries.values()):
         return entries
     return None
 
@@ -381,74 +448,135 @@ def _index_text(artifacts: Sequence[Artifact], texts: Mapping[str, str], source:
 # ---------------------------------------------------------------------------- planning
 
 
+def _left_in_place(show: _Display, rel: str, why: str) -> Diagnostic:
+    return Diagnostic(codes.UNPROVEN_FILE, f"the index lists this file, but {why}; it is left in place and "
+                      "dropped from the index", Severity.WARNING, file=show(rel),
+                      hint="Delete it yourself if it is an old generated file; mlspec removes only files it "
+                           "can prove it wrote.")
+
+
+def _bad_entry(show: _Display, path: object, problem: str) -> Diagnostic:
+    return Diagnostic(codes.UNPROVEN_FILE, f"lists {str(path)!a}, which mlspec never writes ({problem}); the "
+                      "entry is dropped and nothing there is touched", Severity.WARNING, file=show(INDEX_NAME),
+                      hint="An index is rewritten by every compile; if someone edited it, review who and why.")
+
+
 def _plan(
     artifacts: Sequence[Artifact], texts: Mapping[str, str], root: Path, source: str,
-    force: bool, show: _Display, scope: Collection[str] | None = None,
-) -> list[_Plan]:
-    """Classify every output and orphan (sorted by path), then the index; reads only."""
+    force: bool, show: _Display, scope: Collection[str] | None, guard: _Guard,
+) -> tuple[list[_Plan], list[Diagnostic]]:
+    """Classify every output and orphan (sorted by path), then the index; reads only.
+    Returns the plans and warnings about index entries that are not removed."""
     old = _read_index(root, force, show)
     # Files of targets outside this run's scope are neither outputs nor orphans: keep them.
     kept = {p: e for p, e in old.items() if scope is not None and e.target is not None
-            and e.target not in scope and p not in texts}
+            and e.target not in scope and p not in texts and _path_problem(p) is None
+            and guard.problem(p) is None}
     old = {p: e for p, e in old.items() if p not in kept}
-    unsafe = [_unsafe(show(INDEX_NAME), f"lists an unsafe path: {problem}") for path in sorted(old)
-              if (problem := _path_problem(path)) is not None]
-    if unsafe:
-        raise _Refused(unsafe)
-    paths = sorted(texts.keys() | old.keys())
-    unsafe = [_unsafe(show(path), problem) for path in paths
+    warnings: list[Diagnostic] = []
+    orphans: dict[str, _IndexEntry] = {}
+    for path, entry in sorted(old.items()):
+        if path in texts:
+            continue
+        problem = _path_problem(path) or guard.problem(path)
+        if problem is not None:
+            warnings.append(_bad_entry(show, path, problem))
+            continue
+        problem = _walk_problem(root, path)
+        if problem is not None:
+            warnings.append(_left_in_place(show, path, problem))
+            continue
+        orphans[path] = entry
+    unsafe = [_unsafe(show(path), problem) for path in sorted(texts)
               if (problem := _walk_problem(root, path)) is not None]
     if unsafe:
         raise _Refused(unsafe)
     produced = {a.path: a for a in artifacts}
     plans = []
-    for path in paths:
+    for path in sorted(texts.keys() | orphans.keys()):
         if path in produced:
             artifact = produced[path]
-            plans.append(_plan_output(root, path, artifact.target, artifact.kind, texts[path],
-                                      old.get(path), show))
-        elif (orphan := _plan_orphan(root, path, old[path], show)) is not None:
+            plans.append(_plan_output(root, artifact, texts[path], old.get(path), show))
+            continue
+        orphan, why = _plan_orphan(root, path, orphans[path], show)
+        if orphan is not None:
             plans.append(orphan)
+        elif why is not None:
+            warnings.append(_left_in_place(show, path, why))
     index = _index_text(artifacts, texts, source, kept)
-    return [*plans, _plan_output(root, INDEX_NAME, None, None, index, None, show)]
+    return [*plans, _plan_index(root, index, show)], warnings
 
 
-def _plan_output(
-    root: Path, path: str, target: str | None, kind: str | None, text: str,
-    entry: _IndexEntry | None, show: _Display,
-) -> _Plan:
+def _plan_index(root: Path, text: str, show: _Display) -> _Plan:
+    """The index is mlspec's by name; it is rewritten whatever it holds."""
+    data = _read_index_bytes(root, show)
+    if data is None:
+        return _Plan(FileChange(INDEX_NAME, "create", None, None), "absent", text)
+    if data == text.encode("utf-8"):
+        return _Plan(FileChange(INDEX_NAME, "unchanged", None, None), "same", None)
+    return _Plan(FileChange(INDEX_NAME, "update", None, None, _diff(INDEX_NAME, data, text)), "pristine", text)
+
+
+def _read_index_bytes(root: Path, show: _Display) -> bytes | None:
+    try:
+        return _read(root, INDEX_NAME, show, _MAX_INDEX_BYTES)
+    except _Refused:
+        return b""
+
+
+def _plan_output(root: Path, artifact: Artifact, text: str, entry: _IndexEntry | None, show: _Display) -> _Plan:
     """Create, keep, update or (with a refusal unless forced) replace one produced file."""
+    path, target, kind = artifact.path, artifact.target, artifact.kind
     data = _read(root, path, show)
     if data is None:
         return _Plan(FileChange(path, "create", target, kind), "absent", text)
     if data == text.encode("utf-8"):
         return _Plan(FileChange(path, "unchanged", target, kind), "same", None)
-    # The index is mlspec's by name; it is rewritten whatever it holds.
-    state: _State = "pristine" if path == INDEX_NAME else _state(data, entry)
+    state = _state(data, path, entry, commentless=artifact.comment is None, target=target, kind=kind)
     change = FileChange(path, _CHANGE_OF[state], target, kind, _diff(path, data, text))
     return _Plan(change, state, text)
 
 
-def _plan_orphan(root: Path, path: str, entry: _IndexEntry, show: _Display) -> _Plan | None:
-    """Remove a file the old index lists and the spec no longer produces (None: already gone)."""
+def _plan_orphan(root: Path, path: str, entry: _IndexEntry, show: _Display) -> tuple[_Plan | None, str | None]:
+    """Remove a file the old index lists and the spec no longer produces: ``(plan, None)``;
+    ``(None, None)`` when it is already gone; ``(None, why)`` when it is not provably mlspec's."""
     data = _read(root, path, show)
     if data is None:
-        return None
-    return _Plan(FileChange(path, "remove", entry.target, entry.kind), _state(data, entry), None)
+        return None, None
+    commentless = (entry.target, entry.kind) in COMMENTLESS_PATHS and split_header_bytes(data) is None
+    state = _state(data, path, entry, commentless=commentless, target=entry.target, kind=entry.kind)
+    # Without a header, only the exact recorded bytes prove a JSON file is mlspec's: an
+    # edited one may as well be someone else's file, and --force never removes those.
+    if state == "foreign" or (commentless and state != "pristine"):
+        return None, "it carries no mlspec header with a matching hash (nor, for JSON, the hash the index records " \
+                     "at a path mlspec generates)"
+    return _Plan(FileChange(path, "remove", entry.target, entry.kind), state, None), None
 
 
-def _state(data: bytes, entry: _IndexEntry | None) -> _State:
-    """Whose file this is: untouched mlspec output, edited mlspec output, or foreign."""
-    if entry is not None and hashlib.sha256(data).hexdigest() == entry.sha256:
-        return "pristine"
+def split_header_bytes(data: bytes) -> tuple[str, str] | None:
     try:
-        header = split_header(data.decode("utf-8"))
+        return split_header(data.decode("utf-8"))
     except UnicodeDecodeError:
-        header = None
+        return None
+
+
+def _state(data: bytes, path: str, entry: _IndexEntry | None, *, commentless: bool,
+           target: str | None, kind: str | None) -> _State:
+    """Whose file this is, from what is on disk: mlspec's untouched output, mlspec's output
+    edited by hand, or foreign."""
+    header = split_header_bytes(data)
     if header is not None:
         digest, body = header
         return "pristine" if sha256_text(body) == digest else "edited"
-    return "edited" if entry is not None else "foreign"
+    if not commentless:
+        return "foreign"          # mlspec's files with comments always carry the header
+    pattern = COMMENTLESS_PATHS.get((target or "", kind or ""))
+    vouched = (entry is not None and (entry.target, entry.kind) == (target, kind)
+               and pattern is not None and pattern.fullmatch(path) is not None)
+    if not vouched:
+        return "foreign"
+    assert entry is not None
+    return "pristine" if hashlib.sha256(data).hexdigest() == entry.sha256 else "edited"
 
 
 def _diff(path: str, old: bytes, new: str) -> str:
@@ -482,49 +610,371 @@ def _diagnose(plan: _Plan, check: bool, force: bool, show: _Display) -> list[Dia
     return [Diagnostic(code, message, file=file, hint=_REGENERATE_HINT)]
 
 
+# ---------------------------------------------------------------------------- the journal
+
+
+@dataclass
+class _Op:
+    """One rename of a journaled write.
+
+    ``write``: ``staged`` (``nNNNNN`` in the staging folder) replaces ``path``; ``sha256``
+    is the new content's hash; ``backup`` (``bNNNNN``) holds the old file, if there was one.
+    ``remove``: ``path`` moves to ``backup``; ``sha256`` is the removed content's hash.
+    """
+
+    op: Literal["write", "remove"]
+    path: str
+    sha256: str
+    staged: str | None = None
+    backup: str | None = None
+    folders: tuple[str, ...] = ()     # folders a write creates (deepest last); an undo removes them
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": self.op, "path": self.path, "sha256": self.sha256, "staged": self.staged,
+                "backup": self.backup, "folders": list(self.folders)}
+
+
+def _journal_text(staging: str, ops: Sequence[_Op]) -> str:
+    return json.dumps({"format": _JOURNAL_FORMAT, "staging": staging, "ops": [o.to_json() for o in ops]},
+                      indent=2, sort_keys=True) + "\n"
+
+
+def _parse_journal(data: bytes) -> tuple[str, list[_Op]] | None:
+    """The journal's staging folder and operations, when every part is what mlspec writes."""
+    try:
+        doc = json.loads(data)
+        staging, raw = doc["staging"], doc["ops"]
+        if doc.get("format") != _JOURNAL_FORMAT or not isinstance(staging, str) or not isinstance(raw, list):
+            return None
+        ops = [_Op(o["op"], o["path"], o["sha256"], o.get("staged"), o.get("backup"), tuple(o.get("folders", ())))
+               for o in raw]
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    if not _STAGING_NAME.fullmatch(staging):
+        return None
+    for o in ops:
+        if o.op not in ("write", "remove") or not isinstance(o.sha256, str) or not _SHA256.fullmatch(o.sha256):
+            return None
+        if o.path != INDEX_NAME and _path_problem(o.path) is not None:
+            return None
+        for name in (o.staged, o.backup):
+            if name is not None and (not isinstance(name, str) or not _STAGED_NAME.fullmatch(name)):
+                return None
+        if (o.op == "write") != (o.staged is not None) or (o.op == "remove" and o.backup is None):
+            return None
+        if any(not isinstance(f, str) or _path_problem(f) is not None or not o.path.startswith(f + "/")
+               for f in o.folders):
+            return None
+    return staging, ops
+
+
+def _digest(path: Path) -> str | None:
+    """The sha256 of a regular file (never through a link), or None if there is none."""
+    from mlspec.bounded import ReadRefused, open_regular
+
+    try:
+        with open_regular(path, follow_symlinks=False) as fh:
+            h = hashlib.sha256()
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            return h.hexdigest()
+    except (ReadRefused, OSError):
+        return None
+
+
+def _recover(root: Path, check: bool, show: _Display, guard: _Guard) -> list[Diagnostic]:
+    """Finish what an interrupted compile left: roll its journal forward or back, remove
+    staging folders no journal names, and say so. With ``check``: only report (MS511)."""
+    if not root.is_dir():
+        return []
+    diags: list[Diagnostic] = []
+    journal = root / JOURNAL_NAME
+    named: str | None = None
+    st = _lstat(journal)
+    if st is not None:
+        if check:
+            diags.append(Diagnostic(codes.UNFINISHED_WRITE, "an interrupted compile left unfinished work",
+                                    file=show(JOURNAL_NAME), hint="Run `mlspec compile`: it completes or undoes it."))
+        else:
+            named, diag = _replay(root, journal, show, guard)
+            diags.append(diag)
+    for entry in sorted(os.listdir(root)):
+        if not entry.startswith(STAGING_PREFIX) or entry == named:
+            continue
+        path = root / entry
+        lst = _lstat(path)
+        if lst is None:
+            continue
+        if check:
+            diags.append(Diagnostic(codes.STALE_STAGING, "a staging folder left by an interrupted compile; the "
+                                    "next compile removes it (the output was not changed)", Severity.WARNING,
+                                    file=show(entry)))
+            continue
+        _remove_tree(path, lst)
+        diags.append(Diagnostic(codes.STALE_STAGING, "removed this staging folder, left by an interrupted compile "
+                                "before it changed any output file", Severity.WARNING, file=show(entry)))
+    if named is not None and _lstat(journal) is None:   # a journal that failed to replay keeps its files
+        _remove_tree(root / named, _lstat(root / named))
+    if diags and not check:
+        with contextlib.suppress(OSError):
+            _fsync_dir(root)
+    return diags
+
+
+def _remove_tree(path: Path, st: os.stat_result | None) -> None:
+    if st is None:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)   # rmtree never follows links inside
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _replay(root: Path, journal: Path, show: _Display, guard: _Guard) -> tuple[str | None, Diagnostic]:
+    """Roll an interrupted compile forward (when every staged file is there) or back (from
+    the backups); then delete the journal. Returns the staging folder it named.
+
+    A journal is a file in the output folder like any other, so it earns no trust: its
+    paths must be ones mlspec may write (not the spec, not ``.git``, no link on the way),
+    and a file it would replace or remove must look like mlspec's own (its header, or for
+    JSON a generated path and the recorded hash). Otherwise nothing is replayed.
+    """
+    from mlspec.bounded import ReadRefused, read_bytes
+
+    try:
+        parsed = _parse_journal(read_bytes(journal, _MAX_INDEX_BYTES, follow_symlinks=False))
+    except ReadRefused:
+        parsed = None
+    if parsed is not None and any(guard.problem(o.path) or _walk_problem(root, o.path) for o in parsed[1]):
+        parsed = None
+    if parsed is None:
+        with contextlib.suppress(OSError):
+            os.unlink(journal)
+        return None, Diagnostic(codes.STALE_STAGING, "removed an unreadable journal of an interrupted compile; "
+                                "files it may have changed are checked like any other", Severity.WARNING,
+                                file=show(JOURNAL_NAME))
+    staging_name, ops = parsed
+    staging = root / staging_name
+    st = _lstat(staging)
+    staging_ok = st is not None and stat.S_ISDIR(st.st_mode)
+
+    def new_in_place(o: _Op) -> bool:
+        return _lstat(root / o.path) is None if o.op == "remove" else _digest(root / o.path) == o.sha256
+
+    def can_forward(o: _Op) -> bool:
+        if new_in_place(o):
+            return True
+        if o.op == "remove":
+            return _digest(root / o.path) == o.sha256 and _looks_ours(root / o.path, o.path)
+        return (staging_ok and o.staged is not None and _digest(staging / o.staged) == o.sha256
+                and _looks_ours(staging / o.staged, o.path)
+                and (_lstat(root / o.path) is None or _looks_ours(root / o.path, o.path)))
+
+    def can_back(o: _Op) -> bool:
+        if not new_in_place(o):
+            return True                       # not done yet: nothing to undo
+        if o.op == "write" and not _looks_ours(root / o.path, o.path):
+            return False
+        if o.op == "write" and o.backup is None:
+            return True                       # a new file: removing it undoes it
+        return staging_ok and o.backup is not None and _lstat(staging / o.backup) is not None
+
+    done: list[str] = []
+    try:
+        if all(can_forward(o) for o in ops):
+            for o in ops:
+                if new_in_place(o):
+                    continue
+                if o.op == "remove":
+                    os.unlink(root / o.path)
+                    _prune_empty_folders(root, (root / o.path).parent)
+                else:
+                    assert o.staged is not None
+                    _move_into_place(root, staging / o.staged, o.path)
+                done.append(o.path)
+            verdict = "completed an interrupted compile"
+        elif all(can_back(o) for o in ops):
+            for o in reversed(ops):
+                if new_in_place(o):
+                    _undo(root, staging, o)
+                    done.append(o.path)
+                elif o.op == "write":
+                    _remove_new_folders(root, o)   # the kill may have come right after a mkdir
+            verdict = "undid an interrupted compile"
+        else:
+            os.unlink(journal)
+            return staging_name, Diagnostic(
+                codes.STALE_STAGING, "an interrupted compile could neither be completed nor undone (its staged "
+                "files are gone); files it changed are checked like any other", Severity.WARNING,
+                file=show(JOURNAL_NAME))
+        _fsync_dir(root)
+        os.unlink(journal)
+    except OSError as exc:
+        # The journal and its staging folder stay: the next compile tries again.
+        return staging_name, Diagnostic(
+            codes.UNFINISHED_WRITE, f"an interrupted compile could not be finished: {_os_error(exc)}",
+            file=show(JOURNAL_NAME), hint="Fix the cause (permissions, disk space) and run `mlspec compile` again.")
+    shown = ", ".join(done[:5]) + (f" and {len(done) - 5} more" if len(done) > 5 else "")
+    if not done:
+        what = ("nothing had been changed yet" if verdict.startswith("undid") else
+                "every file was already in place") + "; removed its journal"
+    elif verdict.startswith("undid"):
+        what = f"{len(done)} file(s) restored ({shown})"
+    else:
+        what = f"{len(done)} file(s) moved into place or removed ({shown})"
+    return staging_name, Diagnostic(
+        codes.RECOVERED, f"{verdict}: {what}", Severity.WARNING, file=show(JOURNAL_NAME),
+        hint="Nothing to do: the output is consistent again; review it as usual.")
+
+
+def _looks_ours(path: Path, rel: str) -> bool:
+    """What a journal may replace or remove: mlspec's index, a file with mlspec's header
+    (edited or not), or JSON at a path mlspec generates."""
+    if rel == INDEX_NAME:
+        return True
+    from mlspec.bounded import ReadRefused, read_bytes
+
+    try:
+        data = read_bytes(path, 1 << 30, follow_symlinks=False)
+    except ReadRefused:
+        return False
+    if split_header_bytes(data) is not None:
+        return True
+    return any(pattern.fullmatch(rel) for pattern in COMMENTLESS_PATHS.values())
+
+
+def _undo(root: Path, staging: Path, o: _Op) -> None:
+    """Put back what one done operation replaced or removed."""
+    dest = root / o.path
+    if o.backup is not None and _lstat(staging / o.backup) is not None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / o.backup, dest)
+    elif _lstat(dest) is not None:
+        os.unlink(dest)                       # a file the write created
+    _remove_new_folders(root, o)
+
+
+def _remove_new_folders(root: Path, o: _Op) -> None:
+    """Remove the folders a write created, if they are empty again (never any other)."""
+    for folder in reversed(o.folders):
+        try:
+            (root / folder).rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            break
+
+
 # ---------------------------------------------------------------------------- writing
 
 
-def _apply(root: Path, plans: Sequence[_Plan], show: _Display) -> list[Diagnostic]:
-    """Carry out ``plans`` (the index last); an OS error part-way becomes an MS505."""
-    try:
-        _write_and_remove(root, plans)
-    except OSError as exc:
-        return [_unsafe(
-            show(""), f"writing stopped part-way: {_os_error(exc)}",
-            "Files already moved into place stay; the index still describes the previous "
-            "output, so `mlspec compile --check` lists what is out of date. Fix the cause "
-            "and run `mlspec compile` again.")]
-    return []
+def _apply(root: Path, plans: Sequence[_Plan], show: _Display) -> tuple[list[Diagnostic], Outcome]:
+    """Carry out ``plans`` (the index last) under a journal.
 
-
-def _write_and_remove(root: Path, plans: Sequence[_Plan]) -> None:
-    """Stage every new file, remove orphans, move each file into place, fsync folders.
-
-    ``plans`` ends with the index, so it is replaced only after everything else.
+    An ``OSError`` part-way is undone at once (MS505, nothing written); if the undo fails
+    too, the journal stays for the next compile (MS505, partial). Other exceptions
+    (``KeyboardInterrupt``, ``SystemExit``) are what a killed process looks like: nothing
+    is cleaned up here, the journal and staging folder wait for the next compile.
     """
-    *files, index = plans
     staging = Path(tempfile.mkdtemp(dir=root, prefix=STAGING_PREFIX))
+    ops: list[_Op] = []
+    done: list[_Op] = []
+    journaled = False
     try:
-        staged = [(plan.change.path, _stage(staging, number, plan.text))
-                  for number, plan in enumerate(files) if plan.text is not None]
-        staged_index = _stage(staging, len(files), index.text) if index.text is not None else None
+        ops = _stage(root, staging, plans)
+        _write_journal(root, staging, ops)
+        journaled = True
         touched = {root}
-        # Orphans go first: on a case-insensitive file system an orphan `A.py` and a new
-        # `a.py` are one file, which removing afterwards would delete.
-        for plan in files:
-            if plan.change.action == "remove":
-                os.unlink(root / plan.change.path)
-                touched.add(_prune_empty_folders(root, (root / plan.change.path).parent))
-        for rel, tmp in staged:
-            touched.add(_move_into_place(root, tmp, rel))
-        if staged_index is not None:
-            touched.add(_move_into_place(root, staged_index, INDEX_NAME))
+        for o in ops:
+            touched.add(_do(root, staging, o))
+            done.append(o)
         for folder in sorted(touched):
             if folder.is_dir():  # removing a later orphan may have pruned an earlier one's folder
                 _fsync_dir(folder)
-    finally:
+        os.unlink(root / JOURNAL_NAME)
+        _fsync_dir(root)
+    except OSError as exc:
+        failed = f"writing stopped at {_failed_at(ops, done) or 'staging'}: {_os_error(exc)}"
+        try:
+            if journaled and len(done) < len(ops):
+                _remove_new_folders(root, ops[len(done)])     # the failed write may have made some
+            for o in reversed(done):
+                _undo(root, staging, o)
+            if journaled:
+                os.unlink(root / JOURNAL_NAME)
+            _fsync_dir(root)
+        except OSError as undo_exc:
+            return [_unsafe(show(""), f"{failed}; undoing it failed too ({_os_error(undo_exc)})", (
+                f"{len(done)} file(s) were already changed. The journal {JOURNAL_NAME} records them: the next "
+                "`mlspec compile` completes or undoes the write. Fix the cause first."))], "partial"
         shutil.rmtree(staging, ignore_errors=True)
+        restored = f"; the {len(done)} file(s) already changed were restored" if done else ""
+        return [_unsafe(show(""), f"{failed}{restored}: nothing written",
+                        "Fix the cause and run `mlspec compile` again.")], "nothing"
+    shutil.rmtree(staging, ignore_errors=True)
+    return [], "written"
+
+
+def _failed_at(ops: Sequence[_Op], done: Sequence[_Op]) -> str | None:
+    return ops[len(done)].path if len(done) < len(ops) else None
+
+
+def _stage(root: Path, staging: Path, plans: Sequence[_Plan]) -> list[_Op]:
+    """Write every new file and a backup of every file about to change into ``staging``;
+    return the operations in the order they run: removals, writes, the index."""
+    removes, writes = [], []
+    *files, index = plans
+    for number, plan in enumerate([*files, index]):
+        rel = plan.change.path
+        if plan.change.action == "remove":
+            data = _read(root, rel, _Display(root, None))
+            assert data is not None
+            removes.append(_Op("remove", rel, hashlib.sha256(data).hexdigest(), None, f"b{number:05d}"))
+        elif plan.text is not None:
+            staged = f"n{number:05d}"
+            _write_new(staging / staged, plan.text)
+            backup = None
+            if _lstat(root / rel) is not None:
+                backup = f"b{number:05d}"
+                _backup(root / rel, staging / backup)
+            folders = tuple(f for f in _folders(rel) if _lstat(root / f) is None)
+            writes.append(_Op("write", rel, sha256_text(plan.text), staged, backup, folders))
+    # The index is written last: until then it still describes the previous output.
+    writes.sort(key=lambda o: o.path == INDEX_NAME)
+    return removes + writes
+
+
+def _backup(src: Path, dst: Path) -> None:
+    """Keep the old file: a hard link (free, same file system), else a copy."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copyfile(src, dst, follow_symlinks=False)
+        with open(dst, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def _write_journal(root: Path, staging: Path, ops: Sequence[_Op]) -> None:
+    tmp = staging / "journal"
+    _write_new(tmp, _journal_text(staging.name, ops))
+    _fsync_dir(staging)
+    os.replace(tmp, root / JOURNAL_NAME)
+    _fsync_dir(root)
+
+
+def _do(root: Path, staging: Path, o: _Op) -> Path:
+    """Carry out one operation; returns the folder it changed."""
+    dest = root / o.path
+    if o.op == "remove":
+        assert o.backup is not None
+        # Moved into the staging folder, not unlinked: the backup is what an undo restores.
+        os.replace(dest, staging / o.backup)
+        return _prune_empty_folders(root, dest.parent)
+    assert o.staged is not None
+    return _move_into_place(root, staging / o.staged, o.path)
 
 
 def _move_into_place(root: Path, staged: Path, rel: str) -> Path:
@@ -535,15 +985,13 @@ def _move_into_place(root: Path, staged: Path, rel: str) -> Path:
     return folder
 
 
-def _stage(staging: Path, number: int, text: str) -> Path:
-    """Write ``text`` to a new file in the staging folder, mode 0644, flushed to disk."""
-    path = staging / f"{number:05d}"
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to a new file, mode 0644, flushed to disk."""
     with open(path, "x", newline="\n", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fchmod(f.fileno(), _FILE_MODE)
         os.fsync(f.fileno())
-    return path
 
 
 def _prune_empty_folders(root: Path, folder: Path) -> Path:

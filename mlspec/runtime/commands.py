@@ -991,10 +991,14 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
     events = r.on if r else ()
     if not events:
         decision = {"trigger": False, "reasons": [], "blocked_by_cooldown": False, "events": [],
-                    "notes": ["retraining.on lists no events"], "last_triggered_timestamp": None,
+                    "notes": ["retraining.on lists no events"], "invalid": [], "last_triggered_timestamp": None,
                     "cooldown_until_timestamp": None}
     else:
         decision = monitor.decide(tuple(events), r.cooldown_seconds, state)
+    for name, problem in decision.get("invalid", ()):
+        ctx.add(dx.STATE_INVALID, f"monitoring state {ctx.shown(state / name)}: {problem}; no retrain decided",
+                file=ctx.shown(state / name),
+                hint="delete the file (the check that writes it records a fresh result on its next run)")
     now = time.time()
     if decision["trigger"] and not dry_run:
         try:
@@ -1023,10 +1027,14 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
                if decision["cooldown_until_timestamp"] is not None else None, "push": push}
     verdict = "TRIGGER retrain" if decision["trigger"] else "no retrain"
     lines = [f"{verdict}{' (dry run: not recorded)' if dry_run and decision['trigger'] else ''}"]
+    # State files are data, not trusted text: escape what could drive a terminal or, in CI,
+    # start a workflow command (a newline followed by `::error::`).
+    from mlspec.reporters import clean
+
     for e in decision["events"]:
         mark = "raised" if e["raised"] else (e["status"] or "no result")
-        lines.append(f"  {e['event']:<15} {mark:<9} {e['summary'] or ''}".rstrip())
-    lines += [f"  note: {n}" for n in decision["notes"]]
+        lines.append(clean(f"  {e['event']:<15} {mark:<9} {e['summary'] or ''}".rstrip()))
+    lines += [clean(f"  note: {n}") for n in decision["notes"]]
     code = (0 if decision["trigger"] else 99) if exit_code else 0
     return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)
 

@@ -205,20 +205,15 @@ def utc(ts: float) -> str:
 
 
 def read_json_file(path: Path, what: str, shown: str, *, code: str = dx.DATA_UNREADABLE,
-                   max_bytes: int = 64 * 1024 * 1024) -> Any:
+                   max_bytes: int = 64 * 1024 * 1024, follow_symlinks: bool = True) -> Any:
+    """A JSON file read through the bounded reader: a regular file of at most ``max_bytes``,
+    UTF-8. ``NaN``/``Infinity`` load as floats: callers judge numbers themselves."""
+    from mlspec.bounded import ReadRefused, read_text
+
     try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise Failure(code, f"{what} {shown} is a directory", file=shown)
-        if size > max_bytes:
-            raise Failure(code, f"{what} {shown} is too large ({size} bytes)", file=shown)
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise Failure(code, f"{what} {shown} does not exist", file=shown) from None
-    except UnicodeDecodeError as exc:
-        raise Failure(code, f"{what} {shown} is not UTF-8 ({exc.reason} at byte {exc.start})", file=shown) from None
-    except OSError as exc:
-        raise Failure(code, f"cannot read {what} {shown}: {exc.strerror or exc}", file=shown) from None
+        text = read_text(path, max_bytes, follow_symlinks=follow_symlinks)
+    except ReadRefused as exc:
+        raise Failure(code, f"{what} {shown} {exc.reason}", file=shown) from None
     try:
         return json.loads(text)
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
@@ -320,6 +315,12 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     if not target:
         return info
     info["pushgateway"] = target
+    problem = prom.url_problem(target)
+    if problem:
+        # A malformed address is wrong input (fix the option or the spec), not a gateway outage.
+        ctx.add(dx.PUSHGATEWAY_INVALID, f"cannot push metrics: {problem}", file=ctx.checked.file,
+                hint="pass --pushgateway http://HOST:9091, or --no-push")
+        return info
     batches = groups if groups is not None else [([("command", ctx.command), *grouping], samples)]
     try:
         for extra, batch in batches:

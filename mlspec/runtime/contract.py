@@ -121,6 +121,12 @@ def check_column(chunked: Any, col: Any) -> ColumnReport:
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     rep = ColumnReport(col.name, col.type, True, found_type=str(arr.type), rows=len(arr))
+    if is_nested(arr.type):
+        # A list/map/struct column is of no contract type: every value breaks the type rule.
+        rep.nulls = arr.null_count
+        rep.counts = {k: v for k, v in (("type", len(arr) - arr.null_count),
+                                         ("null", 0 if col.nullable else arr.null_count)) if v}
+        return rep
     counts = dict.fromkeys(RULES[1:], 0)
     null = np.asarray(arr.is_null(), dtype=bool) if len(arr) else np.zeros(0, bool)
     if pa.types.is_floating(arr.type):
@@ -234,15 +240,36 @@ def _floats(arr: Any) -> Any:
 
 def _epoch(arr: Any) -> Any:
     import numpy as np
+
+    return np.asarray(epoch_seconds(arr).to_numpy(zero_copy_only=False), dtype=float)
+
+
+UNIT_SCALE = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
+def epoch_seconds(arr: Any) -> Any:
+    """Dates and timestamps (any unit, with or without a time zone) as float64 epoch seconds.
+
+    Timestamps are read as their own unit's integer count and scaled: casting to a coarser
+    unit first would refuse pandas' usual nanosecond values (``ArrowInvalid``: it would lose data).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if pa.types.is_date(arr.type):
         arr = pc.cast(arr, pa.timestamp("s"))
-    if arr.type.tz is not None:
-        arr = pc.cast(arr, pa.timestamp(arr.type.unit))
-    ints = pc.cast(pc.cast(arr, pa.timestamp("us")), pa.int64())
-    return np.asarray(pc.cast(ints, pa.float64()).to_numpy(zero_copy_only=False), dtype=float) / 1e6
+    unit = arr.type.unit
+    ints = pc.cast(pc.cast(arr, pa.timestamp(unit)), pa.int64())
+    # Nanosecond counts exceed float64's exact integers: an unsafe cast rounds to the
+    # nearest representable value (sub-microsecond), which is what epoch seconds can hold anyway.
+    return pc.divide(pc.cast(ints, pa.float64(), safe=False), UNIT_SCALE[unit])
+
+
+def is_nested(t: Any) -> bool:
+    """List, map, struct and union columns: values no contract type describes."""
+    import pyarrow as pa
+
+    return bool(pa.types.is_nested(t) or pa.types.is_union(t))
 
 
 def _parse_text(arr: Any, ctype: str) -> tuple[Any, Any, Any]:

@@ -191,15 +191,84 @@ def _csv_options(path: str, string_columns: tuple[str, ...]) -> tuple[Any, Any]:
 
 
 def _read_file(loc: Location, fmt: str, columns: list[str] | None, string_columns: tuple[str, ...]) -> Any:
+    return _distinct_columns(_read_one(loc, fmt, columns, string_columns), loc)
+
+
+def _distinct_columns(table: Any, loc: Location) -> Any:
+    _distinct_names(table.column_names, loc)
+    return table
+
+
+def _distinct_names(names: list[str], loc: Location) -> None:
+    """CSV headers (and Parquet files written by other tools) may name a column twice;
+    every lookup by name would then be ambiguous."""
+    if len(set(names)) != len(names):
+        from collections import Counter
+
+        twice = sorted(n for n, k in Counter(names).items() if k > 1)
+        shown = ", ".join(repr(n)[:60] for n in twice[:5])
+        raise Failure(dx.DATA_UNREADABLE, f"cannot read {loc.display}: the column name{'s' if len(twice) > 1 else ''} "
+                      f"{shown} appear{'' if len(twice) > 1 else 's'} more than once", file=loc.display,
+                      hint="give every column a distinct name")
+
+
+def _read_one(loc: Location, fmt: str, columns: list[str] | None, string_columns: tuple[str, ...]) -> Any:
     import pyarrow.parquet as pq
 
+    if loc.local:
+        with open_data_file(loc) as fh:
+            if fmt == "parquet":
+                names = pq.read_schema(fh).names
+                fh.seek(0)
+                _distinct_names(names, loc)
+                if columns is not None:
+                    columns = [c for c in columns if c in names]
+                return pq.read_table(fh, columns=columns)
+            return _read_stream(_decompressed(fh, loc.path), loc, fmt, columns, string_columns)
     if fmt == "parquet":
-        kw = {} if loc.local else {"filesystem": loc.fs}
+        names = pq.read_schema(loc.path, filesystem=loc.fs).names
+        _distinct_names(names, loc)
         if columns is not None:
-            names = set(pq.read_schema(loc.path, **kw).names)
             columns = [c for c in columns if c in names]
-        return pq.read_table(loc.path, columns=columns, **kw)
-    source = _open_stream(loc)
+        return pq.read_table(loc.path, columns=columns, filesystem=loc.fs)
+    return _read_stream(_open_stream(loc), loc, fmt, columns, string_columns)
+
+
+MAX_DATA_BYTES_ENV = "MLSPEC_MAX_DATA_BYTES"
+DEFAULT_MAX_DATA_BYTES = 16 << 30
+_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+
+def open_data_file(loc: Location) -> Any:
+    """A local data file through the bounded reader: a regular file (a FIFO or device in a
+    data folder is refused, not read forever) no larger than ``$MLSPEC_MAX_DATA_BYTES``."""
+    from mlspec.bounded import ReadRefused, open_regular
+
+    try:
+        limit = int(os.environ.get(MAX_DATA_BYTES_ENV) or DEFAULT_MAX_DATA_BYTES)
+    except ValueError:
+        limit = DEFAULT_MAX_DATA_BYTES
+    try:
+        fh = open_regular(loc.path)
+    except ReadRefused as exc:
+        raise Failure(dx.DATA_UNREADABLE, f"{loc.display} {exc.reason}", file=loc.display) from None
+    size = os.fstat(fh.fileno()).st_size
+    if size > limit:
+        fh.close()
+        raise Failure(dx.DATA_UNREADABLE, f"{loc.display} is larger than the {limit} byte limit ({size} bytes)",
+                      file=loc.display, hint=f"raise it with {MAX_DATA_BYTES_ENV}, or check a sample")
+    return fh
+
+
+def _decompressed(fh: Any, path: str) -> Any:
+    import pyarrow as pa
+
+    codec = _CODECS.get(os.path.splitext(path.lower())[1])
+    return pa.CompressedInputStream(pa.PythonFile(fh, mode="r"), codec) if codec else pa.PythonFile(fh, mode="r")
+
+
+def _read_stream(source: Any, loc: Location, fmt: str, columns: list[str] | None,
+                 string_columns: tuple[str, ...]) -> Any:
     try:
         if fmt == "csv":
             import pyarrow.csv as pcsv
@@ -213,7 +282,7 @@ def _read_file(loc: Location, fmt: str, columns: list[str] | None, string_column
     finally:
         if hasattr(source, "close"):
             source.close()
-    return _select(table, columns)
+    return _select(_distinct_columns(table, loc), columns)
 
 
 def _select(table: Any, columns: list[str] | None) -> Any:

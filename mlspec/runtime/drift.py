@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mlspec.runtime import stats
+from mlspec.runtime.contract import is_nested
 
 NUMERIC_ONLY = ("ks", "wasserstein")
 CATEGORICAL_ONLY = ("chi2",)
@@ -119,11 +120,9 @@ def numeric_values(chunked: Any) -> tuple[Any, dict[str, int]]:
     if pa.types.is_null(t):
         return np.zeros(0), {"rows": len(arr), "nulls": len(arr), "non_finite": 0}
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        if pa.types.is_date(t):
-            arr = pc.cast(arr, pa.timestamp("s"))
-        if arr.type.tz is not None:
-            arr = pc.cast(arr, pa.timestamp(arr.type.unit))
-        arr = pc.divide(pc.cast(pc.cast(pc.cast(arr, pa.timestamp("us")), pa.int64()), pa.float64()), 1e6)
+        from mlspec.runtime.contract import epoch_seconds
+
+        arr = epoch_seconds(arr)
     elif pa.types.is_boolean(t):
         arr = pc.cast(arr, pa.int8())
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -148,6 +147,8 @@ def category_counts(chunked: Any) -> tuple[dict[str, int], dict[str, int]]:
     rows = len(arr)
     if pa.types.is_null(arr.type):
         return {}, {"rows": rows, "nulls": rows, "non_finite": 0}
+    if is_nested(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        raise NotNumeric(str(arr.type))
     if pa.types.is_floating(arr.type):
         arr = pc.if_else(pc.fill_null(pc.is_nan(arr), False), pa.scalar(None, arr.type), arr)
     text = pc.cast(arr, pa.string()) if not pa.types.is_string(arr.type) else arr
@@ -195,8 +196,13 @@ def measure(check: Any, ref: Any, cur: Any, contract_type: str | None) -> tuple[
     out["kind"] = "categorical" if categorical else "numeric"
     notes = []
     if categorical:
-        rc, rinfo = category_counts(ref)
-        cc, cinfo = category_counts(cur)
+        try:
+            rc, rinfo = category_counts(ref)
+            cc, cinfo = category_counts(cur)
+        except NotNumeric as exc:
+            out["status"] = "error"
+            out["note"] = f"{check.method} compares numbers or categories; the column holds {exc}"
+            return out, None
         rinfo["values"], cinfo["values"] = sum(rc.values()), sum(cc.values())
     else:
         try:
@@ -263,7 +269,12 @@ def measure(check: Any, ref: Any, cur: Any, contract_type: str | None) -> tuple[
             notes.append(f"{key} was not finite")
             out[key] = None
     score = out["p_value"] if check.is_test else out["statistic"]
-    if score is None:
+    if categorical and not any(k in rc for k in cc):
+        # Nothing the model sees now was ever in the reference: that is drift whatever a test
+        # on a few rows can prove (chi2 on one row each side gives p = 1).
+        notes.append("no current category occurs in the reference")
+        out["drift"], out["status"] = True, "drift"
+    elif score is None:
         out["status"] = "skipped"
     else:
         out["drift"] = bool(score < check.threshold) if check.is_test else bool(score > check.threshold)

@@ -115,10 +115,24 @@ def grouping_path(grouping: Iterable[tuple[str, str]]) -> str:
     return "/" + "/".join(parts)
 
 
+def url_problem(base: str) -> str | None:
+    """Why ``base`` is not a Pushgateway URL (``http(s)://host[:port][/path]``), or None."""
+    try:
+        parsed = urllib.parse.urlsplit(base)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"{base!a} is not a URL ({exc})"
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return f"{base!a} is not an http(s) URL with a host"
+    if parsed.query or parsed.fragment or any(c.isspace() or not c.isprintable() for c in base):
+        return f"{base!a} has a query, a fragment or a blank; give the gateway's base URL"
+    return None
+
+
 def push_url(base: str, grouping: Iterable[tuple[str, str]]) -> str:
-    parsed = urllib.parse.urlsplit(base)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise PushError(f"not an http(s) URL: {base!r}")
+    problem = url_problem(base)
+    if problem:
+        raise PushError(problem)
     return base.rstrip("/") + grouping_path(grouping)
 
 

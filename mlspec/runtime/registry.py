@@ -36,8 +36,16 @@ _NUMBER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 def sha256_file(path: Path) -> str:
+    """The file's sha256, read through the bounded reader's regular-file check (a FIFO as
+    the model is refused, not waited on)."""
+    from mlspec.bounded import ReadRefused, open_regular
+
     h = hashlib.sha256()
-    with path.open("rb") as fh:
+    try:
+        fh = open_regular(path)
+    except ReadRefused as exc:
+        raise Failure(dx.DATA_UNREADABLE, f"{path} {exc.reason}", file=str(path)) from None
+    with fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()

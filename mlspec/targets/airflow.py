@@ -168,7 +168,10 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         "upstream": upstream, "retries": node.retries, "timeout": node.timeout_seconds,
         "trigger_rule": None, "skip_on_exit_code": None, **extra,
     }
-    command = command + task.pop("command_suffix", "")
+    option = task.pop("command_option", None)
+    if option:  # runtime commands end in `-- SPEC …`: an option goes before the last `--`
+        head, sep, tail = command.rpartition(" -- ")
+        command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
         task.update(command=command, env=env, secrets=list(node.secrets))
@@ -229,13 +232,13 @@ def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]
             # "No retrain" is a skip, not a failure.
             tasks.append(_command_task(node, options, plan, upstream, trigger_rule="all_done",
                                        skip_on_exit_code=NO_RETRAIN_EXIT_CODE,
-                                       command_suffix=" --exit-code"))
+                                       command_option="--exit-code"))
             tasks.append({"id": "trigger_pipeline", "kind": "trigger", "upstream": [node.slug],
                           "trigger_dag_id": pipeline_dag_id(plan)})
         else:
             # A finding is the check doing its job: the task succeeds and records it for
             # the retrain task; only a check that could not run fails the task.
-            tasks.append(_command_task(node, options, plan, upstream, command_suffix=" --exit-zero-on-finding"))
+            tasks.append(_command_task(node, options, plan, upstream, command_option="--exit-zero-on-finding"))
     return tasks
 
 
@@ -250,7 +253,7 @@ def report_tasks(plan: Plan, options: AirflowOptions, whole: str, upstream: list
     out = []
     for status, rule in (("success", "none_failed"), ("failure", "one_failed")):
         node = Node(id=f"report.{status}", slug=f"report_{status}", kind="report", title=f"report {status}",
-                    command=f"mlspec report-run {sh(plan.spec_file)} --node {whole} --status {status}",
+                    command=f"mlspec report-run --node {whole} --status {status} -- {sh(plan.spec_file)}",
                     env=plan.environment.env, runtime=True)
         out.append(_command_task(node, options, plan, list(upstream), trigger_rule=rule))
     return out

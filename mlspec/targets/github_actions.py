@@ -351,9 +351,9 @@ class _Builder:
                 {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
                  "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
                 {"name": "Validate the spec", "env": validate_env,
-                 "run": 'mlspec validate --format github "$MLSPEC_SPEC"'},
+                 "run": 'mlspec validate --format github -- "$MLSPEC_SPEC"'},
                 {"name": "Check generated files are up to date", "env": validate_env,
-                 "run": 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"'},
+                 "run": 'mlspec compile --check --format github --out . -- "$MLSPEC_SPEC"'},
             ],
         }}
         install = {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
@@ -443,7 +443,7 @@ class _Builder:
                '  *" failure "*|*" cancelled "*) status=failure ;;\n'
                '  *) status=success ;;\n'
                'esac\n'
-               f'mlspec report-run {sh(self.plan.spec_file)} --node pipeline --status "$status"')
+               f'mlspec report-run --node pipeline --status "$status" -- {sh(self.plan.spec_file)}')
         return {
             "name": "report the run", "needs": jobs, "if": "always()", "runs-on": _runner(self.options.runs_on),
             "timeout-minutes": 10, "permissions": {"contents": "read"},

@@ -107,9 +107,9 @@ def test_registry_lifecycle(backend, project, mlspec):
 
     plan = check_project(project.spec).plan
     node = plan.node("monitor.performance")
-    assert node.command.startswith("mlspec registry fetch mlproject.yaml --alias production && "
+    assert node.command.startswith("mlspec registry fetch --alias production -- mlproject.yaml && "
                                    "python score.py --model .mlspec/production/model.joblib ")
-    assert plan.fetch_production_command == "mlspec registry fetch mlproject.yaml --alias production"
+    assert plan.fetch_production_command == "mlspec registry fetch --alias production -- mlproject.yaml"
     r = mlspec("registry", "fetch", "--alias", "production")
     assert r.exit_code == 0, r.output
     assert (project.root / ".mlspec/production/model.joblib").read_text() == "model-one"

@@ -247,7 +247,7 @@ def assert_report_tasks(dag, whole: str, operator: str) -> None:
         task = dag.tasks[task_id]
         status = task_id.removeprefix("report_")
         command = task.kwargs["bash_command" if operator == "bash" else "command"]
-        assert command.endswith(f"mlspec report-run mlproject.yaml --node {whole} --status {status}")
+        assert command.endswith(f"mlspec report-run --node {whole} --status {status} -- mlproject.yaml")
         assert task.kwargs["trigger_rule"] == rule
 
 
@@ -317,12 +317,13 @@ def test_monitoring_dag_is_the_plan(tmp_path: Path, example: str) -> None:
         task = dag.tasks[n.slug]
         if n.kind == "retrain":
             # runs after the checks whatever they found; "no retrain" is Airflow's skip code
-            assert task.kwargs["bash_command"] == n.command + " --exit-code"
+            assert task.kwargs["bash_command"] == n.command.replace(" -- ", " --exit-code -- ", 1)
             assert task.kwargs["trigger_rule"] == "all_done"
             assert task.kwargs["skip_on_exit_code"] == NO_RETRAIN_EXIT_CODE == 99
         else:
             # a finding is success for the task; the retrain task reads the recorded state
-            assert task.kwargs["bash_command"] == n.command + " --exit-zero-on-finding"
+            head, sep, tail = n.command.rpartition(" -- ")      # the flag goes before the last `--`
+            assert task.kwargs["bash_command"] == f"{head} --exit-zero-on-finding{sep}{tail}"
             assert "trigger_rule" not in task.kwargs and "skip_on_exit_code" not in task.kwargs
     if retrain:
         trigger = dag.tasks["trigger_pipeline"]
@@ -335,8 +336,8 @@ def test_churn_gate_approval_register_chain(tmp_path: Path) -> None:
     dag = parse_dag(compiled_ok(tmp_path, airflow_only(example_data("churn")), write=False).dag("pipeline"))
     assert ("evaluate", "gate") in dag.edges and ("gate", "approve") in dag.edges
     assert ("approve", "register") in dag.edges
-    assert dag.tasks["gate"].kwargs["bash_command"] == "mlspec gate mlproject.yaml"
-    assert dag.tasks["register"].kwargs["bash_command"] == "mlspec register mlproject.yaml"
+    assert dag.tasks["gate"].kwargs["bash_command"] == "mlspec gate -- mlproject.yaml"
+    assert dag.tasks["register"].kwargs["bash_command"] == "mlspec register -- mlproject.yaml"
     approve = dag.tasks["approve"]
     assert approve.kwargs["defaults"] == "Reject"              # no answer = no release
     assert approve.kwargs["response_timeout"] == Call("timedelta", (), {"seconds": 7 * 86400})
@@ -631,7 +632,7 @@ def test_kubernetes_pods_are_valid(tmp_path: Path) -> None:
     assert train["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pods["churn_pipeline.train"]["spec"]["automountServiceAccountToken"] is False
     assert pods["churn_monitoring.retrain"]["spec"]["containers"][0]["args"] == [
-        "cd /workspace && mlspec retrain-trigger mlproject.yaml --exit-code"]
+        "cd /workspace && mlspec retrain-trigger --exit-code -- mlproject.yaml"]
 
 
 # --------------------------------------------------------------------------- running the DAGs

@@ -255,7 +255,7 @@ def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> N
         installs = steps_named(job, "Install")
         installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
         assert ("mlspec-compiler[runtime]==" in installed) is node.runtime, node.id
-    assert command_step(jobs["gate"])["run"] == "mlspec gate mlproject.yaml"
+    assert command_step(jobs["gate"])["run"] == "mlspec gate -- mlproject.yaml"
 
 
 def test_secrets_only_on_the_command_step_of_jobs_in_an_environment(reference) -> None:
@@ -399,8 +399,8 @@ def test_ci_validates_checks_and_tests() -> None:
     assert on(wf) == {"pull_request": {"branches": ["main"]}, "push": {"branches": ["main"]}}
     validate = wf["jobs"]["validate"]
     runs = [s.get("run", "") for s in validate["steps"]]
-    assert 'mlspec validate --format github "$MLSPEC_SPEC"' in runs
-    assert 'mlspec compile --check --format github --out . "$MLSPEC_SPEC"' in runs
+    assert 'mlspec validate --format github -- "$MLSPEC_SPEC"' in runs
+    assert 'mlspec compile --check --format github --out . -- "$MLSPEC_SPEC"' in runs
     assert steps_named(validate, "Validate")[0]["env"] == {"MLSPEC_SPEC": "mlproject.yaml"}
     test = wf["jobs"]["test"]
     assert test["steps"][-1]["run"] == "python -m pytest -q"
@@ -630,7 +630,7 @@ def test_the_final_job_reports_how_the_run_ended(reference, tmp_path) -> None:
                           ("success cancelled", "failure"), ("", "success")):
         out = subprocess.run(["bash", "-eo", "pipefail", str(script)], env={"MLSPEC_NEEDS": needs, "PATH": "/usr/bin:/bin"},
                              capture_output=True, text=True, check=True).stdout
-        assert out.strip() == f"mlproject.yaml --node pipeline --status {status}", needs
+        assert out.strip() == f"--node pipeline --status {status} -- mlproject.yaml", needs
 
 
 

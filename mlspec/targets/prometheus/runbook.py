@@ -29,7 +29,7 @@ def runbook_url(options: PrometheusOptions, project: str, alert: str) -> str:
 _RUNBOOK = {
     "MlspecDataDrift": (
         "The distribution of a column in the current data moved away from the reference data.",
-        ["Run `mlspec drift {spec}` to recompute the statistics and see every column.",
+        ["Run `mlspec drift -- {spec}` to recompute the statistics and see every column.",
          "Check upstream changes to the column (new categories, units, a broken join, missing values).",
          "If the shift is real and lasting, retrain on recent data; if it is a data bug, fix the source."]),
     "MlspecConceptDrift": (
@@ -43,7 +43,7 @@ _RUNBOOK = {
          "Models trained or monitored on stale data silently degrade: pause retraining until it is fresh."]),
     "MlspecSchemaViolations": (
         "Values in a data source broke its column contract (type, range, allowed values, nulls).",
-        ["Run `mlspec check-data {spec} SOURCE` to list the violations.",
+        ["Run `mlspec check-data -- {spec} SOURCE` to list the violations.",
          "Fix the producer, or update the contract in the spec if the change is intended."]),
     "MlspecPipelineFailed": (
         "A pipeline or monitoring node reported a failed run (`mlspec_run_success` is 0).",
