@@ -43,9 +43,12 @@ class Checked:
 def check_project(
     spec_path: str | os.PathLike[str] | bytes, *, display_name: str | None = None,
     targets: Sequence[str] = (), strict: bool = False, out_dir: str | os.PathLike[str] | None = None,
-    template_dirs: Sequence[Path] = (),
+    template_dirs: Sequence[Path] = (), check_targets: bool = True,
 ) -> Checked:
-    """Load, validate, resolve and target-check a spec; write nothing."""
+    """Load, validate, resolve and target-check a spec; write nothing.
+
+    ``check_targets=False`` skips what only matters when artifacts are emitted (MS4xx: what a
+    target cannot express): runtime commands and `mlspec run` need the Plan, not the targets."""
     from mlspec.language.loader import load_document
     from mlspec.compiler.resolve import resolve_plan
     from mlspec.language.rules import check_rules
@@ -82,6 +85,8 @@ def check_project(
     result.diagnostics += diags
     if plan is not None and not dx.has_errors(result.diagnostics):
         result.plan = plan
+        if not check_targets:
+            return _finish(result, strict)
         registry = available_targets()
         for target_name in result.target_options:
             target = registry[target_name](result.target_options[target_name], template_dirs)

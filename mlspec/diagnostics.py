@@ -218,8 +218,8 @@ DEPENDENCY_CYCLE = _code("MS202", "dependency cycle", E,
 UNKNOWN_INTERPOLATION = _code("MS203", "unknown interpolation", E,
     "A `${…}` in a `run` string names a value mlspec does not know. Only `${params.NAME}`, "
     "`${data.NAME.uri}`, `${data.NAME.version}`, `${project.name}`, "
-    "`${training.outputs.model}`, `${training.outputs.metrics}` and `${validation.metrics}` "
-    "are interpolated; any other `${NAME}` is left to the shell.")
+    "`${training.outputs.model}`, `${training.outputs.metrics}`, `${validation.metrics}` and "
+    "`${registry.production.model}` are interpolated; any other `${NAME}` is left to the shell.")
 WRONG_REFERENCE_KIND = _code("MS204", "reference of the wrong kind", E,
     "The reference resolves, but to the wrong kind of thing (for example a step where a "
     "data source is required).")
@@ -272,6 +272,12 @@ SPEC_NAME_UNUSABLE = _code("MS316", "spec file name cannot be written into artif
     "The spec's file name (or its folder, relative to the output folder) is not valid UTF-8 "
     "or holds control characters. Generated workflows, DAGs and the lock name the spec, and "
     "every one of them is UTF-8 text: rename the file.")
+PRODUCTION_WITHOUT_REGISTRY = _code("MS325", "production model without a registry", E,
+    "A `run` string reads `${registry.production.model}` but the spec has no `registry` "
+    "section to fetch the production model from.")
+MONITORING_WITHOUT_METRICS = _code("MS330", "monitoring without a metrics destination", W,
+    "`monitoring` names neither a `pushgateway` nor a `textfile_dir`, so the checks' results and "
+    "the pipeline runs never reach Prometheus: no drift, failure or staleness alert can fire.")
 PARAMS_FILE = _code("MS335", "params file cannot be used", E,
     "`params_file` names a file that does not exist, is not a YAML mapping, or breaks the "
     "rules of a spec file (the same strict loader reads it); its own problems are reported at "
@@ -292,6 +298,35 @@ UNCHECKABLE_DATA = _code("MS340", "data contract on data the runtime cannot read
 NO_HEALTH_CHECK = _code("MS341", "online serving without a health check", W,
     "`serving.health_path` is null: the serving image has no HEALTHCHECK and Kubernetes probes can "
     "only see that the port accepts connections, not that the model is loaded.")
+OVERLAPPING_OUTPUTS = _code("MS342", "one node's output holds another's", E,
+    "An output is a folder that contains another node's output (step A writes `data/`, step B "
+    "`data/features.csv`). A run cache keyed on outputs cannot tell which node changed the file, so "
+    "both re-run or one is skipped silently; write them to separate paths.",
+    "steps:\n  a: {run: python a.py, outputs: [data]}\n  b: {run: python b.py, outputs: [data/features.csv]}")
+BATCH_BLOCK_MISUSED = _code("MS343", "serving.batch where it cannot apply", E,
+    "`serving.batch` adds scheduled batch scoring next to an online server. With `mode: batch` the "
+    "serving itself is the batch job: put `run`, `schedule` and `timeout` directly under `serving`.",
+    "serving:\n  mode: batch\n  run: python score.py\n  schedule: '@daily'\n"
+    "  batch: {run: python score.py, schedule: '@daily'}")
+BATCH_RUNS_THE_SERVER = _code("MS344", "batch scoring runs the server's command", W,
+    "`serving.batch.run` is the same command as `serving.run`: the scheduled job would start the "
+    "server, which does not finish, so every run ends at its timeout (or never). Give the batch "
+    "its own scoring command.")
+JUDGE_MISSING = _code("MS345", "judge scorer without a judge", E,
+    "An eval scored by `rubric` or `llm_judge` needs `llm.judge`: the model that gives the verdicts.",
+    "llm:\n  evals:\n    - {name: tone, dataset: data.golden, outputs: out.jsonl, scorer: rubric, rubric: r.md, min: 0.8}")
+EVAL_SCORER_PARAMS = _code("MS346", "eval scorer setting missing or unused", E,
+    "`regex` needs `pattern` (a valid Python regular expression), `json_schema` needs `schema`; "
+    "`pattern`, `schema` and `rubric` given to a scorer that does not read them are refused too.")
+EVAL_DATASET_FORMAT = _code("MS347", "eval dataset is not JSON Lines", E,
+    "An eval's `dataset` is read as JSON Lines (one case a line with `id`, `input`, `expected`); "
+    "the source's format (declared or from its extension) is something else.")
+GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
+    "A gate metric `evals.NAME.FIELD` names no eval in `llm.evals`, or a field an eval summary does not "
+    "have (score, passed, failed, errors, cases, tokens_max, latency_p95_ms, cost_per_1k_requests_usd).")
+JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
+    "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
+    "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
@@ -320,6 +355,11 @@ EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
     "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
     "without a shared volume) while the artifact store or the registry is a folder on them: an error "
     "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
+RUNBOOK_URL_RELATIVE = _code("MS420", "alerts link to their runbook by a relative path", W,
+    "The prometheus target emits alerts with a `runbook_url`, but `targets.prometheus.runbook_url` is "
+    "not set, so the link is a path relative to the output folder: a Slack message or an e-mail "
+    "cannot open it. Set it to the https URL the repository is browsable under.",
+    "targets:\n  prometheus: {runbook_url: \"https://github.com/example/churn/blob/main/\"}")
 
 # 5 — writing artifacts
 FOREIGN_FILE = _code("MS501", "would overwrite a file mlspec did not write", E,
@@ -381,6 +421,9 @@ PUSH_FAILED = _code("MS609", "metrics push failed", W,
     "The Pushgateway could not be reached or refused the metrics; the command's verdict stands.")
 DATA_STALE = _code("MS610", "data is stale", E,
     "`mlspec freshness`: a source's newest data is older than its `freshness` bound.")
+UNKNOWN_RUN_NODE = _code("MS670", "report-run names no node of the plan", E,
+    "`mlspec report-run --node` takes a node id of the plan (`train`, `monitor.drift`), its slug "
+    "(the Airflow task id) or `pipeline` / `monitoring` for a whole run.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
 RUN_LOCKED = _code("MS612", "another mlspec run is running in this folder", E,
@@ -399,6 +442,29 @@ PUSHGATEWAY_INVALID = _code("MS615", "invalid Pushgateway URL", E,
 RUN_INTERRUPTED = _code("MS616", "run interrupted by a signal", E,
     "`mlspec run` received SIGINT, SIGTERM or SIGHUP: it stopped the running node's whole "
     "process tree and recorded nothing for it.")
+EVAL_FAILED = _code("MS680", "eval score out of bounds", E,
+    "`mlspec eval`: an eval's score (the share of cases that passed) is below its `min` or above its `max`.")
+EVAL_OUTPUTS = _code("MS681", "eval outputs unusable", E,
+    "`mlspec eval`: the eval's `run` command failed, or its `outputs` file is missing, not JSON Lines of "
+    "objects with `id` and `output`, or names a case the dataset lacks.")
+EVAL_DATASET = _code("MS682", "eval dataset unusable", E,
+    "`mlspec eval`: the dataset is missing or not JSON Lines of objects with a unique `id`, or a case has "
+    "no output (a missing output is a failed case and reported once).")
+JUDGE_UNAVAILABLE = _code("MS683", "judge gave up", E,
+    "`mlspec eval`: the judge did not answer after its retries (timeouts, HTTP 429 or 5xx) or refused the "
+    "request (another HTTP error); the diagnostic names the eval and the last HTTP status.")
+JUDGE_REPLY = _code("MS684", "judge reply unusable", W,
+    "`mlspec eval`: a judge reply was not the verdict asked for (not JSON, no `score`); that case counts as "
+    "an error (not passed), the eval goes on.")
+REVIEW_PENDING = _code("MS685", "human review pending", E,
+    "`mlspec eval`: a `human` eval has cases without a verdict in `.mlspec/reviews/<eval>.jsonl`; fill in "
+    "`verdict` (true/false or a score 0–1) and run it again.")
+BUDGET_EXCEEDED = _code("MS686", "LLM budget exceeded", E,
+    "`mlspec eval`: the eval's outputs exceed an `llm.budgets` bound (largest tokens per request, p95 "
+    "latency, cost per thousand requests).")
+EVAL_FILE = _code("MS687", "eval file unreadable", E,
+    "`mlspec eval`: the eval's rubric, JSON Schema or review file cannot be read or parsed, or a local "
+    "judge's entrypoint cannot be imported.")
 STORE_ERROR = _code("MS650", "artifact store unusable", E,
     "The artifact store (`storage.uri`) cannot be opened or written: an unreachable endpoint, missing "
     "credentials, a missing bucket or a refused request.")
@@ -443,6 +509,17 @@ BASE_SPEC_INVALID = _code("MS634", "base spec does not compile", W,
 UNKNOWN_CODE = _code("MS635", "unknown diagnostic code", E,
     "`mlspec explain CODE`: CODE is not a diagnostic code of this mlspec version.",
     "mlspec explain MS2O1")
+
+REGISTRY_DAMAGED = _code("MS660", "registry folder damaged", E,
+    "The registry holds something `mlspec register` did not write: a pointer that is not a "
+    "pointer document or names a missing version, metadata that is missing, invalid or no longer "
+    "matches the hash its pointer recorded, a model whose sha256 differs from its metadata, or a "
+    "symbolic link. Nothing is read from it until it is repaired (promote a valid version).")
+REGISTRY_CONFLICT = _code("MS661", "registry write conflict", E,
+    "Concurrent writers kept changing a registry pointer or version number; run the command again.")
+REGISTRY_NO_VERSION = _code("MS662", "no such registered version", E,
+    "`mlspec registry fetch/promote`: the registry has no production model yet, or no version "
+    "with that number.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

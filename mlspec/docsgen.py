@@ -125,7 +125,9 @@ def reference_md() -> str:
            "quote versions (`\"3.10\"`), write booleans as `true`/`false`.", "",
            "Interpolations in `run` strings: `${params.NAME}`, `${data.NAME.uri}`, "
            "`${data.NAME.version}`, `${project.name}`, `${training.outputs.model}`, "
-           "`${training.outputs.metrics}`, `${validation.metrics}`. Each value is shell-quoted "
+           "`${training.outputs.metrics}`, `${validation.metrics}`, `${registry.production.model}` "
+           "(the deployed model, fetched from the registry before the command; see registry.md). "
+           "Each value is shell-quoted "
            "where it lands; other `${…}` and `$VAR` are left to the shell; `$${` is a literal `${`.", "",
            "## Sections", ""]
     for model in _models(Spec):

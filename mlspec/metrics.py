@@ -40,17 +40,28 @@ GATE_VALUE = _m("mlspec_gate_value", "gauge", "Metric value a gate evaluated.", 
 GATE_PASSED = _m("mlspec_gate_passed", "gauge", "1 when the gate passed, 0 when it failed.", "gate", "metric")
 RUN_SUCCESS = _m("mlspec_run_success", "gauge", "1 when the node's last run succeeded, 0 when it failed.", "node")
 RUN_TIMESTAMP = _m("mlspec_run_timestamp_seconds", "gauge", "Unix time the node last finished.", "node")
+RUN_LAST_SUCCESS = _m("mlspec_run_last_success_timestamp_seconds", "gauge",
+                      "Unix time the node (or the whole run: node pipeline, monitoring) last succeeded.", "node")
+CHECK_OUTCOME = _m("mlspec_check_outcome", "gauge",
+                   "1 for the outcome of the check's last run (finding, ok, error), 0 for the others.",
+                   "check", "outcome")
 RETRAIN_TRIGGERED = _m("mlspec_retrain_triggered_timestamp_seconds", "gauge",
                        "Unix time monitoring last triggered a retrain.")
 LLM_REQUESTS = _m("mlspec_llm_requests_total", "counter", "Requests sent to the hosted model.")
 LLM_COST = _m("mlspec_llm_cost_usd_total", "counter", "Spend on the hosted model in US dollars.")
 LLM_TOKENS = _m("mlspec_llm_tokens_total", "counter", "Tokens used, by kind (input, output).", "kind")
 LLM_LATENCY = _m("mlspec_llm_request_duration_seconds", "histogram", "Latency of hosted-model requests.")
+LLM_EVAL_SCORE = _m("mlspec_llm_eval_score", "gauge", "Share of an LLM eval's cases that passed (0-1).",
+                    "eval", "scorer")
+LLM_EVAL_PASSED = _m("mlspec_llm_eval_passed", "gauge",
+                     "1 when the eval's score was within its bounds and budgets, 0 when not.", "eval")
+LLM_EVAL_ERRORS = _m("mlspec_llm_eval_errors", "gauge",
+                     "Cases of an LLM eval that could not be scored (no output, unusable judge reply).", "eval")
 
 ALL: tuple[MetricDef, ...] = (
     DRIFT_SCORE, DRIFT_PVALUE, DRIFT_DETECTED, PERFORMANCE, DATA_LAST_UPDATED, SCHEMA_VIOLATIONS,
-    GATE_VALUE, GATE_PASSED, RUN_SUCCESS, RUN_TIMESTAMP, RETRAIN_TRIGGERED,
-    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY,
+    GATE_VALUE, GATE_PASSED, RUN_SUCCESS, RUN_TIMESTAMP, RUN_LAST_SUCCESS, CHECK_OUTCOME, RETRAIN_TRIGGERED,
+    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY, LLM_EVAL_SCORE, LLM_EVAL_PASSED, LLM_EVAL_ERRORS,
 )
 BY_NAME = {m.name: m for m in ALL}
 

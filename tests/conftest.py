@@ -33,6 +33,13 @@ def junit_property(marker: str) -> str:
     return f"mlspec_{marker}"
 
 
+# A network guard: any S3 client the suite opens without an explicit endpoint (a spec's
+# s3://bucket that no test meant to reach) talks to a closed port on loopback, never a cloud.
+# Tests that use the S3 server set their own endpoint. Also no EC2 metadata look-ups.
+os.environ.setdefault("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
 def validators_required() -> bool:
     """Must-run tests may not skip (CI, or MLSPEC_REQUIRE_VALIDATORS=1)."""
     if os.environ.get("MLSPEC_REQUIRE_VALIDATORS", "").strip() not in ("", "0"):

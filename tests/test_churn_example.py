@@ -40,12 +40,16 @@ def test_churn_end_to_end(tmp_path: Path) -> None:
     assert first["exit"] == 0
     assert [s[n] for n in ("check.customers", "step.prepare", "train", "evaluate", "gate", "register")] == ["ok"] * 6
     assert s["monitor.drift"] == "alert"  # the committed live sample is drifted
-    registry = project / ".mlspec" / "registry" / "churn-classifier"
-    assert (registry / "v1" / "metadata.json").exists()
-    metadata = json.loads((registry / "v1" / "metadata.json").read_text())
+    registry = project / ".mlspec" / "store" / "registry" / "churn-classifier"
+    assert (registry / "versions" / "1" / "metadata.json").exists()
+    metadata = json.loads((registry / "versions" / "1" / "metadata.json").read_text())
     assert metadata["metrics"]["roc_auc"] >= 0.75
+    # Monitoring judges the deployed model: the production version, fetched from the registry.
+    assert s["monitor.performance"] in ("ok", "alert")
+    production = project / ".mlspec" / "production" / "model.joblib"
+    assert production.read_bytes() == (registry / "versions" / "1" / "model.joblib").read_bytes()
     drift = json.loads((project / ".mlspec" / "monitoring" / "drift.json").read_text())
-    assert drift["status"] == "event"
+    assert drift["status"] == "finding"
 
     second = statuses(run(project))
     pipeline = ("check.customers", "step.prepare", "train", "evaluate", "gate", "register")
@@ -55,4 +59,4 @@ def test_churn_end_to_end(tmp_path: Path) -> None:
     spec.write_text(spec.read_text().replace("max_depth: 6", "max_depth: 5"))
     third = statuses(run(project))
     assert [third[n] for n in pipeline] == ["cached", "cached", "ok", "ok", "ok", "ok"]
-    assert (registry / "v2").exists()
+    assert (registry / "versions" / "2" / "metadata.json").exists()

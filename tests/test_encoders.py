@@ -457,3 +457,14 @@ def test_markdown_escapes_injection_attempts(attack):
 ])
 def test_find_template_syntax(text, token):
     assert find_template_syntax(text) == token
+
+
+def test_dockerignore_lines_stay_one_printable_line() -> None:
+    from mlspec.output.encoders import dockerignore_line, dockerignore_literal
+
+    assert dockerignore_literal("data/a*b?[1]!#\\x.csv") == r"data/a\*b\?\[1\]\!\#\\x.csv"
+    assert dockerignore_literal("a\u2028b\x85c") == "a?b?c"
+    assert dockerignore_line("!models/model.joblib") == "!models/model.joblib"
+    for bad in ("a\nb", "a\rb", "a\u2028b", "x\0"):
+        with pytest.raises(ValueError):
+            dockerignore_line(bad)

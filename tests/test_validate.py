@@ -112,3 +112,19 @@ def test_hidden_characters_written_as_escapes_are_refused(escape: str) -> None:
     assert spec is not None, diags
     found = [d for d in check_rules(spec, doc) if d.code == dx.FORBIDDEN_CHARACTER]
     assert [d.path for d in found] == [("project", "description")]
+
+
+@pytest.mark.parametrize(("a", "b", "overlap"), [
+    ("data", "data/features.csv", True), ("data/", "data/x/y.csv", True), ("./out", "out/b.csv", True),
+    ("data/a", "data/ab.csv", False), ("data/a.csv", "data/b.csv", False)])
+def test_an_output_folder_holding_another_nodes_output_is_an_error(a: str, b: str, overlap: bool) -> None:
+    from mlspec.language.rules import check_rules
+
+    text = (f"mlspec: 1\nproject: {{name: demo}}\nsteps:\n  a: {{run: python a.py, outputs: ['{a}']}}\n"
+            f"  b: {{run: python b.py, needs: [steps.a], outputs: ['{b}']}}\n"
+            "training: {run: python t.py, needs: [steps.b], outputs: {model: m/model.pkl, metrics: m/train.json}}\n")
+    doc, _ = load_text(text)
+    spec, diags = validate_spec(doc)
+    assert spec is not None, diags
+    found = [d for d in check_rules(spec, doc) if d.code == dx.OVERLAPPING_OUTPUTS]
+    assert [d.dotted_path for d in found] == (["steps.b.outputs[0]"] if overlap else [])

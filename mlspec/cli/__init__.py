@@ -66,10 +66,13 @@ RUNTIME = "mlspec.runtime.commands"
     "drift": (RUNTIME, "Measure drift between reference and current data."),
     "check-data": (RUNTIME, "Check a data set against a source's column contract."),
     "register": (RUNTIME, "Version an approved model in the registry."),
+    "registry": (RUNTIME, "Describe, fetch or promote registered models."),
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
+    "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
+    "eval": (RUNTIME, "Run and score the spec's LLM evals."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
@@ -338,7 +341,7 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
 
-    checked = check_project(spec)
+    checked = check_project(spec, check_targets=False)
     if not checked.ok:
         report(checked.diagnostics, fmt if fmt == "json" else "text", _sources([checked]))
         sys.exit(EXIT_INPUT)
@@ -353,6 +356,8 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
 
     try:
         store = open_store(plan, base, uri=store_uri)
+        if store_uri:   # the nodes' own runtime commands (register, store save, …) use the same store
+            os.environ["MLSPEC_STORAGE"] = store_uri
     except StoreError as exc:
         where = ("storage",) if checked.spec.storage is not None and not store_uri else ()
         d = dx.Diagnostic(exc.code, exc.message, file=checked.file, span=checked.doc.span(where) if where else None,

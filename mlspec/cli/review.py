@@ -59,7 +59,7 @@ def _file_hashes(plan: Any, base_dir: Path) -> dict[str, str | None]:
     """sha256 of each prompt file (and rubric) the plan names, as it is on that side."""
     if plan is None or plan.llm is None:
         return {}
-    names = [file for _, file, _ in plan.llm.prompts] + [e.rubric for e in plan.llm.evals if e.rubric]
+    names = [pr.file for pr in plan.llm.prompts] + [e.rubric for e in plan.llm.evals if e.rubric]
     out: dict[str, str | None] = {}
     for name in names:
         try:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import yaml
 
-from mlspec.compiler.plan import Alert, Gate, Node, Plan, ResourceRequest
+from mlspec.compiler.plan import Alert, Gate, Node, Plan, ResourceRequest, Serving
 from mlspec.output.artifacts import Artifact
 
 Effect = Literal["added", "removed", "changed", "loosened", "tightened", "widened", "narrowed"]
@@ -448,13 +448,21 @@ def _fan_out(out: _Collector, old: Mapping[str, list[str]], new: Mapping[str, li
 # ---------------------------------------------------------------------------- schedules
 
 
+def _batch(plan: Plan) -> Serving | None:
+    """The plan's batch scoring: the serving itself (mode batch) or its serving.batch."""
+    sv = plan.serving
+    if sv is None:
+        return None
+    return sv if sv.mode == "batch" else sv.batch
+
+
 def _schedules(out: _Collector, old: Plan | None, new: Plan) -> None:
     def get(plan: Plan | None) -> dict[str, str | None]:
         if plan is None:
             return {}
         return {"monitoring": plan.monitoring.schedule_text if plan.monitoring else None,
                 "retraining": plan.retraining.schedule_text if plan.retraining else None,
-                "batch serving": plan.serving.schedule if plan.serving and plan.serving.mode == "batch" else None}
+                "batch serving": _batch(plan).schedule if _batch(plan) else None}
 
     a, b = get(old), get(new)
     for what in _keys(a, b):
@@ -623,8 +631,8 @@ def _llm(out: _Collector, old: Plan | None, new: Plan,
         _scalar(out, "llm", "LLM model", la and f"{la.provider}/{la.model}", lb and f"{lb.provider}/{lb.model}")
         if la and lb:
             _scalar(out, "llm", "LLM model version", la.version, lb.version)
-    pa = {name: file for name, file, _ in (la.prompts if la else ())}
-    pb = {name: file for name, file, _ in (lb.prompts if lb else ())}
+    pa = {pr.name: pr.file for pr in (la.prompts if la else ())}
+    pb = {pr.name: pr.file for pr in (lb.prompts if lb else ())}
     for name in _keys(pa, pb):
         subject = f"prompt {name}"
         if name not in pb:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from mlspec.diagnostics import SpecPath
 
 KIND_RANK = {kind: i for i, kind in enumerate((
-    "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
+    "fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "approve", "register", "build", "deploy",
     "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"))}
 
 

@@ -1,6 +1,7 @@
 """``${…}`` interpolation in ``run`` strings.
 
-Only the mlspec namespaces (``params``, ``data``, ``project``, ``training``, ``validation``)
+Only the mlspec namespaces (``params``, ``data``, ``project``, ``training``, ``validation``,
+``registry``)
 are interpolated; any other ``${…}`` and ``$VAR`` belong to the shell and pass through
 untouched. ``$${`` writes a literal ``${``. Every value is shell-quoted where it lands.
 """
@@ -12,7 +13,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-NAMESPACES = ("params", "data", "project", "training", "validation")
+NAMESPACES = ("params", "data", "project", "training", "validation", "registry")
+PRODUCTION_MODEL = "registry.production.model"   # the deployed model, fetched before the command
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,13 @@ def shell_value(value: object) -> str:
 def expand(command: str, lookup: Callable[[str], object]) -> str:
     """``command`` with each reference replaced by its shell-quoted value."""
     return "".join(shell_value(lookup(t.ref)) if t.ref else t.text for t in tokenize(command))
+
+
+def uses_production(command: str | None) -> bool:
+    """Whether ``command`` reads ``${registry.production.model}``."""
+    if not command:
+        return False
+    try:
+        return any(t.ref == PRODUCTION_MODEL for t in tokenize(command))
+    except InterpolationError:
+        return False

@@ -1,7 +1,7 @@
 """The lineage record of a Plan: what makes a run reproducible that the compiler knows and the
 spec alone does not say (its hash stands for everything it states): the generating mlspec,
 the resolved base image, the requirements file's and its lock file's hashes, data versions
-and the pipeline's shape. Nodes list only their direct needs and the files they read that no
+the pipeline's shape and, for LLM projects, each prompt's and rubric's hash. Nodes list only their direct needs and the files they read that no
 upstream node writes or that their direct needs write, so the record stays linear in size.
 The content hashes of every input and output of a run are the run records that
 ``mlspec store save`` writes (``runs/<run>/<node>.json`` in the artifact store)."""
@@ -43,4 +43,23 @@ def lock_data(plan: Plan) -> dict[str, Any]:
         "pipeline": [_node(plan, n) for n in plan.nodes],
         "monitoring": [_node(plan, n) for n in plan.monitor_nodes],
         "store": plan.storage.uri,
+        **({"llm": llm_lineage(plan)} if plan.llm else {}),
+    }
+
+
+def prompt_sha256(plan: Plan) -> dict[str, str | None]:
+    """Each prompt's sha256 at compile time (None: the file was missing), by prompt name."""
+    return {pr.name: pr.sha256 for pr in plan.llm.prompts} if plan.llm else {}
+
+
+def llm_lineage(plan: Plan) -> dict[str, Any] | None:
+    """Prompts as versioned assets: the file hashes the spec does not state (each prompt, each
+    rubric) and the judge, as the lock records them and `register` stamps them on a version."""
+    llm = plan.llm
+    if llm is None:
+        return None
+    return {
+        "prompt_sha256": prompt_sha256(plan),
+        "judge": ({"provider": llm.judge.provider, "model": llm.judge.model} if llm.judge else None),
+        "evals": {e.name: {"prompts": list(e.prompts), "rubric_sha256": e.rubric_sha256} for e in llm.evals},
     }

@@ -8,6 +8,7 @@ Everything here is frozen and ordered deterministically.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,8 +16,19 @@ from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
-    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain",
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain", "eval",
+    "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
+
+
+PRODUCTION_DIR = ".mlspec/production"
+
+
+def production_model_path(model_path: str | None) -> str:
+    """Where ``${registry.production.model}`` points: ``.mlspec/production/<model file name>``,
+    relative to the spec's folder (the same in every target, so a command can name it)."""
+    name = posixpath.basename(posixpath.normpath(model_path)) if model_path else ""
+    return f"{PRODUCTION_DIR}/{name if name not in ('', '.', '..') else 'model'}"
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,9 @@ class Node:
     spec_path: SpecPath = ()
     runtime: bool = False              # the command is an mlspec runtime command
     uses_image: bool = True            # runs in the project's training image (kubernetes operators)
+    # The command reads ${registry.production.model}: run `Plan.fetch_production_command` first.
+    # (monitor.performance, a composite runtime command, includes the fetch itself.)
+    fetch_production: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ class Registry:
     backend: str
     uri: str
     model_name: str
+    in_store: bool = False             # no registry.uri: versions live under the artifact store
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,10 @@ class Serving:
     timeout_seconds: int | None
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
+    fetch_production: bool = False     # the command reads ${registry.production.model}
+    # online: batch scoring next to the server (serving.batch), resolved as a batch Serving of
+    # its own (mode "batch", the server's secrets, its env under the block's) run with the serving image
+    batch: Serving | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +223,8 @@ class Monitoring:
     freshness: tuple[str, ...]         # sources with a freshness bound
     pushgateway: str | None
     alerts: tuple[Alert, ...]
+    textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
+    period_seconds: int = 3600         # longest gap between two scheduled runs (staleness alerts)
 
 
 @dataclass(frozen=True)
@@ -212,16 +234,50 @@ class Retraining:
     on: tuple[str, ...]
     cooldown: str
     cooldown_seconds: int
+    period_seconds: int | None = None  # longest gap between two scheduled runs (staleness alerts)
+
+
+@dataclass(frozen=True)
+class Judge:
+    provider: str                      # openai_compatible | local
+    model: str
+    base_url: str | None
+    api_key_secret: str | None         # the environment variable's NAME
+    entrypoint: str | None             # local: module:function
+    timeout_seconds: int
+    max_concurrency: int
+    retries: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    file: str                          # relative to the spec
+    description: str | None
+    sha256: str | None                 # of the file's bytes at compile time; None when missing
 
 
 @dataclass(frozen=True)
 class LlmEval:
     name: str
-    dataset: str
+    dataset: str                       # data source name
     scorer: str
     rubric: str | None
     min: float | None
     max: float | None
+    command: str | None = None         # the eval's `run`, interpolations expanded
+    outputs: str = ""                  # JSONL the run writes (spec-relative)
+    prompts: tuple[str, ...] = ()      # prompt names it exercises
+    pattern: str | None = None
+    schema: str | None = None          # json_schema file (spec-relative)
+    ignore_case: bool = False
+    rubric_sha256: str | None = None
+    timeout_seconds: int | None = None
+    spec_path: SpecPath = ()           # ("llm", "evals", i)
+
+    @property
+    def node_id(self) -> str:
+        return f"eval.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -229,11 +285,18 @@ class Llm:
     provider: str
     model: str
     version: str | None
-    prompts: tuple[tuple[str, str, str | None], ...]   # (name, file, description)
+    prompts: tuple[Prompt, ...]
     evals: tuple[LlmEval, ...]
     cost_per_1k_requests_usd: float | None
     latency_p95_ms: float | None
     max_tokens_per_request: int | None
+    judge: Judge | None = None
+
+    def eval_named(self, name: str) -> LlmEval:
+        for e in self.evals:
+            if e.name == name:
+                return e
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -337,6 +400,11 @@ class Plan:
     seed: int | None
     images: Images
     mlspec_install: str                # pip requirement installing this mlspec where pipelines run
+    # ${registry.production.model}: the stable local path the production model is fetched to,
+    # and the command that fetches it (run before every node with fetch_production). None
+    # without a registry.
+    production_model: str | None = None
+    fetch_production_command: str | None = None
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:

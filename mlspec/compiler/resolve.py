@@ -20,13 +20,13 @@ from mlspec.suggest import closest, did_you_mean
 from mlspec.language.document import Document
 from mlspec.compiler.graph import Edge, order_and_cycles
 from mlspec.naming import sanitize_source, strip_namespace
-from mlspec.compiler.interpolate import InterpolationError, shell_value, tokenize
+from mlspec.compiler.interpolate import PRODUCTION_MODEL, InterpolationError, shell_value, tokenize, uses_production
 from mlspec.language.rules import contract_source
 from mlspec.language import models as m
 from mlspec.language.params import LoadedParams, flatten, leaves
 from mlspec.language.target_options import ImageOptions
 from mlspec.language.types import (
-    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, duration_seconds, memory_bytes, uri_scheme,
+    FORMAT_OF_EXTENSION, cpu_cores, cron_expression, cron_period_seconds, duration_seconds, memory_bytes, uri_scheme,
 )
 
 
@@ -93,7 +93,12 @@ class Resolver:
                 values["training.outputs.metrics"] = self.spec.training.outputs.metrics
         if self.spec.validation:
             values["validation.metrics"] = self.spec.validation.metrics
+        if self.spec.registry:
+            values[PRODUCTION_MODEL] = p.production_model_path(self._model_path())
         return values
+
+    def _model_path(self) -> str | None:
+        return self.spec.training.outputs.model if self.spec.training else None
 
     def expand(self, command: str, path: SpecPath) -> tuple[str, list[str], list[str]]:
         """Expanded command, params used, data sources used."""
@@ -133,13 +138,19 @@ class Resolver:
             hint = f"add 'version:' to data.{parts[1]}"
         elif ref == "training.outputs.metrics" and self.spec.training:
             message = f"'${{{ref}}}' in {dx.format_path(path)}: training.outputs.metrics is not set"
+        elif ref == PRODUCTION_MODEL:
+            self.error(dx.PRODUCTION_WITHOUT_REGISTRY, f"'${{{ref}}}' in {dx.format_path(path)}: the spec has "
+                       "no `registry`, so there is no production model to fetch", path,
+                       hint="add a registry section (registry: {backend: local, model_name: NAME})",
+                       span=self._offset_span(path, command, offset))
+            return
         else:
             message = f"unknown interpolation '${{{ref}}}' in {dx.format_path(path)}"
             match = closest(ref, values)
             hint = f"did you mean '${{{match}}}'?" if match else (
                 "interpolations are ${params.NAME}, ${data.NAME.uri}, ${data.NAME.version}, "
                 "${project.name}, ${training.outputs.model}, ${training.outputs.metrics}, "
-                "${validation.metrics}")
+                "${validation.metrics}, ${registry.production.model}")
         self.error(dx.UNKNOWN_INTERPOLATION, message, path, hint=hint,
                    span=self._offset_span(path, command, offset))
 
@@ -197,6 +208,7 @@ class Resolver:
             params = self._declared_params(params, step.params, (*base, "params"))
             used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
             node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
+                 fetch_production=uses_production(step.run),
                  data=sorted(set(data) | set(used)), description=step.description,
                  inputs=step.inputs, outputs=step.outputs, resources=step.resources,
                  timeout=step.timeout, retries=step.retries, env=step.env,
@@ -212,11 +224,13 @@ class Resolver:
                 env.setdefault("MLSPEC_SEED", str(t.seed))
             outputs = [t.outputs.model] + ([t.outputs.metrics] if t.outputs.metrics else [])
             node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
+                 fetch_production=uses_production(t.run),
                  description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
                  timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
                  spec_path=("training",))
 
         last = "train" if spec.training else None
+        eval_nodes = self._eval_nodes(node, add_needs, env_secrets)
         if spec.validation:
             v = spec.validation
             cmd, params, data = self.expand(v.run, ("validation", "run"))
@@ -225,6 +239,7 @@ class Resolver:
             if spec.training:
                 edges.append(Edge("train", "evaluate", None, "training"))
             node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
+                 fetch_production=uses_production(v.run),
                  data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
                  outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
                  env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
@@ -234,6 +249,8 @@ class Resolver:
                      spec_path=("validation", "gates"), uses_image=True,
                      description=", ".join(g.describe() for g in _gates(v.gates)))
                 edges.append(Edge(last, "gate", None, "validation"))
+                # Gates may read eval scores (`evals.NAME.score`): every eval runs before them.
+                edges += [Edge(e, "gate", None, e) for e in eval_nodes]
                 last = "gate"
             if v.approval.required:
                 node("approve", "approve", "approval", command=None, spec_path=("validation", "approval"),
@@ -245,6 +262,8 @@ class Resolver:
             node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
                  runtime=True, secrets=env_secrets, spec_path=("registry",))
             edges.append(Edge(last, "register", None, last))
+            # Without gates the evals still come before a release (they fail the run when out of bounds).
+            edges += [Edge(e, "register", None, e) for e in eval_nodes if last != "gate"]
             last = "register"
 
         if spec.serving and last and self._serve_image_emitted():
@@ -316,6 +335,54 @@ class Resolver:
         if any(d.is_error for d in self.diags):
             return None
         return self._plan(pipeline, monitor)
+
+    def _eval_nodes(self, node: Any, add_needs: Any, env_secrets: tuple[str, ...]) -> list[str]:
+        """One node per LLM eval: `mlspec eval SPEC --name NAME` runs the eval's command and scores it.
+        Its inputs are the prompt, rubric and schema files it uses, so editing one prompt re-runs
+        only the evals that exercise it."""
+        llm = self.spec.llm
+        if not llm:
+            return []
+        ids = []
+        for i, ev in enumerate(llm.evals):
+            base = ("llm", "evals", i)
+            node_id = f"eval.{ev.name}"
+            if node_id in ids:
+                continue  # a duplicate name is MS313
+            data: list[str] = []
+            params: list[str] = []
+            if ev.run:
+                _, params, data = self.expand(ev.run, (*base, "run"))
+            dataset = strip_namespace(ev.dataset)
+            if ev.dataset not in self.ref_targets():
+                self.unknown_ref(ev.dataset, (*base, "dataset"), f"llm.evals[{i}].dataset",
+                                 [r for r in self.ref_targets() if r.startswith("data.")])
+            used = add_needs(node_id, ev.needs, (*base, "needs"), f"llm.evals[{i}].needs")
+            inputs = [llm.prompts[n].file for n in self._eval_prompts(ev) if n in llm.prompts]
+            inputs += [f for f in (ev.rubric, ev.schema_) if f]
+            secrets = set(env_secrets)
+            out_dir = f".mlspec/evals/{ev.name}"
+            node(node_id, "eval", f"eval {ev.name}",
+                 command=f"mlspec eval --name={shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
+                 params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
+                 outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
+                 timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,
+                 description=ev.description or f"{ev.scorer} on data.{dataset}")
+            ids.append(node_id)
+        return ids
+
+    def _eval_prompts(self, ev: m.LlmEval) -> list[str]:
+        assert self.spec.llm is not None
+        return sorted(ev.prompts) if ev.prompts is not None else sorted(self.spec.llm.prompts)
+
+    def _file_sha256(self, rel: str | None) -> str | None:
+        """A file beside the spec, hashed at compile time (a missing one is MS307's warning)."""
+        if rel is None or self.doc.path is None:
+            return None
+        try:
+            return hashlib.sha256((self.doc.path.parent / rel).read_bytes()).hexdigest()
+        except OSError:
+            return None
 
     def _check_data_on_runners(self, used: set[str], produced: set[str]) -> None:
         """A relative source no node writes and nothing fetches must be in git, or runners lack it."""
@@ -389,7 +456,7 @@ class Resolver:
             outputs=tuple(e.get("outputs", ())), data=tuple(e.get("data", ())),
             params=tuple(e.get("params", ())), description=e.get("description"),
             spec_path=e.get("spec_path", ()), runtime=e.get("runtime", False),
-            uses_image=e.get("uses_image", True),
+            uses_image=e.get("uses_image", True), fetch_production=e.get("fetch_production", False),
         )
 
     def _check_secret_subset(self, env_secrets: tuple[str, ...]) -> None:
@@ -419,9 +486,10 @@ class Resolver:
                 self.expand(mon.performance.run, ("monitoring", "performance", "run"))
         if self.spec.llm:
             for i, ev in enumerate(self.spec.llm.evals):
-                if ev.dataset not in refs:
-                    self.unknown_ref(ev.dataset, ("llm", "evals", i, "dataset"),
-                                     f"llm.evals[{i}].dataset", data_refs)
+                for j, name in enumerate(ev.prompts or ()):
+                    if name not in self.spec.llm.prompts:
+                        self.unknown_ref(name, ("llm", "evals", i, "prompts", j), f"llm.evals[{i}].prompts",
+                                         self.spec.llm.prompts)
         if self.spec.serving:
             self.expand(self.spec.serving.run, ("serving", "run"))
 
@@ -463,6 +531,10 @@ class Resolver:
             if perf.run:
                 expanded, _, _ = self.expand(perf.run, ("monitoring", "performance", "run"))
                 cmd = f"{expanded} && {cmd}"
+                if uses_production(perf.run) and self.spec.registry:
+                    # A composite runtime command already: it fetches the deployed model itself,
+                    # so every target judges production without a step of its own.
+                    cmd = f"mlspec registry fetch --alias production -- {spec_arg} && {cmd}"
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
@@ -500,8 +572,12 @@ class Resolver:
         registry = None
         if s.registry:
             r = s.registry
-            uri = r.uri or (".mlspec/registry" if r.backend == "local" else "")
-            registry = p.Registry(r.backend, uri, r.model_name or s.project.name)
+            storage = getattr(s, "storage", None)
+            # With `storage:` and no registry.uri, versions live in the store.
+            default = f"{storage.uri.rstrip('/')}/registry" if storage is not None else ".mlspec/registry"
+            uri = r.uri or (default if r.backend == "local" else "")
+            registry = p.Registry(r.backend, uri, r.model_name or s.project.name,
+                                  in_store=r.uri is None and r.backend == "local" and storage is not None)
         digest = hashlib.sha256(self.doc.text.encode("utf-8")).hexdigest()
         t = s.training
         return p.Plan(
@@ -521,6 +597,9 @@ class Resolver:
             tracking_experiment=(t.tracking.experiment or s.project.name) if t and t.tracking.backend != "none" else None,
             seed=t.seed if t else None,
             images=self._images(pipeline), mlspec_install=self._mlspec_install(),
+            production_model=p.production_model_path(self._model_path()) if registry else None,
+            fetch_production_command=(f"mlspec registry fetch --alias production -- {self._spec_arg()}"
+                                      if registry else None),
         )
 
     def _requirement_hashes(self, requirements: str | None) -> dict[str, Any]:
@@ -622,7 +701,27 @@ class Resolver:
             schedule=cron_expression(sv.schedule) if sv.schedule else None,
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
-            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))))
+            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            fetch_production=uses_production(sv.run),
+            batch=self._serving_batch(sv, env))
+
+    def _serving_batch(self, sv: m.Serving, env: dict[str, str]) -> p.Serving | None:
+        """serving.batch as a batch Serving: the server's resources, env and secrets unless it sets its own."""
+        b = sv.batch
+        if b is None or sv.mode != "online":
+            return None
+        cmd, _, _ = self.expand(b.run, ("serving", "batch", "run"))
+        resources = _resources(b.resources if b.resources is not None else sv.resources)
+        return p.Serving(
+            mode="batch", command=cmd, port=None, health_path=None, metrics_path=sv.metrics_path, replicas=1,
+            resources=resources, min_replicas=None, max_replicas=None, target_cpu_percent=None,
+            rollout_strategy=sv.rollout.strategy, canary_steps=(), slo=None,
+            latency_histogram=sv.metrics.latency_histogram, requests_total=sv.metrics.requests_total,
+            selector=(), schedule=cron_expression(b.schedule),
+            timeout_seconds=duration_seconds(b.timeout) if b.timeout else None,
+            env=tuple(sorted({**env, **b.env}.items())),
+            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            fetch_production=uses_production(b.run))
 
     def _monitoring(self) -> p.Monitoring | None:
         mon = self.spec.monitoring
@@ -638,11 +737,12 @@ class Resolver:
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
         return p.Monitoring(
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
+            period_seconds=cron_period_seconds(cron_expression(mon.schedule)),
             reference=strip_namespace(mon.reference) if mon.reference else None,
             current=strip_namespace(mon.current) if mon.current else None, drift=drift, performance=perf,
             schema_checks=mon.schema_checks,
             freshness=tuple(sorted(n for n, s in self.spec.data.items() if s.freshness)),
-            pushgateway=mon.pushgateway,
+            pushgateway=mon.pushgateway, textfile_dir=mon.textfile_dir,
             alerts=tuple(p.Alert(a.channel, a.to, tuple(a.on), a.severity) for a in mon.alerts))
 
     def _retraining(self) -> p.Retraining | None:
@@ -650,19 +750,32 @@ class Resolver:
         if not r:
             return None
         return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
-                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown))
+                            tuple(r.on), r.cooldown, duration_seconds(r.cooldown),
+                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None)
 
     def _llm(self) -> p.Llm | None:
         llm = self.spec.llm
         if not llm:
             return None
+        evals = []
+        for i, e in enumerate(llm.evals):
+            command = self.expand(e.run, ("llm", "evals", i, "run"))[0] if e.run else None
+            evals.append(p.LlmEval(
+                e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max, command=command,
+                outputs=e.outputs, prompts=tuple(self._eval_prompts(e)), pattern=e.pattern, schema=e.schema_,
+                ignore_case=e.ignore_case, rubric_sha256=self._file_sha256(e.rubric),
+                timeout_seconds=duration_seconds(e.timeout) if e.timeout else None, spec_path=("llm", "evals", i)))
+        j = llm.judge
+        judge = p.Judge(j.provider, j.model, j.base_url, j.api_key_secret, j.entrypoint,
+                        duration_seconds(j.timeout), j.max_concurrency, j.retries) if j else None
         return p.Llm(
             provider=llm.model.provider, model=llm.model.name, version=llm.model.version,
-            prompts=tuple((n, pr.file, pr.description) for n, pr in sorted(llm.prompts.items())),
-            evals=tuple(p.LlmEval(e.name, strip_namespace(e.dataset), e.scorer, e.rubric, e.min, e.max) for e in llm.evals),
+            prompts=tuple(p.Prompt(n, pr.file, pr.description, self._file_sha256(pr.file))
+                          for n, pr in sorted(llm.prompts.items())),
+            evals=tuple(evals),
             cost_per_1k_requests_usd=llm.budgets.cost_per_1k_requests_usd,
             latency_p95_ms=llm.budgets.latency_p95_ms,
-            max_tokens_per_request=llm.budgets.max_tokens_per_request)
+            max_tokens_per_request=llm.budgets.max_tokens_per_request, judge=judge)
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -274,9 +274,10 @@ RegistryBackend = Annotated[Literal["local", "mlflow"], Choices(
 class Registry(Model):
     """Where approved models are versioned."""
 
-    backend: RegistryBackend = Field("local", description="local (a folder) or mlflow.")
-    uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec "
-                            "(default '.mlspec/registry'); mlflow: the tracking URI.")
+    backend: RegistryBackend = Field("local", description="local (a folder or object store) or mlflow.")
+    uri: str | None = Field(None, max_length=500, description="local: a folder relative to the spec or a "
+                            "store URI (s3://, gs://, az://; default '<storage.uri>/registry' with storage, "
+                            "else '.mlspec/registry'); mlflow: the tracking server URI.")
     model_name: ProjectName | None = Field(None, description="Registered model name; default the project name.")
 
 
@@ -341,6 +342,17 @@ class ServingMetrics(Model):
         "scrape configuration attaches.")
 
 
+class ServingBatch(Model):
+    """Batch scoring next to an online server, from the same serving image."""
+
+    run: Command = Field(description="Command that scores one batch (interpolations as in serving.run).")
+    schedule: Schedule = Field(description="When to score.")
+    timeout: Duration | None = Field(None, description="Stop a run after this long.")
+    resources: Resources | None = Field(None, description="Compute per run; default serving.resources.")
+    env: dict[EnvName, str] = Field(default_factory=dict, max_length=200,
+                                    description="Extra environment variables, over serving.env.")
+
+
 class Serving(Model):
     """Online API or batch scoring."""
 
@@ -359,6 +371,8 @@ class Serving(Model):
     metrics: ServingMetrics = Field(default_factory=ServingMetrics, description="online: exported metric names.")
     schedule: Schedule | None = Field(None, description="batch: when to score.")
     timeout: Duration | None = Field(None, description="batch: stop a run after this long.")
+    batch: ServingBatch | None = Field(None, description="online: also score in batches on a schedule with the "
+                                       "serving image (a second workload next to the server).")
     env: dict[EnvName, str] = Field(default_factory=dict, max_length=200, description="Extra environment variables.")
     secrets: list[SecretName] | None = Field(None, max_length=100,
                                              description="Which environment.secrets serving receives; default all.")
@@ -434,7 +448,12 @@ class Monitoring(Model):
     drift: list[DriftCheck] = Field(default_factory=list, max_length=100, description="Data drift checks.")
     performance: Performance | None = Field(None, description="Concept drift check.")
     schema_checks: bool = Field(False, description="Apply the current source's schema contract (pipeline drift).")
-    pushgateway: HttpUrl | None = Field(None, description="Prometheus Pushgateway for batch metrics.")
+    pushgateway: HttpUrl | None = Field(
+        None, description="Prometheus Pushgateway the runtime commands and every pipeline run push their "
+                          "metrics to ($MLSPEC_PUSHGATEWAY overrides it at run time).")
+    textfile_dir: RelPath | None = Field(
+        None, description="Folder of node_exporter's textfile collector: runtime commands also write their "
+                          "metrics there as <project>_<command>.prom (for hosts without a Pushgateway).")
     alerts: list[Alert] = Field(default_factory=list, max_length=50, description="Alert routing.")
 
 
@@ -486,26 +505,72 @@ class Prompt(Model):
     description: ShortText | None = Field(None, description="What the prompt is for.")
 
 
-Scorer = Annotated[Literal["exact_match", "rubric", "llm_judge", "human"], Choices(
-    exact_match="The output equals the expected answer.",
-    rubric="A judge model scores each output against the `rubric` file.",
-    llm_judge="A judge model compares each output with the expected answer.",
-    human="People give the verdicts in a review file.")]
+Scorer = Annotated[Literal["exact_match", "contains", "regex", "json_schema", "rubric", "llm_judge", "human"], Choices(
+    exact_match="The output equals the expected answer (surrounding whitespace ignored; `ignore_case` to ignore case).",
+    contains="The output contains the expected answer (a string, or every string of a list).",
+    regex="The output matches `pattern` (Python syntax, searched anywhere in the output).",
+    json_schema="The output is JSON valid against the JSON Schema file `schema`.",
+    rubric="The judge (`llm.judge`) scores each output against the `rubric` file.",
+    llm_judge="The judge (`llm.judge`) compares each output with the expected answer, guided by the `rubric` file.",
+    human="People give the verdicts in a review file (`.mlspec/reviews/<eval>.jsonl`).")]
+
+
+JudgeProvider = Annotated[Literal["openai_compatible", "local"], Choices(
+    openai_compatible="An OpenAI-compatible `/chat/completions` API at `base_url` (OpenAI, vLLM, llama.cpp, "
+                      "LiteLLM, Ollama, …); the key is read from the secret `api_key_secret`.",
+    local="A deterministic stand-in in the project's own code: `entrypoint` (`module:function`) receives the "
+          "request body a chat API would and returns its reply body; for offline runs and tests.")]
+
+
+class Judge(Model):
+    """The model that scores `rubric` and `llm_judge` evals."""
+
+    provider: JudgeProvider = Field(description="openai_compatible or local.")
+    model: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")] = Field(
+        description="Judge model name, sent as the request's `model`.")
+    base_url: HttpUrl | None = Field(None, description="openai_compatible: the API base, e.g. "
+                                     "'http://localhost:8000/v1' (the request goes to <base_url>/chat/completions).")
+    api_key_secret: SecretName | None = Field(None, description="openai_compatible: the NAME of the environment "
+                                              "variable (a secret) holding the API key; never the key itself.")
+    entrypoint: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,199}:[A-Za-z_][A-Za-z0-9_]{0,99}$")] | None = Field(
+        None, description="local: `module:function` importable from the spec's folder.")
+    timeout: Duration = Field("30s", description="Give up on one judge request after this long.")
+    max_concurrency: int = Field(4, ge=1, le=64, description="Judge requests in flight at once.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a request that timed out or got HTTP 429 or 5xx "
+                         "(exponential backoff, honouring Retry-After).")
 
 
 class LlmEval(Model):
-    """An evaluation of the LLM application."""
+    """An evaluation of the LLM application: run it, join its outputs with the dataset by `id`, score each case."""
 
-    name: Name = Field(description="Eval name.")
-    dataset: DataReference = Field(description="Data source with the eval cases.")
-    scorer: Scorer = Field(description="exact_match, rubric, llm_judge or human.")
-    rubric: RelPath | None = Field(None, description="Rubric file for rubric/llm_judge scorers.")
-    min: Finite | None = Field(None, description="Fail below this score.")
-    max: Finite | None = Field(None, description="Fail above this score.")
+    name: Name = Field(description="Eval name; its pipeline node is `eval.<name>`, its score the gate metric "
+                       "`evals.<name>.score`.")
+    dataset: DataReference = Field(description="Data source with the eval cases (JSON Lines: one object a line "
+                                   "with `id`, `input`, `expected`, …).")
+    run: Command | None = Field(None, description="Command that answers the cases into `outputs`; interpolations as "
+                                "in steps. Without it the outputs are read as they are.")
+    outputs: RelPath = Field(description="JSON Lines the run writes: one object a line with `id`, `output` and "
+                             "optionally `input_tokens`, `output_tokens`, `latency_ms`, `cost_usd`.")
+    needs: list[Reference] = Field(default_factory=list, max_length=200,
+                                   description="What must run first (steps.NAME, training, data.NAME).")
+    prompts: list[Name] | None = Field(None, max_length=100, description="The `llm.prompts` this eval exercises: "
+                                       "editing one re-runs only the evals that list it; default all prompts.")
+    scorer: Scorer = Field(description="exact_match, contains, regex, json_schema, rubric, llm_judge or human.")
+    ignore_case: bool = Field(False, description="exact_match and contains: compare case-insensitively.")
+    pattern: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="regex: the pattern (Python `re` syntax).")
+    schema_: RelPath | None = Field(None, alias="schema", description="json_schema: a JSON Schema file, relative "
+                                    "to the spec.")
+    rubric: RelPath | None = Field(None, description="rubric and llm_judge: the rubric file given to the judge.")
+    min: Finite | None = Field(None, ge=0, le=1, description="Fail below this score (the share of cases passed, 0–1).")
+    max: Finite | None = Field(None, ge=0, le=1, description="Fail above this score (0–1).")
+    timeout: Duration | None = Field(None, description="Stop the eval (run and scoring) after this long.")
+    description: ShortText | None = Field(None, description="What the eval checks.")
 
 
 class Budgets(Model):
-    """Cost and latency budgets; each becomes an alert."""
+    """Cost, latency and token budgets: each becomes an alert, and `mlspec eval` fails an eval whose
+    outputs exceed one (mean cost per request × 1000, p95 latency, largest tokens per request)."""
 
     cost_per_1k_requests_usd: Finite | None = Field(None, gt=0, description="Spend per thousand requests.")
     latency_p95_ms: Finite | None = Field(None, gt=0, description="95th percentile latency in milliseconds.")
@@ -516,6 +581,7 @@ class Llm(Model):
     """Projects built on a hosted model."""
 
     model: LlmModel = Field(description="The hosted model.")
+    judge: Judge | None = Field(None, description="The judge model for `rubric` and `llm_judge` evals.")
     prompts: dict[Name, Prompt] = Field(default_factory=dict, max_length=100, description="Named prompts.")
     evals: list[LlmEval] = Field(default_factory=list, max_length=100, description="Evaluations.")
     budgets: Budgets = Field(default_factory=Budgets, description="Budgets.")

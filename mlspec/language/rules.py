@@ -234,6 +234,7 @@ def ranges(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
                          path, hint="add 'rubric: prompts/rubric.md'")
             if ev.min is None and ev.max is None:
                 yield _d(doc, dx.GATE_WITHOUT_BOUND, f"eval {ev.name!r} has neither min nor max", path)
+        yield from _llm_evals(spec, doc)
 
 
 # --------------------------------------------------------------------------- data
@@ -353,6 +354,15 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             yield _d(doc, dx.DUPLICATE_ENTRY, f"{out!r} is also written at {dx.format_path(owners[norm])}", path,
                      hint="every output file has one producer")
         owners.setdefault(norm, path)
+    # A folder output holding another node's output: neither file has one producer.
+    node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
+    for path, out in places:
+        norm = posixpath.normpath(out)
+        for other, owner in sorted(owners.items()):
+            if norm.startswith(other.rstrip("/") + "/") and node_of[owner] != node_of[path]:
+                yield _d(doc, dx.OVERLAPPING_OUTPUTS,
+                         f"{out!r} lies inside {other!r}, which {dx.format_path(node_of[owner])} writes",
+                         path, hint="write each node's outputs to paths that do not contain each other")
 
 
 @rule
@@ -366,6 +376,7 @@ def input_files(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if spec.llm:
         files += [(("llm", "prompts", n, "file"), pr.file) for n, pr in spec.llm.prompts.items()]
         files += [(("llm", "evals", i, "rubric"), e.rubric) for i, e in enumerate(spec.llm.evals) if e.rubric]
+        files += [(("llm", "evals", i, "schema"), e.schema_) for i, e in enumerate(spec.llm.evals) if e.schema_]
     for path, rel in files:
         if not (base / rel).exists():
             yield _d(doc, dx.INPUT_FILE_MISSING, f"{rel!r} ({dx.format_path(path)}) does not exist yet", path)
@@ -402,6 +413,14 @@ def serving_mode(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         for f in ("port", "health_path", "metrics_path", "replicas", "autoscaling", "rollout", "slo"):
             if f in set_fields:
                 yield _d(doc, dx.SERVING_MODE_MISMATCH, f"'{f}' is for online serving", ("serving", f), key=True)
+        if sv.batch is not None:
+            yield _d(doc, dx.BATCH_BLOCK_MISUSED, "'batch' adds batch scoring to online serving; with "
+                     "mode: batch, serving already is the batch job", ("serving", "batch"), key=True,
+                     hint="move run/schedule/timeout directly under serving, or use mode: online with a server")
+    if sv.mode == "online" and sv.batch is not None and " ".join(sv.batch.run.split()) == " ".join(sv.run.split()):
+        yield _d(doc, dx.BATCH_RUNS_THE_SERVER, "serving.batch.run starts the server, which never finishes "
+                 "as a scheduled job", ("serving", "batch", "run"),
+                 hint="give batch its own scoring command, e.g. python -m app.score")
 
 
 @rule
@@ -410,6 +429,12 @@ def monitoring_alerts(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if mon and not mon.alerts:
         yield _d(doc, dx.MONITORING_WITHOUT_ALERTS, "monitoring has no alerts, so nobody hears about drift",
                  ("monitoring",), key=True, hint="add 'alerts: [{channel: slack, to: \"#ml-alerts\"}]'")
+    if mon and not mon.pushgateway and not mon.textfile_dir:
+        yield _d(doc, dx.MONITORING_WITHOUT_METRICS,
+                 "monitoring names no metrics destination, so its results never reach Prometheus and no "
+                 "drift, failure or staleness alert can fire", ("monitoring",), key=True,
+                 hint="add 'pushgateway: http://pushgateway:9091' (or 'textfile_dir:' for node_exporter) "
+                      "under monitoring; $MLSPEC_PUSHGATEWAY overrides the URL at run time")
     if mon:
         import re
         for i, a in enumerate(mon.alerts):
@@ -448,3 +473,93 @@ def contract_source(spec: Spec) -> str | None:
         if ref and strip_namespace(ref) in spec.data and spec.data[strip_namespace(ref)].schema_ is not None:
             return strip_namespace(ref)
     return None
+
+
+# --------------------------------------------------------------------------- llm evals
+
+JUDGED = ("rubric", "llm_judge")
+# The fields of an eval summary a gate may read as `evals.NAME.FIELD`.
+EVAL_SUMMARY_FIELDS = ("score", "passed", "failed", "errors", "cases", "tokens_max", "latency_p95_ms",
+                       "cost_per_1k_requests_usd")
+
+
+def _llm_evals(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    import re
+
+    llm = spec.llm
+    assert llm is not None
+    seen: dict[str, int] = {}
+    for i, ev in enumerate(llm.evals):
+        path = ("llm", "evals", i)
+        if ev.name in seen:
+            yield _d(doc, dx.DUPLICATE_ENTRY, f"eval {ev.name!r} is also defined at llm.evals[{seen[ev.name]}]",
+                     (*path, "name"), hint="every eval has its own name")
+        seen.setdefault(ev.name, i)
+        if ev.scorer in JUDGED and llm.judge is None:
+            yield _d(doc, dx.JUDGE_MISSING, f"eval {ev.name!r} uses scorer {ev.scorer!r}, but llm.judge is not set",
+                     (*path, "scorer"), hint="add llm.judge: {provider: openai_compatible, model: NAME, "
+                                             "base_url: URL, api_key_secret: SECRET}")
+        if ev.scorer == "regex":
+            if ev.pattern is None:
+                yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r} uses scorer 'regex' but has no pattern",
+                         (*path, "scorer"), hint="add 'pattern: REGEX'")
+            else:
+                try:
+                    re.compile(ev.pattern)
+                except re.error as exc:
+                    yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r}: pattern is not a valid regular "
+                             f"expression ({exc})", (*path, "pattern"))
+        elif ev.pattern is not None:
+            yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r}: 'pattern' is only read by the regex scorer",
+                     (*path, "pattern"), key=True)
+        if ev.scorer == "json_schema" and ev.schema_ is None:
+            yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r} uses scorer 'json_schema' but has no schema",
+                     (*path, "scorer"), hint="add 'schema: schemas/answer.schema.json'")
+        elif ev.scorer != "json_schema" and ev.schema_ is not None:
+            yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r}: 'schema' is only read by the json_schema "
+                     "scorer", (*path, "schema"), key=True)
+        if ev.rubric is not None and ev.scorer not in JUDGED:
+            yield _d(doc, dx.EVAL_SCORER_PARAMS, f"eval {ev.name!r}: 'rubric' is only read by the rubric and "
+                     "llm_judge scorers", (*path, "rubric"), key=True)
+        src = spec.data.get(strip_namespace(ev.dataset))
+        if src is not None:
+            fmt = src.format or FORMAT_OF_EXTENSION.get(posixpath.splitext(src.uri.rstrip("/"))[1].lower())
+            if fmt != "jsonl":
+                yield _d(doc, dx.EVAL_DATASET_FORMAT, f"eval {ev.name!r}: dataset {ev.dataset} is "
+                         f"{fmt or 'of unknown format'}, not JSON Lines", (*path, "dataset"),
+                         hint="give the source a .jsonl uri or 'format: jsonl'")
+    judge = llm.judge
+    if judge is not None:
+        jpath = ("llm", "judge")
+        if judge.provider == "openai_compatible":
+            if judge.base_url is None:
+                yield _d(doc, dx.JUDGE_CONFIG, "an openai_compatible judge needs base_url", jpath,
+                         hint="e.g. base_url: http://localhost:8000/v1")
+            if judge.entrypoint is not None:
+                yield _d(doc, dx.JUDGE_CONFIG, "entrypoint is for the local judge", (*jpath, "entrypoint"), key=True)
+            if judge.api_key_secret is not None and judge.api_key_secret not in spec.environment.secrets:
+                yield _d(doc, dx.JUDGE_CONFIG, f"api_key_secret {judge.api_key_secret!r} is not listed in "
+                         "environment.secrets", (*jpath, "api_key_secret"),
+                         hint=f"add {judge.api_key_secret} to environment.secrets so pipelines receive it")
+        else:
+            if judge.entrypoint is None:
+                yield _d(doc, dx.JUDGE_CONFIG, "a local judge needs entrypoint (module:function)", jpath)
+            for key in ("base_url", "api_key_secret"):
+                if getattr(judge, key) is not None:
+                    yield _d(doc, dx.JUDGE_CONFIG, f"{key} is for the openai_compatible judge", (*jpath, key),
+                             key=True)
+    names = {e.name for e in llm.evals}
+    if spec.validation:
+        for i, g in enumerate(spec.validation.gates):
+            parts = g.metric.split(".")
+            if parts[0] != "evals":
+                continue
+            gpath = ("validation", "gates", i, "metric")
+            if len(parts) != 3 or parts[1] not in names:
+                yield _d(doc, dx.GATE_EVAL_UNKNOWN, f"gate metric {g.metric!r} names no eval",
+                         gpath, hint=did_you_mean(parts[1] if len(parts) > 1 else "", names)
+                         or f"write evals.NAME.score; evals: {', '.join(sorted(names)) or 'none'}")
+            elif parts[2] not in EVAL_SUMMARY_FIELDS:
+                yield _d(doc, dx.GATE_EVAL_UNKNOWN, f"gate metric {g.metric!r}: an eval summary has no "
+                         f"{parts[2]!r}", gpath, hint=did_you_mean(parts[2], EVAL_SUMMARY_FIELDS)
+                         or f"fields: {', '.join(EVAL_SUMMARY_FIELDS)}")

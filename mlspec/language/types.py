@@ -218,6 +218,41 @@ def cron_expression(schedule: str) -> str:
     return " ".join(fields)
 
 
+def _cron_set(text: str, low: int, high: int) -> set[int]:
+    out: set[int] = set()
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        lo, _, hi = base.partition("-")
+        start, end = (low, high) if base == "*" else (int(lo), int(hi or (high if step else lo)))
+        out.update(range(start, end + 1, int(step or 1)))
+    return out
+
+
+def cron_period_seconds(cron: str) -> int:
+    """The longest gap between two runs of a normalised 5-field cron (see :func:`cron_expression`):
+    what staleness alerts compare against. Counted over four years from 2024-01-01 (leap days
+    included); day of month and day of week restricted both match either, as cron does."""
+    import datetime as dt
+
+    minute, hour, dom, month, dow = cron.split(" ")
+    minutes = sorted(h * 60 + m for h in _cron_set(hour, 0, 23) for m in _cron_set(minute, 0, 59))
+    doms, months, dows = _cron_set(dom, 1, 31), _cron_set(month, 1, 12), {d % 7 for d in _cron_set(dow, 0, 7)}
+    start = dt.date(2024, 1, 1)
+    days = []
+    for i in range(4 * 365 + 1):
+        d = start + dt.timedelta(days=i)
+        if d.month not in months:
+            continue
+        by_dom, by_dow = d.day in doms, (d.weekday() + 1) % 7 in dows
+        if (by_dom or by_dow) if (dom != "*" and dow != "*") else (by_dom and by_dow):
+            days.append(i)
+    if len(days) < 2:
+        return (4 * 365 + 1) * 86400
+    gaps = [b - a for a, b in zip(minutes, minutes[1:])]
+    gaps += [(b - a) * 1440 + minutes[0] - minutes[-1] for a, b in zip(days, days[1:])]
+    return max(gaps) * 60
+
+
 def _cron_value(token: str, index: int) -> int:
     names = _MONTHS if index == 3 else _DAYS if index == 4 else {}
     if token.lower() in names:

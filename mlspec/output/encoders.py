@@ -472,6 +472,24 @@ def docker_quoted(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
+def dockerignore_literal(path: str) -> str:
+    """A .dockerignore pattern matching exactly ``path``: pattern characters escaped, and
+    characters that are not printable (U+2028, NEL, ...) written as ``?``, so no editor or tool
+    sees a line break inside a pattern (``?`` matches any one character but '/')."""
+    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", _text(path, "dockerignore_literal()"))
+    return "".join(c if c.isprintable() else "?" for c in escaped)
+
+
+def dockerignore_line(line: str) -> str:
+    """One line of a .dockerignore (a pattern built from :func:`dockerignore_literal` or mlspec's
+    own, or comment text): refused if it holds anything but printable characters, so it stays
+    one line for Docker (which splits on '\\n') and every editor."""
+    line = _text(line, "dockerignore_line()")
+    if not line.isprintable():
+        raise ValueError(f"a .dockerignore line cannot contain non-printable characters: {line!a}")
+    return line
+
+
 # ---------------------------------------------------------------------------- HTML, Markdown
 
 

@@ -63,6 +63,7 @@ FILTERS: dict[str, Callable[[Any], Encoded]] = {
     "promql": _filter(encoders.promql_string),
     "docker_argv": _filter(encoders.docker_json_argv),
     "docker_quoted": _filter(encoders.docker_quoted),
+    "dockerignore": _filter(encoders.dockerignore_line),
     "md": _filter(encoders.markdown_text),
     "md_block": _filter(encoders.markdown_block),
     "md_code": _filter(encoders.markdown_code),

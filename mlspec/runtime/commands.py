@@ -43,7 +43,7 @@ def _push_options(f: Any) -> Any:
                      help="Also write the metrics to this file (node_exporter textfile collector; name it *.prom).")(f)
     f = click.option("--no-push", is_flag=True, help="Do not push to the Pushgateway.")(f)
     f = click.option("--pushgateway", metavar="URL",
-                     help="Pushgateway to push to (default: monitoring.pushgateway).")(f)
+                     help="Pushgateway to push to (default: $MLSPEC_PUSHGATEWAY, else monitoring.pushgateway).")(f)
     return f
 
 
@@ -106,6 +106,12 @@ def _write_outputs(ctx: Context, payload: dict[str, Any], report: str | None, pa
 STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
                             help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
                                  "next to the spec).")
+
+
+FINDING_OPTION = click.option(
+    "--exit-zero-on-finding", "exit_zero_on_finding", is_flag=True,
+    help="Exit 0 when the check ran and recorded a finding (the generated DAGs use it so a finding is not a "
+         "failed task; retrain-trigger reads the recorded state). A check that could not run still exits 1.")
 
 
 def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
@@ -185,6 +191,11 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
         raise click.UsageError("no metrics file: pass --metrics (the spec has no validation.metrics)")
     mshown = ctx.shown(mpath)
     metrics = g.read_metrics(mpath, mshown)
+    if any(x.metric.startswith("evals.") for x in plan.gates) and "evals" not in metrics:
+        # Eval scores are gate metrics by convention: `evals.NAME.FIELD` reads .mlspec/evals/NAME/summary.json.
+        from mlspec.runtime.evals import read_summaries
+
+        metrics = {**metrics, "evals": read_summaries(ctx.spec_dir, plan)}
 
     base = None
     if baseline_opt:
@@ -256,6 +267,105 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
     return Outcome(ok, payload, text)
 
 
+# =================================================================== eval
+
+
+@click.command(name="eval")
+@SPEC
+@click.option("--name", "names", multiple=True, metavar="NAME", help="Run only this eval (repeatable; default all).")
+@click.option("--no-run", is_flag=True, help="Do not run the eval's command; score the outputs file as it is.")
+@click.option("--no-cache", is_flag=True, help="Ask the judge again even for cases it has judged before.")
+@_push_options
+@FORMAT
+def eval_(spec: str, names: tuple[str, ...], no_run: bool, no_cache: bool, pushgateway: str | None, no_push: bool,
+          textfile: str | None, fmt: str) -> None:
+    """Run and score the spec's LLM evals; exit 1 when a score is out of bounds or over a budget."""
+    run_command("eval", spec, fmt, lambda ctx: _eval(ctx, names, no_run, no_cache, pushgateway, no_push, textfile))
+
+
+# The CLI's LazyGroup finds a command by its name.
+eval = eval_  # noqa: A001
+
+
+def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pushgateway: str | None,
+          no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import evals as E
+    from mlspec.runtime import prometheus as prom
+
+    plan = ctx.plan
+    if plan.llm is None or not plan.llm.evals:
+        return Outcome(True, {"results": [], "note": "the spec has no llm.evals"}, "no evals to run\n")
+    known = [e.name for e in plan.llm.evals]
+    for n in names:
+        if n not in known:
+            close = closest(n, known)
+            raise click.BadParameter(f"no eval {n!r} in {ctx.checked.file}"
+                                     + (f"; did you mean '{close}'?" if close else f"; evals: {', '.join(known)}"),
+                                     param_hint="--name")
+    selected = [e for e in plan.llm.evals if not names or e.name in names]
+    env = E.Env(ctx.spec_dir, ctx.shown, run=not no_run, use_cache=not no_cache)
+    results, rows, groups = [], [], []
+    for ev in selected:
+        def warn(code: str, message: str, ev: Any = ev) -> None:
+            ctx.warn(code, message, path=ev.spec_path)
+        try:
+            r = E.evaluate(plan, ev, env, warn)
+        except Failure as exc:
+            ctx.add(exc.code, exc.message, path=exc.path if exc.file is None else (), file=exc.file, hint=exc.hint)
+            rows.append([ev.name, ev.scorer, "-", "-", "-", "n/a", E.EvalResult(ev.name, ev.scorer, min=ev.min,
+                         max=ev.max).bound_text(), "ERROR"])
+            results.append({"eval": ev.name, "ok": False, "error": exc.message})
+            continue
+        where = ev.spec_path
+        if r.gave_up:
+            ctx.add(dx.JUDGE_UNAVAILABLE, f"eval {ev.name}: {r.gave_up}", path=where,
+                    hint="check llm.judge.base_url and the API key; raise llm.judge.retries or timeout")
+        reply_errors = [c for c in r.cases if c.error and c.error.startswith("judge reply")]
+        if reply_errors:
+            ctx.warn(dx.JUDGE_REPLY, f"eval {ev.name}: {len(reply_errors)} judge repl"
+                     f"{'y was' if len(reply_errors) == 1 else 'ies were'} unusable (first, case "
+                     f"{reply_errors[0].id!r}: {reply_errors[0].error.removeprefix('judge reply unusable: ')}); "
+                     "those cases count as errors", path=where)
+        if r.pending:
+            rpath = ctx.spec_dir / E.REVIEWS_DIR / f"{ev.name}.jsonl"
+            ctx.add(dx.REVIEW_PENDING, f"eval {ev.name}: {r.pending} of {len(r.cases)} case(s) await a verdict in "
+                    f"{ctx.shown(rpath)}", path=where,
+                    hint="set each line's \"verdict\" to true/false (or a score 0-1) and run mlspec eval again")
+        elif r.score is not None and not r.in_bounds and not r.gave_up:
+            ctx.add(dx.EVAL_FAILED, f"eval {ev.name}: score {num(r.score, 4)} is not {r.bound_text()} "
+                    f"({r.passed_count} of {len(r.cases)} cases passed)", path=where)
+        elif r.score is None:
+            ctx.add(dx.EVAL_DATASET, f"eval {ev.name}: the dataset has no cases", path=where)
+        for b in r.budgets:
+            if b.exceeded:
+                ctx.add(dx.BUDGET_EXCEEDED, f"eval {ev.name}: {b.name} is {num(b.value, 4)}, over the budget "
+                        f"{num(b.bound, 4)}", path=("llm", "budgets", b.name))
+        cases_path, summary_path = E.write_results(ctx.spec_dir, r, {
+            "project": ctx.project, "spec_sha256": plan.spec_sha256, "finished": utc(time.time()),
+            "prompts": {p.name: p.sha256 for p in plan.llm.prompts if p.name in ev.prompts}})
+        rows.append([ev.name, ev.scorer, str(len(r.cases)), str(r.passed_count), str(r.errors), num(r.score, 4),
+                     r.bound_text(), "pass" if r.ok else ("PENDING" if r.pending else "FAIL")])
+        results.append({**r.summary(), "results_file": ctx.shown(cases_path), "summary_file": ctx.shown(summary_path)})
+        labels = dict(project=ctx.project)
+        usage = r.usage()
+        samples = [prom.sample(mm.LLM_EVAL_PASSED, 1 if r.ok else 0, eval=ev.name, **labels),
+                   prom.sample(mm.LLM_EVAL_ERRORS, r.errors, eval=ev.name, **labels),
+                   prom.sample(mm.LLM_REQUESTS, usage["requests"], **labels),
+                   prom.sample(mm.LLM_TOKENS, usage["input_tokens"], kind="input", **labels),
+                   prom.sample(mm.LLM_TOKENS, usage["output_tokens"], kind="output", **labels),
+                   prom.sample(mm.LLM_COST, usage["cost_usd"], **labels)]
+        if r.score is not None:
+            samples.append(prom.sample(mm.LLM_EVAL_SCORE, r.score, eval=ev.name, scorer=ev.scorer, **labels))
+        groups.append(([("command", "eval"), ("eval", ev.name)], samples))
+    # The textfile gets the per-eval series (the usage counters carry no eval label, so only the push groups them).
+    per_eval = [x for _, batch in groups for x in batch if "eval" in x.metric.labels]
+    push = push_samples(ctx, per_eval, url=pushgateway, no_push=no_push, textfile=textfile, groups=groups)
+    ok = not ctx.failed
+    text = table(["eval", "scorer", "cases", "passed", "errors", "score", "bound", "result"], rows)
+    text += f"evals: {sum(r[-1] == 'pass' for r in rows)} passed, {sum(r[-1] != 'pass' for r in rows)} failed\n"
+    return Outcome(ok, {"results": results, "push": push}, text)
+
+
 # =================================================================== check-data
 
 
@@ -263,11 +373,12 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
 @click.argument("args", nargs=-1, metavar="[SPEC] SOURCE")
 @click.option("--file", "file_", metavar="FILE", help="Data to check (path or URI; default: the source's uri).")
 @click.option("--strict", is_flag=True, help="Columns the contract does not list are errors, not warnings.")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir: str | None,
-               pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+               pushgateway: str | None, no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check a data set against source SOURCE's column contract; exit 1 on violations."""
     if len(args) == 1:
         spec, source = "mlproject.yaml", args[0]
@@ -276,7 +387,8 @@ def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir
     else:
         raise click.UsageError("expected [SPEC] SOURCE" if not args else f"too many arguments: {' '.join(args)}")
     run_command("check-data", spec, fmt,
-                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile))
+                lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_dir: str | None,
@@ -312,7 +424,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
         if monitoring:
             ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
             write_state(ctx, "schema", ctx.state_dir(state_dir), "error", exc.message,
-                        {"source": name, "file": file_ or src.uri, "results": []})
+                        {"source": name, "file": file_ or src.uri, "results": []},
+                    pushgateway=pushgateway, no_push=no_push)
             ctx.diagnostics.pop()
         raise
 
@@ -358,7 +471,8 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
     if monitoring:
         summary = f"{total} violation(s) in {loc.display}" if total else f"{loc.display} meets the contract"
         payload["state"] = ctx.shown(write_state(ctx, "schema", ctx.state_dir(state_dir),
-                                                 "event" if total else "ok", summary, payload))
+                                                 "finding" if total else "ok", summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
 
     rows = []
     for r in reports:
@@ -378,16 +492,18 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
 @click.option("--reference", type=str, metavar="FILE", help="Reference data (default: monitoring.reference's uri).")
 @click.option("--current", type=str, metavar="FILE", help="Current data (default: monitoring.current's uri).")
 @click.option("--output", type=click.Path(dir_okay=False), help="Also write the JSON report here.")
+@FINDING_OPTION
 @_report_options
 @STATE_OPTION
 @_push_options
 @FORMAT
 def drift(spec: str, reference: str | None, current: str | None, output: str | None, report: str | None,
           summary: str | None, no_summary: bool, state_dir: str | None, pushgateway: str | None, no_push: bool,
-          textfile: str | None, fmt: str) -> None:
+          textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Measure drift between reference and current data; exit 1 if drift is found."""
     run_command("drift", spec, fmt, lambda ctx: _drift(ctx, reference, current, output, state_dir, pushgateway,
-                                                       no_push, textfile, report, summary, no_summary))
+                                                       no_push, textfile, report, summary, no_summary),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role: str) -> tuple[Any, Any]:
@@ -428,7 +544,8 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
         cur = data.read_table(cur_loc, columns=wanted)
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "drift", state, "error", exc.message, {"results": []})
+        write_state(ctx, "drift", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
 
@@ -483,8 +600,9 @@ def _drift(ctx: Context, reference: str | None, current: str | None, output: str
             f"{r['column']} ({_drift_text(r)})" for r in drifted[:5])
     else:
         summary = f"no drift in {len(results)} check(s)"
-    status = "event" if drifted else ("error" if errors else "ok")
-    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload))
+    status = "finding" if drifted else ("error" if errors else "ok")
+    payload["state"] = ctx.shown(write_state(ctx, "drift", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     if output:
         try:
             write_json(Path(output), {"command": "drift", "project": ctx.project, **payload,
@@ -595,16 +713,96 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
     return Outcome(True, payload, text)
 
 
+# =================================================================== registry
+
+
+@click.group(name="registry")
+def registry() -> None:
+    """Read the model registry: describe, fetch, promote (a rollback is a promotion)."""
+
+
+def _need_registry(ctx: Context) -> None:
+    if ctx.plan.registry is None:
+        raise Failure(dx.REGISTRY_ERROR, "the spec has no `registry` section", hint="add registry: {backend: local}")
+
+
+@registry.command()
+@SPEC
+@FORMAT
+def describe(spec: str, fmt: str) -> None:
+    """Print the registered versions and the version each stage points at."""
+    run_command("registry describe", spec, fmt, _describe)
+
+
+def _describe(ctx: Context) -> Outcome:
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    info = reg.describe(ctx)
+    stages = ", ".join(f"{s} {v or '(none)'}" for s, v in info["stages"].items())
+    rows = [[v["version"], ", ".join(v["stages"]), (v.get("model_sha256") or "")[:12], v.get("created") or ""]
+            for v in info["versions"]]
+    text = f"{info['model_name']} at {info['location']}: {stages}\n"
+    if rows:
+        text += table(["version", "stages", "model sha256", "created"], rows)
+    return Outcome(True, {"results": [info]}, text)
+
+
+@registry.command()
+@SPEC
+@click.option("--alias", type=click.Choice(["production", "staging"]), default="production", show_default=True,
+              help="Fetch the version this stage points at.")
+@click.option("--version", "version", type=click.IntRange(min=1), help="Fetch this version number instead.")
+@click.option("--out", type=click.Path(), help="Where to write the model (default: the path "
+              "${registry.production.model} expands to).")
+@FORMAT
+def fetch(spec: str, alias: str, version: int | None, out: str | None, fmt: str) -> None:
+    """Download a registered model (default: production), checking its sha256."""
+    run_command("registry fetch", spec, fmt, lambda ctx: _fetch(ctx, alias, version, out))
+
+
+def _fetch(ctx: Context, alias: str, version: int | None, out_opt: str | None) -> Outcome:
+    from mlspec.compiler.plan import production_model_path
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    out = Path(out_opt) if out_opt else ctx.spec_path(production_model_path(ctx.plan.model_path))
+    info = reg.fetch(ctx, alias, version, out)
+    text = f"fetched {info['model_name']} {info['version']} ({alias if version is None else 'by number'}) " \
+           f"to {info['out']}\n  model sha256 {info['model_sha256']}\n"
+    return Outcome(True, {"results": [info]}, text)
+
+
+@registry.command()
+@SPEC
+@click.option("--version", "version", type=click.IntRange(min=1), required=True, help="The version number.")
+@click.option("--stage", type=click.Choice(["production", "staging"]), default="production", show_default=True)
+@FORMAT
+def promote(spec: str, version: int, stage: str, fmt: str) -> None:
+    """Point a stage at a registered version (roll back by promoting an older one)."""
+    run_command("registry promote", spec, fmt, lambda ctx: _promote(ctx, version, stage))
+
+
+def _promote(ctx: Context, version: int, stage: str) -> Outcome:
+    from mlspec.runtime import registry as reg
+
+    _need_registry(ctx)
+    info = reg.promote(ctx, version, stage)
+    was = f" (was {info['previous']})" if info["previous"] else ""
+    return Outcome(True, {"results": [info]}, f"{info['model_name']} {stage} -> {info['version']}{was}\n")
+
+
 # =================================================================== freshness
 
 
 @click.command()
 @click.argument("args", nargs=-1, metavar="[SPEC] [SOURCE]...")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | None, no_push: bool,
-              textfile: str | None, fmt: str) -> None:
+              textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check that data sources are fresher than their bound; exit 1 if one is stale.
 
     The first argument is the spec when it ends in .yaml/.yml or names an existing file;
@@ -614,7 +812,8 @@ def freshness(args: tuple[str, ...], state_dir: str | None, pushgateway: str | N
     if sources and (sources[0].endswith((".yaml", ".yml")) or os.path.isfile(sources[0])):
         spec = sources.pop(0)
     run_command("freshness", spec, fmt, lambda ctx: _freshness(ctx, sources, state_dir, pushgateway, no_push,
-                                                               textfile))
+                                                               textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgateway: str | None, no_push: bool,
@@ -669,7 +868,8 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
     summary = (f"{len(stale)} stale source(s): " + ", ".join(r["source"] for r in stale)) if stale else (
         f"{len(errors)} source(s) could not be checked" if errors else f"{len(results)} source(s) fresh")
     payload["state"] = ctx.shown(write_state(ctx, "freshness", ctx.state_dir(state_dir),
-                                             "event" if stale else ("error" if errors else "ok"), summary, payload))
+                                             "finding" if stale else ("error" if errors else "ok"), summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     rows = [[r["source"], r["last_updated"] or "-", duration_text(r["age_seconds"]) if r["age_seconds"] is not None
              else "-", r["bound"], {"ok": "fresh", "stale": "STALE", "error": "ERROR"}[r["status"]]] for r in results]
     text = table(["source", "last updated", "age", "bound", "result"], rows) + f"freshness: {summary}\n"
@@ -683,14 +883,16 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
 @SPEC
 @click.option("--metrics", type=click.Path(dir_okay=False),
               help="Live metrics JSON (default: monitoring.performance.metrics).")
+@FINDING_OPTION
 @STATE_OPTION
 @_push_options
 @FORMAT
 def performance(spec: str, metrics: str | None, state_dir: str | None, pushgateway: str | None, no_push: bool,
-                textfile: str | None, fmt: str) -> None:
+                textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check live model performance against its bounds; exit 1 when out of bounds."""
     run_command("performance", spec, fmt, lambda ctx: _performance(ctx, metrics, state_dir, pushgateway, no_push,
-                                                                   textfile))
+                                                                   textfile),
+                exit_zero_on_finding=exit_zero_on_finding)
 
 
 def performance_metrics_path(plan: Any) -> str:
@@ -721,7 +923,8 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         metrics = g.read_metrics(mpath, mshown, "live metrics file")
     except Failure as exc:
         ctx.add(exc.code, exc.message, file=exc.file, hint=exc.hint)
-        write_state(ctx, "performance", state, "error", exc.message, {"results": []})
+        write_state(ctx, "performance", state, "error", exc.message, {"results": []},
+                    pushgateway=pushgateway, no_push=no_push)
         ctx.diagnostics.pop()
         raise
     value, problem = g.metric_value(metrics, perf.metric)
@@ -735,11 +938,11 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
         if perf.min is not None and value < perf.min:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is below min {num(perf.min)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "min"))
-            status = "event"
+            status = "finding"
         if perf.max is not None and value > perf.max:
             ctx.add(dx.PERFORMANCE_OUT_OF_BOUNDS, f"live {perf.metric} = {num(value)} is above max {num(perf.max)} "
                     f"(window {perf.window})", path=("monitoring", "performance", "max"))
-            status = "event"
+            status = "finding"
     samples = [prom.sample(mm.PERFORMANCE, value, project=ctx.project, metric=perf.metric)] if value is not None else []
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile) if samples else {
         "pushgateway": None, "pushed": False, "textfile": None}
@@ -749,12 +952,13 @@ def _performance(ctx: Context, metrics_opt: str | None, state_dir: str | None, p
               "severity": perf.severity, "within_bounds": status == "ok", "problem": problem}
     payload = {"metrics_file": mshown, "results": [result], "push": push}
     summary = {"ok": f"{perf.metric} {num(value)} within {bound}",
-               "event": f"{perf.metric} {num(value)} outside {bound}",
+               "finding": f"{perf.metric} {num(value)} outside {bound}",
                "error": f"{perf.metric} {problem}"}[status]
-    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload))
+    payload["state"] = ctx.shown(write_state(ctx, "performance", state, status, summary, payload,
+                    pushgateway=pushgateway, no_push=no_push))
     text = table(["metric", "value", "bound", "window", "result"],
                  [[perf.metric, num(value), bound, perf.window,
-                   {"ok": "ok", "event": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
+                   {"ok": "ok", "finding": "OUT OF BOUNDS", "error": "ERROR"}[status]]])
     return Outcome(status == "ok", payload, text)
 
 
@@ -833,3 +1037,71 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
     lines += [clean(f"  note: {n}") for n in decision["notes"]]
     code = (0 if decision["trigger"] else 99) if exit_code else 0
     return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)
+
+
+# =================================================================== report-run
+
+# Whole runs report under these node names: the pipeline DAG/workflow and the monitoring one.
+RUN_NODES = ("pipeline", "monitoring")
+
+
+def run_node_id(plan: Any, name: str) -> str | None:
+    """A node id of the plan from its id or slug (Airflow task id), or a whole-run name."""
+    if name in RUN_NODES:
+        return name
+    for n in (*plan.nodes, *plan.monitor_nodes):
+        if name in (n.id, n.slug):
+            return n.id
+    return None
+
+
+def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
+    from mlspec.runtime import prometheus as prom
+
+    samples = [prom.sample(mm.RUN_SUCCESS, int(success), project=project, node=node),
+               prom.sample(mm.RUN_TIMESTAMP, timestamp, project=project, node=node)]
+    if success:
+        samples.append(prom.sample(mm.RUN_LAST_SUCCESS, timestamp, project=project, node=node))
+    return samples
+
+
+@click.command(name="report-run")
+@SPEC
+@click.option("--node", "node", required=True, metavar="NODE",
+              help="Node id (train, monitor.drift), its slug (the Airflow task id), or 'pipeline' / "
+                   "'monitoring' for a whole run.")
+@click.option("--status", type=click.Choice(["success", "failure"]), required=True, help="How the run ended.")
+@click.option("--timestamp", type=float, metavar="SECONDS", help="Unix time the run finished (default: now).")
+@_push_options
+@FORMAT
+def report_run(spec: str, node: str, status: str, timestamp: float | None, pushgateway: str | None, no_push: bool,
+               textfile: str | None, fmt: str) -> None:
+    """Report how a node or a whole run ended: mlspec_run_success and mlspec_run_timestamp_seconds."""
+    run_command("report-run", spec, fmt, lambda ctx: _report_run(ctx, node, status, timestamp, pushgateway,
+                                                                 no_push, textfile))
+
+
+def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, pushgateway: str | None,
+                no_push: bool, textfile: str | None) -> Outcome:
+    node = run_node_id(ctx.plan, name)
+    if node is None:
+        from mlspec.suggest import did_you_mean
+
+        names = [*RUN_NODES, *(n.id for n in (*ctx.plan.nodes, *ctx.plan.monitor_nodes))]
+        hint = did_you_mean(name, names) or "one of: " + ", ".join(names)
+        raise Failure(dx.UNKNOWN_RUN_NODE, f"no node {name!r} in the plan", hint=hint)
+    ts = time.time() if timestamp is None else timestamp
+    samples = run_samples(ctx.project, node, status == "success", ts)
+    mon = ctx.plan.monitoring
+    if not textfile and mon is not None and mon.textfile_dir:
+        # One file per node: the collector reads them all, a later node never erases an earlier one.
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    # POST: a failure replaces success and timestamp but keeps the last success time.
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
+                        groups=[([("node", node)], samples)], method="POST")
+    where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
+    payload = {"node": node, "status": status, "timestamp": ts, "push": push}
+    text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else
+                                              " (no metrics destination: nothing reported)") + "\n"
+    return Outcome(True, payload, text)
+

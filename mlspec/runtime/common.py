@@ -30,6 +30,12 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 STATE_DIR = Path(".mlspec") / "monitoring"     # relative to the spec's folder
 STATE_ENV = "MLSPEC_STATE_DIR"
+PUSHGATEWAY_ENV = "MLSPEC_PUSHGATEWAY"     # overrides monitoring.pushgateway (one spec, many deployments)
+# Set by `mlspec run` (and readable by any scheduler): the file a check writes its outcome to,
+# so a node that exited non-zero without recording a finding is told apart as a crash.
+OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
+# What a check recorded: it ran and found something, ran and found nothing, or could not check.
+CHECK_OUTCOMES = ("finding", "ok", "error")
 GATE_RESULT = Path(".mlspec") / "gates" / "result.json"
 
 # Push failures are reported as a warning: the check's verdict stands (see docs/runtime.md).
@@ -65,6 +71,7 @@ class Context:
     fmt: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     started: float = field(default_factory=time.time)
+    recorded: str | None = None        # the outcome write_state recorded (finding, ok, error)
 
     @property
     def plan(self) -> Any:
@@ -221,16 +228,22 @@ def read_json_file(path: Path, what: str, shown: str, *, code: str = dx.DATA_UNR
 
 
 def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: str,
-                payload: dict[str, Any]) -> Path:
+                payload: dict[str, Any], *, pushgateway: str | None = None, no_push: bool = False) -> Path:
     """Record a monitoring result for ``retrain-trigger``: ``<state>/<kind>.json``.
 
-    ``status``: ``event`` (the event was raised), ``ok`` (checked, nothing found) or
-    ``error`` (could not check; never triggers a retrain).
+    ``status``: ``finding`` (the check ran and raised its event), ``ok`` (checked, nothing
+    found) or ``error`` (could not check; never triggers a retrain). The outcome also goes
+    to ``$MLSPEC_OUTCOME_FILE`` when set (``mlspec run``) and to the Pushgateway as
+    ``mlspec_check_outcome``, so a crash is never mistaken for a finding.
     """
+    if status not in CHECK_OUTCOMES:
+        raise ValueError(f"unknown check outcome {status!r}")
+    ctx.recorded = status
     now = time.time()
     doc = {"kind": kind, "event": EVENT_OF_CHECK[kind], "status": status, "summary": summary,
            "project": ctx.project, "spec_sha256": ctx.plan.spec_sha256,
            "finished": utc(now), "finished_timestamp": round(now, 3),
+           "run_id": os.environ.get("MLSPEC_RUN_ID"), "node": os.environ.get("MLSPEC_NODE"),
            "command": ctx.command, "ok": not ctx.failed, **payload,
            "diagnostics": [d.to_json() for d in ctx.diagnostics]}
     path = state_dir / f"{kind}.json"
@@ -239,15 +252,46 @@ def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: 
     except OSError as exc:
         ctx.warn(dx.DATA_UNREADABLE, f"cannot write the monitoring state {ctx.shown(path)}: {exc.strerror or exc}",
                  file=ctx.shown(path))
+    outcome_file = os.environ.get(OUTCOME_ENV)
+    if outcome_file:
+        try:
+            write_json(Path(outcome_file), {"kind": kind, "status": status, "summary": summary})
+        except OSError as exc:
+            ctx.warn(dx.DATA_UNREADABLE, f"cannot write the check outcome {outcome_file}: {exc.strerror or exc}",
+                     file=outcome_file)
+    _push_outcome(ctx, kind, status, pushgateway, no_push)
     return path
+
+
+def _push_outcome(ctx: Context, kind: str, status: str, url: str | None, no_push: bool) -> None:
+    """``mlspec_check_outcome{check, outcome}``: 1 for the recorded outcome, 0 for the others
+    (a state set), in its own group so the check's metrics push never replaces it."""
+    from mlspec import metrics as mm
+    from mlspec.runtime import prometheus as prom
+
+    target = None if no_push else gateway_url(ctx.plan, url)
+    if not target:
+        return
+    samples = [prom.sample(mm.CHECK_OUTCOME, int(o == status), project=ctx.project, check=kind, outcome=o)
+               for o in CHECK_OUTCOMES]
+    try:
+        prom.push(target, samples, [("job", prom.JOB), ("project", ctx.project), ("check", kind)])
+    except prom.PushError as exc:
+        ctx.warn(PUSH_FAILED, f"could not push the check outcome to {target}: {exc}", file=ctx.checked.file,
+                 hint="the check's result stands; fix the gateway or pass --no-push")
 
 
 # ------------------------------------------------------------------ pushing
 
 
+def gateway_url(plan: Any, url: str | None = None) -> str | None:
+    """The Pushgateway: ``--pushgateway``, else ``$MLSPEC_PUSHGATEWAY``, else ``monitoring.pushgateway``."""
+    return url or os.environ.get(PUSHGATEWAY_ENV) or (plan.monitoring.pushgateway if plan.monitoring else None)
+
+
 def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: bool, textfile: str | None,
                  grouping: Iterable[tuple[str, str]] = (), groups: list[tuple[list[tuple[str, str]], list[Any]]]
-                 | None = None) -> dict[str, Any]:
+                 | None = None, method: str = "PUT") -> dict[str, Any]:
     """Write the textfile and push to the gateway; failures are warnings. Returns a JSON summary.
 
     The group is ``job/mlspec/project/<name>`` + ``command/<command>`` + ``grouping``; with
@@ -256,6 +300,9 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     from mlspec.runtime import prometheus as prom
 
     info: dict[str, Any] = {"pushgateway": None, "pushed": False, "textfile": None}
+    mon = ctx.plan.monitoring
+    if not textfile and mon is not None and mon.textfile_dir:
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_{ctx.command}.prom")
     if textfile:
         path = Path(textfile)
         try:
@@ -264,7 +311,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
         except (OSError, ValueError) as exc:
             ctx.add(dx.DATA_UNREADABLE, f"cannot write the metrics text file {textfile}: "
                     f"{getattr(exc, 'strerror', None) or exc}", file=textfile)
-    target = None if no_push else (url or (ctx.plan.monitoring.pushgateway if ctx.plan.monitoring else None))
+    target = None if no_push else gateway_url(ctx.plan, url)
     if not target:
         return info
     info["pushgateway"] = target
@@ -277,7 +324,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     batches = groups if groups is not None else [([("command", ctx.command), *grouping], samples)]
     try:
         for extra, batch in batches:
-            prom.push(target, batch, [("job", prom.JOB), ("project", ctx.project), *extra])
+            prom.push(target, batch, [("job", prom.JOB), ("project", ctx.project), *extra], method=method)
         info["pushed"] = True
     except prom.PushError as exc:
         ctx.warn(PUSH_FAILED, f"could not push metrics to {target}: {exc}", file=ctx.checked.file,
@@ -291,12 +338,17 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
 def load_context(command: str, spec: str, fmt: str) -> Context:
     from mlspec.api import check_project
 
-    checked = check_project(spec)
+    checked = check_project(spec, check_targets=False)
     return Context(command, spec, Path(spec).resolve().parent, checked, fmt, list(checked.diagnostics))
 
 
-def run_command(command: str, spec: str, fmt: str, body: Callable[[Context], Outcome]) -> None:
-    """Load the spec, run ``body``, print, exit. Never returns."""
+def run_command(command: str, spec: str, fmt: str, body: Callable[[Context], Outcome], *,
+                exit_zero_on_finding: bool = False) -> None:
+    """Load the spec, run ``body``, print, exit. Never returns.
+
+    With ``exit_zero_on_finding`` a check that ran and recorded a finding exits 0 (schedulers
+    whose tasks must fail only on crashes); anything else keeps its exit code.
+    """
     ctx = load_context(command, spec, fmt)
     if not ctx.checked.ok:
         _emit(ctx, Outcome(False, {"results": []}, ""), footer=f"{ctx.checked.file}: invalid spec; nothing checked")
@@ -316,6 +368,8 @@ def run_command(command: str, spec: str, fmt: str, body: Callable[[Context], Out
         outcome.ok = False
     _emit(ctx, outcome)
     code = outcome.exit_code if outcome.exit_code is not None else (EXIT_OK if outcome.ok else EXIT_FAIL)
+    if exit_zero_on_finding and ctx.recorded == "finding" and code == EXIT_FAIL:
+        code = EXIT_OK
     sys.exit(code)
 
 

@@ -52,6 +52,8 @@ from mlspec.compiler.plan import Node, Plan
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}
 MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"}
+# The monitoring checks write their outcome here (see runtime.common.write_state).
+OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
 CACHE_FILE = Path(".mlspec") / "cache" / "nodes.json"
 RUNS_DIR = Path(".mlspec") / "runs"
 LOCK_FILE = Path(".mlspec") / "run.lock"
@@ -199,7 +201,8 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
     if node.runtime:
         # Runtime commands read the spec itself: key them on the parts they read.
         config = {"gate": [g.__dict__ for g in plan.gates], "register": plan.registry and plan.registry.__dict__,
-                  "data_check": [s.__dict__ for s in plan.data if s.name in node.data]}.get(node.kind, plan.spec_sha256)
+                  "data_check": [s.__dict__ for s in plan.data if s.name in node.data],
+                  "eval": _eval_config(plan, node)}.get(node.kind, plan.spec_sha256)
     # Only the parameters the node reads: a change to another key of params.yaml re-runs nothing here.
     params = {k: v for k, v in plan.params if any(k == p or k.startswith(p + ".") for p in node.params)}
     payload = {
@@ -208,6 +211,23 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
         "needs": {n: upstream_keys.get(n) for n in node.needs}, "config": config,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _eval_config(plan: Plan, node: Node) -> Any:
+    """What an eval node's result depends on besides its files: the eval's settings, the judge,
+    the budgets and the hashes of the prompts it uses (their files are inputs too), so an
+    edit elsewhere in the spec, or to another eval's prompt, does not re-run it."""
+    if node.kind != "eval" or plan.llm is None:
+        return None
+    from dataclasses import asdict
+
+    try:
+        ev = plan.llm.eval_named(node.id.removeprefix("eval."))
+    except KeyError:
+        return plan.spec_sha256
+    return {"eval": asdict(ev), "judge": plan.llm.judge and asdict(plan.llm.judge),
+            "prompt_sha256": {p.name: p.sha256 for p in plan.llm.prompts if p.name in ev.prompts},
+            "budgets": [plan.llm.cost_per_1k_requests_usd, plan.llm.latency_p95_ms, plan.llm.max_tokens_per_request]}
 
 
 def _load_cache(base: Path) -> tuple[dict[str, Any], str | None]:
@@ -282,13 +302,15 @@ def _lock_pid(fd: int) -> int | None:
 # --------------------------------------------------------------------------- execution
 
 
-def _child_env(node: Node, run_id: str) -> dict[str, str]:
+def _child_env(node: Node, run_id: str, outcome_file: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(dict(node.env))
     # The runtime commands are `mlspec …`: make this interpreter's mlspec the one found first.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MLSPEC_RUN_ID"] = run_id
     env["MLSPEC_NODE"] = node.id
+    if outcome_file is not None:
+        env[OUTCOME_ENV] = str(outcome_file)
     return env
 
 
@@ -545,6 +567,7 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
     keys: dict[str, str] = {}
     blocked: set[str] = set()
     current: Node | None = None
+    unreachable: set[str] = set()   # a gateway that refused once is not retried (one note, no waits)
     try:
         for node in nodes:
             signals.check()
@@ -567,7 +590,9 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
             keys[node.id] = key
             entry = cache.get(node.id)
             monitor = node.kind in MONITOR_KINDS
-            if not monitor and entry and entry["key"] == key and _outputs_intact(base, node, entry):
+            # A node reading the production model runs every time: the registry can change under it.
+            if (not monitor and not node.fetch_production and entry and entry["key"] == key
+                    and _outputs_intact(base, node, entry)):
                 cached = NodeResult(node.id, "cached", note="unchanged since " + entry.get("run", "?"),
                                     started=offset)
                 _save_outputs(store, node, base, run_id, cached)   # this run's record, for later restores
@@ -582,15 +607,18 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
                 _save_cache(base, saved)
             progress("start", NodeResult(node.id, "running"))
             offset = round(time.monotonic() - t0, 3)
+            fetch = plan.fetch_production_command if node.fetch_production else None
             if isolated:
-                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store, signals)
+                outcome = _execute_isolated(plan, node, base, log_dir, run_id, store, signals, fetch)
             else:
-                outcome = _execute(node, base, log_dir, run_id, signals)
+                outcome = _execute(node, base, log_dir, run_id, signals, fetch)
                 if outcome.status == "ok":
                     _save_outputs(store, node, base, run_id, outcome)
             current = None
             outcome.started = offset
-            _push_outcome(plan, node, outcome)
+            problem = _push_outcome(plan, node.id, outcome.status != "failed", unreachable)
+            if problem:
+                outcome.note = (outcome.note + "; " if outcome.note else "") + problem
             result.results.append(outcome)
             progress("done", outcome)
             if outcome.status == "ok" and not monitor and not isolated:
@@ -607,6 +635,7 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
             result.results.append(NodeResult(current.id, "interrupted", note=f"stopped by {name}",
                                              started=round(time.monotonic() - t0, 3)))
     with signals.deferred(reraise=False):      # a second signal still gets an honest record
+        _report_runs(plan, nodes, result, unreachable)
         (log_dir / "run.json").write_text(json.dumps(
             {"run_id": run_id, "interrupted": result.interrupted, "signal": result.signal,
              "started": round(started, 3), "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n",
@@ -654,7 +683,7 @@ def source_files(base: Path, plan: Plan) -> list[str]:
 
 
 def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id: str, store: Any,
-                      signals: _Signals) -> NodeResult:
+                      signals: _Signals, fetch: str | None = None) -> NodeResult:
     """Run ``node`` in a fresh folder: sources copied, inputs restored from the store, outputs saved."""
     from mlspec.runtime.store import StoreError, restore_node, save_node
 
@@ -668,7 +697,7 @@ def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id:
             restore_node(store, plan, node, work, run_id)
         except StoreError as exc:
             return NodeResult(node.id, "failed", note=f"inputs not restored: {exc.message}"[:300], workdir=str(work))
-        outcome = _execute(node, work, log_dir, run_id, signals)
+        outcome = _execute(node, work, log_dir, run_id, signals, fetch)
         outcome.workdir = str(work)
         outcome.log = os.path.relpath(log_dir / f"{node.slug}.log", base)
         if outcome.status == "ok":
@@ -682,22 +711,40 @@ def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _push_outcome(plan: Plan, node: Node, outcome: NodeResult) -> None:
-    """Report the node's result to the Pushgateway (when monitoring names one), so the
-    pipeline-failure alert sees local runs too. A push failure never fails the run."""
-    gateway = plan.monitoring.pushgateway if plan.monitoring else None
-    if not gateway or outcome.status not in ("ok", "failed", "alert"):
-        return
-    from mlspec import metrics as M
-    from mlspec.runtime.prometheus import PushError, push, sample
+def _push_outcome(plan: Plan, node: str, success: bool, unreachable: set[str]) -> str | None:
+    """Report a node's (or the whole run's) result the way `mlspec report-run` does, so the
+    pipeline-failure and staleness alerts see local runs too. A push failure never fails the
+    run; it is returned as a note."""
+    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.common import gateway_url
 
-    samples = [sample(M.RUN_SUCCESS, 0 if outcome.status == "failed" else 1, project=plan.project.name, node=node.id),
-               sample(M.RUN_TIMESTAMP, time.time(), project=plan.project.name, node=node.id)]
-    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node.id)]
+    gateway = gateway_url(plan)
+    if not gateway or gateway in unreachable:
+        return None
+    from mlspec import metrics as M
+    from mlspec.runtime.prometheus import PushError, push
+
+    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
     try:
-        push(gateway, samples, grouping, timeout=5.0)
+        # POST, as report-run: a failure keeps the group's last success time.
+        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, method="POST",
+             timeout=5.0)
     except PushError as exc:
-        outcome.note = (outcome.note + "; " if outcome.note else "") + f"metrics not pushed: {exc}"[:200]
+        unreachable.add(gateway)
+        return f"metrics not pushed (not retried in this run): {exc}"[:240]
+    return None
+
+
+def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult, unreachable: set[str]) -> None:
+    """One result per graph that ran: ``pipeline`` and ``monitoring`` (what a DAG run reports)."""
+    ran = {r.id: r for r in result.results if r.status in ("ok", "failed", "alert", "interrupted", "cached")}
+    monitor_ids = {n.id for n in plan.monitor_nodes}
+    for whole, members in (("pipeline", [n for n in nodes if n.id not in monitor_ids]),
+                           ("monitoring", [n for n in nodes if n.id in monitor_ids])):
+        done = [ran[n.id] for n in members if n.id in ran]
+        if done:
+            _push_outcome(plan, whole, not result.interrupted
+                          and all(r.status not in ("failed", "interrupted") for r in done), unreachable)
 
 
 def _outputs_intact(base: Path, node: Node, entry: dict[str, Any]) -> bool:
@@ -714,27 +761,54 @@ def _outputs_intact(base: Path, node: Node, entry: dict[str, Any]) -> bool:
     return True
 
 
-def _execute(node: Node, base: Path, log_dir: Path, run_id: str, signals: _Signals) -> NodeResult:
+def _recorded_outcome(path: Path) -> str | None:
+    """What a monitoring node's check recorded; the node's command wrote the file, so it is
+    read like any user file (bounded, regular, never through a link)."""
+    from mlspec.bounded import ReadRefused, read_text
+
+    try:
+        status = json.loads(read_text(path, 1 << 20, follow_symlinks=False)).get("status")
+    except (ReadRefused, ValueError, AttributeError, RecursionError):
+        return None
+    return status if isinstance(status, str) else None
+
+
+def _execute(node: Node, base: Path, log_dir: Path, run_id: str, signals: _Signals,
+             fetch: str | None = None) -> NodeResult:
     assert node.command is not None
     log = log_dir / f"{node.slug}.log"
-    env = _child_env(node, run_id)
+    outcome_file = log_dir / f"{node.slug}.outcome.json" if node.kind in MONITOR_KINDS else None
+    env = _child_env(node, run_id, outcome_file)
     started = time.monotonic()
+    if fetch:   # ${registry.production.model}: the deployed model, fetched before the command
+        with log.open("ab") as out:
+            out.write(f"$ {fetch}\n".encode())
+        code = _run_process(fetch, base, env, log, node.timeout_seconds, signals)
+        if code != 0:
+            return NodeResult(node.id, "failed", time.monotonic() - started, 1, code,
+                              note="fetching the production model failed", log=os.path.relpath(log, base))
     attempts = 0
     code = 0
+    recorded: str | None = None
     for attempt in range(node.retries + 1):
         attempts = attempt + 1
         with log.open("ab") as out:
             out.write(f"$ {node.command}\n# attempt {attempts} of {node.retries + 1}\n".encode())
+        if outcome_file is not None:
+            outcome_file.unlink(missing_ok=True)
         code = _run_process(node.command, base, env, log, node.timeout_seconds, signals)
+        recorded = _recorded_outcome(outcome_file) if outcome_file is not None else None
         if code == 0:
             break
-        if node.kind in MONITOR_KINDS and code == 1:
+        if code == 1 and recorded == "finding":
             break  # a finding, not a crash: retrying will not change it
     seconds = time.monotonic() - started
     rel_log = os.path.relpath(log, base)
     if code == 0:
         return NodeResult(node.id, "ok", seconds, attempts, code, log=rel_log)
-    if node.kind in MONITOR_KINDS and code == 1:
+    if code == 1 and recorded == "finding":
         return NodeResult(node.id, "alert", seconds, attempts, code, note="finding reported", log=rel_log)
     note = "timed out" if code == 124 else f"exit code {code}"
+    if node.kind in MONITOR_KINDS and code != 124:
+        note += ", no finding recorded" if recorded is None else f", check recorded '{recorded}'"
     return NodeResult(node.id, "failed", seconds, attempts, code, note=note, log=rel_log)

@@ -1,7 +1,9 @@
 """One way to reach a file system by URI: local folders and object stores (s3://, gs://,
 az:// and abfss://) through pyarrow's file systems, which the runtime already depends on
-for reading data (one dependency, C++ multipart uploads that become visible only when
-complete, and the same code path against S3-compatible stores via ``endpoint``).
+for reading data (one dependency, and the same code path against S3-compatible stores via
+``endpoint``). Note: closing a pyarrow output stream — also when an exception leaves the
+``with`` block — completes the upload, so a partial object can become visible; writers that
+must be atomic upload to a temporary key and copy it into place (see ``runtime/store.py``).
 
 Errors are :class:`FsError` with a message fit for a diagnostic; callers turn them into
 positioned diagnostics (exit 1), never tracebacks.
@@ -43,9 +45,15 @@ def open_location(uri: str, *, base_dir: str | os.PathLike[str] = ".", endpoint:
     S3-compatible server (MinIO, moto, Ceph); credentials come from the environment
     (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``GOOGLE_APPLICATION_CREDENTIALS``,
     ``AZURE_STORAGE_*``), never from the spec."""
-    import pyarrow.fs as pafs
+    try:
+        import pyarrow.fs as pafs
+    except ImportError:
+        raise FsError(f"opening {uri!r} needs pyarrow, which the runtime extra installs: "
+                      "pip install 'mlspec-compiler[runtime]'") from None
 
     scheme = scheme_of(uri)
+    # The AWS convention, which pyarrow does not read by itself.
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
     if scheme is None or scheme == "file":
         path = urlsplit(uri).path if scheme == "file" else os.path.join(os.fspath(base_dir), uri)
         return Location(pafs.LocalFileSystem(), os.path.abspath(path), uri, remote=False)

@@ -40,7 +40,7 @@ def duration_text(seconds: float) -> str:
 
 
 STATE_MAX_BYTES = 4 * 1024 * 1024
-STATUSES = ("event", "ok", "error")
+STATUSES = ("finding", "event", "ok", "error")   # "event": written by older mlspec
 # Timestamps a state file may hold: 1970 up to the year 5138. Anything else (NaN, 1e999,
 # a negative number, text) is not a time and the record is treated as unreadable.
 _MAX_TIMESTAMP = 1e11
@@ -130,7 +130,7 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
         if status == "error":
             notes.append(f"{event}: the last check failed ({summary or 'see ' + name})")
             continue
-        if status != "event":
+        if status not in ("finding", "event"):  # "event": written by older mlspec
             continue
         if last_ts is not None and finished is not None and finished <= last_ts:
             notes.append(f"{event}: raised at {finished_text}, before the last trigger; already acted on")

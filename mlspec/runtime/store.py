@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from mlspec.runtime.fs import FsError, Location, first_line, open_location
 
 if TYPE_CHECKING:
-    from mlspec.compiler.plan import Plan
+    from mlspec.compiler.plan import Plan, Storage
 
 CHUNK = 8 << 20
 DEFAULT_URI = ".mlspec/store"
@@ -311,24 +311,36 @@ def _unlink(path: str) -> None:
         pass
 
 
+STORAGE_ENV = "MLSPEC_STORAGE"
+
+
+def effective_storage(plan: Plan, uri: str | None = None) -> Storage:
+    """The store every runtime command of one run uses: ``uri`` (``mlspec run --store``), else
+    ``$MLSPEC_STORAGE`` (which ``mlspec run --store`` passes to its nodes, and tests and laptops
+    set to keep a spec's object store out of reach), else the spec's ``storage``."""
+    from mlspec.compiler.plan import Storage
+    from mlspec.language.types import STORE_SCHEMES
+    from mlspec.runtime.fs import scheme_of
+
+    storage = plan.storage
+    uri = uri or os.environ.get(STORAGE_ENV) or None
+    if uri is None:
+        return storage
+    scheme = scheme_of(uri)
+    if scheme is not None and scheme not in STORE_SCHEMES:
+        raise StoreError(f"unsupported store scheme {scheme + '://'!r} in --store or ${STORAGE_ENV}",
+                         hint="s3://, gs://, az://, abfss:// or a folder relative to the spec")
+    same = scheme is not None and scheme == scheme_of(storage.uri)
+    return Storage(uri, storage.endpoint if same else None, storage.secrets if same else (), scheme is None)
+
+
 def open_store(plan: Plan, spec_dir: Path, *, uri: str | None = None) -> Store:
     """The store of ``plan`` (``storage:``, else the local folder ``.mlspec/store`` beside the spec),
-    or ``uri`` instead (``mlspec run --store``).
+    or another one for this run (:func:`effective_storage`).
 
     Raises :class:`StoreError` when credentials named in ``storage.secrets`` are missing or the
     store cannot be reached."""
-    storage = plan.storage
-    if uri is not None:
-        from mlspec.compiler.plan import Storage
-        from mlspec.language.types import STORE_SCHEMES
-        from mlspec.runtime.fs import scheme_of
-
-        scheme = scheme_of(uri)
-        if scheme is not None and scheme not in STORE_SCHEMES:
-            raise StoreError(f"unsupported store scheme {scheme + '://'!r} in --store",
-                             hint="s3://, gs://, az://, abfss:// or a folder relative to the spec")
-        same = scheme is not None and scheme == scheme_of(storage.uri)
-        storage = Storage(uri, storage.endpoint if same else None, storage.secrets if same else (), scheme is None)
+    storage = effective_storage(plan, uri)
     missing = [name for name in storage.secrets if not os.environ.get(name)]
     if missing:
         raise StoreError(f"the store {storage.uri!r} needs {', '.join(missing)}, which "

@@ -169,8 +169,8 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         "trigger_rule": None, "skip_on_exit_code": None, **extra,
     }
     option = task.pop("command_option", None)
-    if option:  # runtime commands end in `-- SPEC`: an option goes before the `--`
-        head, sep, tail = command.partition(" -- ")
+    if option:  # runtime commands end in `-- SPEC [NAME]`: an option goes before that `--`
+        head, sep, tail = command.rpartition(" -- ")
         command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
@@ -228,16 +228,35 @@ def monitoring_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]
     for node in plan.monitor_nodes:
         upstream = [by_id[u].slug for u in _upstream(node, emitted, by_id)]
         if node.kind == "retrain":
-            # Runs whether the checks found something (they fail) or not; it reads their
-            # recorded results and decides. "No retrain" is a skip, not a failure.
+            # Runs even when a check crashed; it reads the recorded results and decides.
+            # "No retrain" is a skip, not a failure.
             tasks.append(_command_task(node, options, plan, upstream, trigger_rule="all_done",
                                        skip_on_exit_code=NO_RETRAIN_EXIT_CODE,
                                        command_option="--exit-code"))
             tasks.append({"id": "trigger_pipeline", "kind": "trigger", "upstream": [node.slug],
                           "trigger_dag_id": pipeline_dag_id(plan)})
         else:
-            tasks.append(_command_task(node, options, plan, upstream))
+            # A finding is the check doing its job: the task succeeds and records it for
+            # the retrain task; only a check that could not run fails the task.
+            tasks.append(_command_task(node, options, plan, upstream, command_option="--exit-zero-on-finding"))
     return tasks
+
+
+def report_tasks(plan: Plan, options: AirflowOptions, whole: str, upstream: list[str]) -> list[dict[str, Any]]:
+    """How the whole run ended, for the failure and staleness alerts: two final tasks after
+    every task. ``report_success`` runs when nothing failed (skips are fine: "no retrain"),
+    ``report_failure`` when something did; the one that does not run is skipped or
+    upstream-failed, so the DAG run keeps its own state."""
+    from mlspec.compiler.plan import Node
+    from mlspec.output.encoders import sh
+
+    out = []
+    for status, rule in (("success", "none_failed"), ("failure", "one_failed")):
+        node = Node(id=f"report.{status}", slug=f"report_{status}", kind="report", title=f"report {status}",
+                    command=f"mlspec report-run --node {whole} --status {status} -- {sh(plan.spec_file)}",
+                    env=plan.environment.env, runtime=True)
+        out.append(_command_task(node, options, plan, list(upstream), trigger_rule=rule))
+    return out
 
 
 # --------------------------------------------------------------------------- rendering
@@ -276,6 +295,7 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         tasks = monitoring_tasks(plan, options)
         schedule = plan.monitoring.schedule if plan.monitoring else None
         dag_id, what = monitoring_dag_id(plan), "monitoring"
+    tasks = tasks + report_tasks(plan, options, kind, [t["id"] for t in tasks])
     kinds = {t["kind"] for t in tasks}
     command_tasks = [t for t in tasks if t["kind"] in ("bash", "pod")]
     return {

@@ -1,21 +1,25 @@
-"""The `docker` target: a training image, a serving image and the build context's ignore file.
+"""The `docker` target: a training image, a serving image and an ignore file for each.
 
-``docker/Dockerfile.train`` holds the project's code, requirements and mlspec (pipeline
-nodes such as ``mlspec gate`` run in it under Kubernetes operators); its default command
-is the training command. ``docker/Dockerfile.serve`` holds the code and the trained model
-and runs ``serving.run`` (online: ``EXPOSE`` + ``HEALTHCHECK``; batch: the scoring command).
-Both are multi-stage (a builder stage installs the requirements into ``/opt/venv``; the
-final stage copies it), run as a numeric non-root user and carry OCI labels.
+``docker/Dockerfile.train`` holds the project's code, requirements, mlspec and the data the
+pipeline reads from the repository (pipeline nodes such as ``mlspec gate`` run in it under
+Kubernetes operators); its default command trains (``mlspec run --until train`` when training
+reads files that earlier nodes write). ``docker/Dockerfile.serve`` holds the code and the
+trained model and runs ``serving.run`` (online: ``EXPOSE`` + ``HEALTHCHECK``; batch: the
+scoring command). Both are multi-stage (a builder stage installs the requirements into
+``/opt/venv``; the final stage copies it), run as a numeric non-root user and carry OCI labels.
 
 The build context is the spec's folder: ``docker build -f docker/Dockerfile.serve .`` from
-the output folder when the spec sits there (the usual case).
+the output folder when the spec sits there (the usual case). What each image may hold is
+its own ``<Dockerfile>.dockerignore`` (BuildKit reads it instead of the context's); the root
+``.dockerignore`` serves the legacy builder (:func:`ignore_sections`).
 
-Python decides what each image holds (:func:`image_context`); the templates under
-``templates/docker/`` only format it, every value through an encoding filter: exec-form
-JSON for commands (``docker_argv``), escaped double-quoted words for ``LABEL``/``ENV``
-(``docker_quoted``), POSIX shell words in ``RUN`` (``sh``). No spec text is ever written
-into a comment, and the file starts with mlspec's fixed header, so no user text can
-become a parser directive. Users override the templates with ``--template-dir``.
+Python decides what each image holds (:func:`image_context`, :func:`ignore_sections`); the
+templates under ``templates/docker/`` only format it, every value through an encoding filter:
+exec-form JSON for commands (``docker_argv``), escaped double-quoted words for ``LABEL``/``ENV``
+(``docker_quoted``), POSIX shell words in ``RUN`` (``sh``), one printable line per ignore
+pattern (``dockerignore``). No spec text is ever written into a Dockerfile comment, and the
+file starts with mlspec's fixed header, so no user text can become a parser directive. Users
+override the templates with ``--template-dir``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
+from mlspec.output.encoders import dockerignore_literal
 from mlspec.diagnostics import Diagnostic, Severity, SpecPath
 from mlspec.compiler.plan import Node, Plan
 from mlspec.language.target_options import ImageOptions
@@ -90,6 +95,22 @@ def _train_node(plan: Plan) -> Node | None:
     return next((n for n in plan.nodes if n.kind == "train"), None)
 
 
+def _needs_produced_files(plan: Plan, node: Node) -> bool:
+    """Whether a node before ``node`` (directly or not) writes files, which no image holds."""
+    by_id = {n.id: n for n in plan.nodes}
+    seen: set[str] = set()
+    stack = list(node.needs)
+    while stack:
+        current = by_id.get(stack.pop())
+        if current is None or current.id in seen:
+            continue
+        seen.add(current.id)
+        if current.outputs:
+            return True
+        stack += current.needs
+    return False
+
+
 def image_context(plan: Plan, kind: str) -> dict[str, Any]:
     """Everything the Dockerfile template of ``kind`` formats, as plain values; Python decides."""
     env = plan.environment
@@ -117,7 +138,11 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
     }
     if kind == "train":
         train = _train_node(plan)
-        if train is not None and train.command:
+        if train is not None and _needs_produced_files(plan, train):
+            # What training reads is written by nodes before it, and the image holds none of
+            # their outputs: the default command runs those nodes first.
+            ctx["command"] = ["mlspec", "run", "--until", "train", "--no-monitoring", "--", plan.spec_file]
+        elif train is not None and train.command:
             base = dict(env.env)
             ctx["command"] = bash_argv(train.command, [(k, v) for k, v in train.env if base.get(k) != v])
         return ctx
@@ -143,49 +168,111 @@ def render_dockerfile(plan: Plan, kind: str, template_dirs: Any = ()) -> str:
 
 # --------------------------------------------------------------------------- .dockerignore
 
-# What never belongs in an image: version control, local environments, caches, credentials,
-# and data, models and metrics produced by runs (the serving model is let back in below).
-IGNORED = (
-    "**/.git", ".github", "**/.venv", "**/venv", "**/__pycache__", "**/*.py[cod]",
-    "**/.pytest_cache", "**/.mypy_cache", "**/.ruff_cache", "**/.ipynb_checkpoints",
-    "**/node_modules", ".mlspec", "mlruns", "data", "models", "metrics",
-    "**/.env", "**/.env.*", "**/*.pem", "**/*.key", "**/.netrc", "**/.aws", "**/.ssh", "**/.docker",
-    "**/.dockerignore", "docker",
+# What no image holds, whatever the project: version control, local environments and caches,
+# credentials (Kedro's conf/local, cloud and registry logins, keys, .env files), and experiment
+# tracking stores and local databases (mlflow.db, mlruns/). A data source or the served model
+# that matches one of these is let back in by a later '!' line (the last match wins).
+NEVER: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Source control, local environments, caches and build files.", (
+        "**/.git", ".github", "**/.venv", "**/venv", "**/__pycache__", "**/*.py[cod]",
+        "**/.pytest_cache", "**/.mypy_cache", "**/.ruff_cache", "**/.ipynb_checkpoints",
+        "**/node_modules", ".mlspec", "**/.dockerignore", "docker")),
+    ("Credentials.", (
+        "**/.env", "**/.env.*", "**/*.pem", "**/*.key", "**/*.p12", "**/*.pfx", "**/id_rsa*", "**/id_ed25519*",
+        "**/.netrc", "**/.pypirc", "**/.git-credentials", "**/.aws", "**/.ssh", "**/.docker", "**/.kube",
+        "**/.gcloud", "**/.azure", "**/conf/local", "**/credentials*.yml", "**/credentials*.yaml",
+        "**/credentials*.json", "**/credentials*.toml", "**/secrets*.yml", "**/secrets*.yaml",
+        "**/.secrets")),
+    ("Experiment tracking stores and local databases.", (
+        "**/mlruns", "**/mlartifacts", "**/wandb", "**/mlflow.db", "**/*.db", "**/*.sqlite",
+        "**/*.sqlite3", "**/*.duckdb")),
 )
+# Folders that by convention hold data, models and metrics: out of every image, and the files
+# an image needs are let back in one by one.
+PRODUCED = ("data", "models", "metrics")
 
 
-def ignore_literal(path: str) -> str:
-    """A .dockerignore pattern matching ``path``: pattern characters escaped, and characters that
-    are not printable (U+2028, NEL, ...) written as ``?``, so no editor or tool sees a line break
-    inside a pattern (``?`` matches any one character but '/')."""
-    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", path)
-    return "".join(c if c.isprintable() else "?" for c in escaped)
+# A spec path as a pattern that matches exactly it.
+ignore_literal = dockerignore_literal
 
 
-def dockerignore(plan: Plan) -> str:
-    lines = ["# Kept out of the build context: source control, local environments, caches,",
-             "# credentials, and files the pipeline produces.", *IGNORED]
-    model = plan.model_path
-    outputs = sorted({o for n in plan.nodes for o in n.outputs} - {model})
-    lines += [ignore_literal(o) for o in outputs]
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def context_path(path: str | None) -> str | None:
+    """``path`` as a path inside the build context, or None for a URI, an absolute path or a
+    path outside the context (no ignore line can name those)."""
+    if not path or _URI.match(path) or path.startswith("/"):
+        return None
+    norm = posixpath.normpath(path)
+    if norm in (".", "..") or norm.startswith("../"):
+        return None
+    return norm
+
+
+def _paths(paths: Any) -> list[str]:
+    return sorted({c for c in (context_path(p) for p in paths) if c is not None})
+
+
+def training_reads(plan: Plan) -> list[str]:
+    """Files from the repository the pipeline reads: the relative data sources its nodes use and
+    declared inputs, except what a node writes (a step's output, data a fetch command brings)."""
+    written = set(_paths(o for n in (*plan.nodes, *plan.monitor_nodes) for o in n.outputs))
     used = {d for n in plan.nodes for d in n.data}
-    repo_data = sorted(d.uri for d in plan.data if d.scheme is None and d.name in used)
-    if repo_data:
-        lines.append("# Data committed with the project that pipeline nodes read:")
-        lines += ["!" + ignore_literal(u) for u in repo_data]
-    if model and plan.serving is not None:
-        lines.append("# The trained model goes into the serving image:")
-        lines.append("!" + ignore_literal(model))
-    return "\n".join(lines) + "\n"
+    sources = [d.uri for d in plan.data if d.scheme is None and d.name in used]
+    inputs = [i for n in plan.nodes for i in n.inputs]
+    return [p for p in _paths([*sources, *inputs]) if p not in written]
 
 
-def ignore_paths(plan: Plan, dockerfiles: list[str]) -> list[str]:
-    """Where the ignore file goes: the context root, or next to each Dockerfile (BuildKit) when
-    the context lies outside the output folder."""
+def served_model(plan: Plan) -> str | None:
+    return context_path(plan.model_path) if plan.serving is not None else None
+
+
+def ignore_sections(plan: Plan, kind: str) -> list[tuple[str, list[str]]]:
+    """The ignore file of ``kind`` ("train", "serve", or "context": the root .dockerignore only
+    the legacy builder reads) as (comment, patterns) sections; the last matching line wins.
+
+    serve: code, requirements and the served model: no data, no other output, no live sample.
+    train: code, requirements and what the pipeline reads from the repository.
+    context: what either image needs (train's list with the served model let back in), so a
+    legacy build never sees credentials or databases either."""
+    sections: list[tuple[str, list[str]]] = [(c, list(p)) for c, p in NEVER]
+    outputs = [o for n in (*plan.nodes, *plan.monitor_nodes) for o in n.outputs]
+    outputs += [plan.train_metrics_path, plan.eval_metrics_path]
+    if plan.monitoring is not None and plan.monitoring.performance is not None:
+        outputs.append(plan.monitoring.performance.metrics_path)
+    data = [d.uri for d in plan.data if d.scheme is None]
+    if plan.llm is not None:
+        by_name = {d.name: d.uri for d in plan.data}
+        data += [by_name.get(e.dataset, "") for e in plan.llm.evals]
+    model = served_model(plan)
+    sections.append(("Data (declared sources, live samples included) and what the pipeline and "
+                     "monitoring write.", [*PRODUCED, *(ignore_literal(p) for p in _paths([*data, *outputs]))]))
+    if kind != "serve":
+        reads = training_reads(plan)
+        if reads:
+            sections.append(("Data and files from the repository the pipeline reads.",
+                             ["!" + ignore_literal(p) for p in reads]))
+    if kind != "train" and model is not None:
+        sections.append(("The model the serving image serves.", ["!" + ignore_literal(model)]))
+    return sections
+
+
+def dockerignore(plan: Plan, kind: str, template_dirs: Any = ()) -> str:
+    from mlspec.output.templating import render
+
+    return render("docker/dockerignore.j2", extra_dirs=template_dirs, sections=ignore_sections(plan, kind))
+
+
+def ignore_paths(plan: Plan, images: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, kind) of every ignore file: one next to each Dockerfile (BuildKit reads
+    ``<Dockerfile>.dockerignore`` before the context's own), and, when the build context lies
+    inside the output folder, a root ``.dockerignore`` for the legacy builder."""
+    out = [(f"{dockerfile}.dockerignore", kind) for dockerfile, kind in images]
     ctx = plan.images.context
-    if ctx == ".." or ctx.startswith("../"):
-        return [f"{d}.dockerignore" for d in dockerfiles]
-    return [posixpath.normpath(posixpath.join(ctx, ".dockerignore"))]
+    if not (ctx == ".." or ctx.startswith("../")):
+        out.append((posixpath.normpath(posixpath.join(ctx, ".dockerignore")), "context"))
+    return out
 
 
 # --------------------------------------------------------------------------- the target
@@ -193,15 +280,17 @@ def ignore_paths(plan: Plan, dockerfiles: list[str]) -> list[str]:
 
 class DockerTarget(Target):
     name = "docker"
-    description = "Dockerfiles for training and serving (multi-stage, non-root, OCI labels) and .dockerignore."
+    description = ("Dockerfiles for training and serving (multi-stage, non-root, OCI labels) and an ignore file "
+                   "for each image.")
     options_model = DockerOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
         out = [Artifact(image.dockerfile, render_dockerfile(plan, image.kind, self.template_dirs),
                         self.name, "dockerfile") for image in plan.images.emitted()]
         if out:
-            text = dockerignore(plan)
-            out += [Artifact(p, text, self.name, "dockerignore") for p in ignore_paths(plan, [a.path for a in out])]
+            images = [(image.dockerfile, image.kind) for image in plan.images.emitted()]
+            out += [Artifact(path, dockerignore(plan, kind, self.template_dirs), self.name, "dockerignore")
+                    for path, kind in ignore_paths(plan, images)]
         return out
 
     def check(self, plan: Plan) -> list[Diagnostic]:

@@ -53,7 +53,7 @@ COMMAND_VAR = "MLSPEC_NODE_COMMAND"
 RESERVED_ENV = frozenset({COMMAND_VAR})
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
-COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "gate", "register"})
+COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "register"})
 
 _OPTION = dx.TARGET_OPTION_INVALID
 _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -143,6 +143,9 @@ class GitHubActionsOptions(TargetOptions):
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+REPORT_JOB = "report"   # the final job reporting how the run ended (no node slug is 'report')
 
 
 def job_id(node: Node) -> str:
@@ -393,7 +396,33 @@ class _Builder:
         workflow = self._header(f"{plan.project.name} train", self.triggers(), cancel=False)
         workflow["defaults"] = self._defaults(working_directory=True)
         workflow["jobs"] = {job_id(n): self.job(n) for n in plan.nodes}
+        workflow["jobs"][REPORT_JOB] = self.report(list(workflow["jobs"]))
         return workflow
+
+    def report(self, jobs: list[str]) -> dict[str, Any]:
+        """How the run ended (mlspec_run_success, mlspec_run_timestamp_seconds) for the failure and
+        staleness alerts: runs after every job whatever happened. A skipped job (release-only
+        jobs off the release branch) is not a failure; a cancelled one is."""
+        from mlspec.output.encoders import sh
+
+        run = ('case " $MLSPEC_NEEDS " in\n'
+               '  *" failure "*|*" cancelled "*) status=failure ;;\n'
+               '  *) status=success ;;\n'
+               'esac\n'
+               f'mlspec report-run --node pipeline --status "$status" -- {sh(self.plan.spec_file)}')
+        return {
+            "name": "report the run", "needs": jobs, "if": "always()", "runs-on": _runner(self.options.runs_on),
+            "timeout-minutes": 10, "permissions": {"contents": "read"},
+            "steps": [
+                _checkout(), _setup_python(self.plan),
+                {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
+                 "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
+                # The repository variable MLSPEC_PUSHGATEWAY, when set, overrides monitoring.pushgateway.
+                {"name": "Report the run", "env": {"MLSPEC_NEEDS": "${{ join(needs.*.result, ' ') }}",
+                                                   "MLSPEC_PUSHGATEWAY": "${{ vars.MLSPEC_PUSHGATEWAY }}"},
+                 "run": run},
+            ],
+        }
 
     def job(self, node: Node) -> dict[str, Any]:
         o = self.options

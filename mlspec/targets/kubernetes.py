@@ -7,7 +7,9 @@ decision. When on, it writes one multi-document file, ``k8s/<project>.yaml``:
   profile), a ClusterIP Service, an autoscaling/v2 HorizontalPodAutoscaler when
   ``serving.autoscaling`` is set, and a policy/v1 PodDisruptionBudget when at least two
   replicas always run;
-* batch serving: a batch/v1 CronJob on ``serving.schedule`` (UTC).
+* batch serving: a batch/v1 CronJob on ``serving.schedule`` (UTC);
+* online serving with ``serving.batch``: both, the CronJob running the serving image with
+  ``serving.batch.run`` on ``serving.batch.schedule``.
 
 The manifests are built as Python data and written with :func:`mlspec.output.encoders.yaml_dump`.
 Secrets are referenced by name only (``secretKeyRef`` into ``<project>-secrets``). Every
@@ -318,7 +320,9 @@ def manifests(plan: Plan, options: KubernetesOptions) -> list[dict[str, Any]]:
     if serving is None:
         return []
     if serving.mode == "online":
-        return online_objects(plan, options, serving)
+        # serving.batch: a CronJob next to the server, running the same image with the batch command
+        batch = batch_objects(plan, options, serving.batch) if serving.batch is not None else []
+        return online_objects(plan, options, serving) + batch
     return batch_objects(plan, options, serving)
 
 
@@ -336,7 +340,7 @@ def _cannot(message: str, path: dx.SpecPath, hint: str) -> Diagnostic:
 class KubernetesTarget(Target):
     name = "kubernetes"
     description = ("k8s/<project>.yaml: a hardened Deployment, Service, HorizontalPodAutoscaler and "
-                   "PodDisruptionBudget for online serving, or a CronJob for batch scoring (off by default).")
+                   "PodDisruptionBudget for online serving, and a CronJob for batch scoring (off by default).")
     options_model = KubernetesOptions
 
     def check(self, plan: Plan) -> list[Diagnostic]:

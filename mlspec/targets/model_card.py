@@ -47,7 +47,7 @@ def card_context(plan: Plan) -> dict[str, Any]:
     if plan.llm:
         l = plan.llm
         llm = [("Model", f"{l.provider} {l.model}" + (f" ({l.version})" if l.version else ""))]
-        llm += [(f"Prompt {n}", f"{f}" + (f" — {d}" if d else "")) for n, f, d in l.prompts]
+        llm += [(f"Prompt {n}", f"{f}" + (f" — {d}" if d else "")) for n, f, d in ((p.name, p.file, p.description) for p in l.prompts)]
         llm += [(f"Eval {e.name}", f"{e.scorer} on data.{e.dataset}"
                  + (f", min {e.min:g}" if e.min is not None else "")
                  + (f", max {e.max:g}" if e.max is not None else "")) for e in l.evals]

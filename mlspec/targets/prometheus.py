@@ -38,7 +38,7 @@ from mlspec import diagnostics as dx
 from mlspec import metrics as M
 from mlspec.events import EVENT_NAMES
 from mlspec.output.artifacts import Artifact
-from mlspec.diagnostics import Diagnostic
+from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.compiler.plan import DriftCheck, Plan
 from mlspec.targets import Target, TargetOptions
 
@@ -51,6 +51,7 @@ SEVERITIES = ("warning", "critical")
 FRESHNESS_SEVERITY = "warning"
 SCHEMA_SEVERITY = "warning"
 PIPELINE_FAILURE_SEVERITY = "critical"
+STALENESS_SEVERITY = "warning"
 SLO_SEVERITY = "critical"
 BUDGET_SEVERITY = "warning"
 
@@ -77,6 +78,9 @@ class PrometheusOptions(TargetOptions):
     serving_labels: dict[_LabelName, str] | None = Field(
         None, max_length=20, description="Deprecated: set serving.metrics.labels, which the rules and the "
         "dashboard both read. When set, overrides it for the rules only.")
+    serving_target: _HostPort | None = Field(
+        None, description="host:port Prometheus scrapes the server at, in the generated scrape config "
+        "(default: <project>:<serving.port>, the Kubernetes Service name).")
     secrets_dir: _AbsDir = Field(
         "/etc/alertmanager/secrets", description="Folder on the Alertmanager host holding the "
         "secret files (Slack webhook URL, PagerDuty routing keys, SMTP password).")
@@ -311,7 +315,35 @@ class _SeriesProbe:
         return v
 
 
-_Probe = _GaugeProbe | _AgeProbe | _SeriesProbe
+@dataclass(frozen=True)
+class _AbsentProbe:
+    """``absent(<selector>)``: fires (value 1) while the series does not exist at all."""
+
+    metric: str
+    labels: tuple[tuple[str, str], ...]
+    threshold: float = 0.5
+    fire: float = 1.0
+    quiet: float = 0.0
+    op: Literal[">"] = ">"
+    window_seconds: int = 0
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("absent", self.metric, self.labels)
+
+    def fires(self, v: float) -> bool:
+        return v > self.threshold
+
+    def series(self, value: float, points: int) -> list[tuple[str, str]]:
+        # Firing: only another node's series exists; quiet: the watched one does.
+        other = tuple((k, v if k != "node" else v + "-other") for k, v in self.labels)
+        return [(selector(self.metric, _eq(self.labels if not self.fires(value) else other)), f"1+0x{points}")]
+
+    def value(self, v: float) -> float:
+        return v
+
+
+_Probe = _GaugeProbe | _AgeProbe | _SeriesProbe | _AbsentProbe
 
 
 @dataclass(frozen=True)
@@ -511,6 +543,45 @@ class _Builder:
              M.RUN_SUCCESS.name, " is 0)."),
             _GaugeProbe(M.RUN_SUCCESS.name, series, "==", 0, fire=0, quiet=1),
             alert_labels=series))
+        self.staleness()
+
+    def staleness(self) -> None:
+        """A schedule that stopped running raises no failure: its timestamps say it. Bounds are
+        twice the longest gap between two scheduled runs (computed from the normalised cron)."""
+        group = self.group("pipeline")
+        mon, retrain = self.plan.monitoring, self.plan.retraining
+        if mon is not None and self.plan.monitor_nodes:
+            labels = (*self.p, ("node", "monitoring"))
+            bound = 2 * mon.period_seconds
+            self.rules.alerts.append(_Alert(
+                "MlspecMonitoringStale", group,
+                f"time() - {selector(M.RUN_TIMESTAMP.name, _eq(labels))} > {_num(bound)}", 300,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("Monitoring of ", _User(self.project), " has not run on schedule"),
+                ("The last monitoring run finished ", _Value("duration"), " ago; the schedule ",
+                 _User(mon.schedule_text), " runs at least every ", _dur(mon.period_seconds), "."),
+                _AgeProbe(M.RUN_TIMESTAMP.name, labels, bound, fire=2 * bound, quiet=bound / 2),
+                labels=(("node", "monitoring"),), alert_labels=labels))
+            self.rules.alerts.append(_Alert(
+                "MlspecRunsMissing", group, f"absent({selector(M.RUN_TIMESTAMP.name, _eq(labels))})", bound,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("No monitoring run of ", _User(self.project), " has been reported"),
+                ("No monitoring run reported for ", _dur(bound), ": no metrics destination, or the series "
+                 "was deleted."),
+                _AbsentProbe(M.RUN_TIMESTAMP.name, labels),
+                labels=(("node", "monitoring"),), alert_labels=labels))
+        if retrain is not None and retrain.period_seconds and self.plan.nodes:
+            labels = (*self.p, ("node", "pipeline"))
+            bound = 2 * retrain.period_seconds
+            self.rules.alerts.append(_Alert(
+                "MlspecTrainingStale", group,
+                f"time() - {selector(M.RUN_LAST_SUCCESS.name, _eq(labels))} > {_num(bound)}", 300,
+                STALENESS_SEVERITY, "pipeline_failure",
+                ("Training of ", _User(self.project), " has not succeeded on schedule"),
+                ("The training pipeline last succeeded ", _Value("duration"), " ago; the schedule ",
+                 _User(retrain.schedule_text or ""), " runs at least every ", _dur(retrain.period_seconds), "."),
+                _AgeProbe(M.RUN_LAST_SUCCESS.name, labels, bound, fire=2 * bound, quiet=bound / 2),
+                labels=(("node", "pipeline"),), alert_labels=labels))
 
     # ------------------------------------------------------------------ serving SLOs
 
@@ -677,6 +748,38 @@ def tests_path(project: str) -> str:
 
 def runbook_path(project: str) -> str:
     return f"{RULES_DIR}/{project}.runbook.md"
+
+
+def scrape_path(project: str) -> str:
+    return f"monitoring/prometheus/{project}.scrape.yml"
+
+
+def scrape_document(plan: Plan, options: PrometheusOptions) -> dict[str, Any] | None:
+    """``scrape_configs`` that make the rules' selectors match: the Pushgateway job keeps the
+    pushed ``project``/``node``/``check`` labels (``honor_labels``), and the server's targets get
+    the labels of ``serving.metrics.labels`` (the rules and the dashboard select by them)."""
+    from urllib.parse import urlsplit
+
+    jobs: list[dict[str, Any]] = []
+    mon = plan.monitoring
+    if mon is not None and mon.pushgateway:
+        url = urlsplit(mon.pushgateway)
+        job: dict[str, Any] = {"job_name": f"{plan.project.name}-pushgateway", "honor_labels": True}
+        if url.scheme == "https":
+            job["scheme"] = "https"
+        if url.path.rstrip("/"):
+            job["metrics_path"] = url.path.rstrip("/") + "/metrics"
+        port = url.port or (443 if url.scheme == "https" else 80)
+        job["static_configs"] = [{"targets": [f"{url.hostname}:{port}"]}]
+        jobs.append(job)
+    sv = plan.serving
+    if sv is not None and sv.mode == "online" and sv.port:
+        labels = dict(sorted(options.serving_labels.items())) if options.serving_labels is not None \
+            else dict(sv.selector)
+        jobs.append({"job_name": f"{plan.project.name}-serving", "metrics_path": sv.metrics_path,
+                     "static_configs": [{"targets": [options.serving_target or f"{plan.project.name}:{sv.port}"],
+                                         "labels": labels}]})
+    return {"scrape_configs": jobs} if jobs else None
 
 
 def alertmanager_path(project: str) -> str:
@@ -865,6 +968,20 @@ _RUNBOOK = {
         "A pipeline or monitoring node reported a failed run (`mlspec_run_success` is 0).",
         ["Open the logs of the node's last run in the scheduler (GitHub Actions or Airflow).",
          "Re-run the node once the cause is fixed; the alert resolves when it reports success."]),
+    "MlspecMonitoringStale": (
+        "Monitoring has not reported a run for twice its schedule: the scheduler, the DAG or its "
+        "reporting stopped, so drift would go unnoticed.",
+        ["Check that the monitoring DAG or workflow is enabled and its last runs started.",
+         "Check the run's final report task (`mlspec report-run`) reached the Pushgateway."]),
+    "MlspecRunsMissing": (
+        "Prometheus holds no run timestamp of the monitoring runs at all.",
+        ["Check `monitoring.pushgateway` (or `$MLSPEC_PUSHGATEWAY`) and that Prometheus scrapes the "
+         "Pushgateway with `honor_labels: true`.",
+         "Run the monitoring once by hand: `mlspec run {spec}`."]),
+    "MlspecTrainingStale": (
+        "The training pipeline has not succeeded for twice its retraining schedule.",
+        ["Look for failed pipeline runs (`MlspecPipelineFailed`) and their logs.",
+         "Check that the scheduled pipeline is enabled."]),
     "MlspecServingLatencyHigh": (
         "The server's 95th percentile request latency is above the SLO.",
         ["Check saturation (CPU, memory, replicas) and recent deployments.",
@@ -929,6 +1046,13 @@ class PrometheusTarget(Target):
     def check(self, plan: Plan) -> list[Diagnostic]:
         diags: list[Diagnostic] = []
         mon = plan.monitoring
+        options: PrometheusOptions = self.options
+        if options.runbook_url is None and mon is not None and mon.alerts:
+            diags.append(Diagnostic(
+                dx.RUNBOOK_URL_RELATIVE, "prometheus: alerts link to their runbook by a path relative to the output "
+                "folder, which a notification cannot open", severity=Severity.WARNING, path=("monitoring", "alerts"),
+                hint="set targets.prometheus.runbook_url to the https URL the repository is browsable under, "
+                     "e.g. 'https://github.com/OWNER/REPO/blob/main/'"))
         for i, alert in enumerate(mon.alerts if mon else ()):
             if alert.channel == "webhook" and not re.fullmatch(r"https?://[^\s]+", alert.to):
                 diags.append(Diagnostic(
@@ -960,6 +1084,9 @@ class PrometheusTarget(Target):
                      "prometheus-rules-test"),
             Artifact(runbook_path(project), runbook_markdown(plan, rules), self.name, "runbook", comment="<!--"),
         ]
+        scrape = scrape_document(plan, options)
+        if scrape is not None:
+            out.append(Artifact(scrape_path(project), yaml_dump(scrape), self.name, "prometheus-scrape-config"))
         if options.alertmanager:
             am = alertmanager_document(plan, options)
             if am is not None:

@@ -72,8 +72,8 @@ monitoring:
 retraining:
   on: [data_drift, concept_drift, pipeline_drift, freshness]
   cooldown: 24h
-storage:                 # CI keeps outputs and the registry in S3 (no runtime command here opens it)
-  uri: s3://acme-ml/churn
+targets:                 # local runs only: the registry is a folder (no store, never a network)
+  github_actions: {enabled: false}
 """
 
 
@@ -145,3 +145,11 @@ def mlspec():
 
 def codes(result: Result) -> list[str]:
     return [d["code"] for d in result.json["diagnostics"]]
+
+
+# Real servers for the registry suites (moto's S3 API, an MLflow tracking server).
+from tests.runtime import registry_servers as _servers  # noqa: E402
+
+s3_server = _servers.s3_server
+s3 = _servers.s3
+mlflow_server = _servers.mlflow_server

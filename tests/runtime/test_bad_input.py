@@ -63,23 +63,32 @@ def test_a_fifo_is_refused_not_waited_on(project, where):
 def test_production_pointer_through_a_symlink_is_refused_and_not_echoed(project, mlspec):
     secret = project.write("credentials", "aws_secret_access_key=" + "Q" * 40 + "\n")
     reg = project.root / REG
-    (reg / "v1").mkdir(parents=True)
+    reg.mkdir(parents=True)
     (reg / "production").symlink_to(secret)
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
     r = mlspec("gate", "--no-push")
-    assert r.exit_code == 1 and "error[MS606]" in r.stderr
+    assert r.exit_code == 1 and "error[MS660]" in r.stderr
     assert "symbolic link" in r.stderr
     assert "aws_secret" not in r.output and "QQQQ" not in r.output
 
 
-def test_a_pointer_that_is_no_version_name_is_not_echoed(project, mlspec):
+def test_a_pointer_that_is_no_pointer_is_not_echoed(project, mlspec):
     reg = project.root / REG
-    (reg / "v1").mkdir(parents=True)
+    reg.mkdir(parents=True)
     (reg / "production").write_text("password=" + "hunter2" * 3)
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
     r = mlspec("gate", "--no-push")
-    assert r.exit_code == 1 and "error[MS606]" in r.stderr and "its content is not shown" in r.stderr
+    assert r.exit_code == 1 and "error[MS660]" in r.stderr and "is not a pointer document" in r.stderr
     assert "hunter2" not in r.output and "password" not in r.output
+
+
+def test_a_fifo_as_the_production_pointer_is_refused(project):
+    reg = project.root / REG
+    reg.mkdir(parents=True)
+    os.mkfifo(reg / "production")
+    project.metrics(roc_auc=0.9, p95_latency_ms=1)
+    r = cli(project.root, "gate", "--no-push")
+    assert r.returncode == 1 and "error[MS660]" in r.stderr and "named pipe (FIFO)" in r.stderr, r.stderr
 
 
 # ------------------------------------------------------------------ data shapes
@@ -205,7 +214,7 @@ def test_chi2_reports_drift_when_every_current_category_is_new(project, mlspec):
 @pytest.mark.parametrize("file, body, problem", [
     ("retrain.json", '{"last_triggered_timestamp": NaN}', "last_triggered_timestamp is not a Unix time"),
     ("retrain.json", '{"last_triggered_timestamp": 1e999}', "last_triggered_timestamp is not a Unix time"),
-    ("drift.json", '{"status": ["event"], "finished_timestamp": 1}', "status is not one of event, ok, error"),
+    ("drift.json", '{"status": ["event"], "finished_timestamp": 1}', "status is not one of finding, event, ok, error"),
     ("drift.json", '{"status": "event", "finished_timestamp": NaN}', "finished_timestamp is not a Unix time"),
     ("retrain.json", '[1, 2]', "unreadable (not a JSON object)"),
 ])

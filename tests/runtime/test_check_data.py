@@ -191,7 +191,7 @@ def test_monitoring_schema_check_records_pipeline_drift(project, mlspec):
     r = mlspec("check-data", "mlproject.yaml", "customers", "--file", "data/scoring.csv")
     assert r.exit_code == 1
     state = json.loads((project.root / ".mlspec/monitoring/schema.json").read_text())
-    assert state["event"] == "pipeline_drift" and state["status"] == "event" and state["violations"] == 1
+    assert state["event"] == "pipeline_drift" and state["status"] == "finding" and state["violations"] == 1
     assert state["source"] == "customers" and state["data_source"] == "scoring_log"
 
 

@@ -58,6 +58,7 @@ def test_missing_extra_is_ms607(project, mlspec, monkeypatch, cmd, needs):
 
 
 def test_stdlib_commands_run_without_the_extra(project, mlspec, monkeypatch):
+    # A folder registry (no object store) needs nothing beyond the standard library.
     for name in ("numpy", "scipy", "pyarrow"):
         monkeypatch.setitem(sys.modules, name, None)
     project.metrics(roc_auc=0.9, p95_latency_ms=1)

@@ -62,7 +62,7 @@ def test_shifted_data_drifts(shifted, mlspec):
     assert codes(r) == ["MS603"] * 3
     assert out["results"][2]["note"] == "1 category not in the reference ('weekly')"
     state = json.loads((shifted.root / ".mlspec/monitoring/drift.json").read_text())
-    assert state["status"] == "event" and state["event"] == "data_drift"
+    assert state["status"] == "finding" and state["event"] == "data_drift"
     assert state["summary"].startswith("3 of 3 check(s) drifted: tenure_months (psi ")
 
 

@@ -37,7 +37,7 @@ def test_freshness_fresh_and_stale(project, mlspec):
     assert f'mlspec_data_last_updated_timestamp_seconds{{project="churn",source="customers"}} {fresh!r}' in prom
     assert f'source="outcomes"}} {newest!r}' in prom
     state = json.loads((project.root / ".mlspec/monitoring/freshness.json").read_text())
-    assert state["status"] == "event" and state["summary"] == "1 stale source(s): outcomes"
+    assert state["status"] == "finding" and state["summary"] == "1 stale source(s): outcomes"
 
 
 def test_freshness_selected_sources_and_usage(project, mlspec):
@@ -74,7 +74,7 @@ def test_performance_bounds(project, mlspec):
     assert r.json["diagnostics"][0]["message"] == "live roc_auc = 0.7 is below min 0.75 (window 7d)"
     assert r.json["diagnostics"][0]["path"] == "monitoring.performance.min"
     state = json.loads((project.root / ".mlspec/monitoring/performance.json").read_text())
-    assert state["status"] == "event" and state["event"] == "concept_drift"
+    assert state["status"] == "finding" and state["event"] == "concept_drift"
 
 
 def test_performance_metrics_path_from_the_spec(project, mlspec):

@@ -102,3 +102,32 @@ def test_data_metrics_one_series_per_source(project, mlspec):
         'command="check-data",instance="",job="mlspec",project="churn",source="customers"': 0.0,
         'command="check-data",instance="",job="mlspec",project="churn",source="scoring_log"': 3.0,
     }
+
+
+@pytest.mark.validator
+def test_report_run_and_check_outcomes_reach_the_pushgateway(project, mlspec, monkeypatch):
+    """report-run per node and per run; a check's outcome in its own group; $MLSPEC_PUSHGATEWAY wins."""
+    project.write("data/customers.csv", "x\n1\n")
+    with validators.pushgateway() as url:
+        monkeypatch.setenv("MLSPEC_PUSHGATEWAY", url)
+        assert mlspec("report-run", "--node", "train", "--status", "success").exit_code == 0
+        r = mlspec("report-run", "--node", "pipeline", "--status", "failure", "--timestamp", "1000", "--format",
+                   "json")
+        assert r.exit_code == 0 and r.json["push"]["pushed"] is True and r.json["node"] == "pipeline"
+        # a slug (the Airflow task id) names the same node
+        assert mlspec("report-run", "--node", "monitor_drift", "--status", "success").exit_code == 0
+        r = mlspec("report-run", "--node", "nosuch", "--status", "success", "--format", "json")
+        assert r.exit_code == 1 and [d["code"] for d in r.json["diagnostics"]] == ["MS670"]
+        assert mlspec("freshness", "--exit-zero-on-finding").exit_code == 1   # outcomes/ missing: an error
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+            body = resp.read().decode()
+    success = _series(body, "mlspec_run_success")
+    assert success['instance="",job="mlspec",node="train",project="churn"'] == 1
+    assert success['instance="",job="mlspec",node="pipeline",project="churn"'] == 0
+    assert success['instance="",job="mlspec",node="monitor.drift",project="churn"'] == 1
+    assert _series(body, "mlspec_run_timestamp_seconds")[
+        'instance="",job="mlspec",node="pipeline",project="churn"'] == 1000
+    outcome = _series(body, "mlspec_check_outcome")
+    prefix = 'check="freshness",instance="",job="mlspec",outcome='
+    assert {k.removeprefix(prefix).split(",")[0]: v for k, v in outcome.items()} == {
+        '"error"': 1, '"finding"': 0, '"ok"': 0}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -139,7 +140,7 @@ def test_serving_image_structure(reference) -> None:
 
 def test_runs_as_a_numeric_non_root_user_until_the_end(reference) -> None:
     for name, text in files(reference).items():
-        if not name.startswith("docker/Dockerfile"):
+        if not name.startswith("docker/Dockerfile") or name.endswith(".dockerignore"):
             continue
         final = final_stage(instructions(text))
         users = [i for i, c in enumerate(final) if c.cmd == "USER"]
@@ -202,13 +203,17 @@ def test_environment_and_system_packages(reference) -> None:
 
 
 def test_training_image_runs_training_with_its_own_environment(reference) -> None:
+    # the reference trains on what a step writes, which no image holds: the steps run first
     cmds = instructions(files(reference)[dk.TRAIN_DOCKERFILE])
-    train = next(n for n in reference.nodes if n.kind == "train")
     cmd = cmds[-1]
     assert cmd.cmd == "CMD" and cmd.json
-    assert list(cmd.value) == ["/usr/bin/env", "MLSPEC_SEED=42", *dk.BASH, train.command]
+    assert list(cmd.value) == ["mlspec", "run", "--until", "train", "--no-monitoring", "--", "mlproject.yaml"]
+    # training alone (no step writes what it reads) runs its command with its own environment
+    alone = plan_of(spec("training:\n  run: python train.py\n  seed: 42\n  outputs: {model: models/m.joblib}\n"))
+    cmd = instructions(files(alone)[dk.TRAIN_DOCKERFILE])[-1]
+    assert list(cmd.value) == ["/usr/bin/env", "MLSPEC_SEED=42", *dk.BASH, "python train.py"]
     builder_run = next(c for c in cmds if c.cmd == "RUN")
-    assert builder_run.value[0].endswith("-r /tmp/requirements.txt 'mlspec[runtime]'")
+    assert builder_run.value[0].endswith(f"-r /tmp/requirements.txt {shlex.quote(reference.mlspec_install)}")
     # training writes its outputs under /app, so the app folder is the user's
     copy_app = [c for c in final_stage(cmds) if c.cmd == "COPY" and c.value == (".", "/app")]
     assert copy_app[0].flags == ("--chown=10001:10001",)
@@ -218,7 +223,7 @@ def test_training_image_runs_training_with_its_own_environment(reference) -> Non
 def test_minimal_spec_gets_a_training_image_only() -> None:
     plan = plan_of(example_text("minimal"))
     out = files(plan)
-    assert sorted(out) == [".dockerignore", dk.TRAIN_DOCKERFILE]
+    assert sorted(out) == [".dockerignore", dk.TRAIN_DOCKERFILE, f"{dk.TRAIN_DOCKERFILE}.dockerignore"]
     cmds = instructions(out[dk.TRAIN_DOCKERFILE])
     assert not any(c.cmd == "COPY" and c.json for c in cmds)  # no requirements file to copy
     assert list(cmds[-1].value) == [*dk.BASH, "python train.py"]
@@ -226,7 +231,8 @@ def test_minimal_spec_gets_a_training_image_only() -> None:
 
 def test_mlflow_registry_adds_the_mlflow_extra() -> None:
     plan = plan_of(spec(TRAIN_ONLY + "registry: {backend: mlflow, uri: 'http://mlflow:5000'}\n"))
-    assert "'mlspec[mlflow,runtime]'" in files(plan)[dk.TRAIN_DOCKERFILE]
+    assert plan.mlspec_install.split("[")[1].startswith("mlflow,runtime]")
+    assert shlex.quote(plan.mlspec_install) in files(plan)[dk.TRAIN_DOCKERFILE]
 
 
 @pytest.mark.parametrize(("packages", "pragma"), [("[libgomp1]", True), ("[libgomp1=12.2.0-14, curl=7.88.1-10]", False)])
@@ -245,40 +251,64 @@ def test_pinned_mlspec_needs_no_pragma() -> None:
 
 def test_images_can_be_switched_off() -> None:
     plan = plan_of(spec(TRAIN_ONLY + ONLINE, targets="  docker: {train_image: false}\n"))
-    assert sorted(files(plan)) == [".dockerignore", dk.SERVE_DOCKERFILE]
+    assert sorted(files(plan)) == [".dockerignore", dk.SERVE_DOCKERFILE, f"{dk.SERVE_DOCKERFILE}.dockerignore"]
 
 
 # --------------------------------------------------------------------------- .dockerignore
 
 
-def test_dockerignore_keeps_secrets_and_run_outputs_out_but_lets_the_model_in(reference) -> None:
-    lines = [ln for ln in files(reference)[".dockerignore"].splitlines() if ln and not ln.startswith("#")]
-    for pattern in ("**/.git", "data", "models", "**/.venv", "**/.env", "**/*.pem", ".mlspec", "**/__pycache__"):
-        assert pattern in lines
-    assert "data/prepared.parquet" in lines and "metrics/eval.json" in lines
-    assert lines[-1] == "!models/model.joblib"
-    assert "!evals/questions.jsonl" not in lines  # the llm eval set is not read by the pipeline
+def patterns(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+
+
+def test_each_image_has_its_own_ignore_file(reference) -> None:
+    out = files(reference)
+    serve = patterns(out[f"{dk.SERVE_DOCKERFILE}.dockerignore"])
+    train = patterns(out[f"{dk.TRAIN_DOCKERFILE}.dockerignore"])
+    root = patterns(out[".dockerignore"])
+    for lines in (serve, train, root):
+        for pattern in ("**/.git", "data", "models", "**/.venv", "**/.env", "**/*.pem", ".mlspec", "**/conf/local",
+                        "**/credentials*.yml", "**/mlflow.db", "**/*.db", "**/mlruns"):
+            assert pattern in lines
+        assert "data/prepared.parquet" in lines and "metrics/eval.json" in lines
+        assert "evals/questions.jsonl" in lines  # the llm eval set is data: out by default
+    assert serve[-1] == "!models/model.joblib" and [ln for ln in serve if ln.startswith("!")] == [serve[-1]]
+    # The eval node runs in the training image and reads the eval set; every other source is in S3.
+    assert [ln for ln in train if ln.startswith("!")] == ["!evals/questions.jsonl", "!prompts/answer.md",
+                                                          "!prompts/rubric.md"]
+    assert root[-1] == "!models/model.joblib" and "!evals/questions.jsonl" in root
+
+
+def test_repository_data_goes_into_the_training_image_only() -> None:
+    text = ("data:\n  rows: {uri: data/rows.csv}\n  live: {uri: data/live.csv, role: live}\n"
+            "training:\n  run: python train.py\n  needs: [data.rows]\n  outputs: {model: data/m.pkl}\n" + ONLINE)
+    out = files(plan_of(spec(text)))
+    train = patterns(out[f"{dk.TRAIN_DOCKERFILE}.dockerignore"])
+    serve = patterns(out[f"{dk.SERVE_DOCKERFILE}.dockerignore"])
+    assert "data/live.csv" in train and "!data/rows.csv" in train and "!data/live.csv" not in train
+    assert "!data/rows.csv" not in serve and serve[-1] == "!data/m.pkl"
 
 
 def test_without_serving_the_model_stays_out() -> None:
-    text = files(plan_of(example_text("minimal")))[".dockerignore"]
-    assert "!" not in text.replace("# ", "")
+    for text in files(plan_of(example_text("minimal"))).values():
+        assert "!" not in text.replace("# ", "")
 
 
 def test_ignore_patterns_escape_pattern_characters() -> None:
     assert dk.ignore_literal("out/a*b?[1].csv") == r"out/a\*b\?\[1\].csv"
     assert dk.ignore_literal("#notes") == r"\#notes" and dk.ignore_literal("!x") == r"\!x"
     plan = plan_of(spec("training:\n  run: python t.py\n  outputs: {model: 'models/m [v1].bin'}\n" + ONLINE))
-    assert files(plan)[".dockerignore"].splitlines()[-1] == r"!models/m \[v1\].bin"
+    assert files(plan)[f"{dk.SERVE_DOCKERFILE}.dockerignore"].splitlines()[-1] == r"!models/m \[v1\].bin"
 
 
-def test_ignore_file_follows_the_build_context(reference) -> None:
-    assert ".dockerignore" in files(reference)
+def test_ignore_files_follow_the_build_context(reference) -> None:
+    per_image = ["docker/Dockerfile.serve.dockerignore", "docker/Dockerfile.train.dockerignore"]
+    assert sorted(p for p in files(reference) if "ignore" in p) == [".dockerignore", *per_image]
     nested = moved(reference, "ml/churn")
     assert "ml/churn/.dockerignore" in files(nested)
+    # outside the output folder mlspec writes no file into the context: BuildKit's files only
     outside = moved(reference, "../churn")
-    names = sorted(p for p in files(outside) if "ignore" in p)
-    assert names == ["docker/Dockerfile.serve.dockerignore", "docker/Dockerfile.train.dockerignore"]
+    assert sorted(p for p in files(outside) if "ignore" in p) == per_image
 
 
 # --------------------------------------------------------------------------- check()

@@ -171,9 +171,9 @@ def test_every_uses_is_a_pinned_sha_with_its_tag_comment(example: str) -> None:
 
 def test_one_job_per_node_in_plan_order_with_needs(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
-    assert list(jobs) == [gha.job_id(n) for n in reference.nodes]
-    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "gate", "approve",
-                          "register", "build"]
+    assert list(jobs) == [gha.job_id(n) for n in reference.nodes] + [gha.REPORT_JOB]
+    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "eval-faithfulness", "gate", "approve",
+                          "register", "build", "report"]
     for node in reference.nodes:
         job = jobs[gha.job_id(node)]
         assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", gha.job_id(node))
@@ -254,7 +254,7 @@ def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> N
             assert step["run"] == node.command
         installs = steps_named(job, "Install")
         installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
-        assert ("mlspec[runtime]" in installed) is node.runtime, node.id
+        assert ("mlspec-compiler[runtime]==" in installed) is node.runtime, node.id
     assert command_step(jobs["gate"])["run"] == "mlspec gate -- mlproject.yaml"
 
 
@@ -612,6 +612,23 @@ def test_every_feature_together_passes_every_validator(tmp_path: Path) -> None:
     plan = plan_of(KITCHEN_SINK)
     wf = train_workflow(plan)
     assert list(wf["jobs"]) == ["check-raw", "step-featurize", "train", "evaluate", "gate", "approve",
-                                "register", "build"]
+                                "register", "build", "report"]
     assert on(wf)["schedule"] == [{"cron": "30 4 * * 0"}]
     assert _validate_workflows(write_artifacts(plan, tmp_path, targets=("github_actions",))) == []
+
+
+def test_the_final_job_reports_how_the_run_ended(reference, tmp_path) -> None:
+    """It needs every job, runs whatever happened, and turns their results into one status."""
+    jobs = train_workflow(reference)["jobs"]
+    report = jobs[gha.REPORT_JOB]
+    assert report["needs"] == [gha.job_id(n) for n in reference.nodes] and report["if"] == "always()"
+    step = report["steps"][-1]
+    assert step["env"]["MLSPEC_NEEDS"] == "${{ join(needs.*.result, ' ') }}"
+    script = tmp_path / "status.sh"
+    script.write_text(step["run"].replace("mlspec report-run", "echo"), encoding="utf-8")
+    for needs, status in (("success success skipped", "success"), ("success failure skipped", "failure"),
+                          ("success cancelled", "failure"), ("", "success")):
+        out = subprocess.run(["bash", "-eo", "pipefail", str(script)], env={"MLSPEC_NEEDS": needs, "PATH": "/usr/bin:/bin"},
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == f"--node pipeline --status {status} -- mlproject.yaml", needs
+

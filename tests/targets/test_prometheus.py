@@ -165,6 +165,14 @@ def test_reference_alerts(reference) -> None:
         ("MlspecSchemaViolations", 'mlspec_schema_violations{project="churn"} > 0', "5m", "warning",
          "pipeline_drift"),
         ("MlspecPipelineFailed", 'mlspec_run_success{project="churn"} == 0', None, "critical", "pipeline_failure"),
+        # staleness: twice the longest gap of the schedule (monitoring @hourly, retraining weekly)
+        ("MlspecMonitoringStale", 'time() - mlspec_run_timestamp_seconds{project="churn", node="monitoring"} > 7200',
+         "5m", "warning", "pipeline_failure"),
+        ("MlspecRunsMissing", 'absent(mlspec_run_timestamp_seconds{project="churn", node="monitoring"})', "2h",
+         "warning", "pipeline_failure"),
+        ("MlspecTrainingStale",
+         'time() - mlspec_run_last_success_timestamp_seconds{project="churn", node="pipeline"} > 1209600',
+         "5m", "warning", "pipeline_failure"),
         ("MlspecServingLatencyHigh", 'project:mlspec_serving_latency_seconds:p95_rate5m{project="churn"} > 0.2',
          "10m", "critical", "slo"),
         ("MlspecServingErrorRateHigh", 'project:mlspec_serving_error_ratio:rate5m{project="churn"} > 0.01',
@@ -380,9 +388,12 @@ def test_webhook_target_must_be_a_url(hostile) -> None:
     mon = plan.monitoring
     bad = dataclasses.replace(mon.alerts[3], to="https://hooks example")
     injected = dataclasses.replace(plan, monitoring=dataclasses.replace(mon, alerts=(bad,)))
-    assert [(d.code, d.dotted_path) for d in PrometheusTarget().check(injected)] == [
+    target = PrometheusTarget(PrometheusTarget.options_model(runbook_url="https://example.com/r/"))  # no MS420
+    assert [(d.code, d.dotted_path) for d in target.check(injected)] == [
         (dx.TARGET_CANNOT_EXPRESS, "monitoring.alerts[0].to")]
-    assert PrometheusTarget().check(plan) == []
+    assert target.check(plan) == []
+    # without a runbook base URL the links are relative: a warning
+    assert [d.code for d in PrometheusTarget().check(plan)] == [dx.RUNBOOK_URL_RELATIVE]
 
 
 def test_minimal_spec_alerts_on_pipeline_failure_only(tmp_path) -> None:
@@ -499,6 +510,10 @@ def _mutate(src: Path, out: Path, project: str, mutate) -> Path:
 
 
 def _scale_threshold(rule: dict[str, Any]) -> None:
+    if rule["expr"].startswith("absent("):
+        # no threshold: watch another series instead, so the alert fires when its test says quiet
+        rule["expr"] = rule["expr"].replace('node="monitoring"', 'node="nosuch"')
+        return
     m = re.fullmatch(r"(.*) (>|<|==) (\S+)", rule["expr"])
     assert m, rule["expr"]
     t = float(m.group(3))
@@ -535,3 +550,45 @@ def test_serving_labels_option_selects_the_server_metrics(tmp_path) -> None:
     assert all(r["labels"] == {"project": "hostile"} for r in records)
     assert V.promtool_check_rules([tmp_path / "monitoring/prometheus/hostile.rules.yml"]) == []
     assert V.promtool_test_rules([tmp_path / "monitoring/prometheus/hostile.rules.test.yml"]) == []
+
+
+@validator
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if (ROOT / "examples" / e / "monitoring" / "alertmanager").is_dir()])
+def test_every_alert_reaches_the_receivers_the_spec_names(example: str) -> None:
+    """Alerts × routes, asked of amtool itself: each alert the rules can raise reaches exactly the
+    receivers whose `on` and `severity` take it (else the silent default), and every one exists."""
+    from mlspec.targets.prometheus import SEVERITIES
+
+    folder = ROOT / "examples" / example
+    spec = yaml.safe_load((folder / "mlproject.yaml").read_text(encoding="utf-8"))
+    project = spec["project"]["name"]
+    config = folder / "monitoring" / "alertmanager" / f"{project}.yml"
+    receivers = {r["name"] for r in yaml.safe_load(config.read_text(encoding="utf-8"))["receivers"]}
+    rules = yaml.safe_load((folder / "monitoring" / "prometheus" / f"{project}.rules.yml").read_text())
+    alerts = {(r["alert"], r["labels"]["event"], r["labels"]["severity"])
+              for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts
+    amtool = V.require_tool("amtool")
+    for name, event, severity in sorted(alerts):
+        expected = [f"{project}-{i}-{a['channel']}" for i, a in enumerate(spec["monitoring"]["alerts"])
+                    if event in a.get(True, a.get("on", EVENTS))   # PyYAML reads the key `on` as True
+                    and SEVERITIES.index(severity) >= SEVERITIES.index(a.get("severity", "warning"))]
+        r = subprocess.run([amtool, "config", "routes", "test", f"--config.file={config}", f"project={project}",
+                            f"event={event}", f"severity={severity}", f"alertname={name}"],
+                           capture_output=True, text=True, timeout=60, check=False)
+        got = r.stdout.strip().split(",")
+        assert got == (expected or ["mlspec-default"]), (name, event, severity, r.stdout, r.stderr)
+        assert set(got) <= receivers
+
+
+@validator
+@pytest.mark.parametrize("example", [e for e in EXAMPLES
+                                     if (ROOT / "examples" / e / "monitoring" / "prometheus").is_dir()])
+def test_the_scrape_config_is_valid_and_keeps_pushed_labels(example: str) -> None:
+    folder = ROOT / "examples" / example / "monitoring" / "prometheus"
+    for path in folder.glob("*.scrape.yml"):
+        r = subprocess.run([V.require_tool("promtool"), "check", "config", str(path)], capture_output=True,
+                           text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        jobs = yaml.safe_load(path.read_text())["scrape_configs"]
+        assert all(j["honor_labels"] is True for j in jobs if j["job_name"].endswith("-pushgateway"))

@@ -1,0 +1,1 @@
+"""A tiny retrieval-augmented support assistant (standard library only)."""

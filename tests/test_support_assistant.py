@@ -1,0 +1,81 @@
+"""examples/support-assistant end to end with `mlspec run`: offline, evals pass and the index is
+registered; editing one prompt re-runs only the evals that use it; a prompt edit that breaks the
+exact answers stops the release."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "support-assistant"
+
+
+def run(root: Path) -> tuple[int, dict[str, str], str]:
+    proc = subprocess.run([sys.executable, "-m", "mlspec", "run", "--format", "json"], cwd=root,
+                          capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    payload = json.loads(proc.stdout)
+    return proc.returncode, {n["id"]: n["status"] for n in payload["nodes"]}, proc.stderr
+
+
+def versions(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((root / ".mlspec/registry").rglob("metadata.json"))]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "support-assistant"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".mlspec", "build", "outputs", "metrics",
+                                                                   "__pycache__"))
+    return root
+
+
+def test_runs_offline_evals_pass_registered_and_prompt_edits_rerun_only_their_evals(project: Path) -> None:
+    code, status, err = run(project)
+    assert code == 0, err
+    assert status == {"check.golden": "ok", "train": "ok", "evaluate": "ok", "eval.answers_exact": "ok",
+                      "eval.helpfulness": "ok", "gate": "ok", "register": "ok"}
+    summary = json.loads((project / ".mlspec/evals/answers_exact/summary.json").read_text())
+    assert summary["score"] == 1.0 and summary["cases"] == 10
+    (v1,) = versions(project)
+    prompts = v1["lineage"]["llm"]["prompt_sha256"]
+    assert set(prompts) == {"answer", "explain"} and all(len(h) == 64 for h in prompts.values())
+
+    # An edit elsewhere in the spec re-runs no eval.
+    spec = project / "mlproject.yaml"
+    spec.write_text(spec.read_text().replace("(retrieval plus an LLM)", "(retrieval and an LLM)"))
+    code, status, err = run(project)
+    assert code == 0, err
+    assert set(status.values()) == {"cached"}, status
+
+    # A wording change to the explanation prompt re-runs the judged eval only (and the release after it).
+    explain = project / "prompts/explain.md"
+    explain.write_text(explain.read_text() + "Be warm.\n")
+    code, status, err = run(project)
+    assert code == 0, err
+    assert status["eval.helpfulness"] == "ok" and status["eval.answers_exact"] == "cached"
+    assert status["train"] == status["evaluate"] == status["check.golden"] == "cached"
+    assert len(versions(project)) == 2
+    assert versions(project)[1]["lineage"]["llm"]["prompt_sha256"]["explain"] != prompts["explain"]
+
+    # Dropping "exact value only" makes the stand-in answer in sentences: exact match falls to 0.
+    answer = project / "prompts/answer.md"
+    answer.write_text(answer.read_text().replace("Reply with the exact value only", "Reply helpfully"))
+    code, status, err = run(project)
+    assert code == 1
+    assert status["eval.answers_exact"] == "failed" and status["eval.helpfulness"] == "cached"
+    assert status["gate"] == status["register"] == "skipped"
+    assert len(versions(project)) == 2
+    summary = json.loads((project / ".mlspec/evals/answers_exact/summary.json").read_text())
+    assert summary["score"] == 0.0 and summary["ok"] is False
+    # The gate, run by hand, fails on the same score.
+    gate = subprocess.run([sys.executable, "-m", "mlspec", "gate", "--format", "json"], cwd=project,
+                          capture_output=True, text=True, timeout=300)
+    assert gate.returncode == 1
+    failed = [r["id"] for r in json.loads(gate.stdout)["results"] if not r["passed"]]
+    assert failed == ["evals_answers_exact_score_min"]
