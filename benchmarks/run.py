@@ -69,6 +69,7 @@ def make_spec(steps: int, name: str = "bench") -> str:
         "    - {metric: roc_auc, min: 0.8}",
         "    - {metric: roc_auc, baseline: production, max_regression: 0.01}",
         "registry: {backend: local}",
+        "storage: {uri: 's3://bench/project'}",
         "serving:",
         "  mode: online",
         "  run: uvicorn pkg.api:app --host 0.0.0.0 --port 8080",
@@ -79,8 +80,10 @@ def make_spec(steps: int, name: str = "bench") -> str:
         "  current: data.live",
         "  drift: [{columns: [a, b], method: psi, threshold: 0.2}, {columns: [c], method: chi2, threshold: 0.01}]",
         "  schema_checks: true",
+        "  pushgateway: http://pushgateway:9091",
         "  alerts: [{channel: slack, to: '#ml-alerts'}]",
         "retraining: {schedule: '0 3 * * 1', on: [data_drift], cooldown: 24h}",
+        "targets: {prometheus: {runbook_url: 'https://github.com/example/bench/blob/main/'}}",
     ]
     return "\n".join(lines) + "\n"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mlspec import diagnostics as dx
@@ -30,7 +31,6 @@ from mlspec.language.types import (
 )
 
 
-
 # Lock files a requirements file may have beside it, in the order they are looked for.
 _LOCK_FILES = ("requirements.lock", "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
 
@@ -40,6 +40,22 @@ def _sha256_file(path: Any) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+@dataclass
+class _Graph:
+    """The pipeline graph while it is built: node entries by id (the keyword fields of a
+    :class:`plan.Node`, finished by ``Resolver._make_node``) and the edges between them, each
+    remembering where the user wrote it."""
+
+    refs: dict[str, str]                      # every valid reference -> node id
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+    def node(self, node_id: str, kind: str, title: str, **fields: Any) -> dict[str, Any]:
+        entry = {"id": node_id, "kind": kind, "title": title, **fields}
+        self.nodes[node_id] = entry
+        return entry
 
 
 class Resolver:
@@ -170,108 +186,131 @@ class Resolver:
     # ------------------------------------------------------------------ build
 
     def resolve(self) -> p.Plan | None:
-        spec = self.spec
-        refs = self.ref_targets()
-        nodes: dict[str, dict[str, Any]] = {}
-        edges: list[Edge] = []
-
-        def add_needs(node_id: str, needs: list[str], base: SpecPath, where: str) -> list[str]:
-            data_used = []
-            for i, ref in enumerate(needs):
-                path = (*base, i)
-                if ref not in refs:
-                    self.unknown_ref(ref, path, where, refs)
-                    continue
-                target = refs[ref]
-                if target == node_id:
-                    self.error(dx.SELF_REFERENCE, f"{where} lists itself ({ref!r})", path)
-                    continue
-                if ref.startswith("data."):
-                    data_used.append(strip_namespace(ref))
-                edges.append(Edge(target, node_id, path, ref))
-            return data_used
-
-        data_checks = {n for n, s in spec.data.items() if s.schema_}
-
-        def node(node_id: str, kind: str, title: str, **fields: Any) -> dict[str, Any]:
-            entry = {"id": node_id, "kind": kind, "title": title, **fields}
-            nodes[node_id] = entry
-            return entry
-
-        env_secrets = tuple(sorted(spec.environment.secrets))
+        """The pipeline graph in lifecycle order, checked and ordered, then the scheduled graph
+        and the rest of the Plan. Node entries are added in a fixed order (steps, train, evals,
+        evaluate, gate, approve, register, build, fetches, data checks) that the graph's
+        ordering does not depend on but its cycle reports do."""
+        env_secrets = tuple(sorted(self.spec.environment.secrets))
         self._check_secret_subset(env_secrets)
+        g = _Graph(self.ref_targets())
+        eval_nodes = self._work_nodes(g, env_secrets)
+        self._lifecycle_nodes(g, eval_nodes, env_secrets)
+        self._data_nodes(g, env_secrets)
+        self._check_other_refs(g.refs)
+        if any(d.is_error for d in self.diags):
+            return None
+        pipeline = self._ordered_nodes(g)
+        if pipeline is None:
+            return None
+        monitor = self._monitor_nodes(env_secrets)
+        self._serving()  # its command's interpolations count as uses
+        self._check_unused_params()
+        if any(d.is_error for d in self.diags):
+            return None
+        return self._plan(pipeline, monitor)
 
+    def _add_needs(self, g: _Graph, node_id: str, needs: list[str], base: SpecPath, where: str) -> list[str]:
+        """An edge per valid reference in ``needs``; returns the data sources among them."""
+        data_used = []
+        for i, ref in enumerate(needs):
+            path = (*base, i)
+            if ref not in g.refs:
+                self.unknown_ref(ref, path, where, g.refs)
+                continue
+            target = g.refs[ref]
+            if target == node_id:
+                self.error(dx.SELF_REFERENCE, f"{where} lists itself ({ref!r})", path)
+                continue
+            if ref.startswith("data."):
+                data_used.append(strip_namespace(ref))
+            g.edges.append(Edge(target, node_id, path, ref))
+        return data_used
+
+    def _work_nodes(self, g: _Graph, env_secrets: tuple[str, ...]) -> list[str]:
+        """The user's commands: steps, training, LLM evals, validation. Returns the eval node ids."""
+        spec = self.spec
         for name in sorted(spec.steps):
             step = spec.steps[name]
             base = ("steps", name)
             cmd, params, data = self.expand(step.run, (*base, "run"))
             params = self._declared_params(params, step.params, (*base, "params"))
-            used = add_needs(f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
-            node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
-                 fetch_production=uses_production(step.run),
-                 data=sorted(set(data) | set(used)), description=step.description,
-                 inputs=step.inputs, outputs=step.outputs, resources=step.resources,
-                 timeout=step.timeout, retries=step.retries, env=step.env,
-                 secrets=_secrets(step.secrets, env_secrets), spec_path=base)
+            used = self._add_needs(g, f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
+            g.node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
+                   fetch_production=uses_production(step.run),
+                   data=sorted(set(data) | set(used)), description=step.description,
+                   inputs=step.inputs, outputs=step.outputs, resources=step.resources,
+                   timeout=step.timeout, retries=step.retries, env=step.env,
+                   secrets=_secrets(step.secrets, env_secrets), spec_path=base)
 
         if spec.training:
             t = spec.training
             cmd, params, data = self.expand(t.run, ("training", "run"))
             params = self._declared_params(params, t.params, ("training", "params"))
-            used = add_needs("train", t.needs, ("training", "needs"), "training.needs")
+            used = self._add_needs(g, "train", t.needs, ("training", "needs"), "training.needs")
             env = dict(t.env)
             if t.seed is not None:
                 env.setdefault("MLSPEC_SEED", str(t.seed))
             outputs = [t.outputs.model] + ([t.outputs.metrics] if t.outputs.metrics else [])
-            node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
-                 fetch_production=uses_production(t.run),
-                 description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
-                 timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
-                 spec_path=("training",))
+            g.node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
+                   fetch_production=uses_production(t.run),
+                   description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
+                   timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
+                   spec_path=("training",))
 
-        last = "train" if spec.training else None
-        eval_nodes = self._eval_nodes(node, add_needs, env_secrets)
+        eval_nodes = self._eval_nodes(g, env_secrets)
         if spec.validation:
             v = spec.validation
             cmd, params, data = self.expand(v.run, ("validation", "run"))
             params = self._declared_params(params, v.params, ("validation", "params"))
-            used = add_needs("evaluate", v.needs, ("validation", "needs"), "validation.needs")
+            used = self._add_needs(g, "evaluate", v.needs, ("validation", "needs"), "validation.needs")
             if spec.training:
-                edges.append(Edge("train", "evaluate", None, "training"))
-            node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
-                 fetch_production=uses_production(v.run),
-                 data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
-                 outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
-                 env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
-            last = "evaluate"
+                g.edges.append(Edge("train", "evaluate", None, "training"))
+            g.node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
+                   fetch_production=uses_production(v.run),
+                   data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
+                   outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
+                   env=v.env, secrets=_secrets(v.secrets, env_secrets), spec_path=("validation",))
+        return eval_nodes
+
+    def _lifecycle_nodes(self, g: _Graph, eval_nodes: list[str], env_secrets: tuple[str, ...]) -> None:
+        """What follows a model's evaluation, each after the last: gate, approve, register, build."""
+        spec = self.spec
+        last = "evaluate" if spec.validation else "train" if spec.training else None
+        if spec.validation:
+            v = spec.validation
             if v.gates:
-                node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
-                     spec_path=("validation", "gates"), uses_image=True,
-                     description=", ".join(g.describe() for g in _gates(v.gates)))
-                edges.append(Edge(last, "gate", None, "validation"))
+                g.node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
+                       spec_path=("validation", "gates"), uses_image=True,
+                       description=", ".join(gate.describe() for gate in _gates(v.gates)))
+                g.edges.append(Edge("evaluate", "gate", None, "validation"))
                 # Gates may read eval scores (`evals.NAME.score`): every eval runs before them.
-                edges += [Edge(e, "gate", None, e) for e in eval_nodes]
+                g.edges += [Edge(e, "gate", None, e) for e in eval_nodes]
                 last = "gate"
             if v.approval.required:
-                node("approve", "approve", "approval", command=None, spec_path=("validation", "approval"),
-                     uses_image=False)
-                edges.append(Edge(last, "approve", None, last))
+                g.node("approve", "approve", "approval", command=None, spec_path=("validation", "approval"),
+                       uses_image=False)
+                g.edges.append(Edge(last, "approve", None, last))
                 last = "approve"
 
         if spec.registry and last:
-            node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
-                 runtime=True, secrets=env_secrets, spec_path=("registry",))
-            edges.append(Edge(last, "register", None, last))
+            g.node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
+                   runtime=True, secrets=env_secrets, spec_path=("registry",))
+            g.edges.append(Edge(last, "register", None, last))
             # Without gates the evals still come before a release (they fail the run when out of bounds).
-            edges += [Edge(e, "register", None, e) for e in eval_nodes if last != "gate"]
+            g.edges += [Edge(e, "register", None, e) for e in eval_nodes if last != "gate"]
             last = "register"
 
         if spec.serving and last and self._serve_image_emitted():
-            node("build", "build", "build serving image", command=None, spec_path=("serving",),
-                 uses_image=False)
-            edges.append(Edge(last, "build", None, last))
+            g.node("build", "build", "build serving image", command=None, spec_path=("serving",),
+                   uses_image=False)
+            g.edges.append(Edge(last, "build", None, last))
 
-        # Data checks for sources the pipeline uses and that have a column contract.
+    def _data_nodes(self, g: _Graph, env_secrets: tuple[str, ...]) -> None:
+        """Fetches and column-contract checks of the sources the pipeline uses, ordered before
+        their readers and after their writers; references to plain inputs dropped."""
+        spec = self.spec
+        nodes = g.nodes
+        data_checks = {n for n, s in spec.data.items() if s.schema_}
         used_sources = {d for n in nodes.values() for d in n.get("data", [])}
         self._check_data_on_runners(used_sources, {posixpath.normpath(o) for e in nodes.values()
                                                    for o in e.get("outputs", ())})
@@ -281,34 +320,34 @@ class Resolver:
             src = spec.data[name]
             if src.fetch is not None:
                 cmd, _, _ = self.expand(src.fetch, ("data", name, "fetch"))
-                node(f"fetch.{name}", "fetch", f"fetch data {name}", command=cmd, data=[name],
-                     outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
-                     spec_path=("data", name, "fetch"))
+                g.node(f"fetch.{name}", "fetch", f"fetch data {name}", command=cmd, data=[name],
+                       outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
+                       spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
-            node(f"check.{name}", "data_check", f"check data {name}",
-                 command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
-                 data=[name], secrets=env_secrets, spec_path=("data", name))
+            g.node(f"check.{name}", "data_check", f"check data {name}",
+                   command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
+                   data=[name], secrets=env_secrets, spec_path=("data", name))
         # A source a step writes (its uri among the step's outputs) is checked after that step.
         for name in sorted(used_sources & data_checks):
             uri = posixpath.normpath(spec.data[name].uri)
             for node_id, entry in sorted(nodes.items()):
                 if node_id != f"check.{name}" and uri in {posixpath.normpath(o) for o in entry.get("outputs", ())}:
-                    edges.append(Edge(node_id, f"check.{name}", None, f"data.{name}"))
+                    g.edges.append(Edge(node_id, f"check.{name}", None, f"data.{name}"))
         # `needs: [data.X]` without a contract: nothing to run, the data is just an input.
-        edges = [e for e in edges if e.before in nodes]
-        linked = {(e.before, e.after) for e in edges}
+        g.edges = [e for e in g.edges if e.before in nodes]
+        linked = {(e.before, e.after) for e in g.edges}
         for node_id, entry in sorted(nodes.items()):
             for d in entry.get("data", ()):
                 check, fetch = f"check.{d}", f"fetch.{d}"
                 first = check if check in nodes else fetch
                 if first in nodes and first != node_id and node_id not in (check, fetch) \
                         and (first, node_id) not in linked:
-                    edges.append(Edge(first, node_id, None, f"data.{d}"))
+                    g.edges.append(Edge(first, node_id, None, f"data.{d}"))
 
-        self._check_other_refs(refs)
-        if any(d.is_error for d in self.diags):
-            return None
-
+    def _ordered_nodes(self, g: _Graph) -> tuple[p.Node, ...] | None:
+        """The Plan's pipeline nodes in graph order, each with its direct needs and the outputs of
+        all its ancestors as inputs; None (and MS2xx) on a cycle."""
+        nodes, edges = g.nodes, g.edges
         kinds = {n: e["kind"] for n, e in nodes.items()}
         order, cycles = order_and_cycles(kinds, edges)
         for cycle in cycles:
@@ -327,16 +366,10 @@ class Resolver:
         for n in order:
             upstream[n] = set().union(*(upstream[d] | {d} for d in direct[n])) if direct[n] else set()
         produced = {n: tuple(nodes[n].get("outputs", ())) for n in nodes}
-        pipeline = tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
-                         for n in order)
-        monitor = self._monitor_nodes(env_secrets)
-        self._serving()  # its command's interpolations count as uses
-        self._check_unused_params()
-        if any(d.is_error for d in self.diags):
-            return None
-        return self._plan(pipeline, monitor)
+        return tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
+                     for n in order)
 
-    def _eval_nodes(self, node: Any, add_needs: Any, env_secrets: tuple[str, ...]) -> list[str]:
+    def _eval_nodes(self, g: _Graph, env_secrets: tuple[str, ...]) -> list[str]:
         """One node per LLM eval: `mlspec eval SPEC --name NAME` runs the eval's command and scores it.
         Its inputs are the prompt, rubric and schema files it uses, so editing one prompt re-runs
         only the evals that exercise it."""
@@ -357,17 +390,17 @@ class Resolver:
             if ev.dataset not in self.ref_targets():
                 self.unknown_ref(ev.dataset, (*base, "dataset"), f"llm.evals[{i}].dataset",
                                  [r for r in self.ref_targets() if r.startswith("data.")])
-            used = add_needs(node_id, ev.needs, (*base, "needs"), f"llm.evals[{i}].needs")
+            used = self._add_needs(g, node_id, ev.needs, (*base, "needs"), f"llm.evals[{i}].needs")
             inputs = [llm.prompts[n].file for n in self._eval_prompts(ev) if n in llm.prompts]
             inputs += [f for f in (ev.rubric, ev.schema_) if f]
             secrets = set(env_secrets)
             out_dir = f".mlspec/evals/{ev.name}"
-            node(node_id, "eval", f"eval {ev.name}",
-                 command=f"mlspec eval --name={shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
-                 params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
-                 outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
-                 timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,
-                 description=ev.description or f"{ev.scorer} on data.{dataset}")
+            g.node(node_id, "eval", f"eval {ev.name}",
+                   command=f"mlspec eval --name={shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
+                   params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
+                   outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
+                   timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,
+                   description=ev.description or f"{ev.scorer} on data.{dataset}")
             ids.append(node_id)
         return ids
 

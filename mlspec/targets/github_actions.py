@@ -109,6 +109,10 @@ class GitHubActionsOptions(TargetOptions):
         None, description="File name prefix of the workflows; default the project name "
                           "(`<prefix>-ci.yml`, `<prefix>-train.yml`).")
     ci: bool = Field(True, description="Emit the CI workflow (validate, compile --check, project tests).")
+    review: bool = Field(True, description="On pull requests, write `mlspec diff` (what the spec change alters: "
+                         "gates, secrets, permissions, schedules, …) into the job summary.")
+    code_scanning: bool = Field(False, description="Upload the spec's diagnostics as SARIF to GitHub code scanning "
+                                "on pushes to the branch (the repository must have code scanning enabled).")
     train: bool = Field(True, description="Emit the training/release workflow (one job per pipeline node).")
     mlspec_install: PipRequirement | None = Field(
         None, description="The pip requirement that installs mlspec in CI and in jobs that run mlspec "
@@ -352,6 +356,36 @@ class _Builder:
                  "run": 'mlspec compile --check --format github --out . -- "$MLSPEC_SPEC"'},
             ],
         }}
+        install = {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
+                   "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'}
+        if o.review:
+            # Full history so the merge base with the target branch exists; no token is kept.
+            checkout = _checkout()
+            checkout["with"]["fetch-depth"] = 0
+            jobs["review"] = {
+                "name": "what this change alters",
+                "if": "github.event_name == 'pull_request'",
+                "runs-on": _runner(o.runs_on),
+                "timeout-minutes": 15,
+                "permissions": {"contents": "read"},
+                "steps": [checkout, _setup_python(plan), dict(install), {
+                    "name": "Summarise the spec change", "env": validate_env,
+                    "run": 'mlspec diff --format markdown "$MLSPEC_SPEC" >> "$GITHUB_STEP_SUMMARY"'}],
+            }
+        if o.code_scanning:
+            jobs["code-scanning"] = {
+                "name": "upload diagnostics to code scanning",
+                "if": f"github.event_name == 'push' && github.ref == {_expression_string('refs/heads/' + o.branch)}",
+                "runs-on": _runner(o.runs_on),
+                "timeout-minutes": 15,
+                "permissions": {"contents": "read", "security-events": "write"},
+                "steps": [_checkout(), _setup_python(plan), dict(install), {
+                    "name": "Upload SARIF", "env": {**validate_env, "GH_TOKEN": "${{ github.token }}"},
+                    "run": 'mlspec validate --format sarif -- "$MLSPEC_SPEC" > mlspec.sarif || true\n'
+                           'gh api --method POST "repos/$GITHUB_REPOSITORY/code-scanning/sarifs" '
+                           '-f commit_sha="$GITHUB_SHA" -f ref="$GITHUB_REF" '
+                           '-f sarif="$(gzip -c mlspec.sarif | base64 -w0)"'}],
+            }
         if plan.environment.test:
             steps = [_checkout(), _setup_python(plan)]
             install = _install(plan, None)
@@ -515,7 +549,7 @@ class _Builder:
 
 
 # Why a job holds a write scope (zizmor's undocumented-permissions asks reviewers to be told).
-PERMISSION_REASONS = {"packages": "push the image to ghcr.io"}
+PERMISSION_REASONS = {"packages": "push the image to ghcr.io", "security-events": "upload SARIF to code scanning"}
 
 
 def _with_comments(text: str) -> str:

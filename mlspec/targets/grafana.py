@@ -7,8 +7,9 @@ violations, gates, pipeline runs, serving latency and errors, and LLM cost, toke
 latency. Every query selects ``project="<name>"`` and reads the data source from the
 ``datasource`` variable.
 
-Built as Python data and dumped with :func:`json_dump`. PromQL label values go through
-:func:`promql_string` with ``$`` and ``[`` written as ``\\x24`` and ``\\x5b`` (Grafana would
+Built as Python data and dumped with :func:`json_dump`. Queries are built by
+:mod:`mlspec.targets.toolkit.promql`, the same selectors and expressions the Prometheus rules
+evaluate; label values go through :func:`promql_string` with ``$`` and ``[`` written as ``\\x24`` and ``\\x5b`` (Grafana would
 otherwise expand ``$var`` and ``[[var]]`` inside the query); titles and descriptions through
 :func:`html_text` with ``$`` and ``[`` as entities for the same reason. No text panels: user
 text never renders as Markdown.
@@ -26,6 +27,8 @@ from mlspec import metrics as M
 from mlspec.output.artifacts import Artifact
 from mlspec.compiler.plan import DriftCheck, Plan
 from mlspec.targets import Target, TargetOptions
+from mlspec.targets.toolkit import promql
+from mlspec.targets.toolkit.promql import STATUS_LABEL, Matchers
 
 DASHBOARD_DIR = "monitoring/grafana"
 SCHEMA_VERSION = 39
@@ -33,8 +36,6 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 # Alert windows, so panels show what the alerts evaluate.
 BUDGET_WINDOW = "1h"
-STATUS_LABEL = "status"
-SERVER_ERROR_REGEX = "5.."
 _SEVERITY_COLOR = {"warning": "orange", "critical": "red"}
 
 _LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]{0,99}$")]
@@ -64,12 +65,6 @@ def _string(s: str) -> str:
     return promql_string(s).replace("$", "\\x24").replace("[", "\\x5b")
 
 
-def _name(s: str, *, label: bool = False) -> str:
-    from mlspec.output.encoders import promql_name
-
-    return promql_name(s, label=label)
-
-
 def _text(s: str) -> str:
     """User text for a title or description: HTML-escaped, ``$`` and ``[`` as entities (no variable expansion)."""
     from mlspec.output.encoders import html_text
@@ -78,14 +73,7 @@ def _text(s: str) -> str:
 
 
 def selector(metric: str, matchers: Sequence[tuple[str, str, str]]) -> str:
-    inner = ", ".join(f"{_name(k, label=True)}{op}{_string(v)}" for k, op, v in matchers)
-    return f"{_name(metric)}{{{inner}}}"
-
-
-def _num(x: float) -> str:
-    if isinstance(x, int):
-        return str(x)
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+    return promql.selector(metric, matchers, literal=_string)
 
 
 def dashboard_uid(project: str) -> str:
@@ -225,10 +213,10 @@ class _Dashboard:
                 colors = [_SEVERITY_COLOR[s] for _, s in bounds] + ["green"]
                 thresholds = _steps(colors[0], [(t, colors[i + 1]) for i, (t, _) in enumerate(bounds)])
                 what = f"p-value of the {method} test; drift below " + ", ".join(
-                    f"{_num(t)} ({s})" for t, s in bounds)
+                    f"{promql.num(t)} ({s})" for t, s in bounds)
             else:
                 thresholds = _steps("green", [(t, _SEVERITY_COLOR[s]) for t, s in bounds])
-                what = f"{method} drift score; drift above " + ", ".join(f"{_num(t)} ({s})" for t, s in bounds)
+                what = f"{method} drift score; drift above " + ", ".join(f"{promql.num(t)} ({s})" for t, s in bounds)
             self.layout.add(_timeseries(
                 _text(f"Drift: {column} ({method})"),
                 _text(f"Column {column!s}{between}: {what}. Metric {metric}."),
@@ -256,8 +244,8 @@ class _Dashboard:
             if perf.max is not None:
                 steps.append((perf.max, "red"))
             bounds = " and ".join(x for x in (
-                f"minimum {_num(perf.min)}" if perf.min is not None else "",
-                f"maximum {_num(perf.max)}" if perf.max is not None else "") if x)
+                f"minimum {promql.num(perf.min)}" if perf.min is not None else "",
+                f"maximum {promql.num(perf.max)}" if perf.max is not None else "") if x)
             truth = f" against data.{perf.labels}" if perf.labels else ""
             self.layout.add(_timeseries(
                 _text(f"Live {perf.metric} vs bounds"),
@@ -318,10 +306,9 @@ class _Dashboard:
             [_target(f"time() - {selector(M.RUN_TIMESTAMP.name, self.p)}", "{{node}}")], unit="s", minimum=0),
             w=8, h=max(6, min(20, 2 + len(nodes))))
 
-    def serving_matchers(self) -> tuple[tuple[str, str, str], ...]:
-        labels = self.options.serving_labels      # deprecated override of serving.metrics.labels
+    def serving_matchers(self) -> Matchers:
         assert self.plan.serving is not None
-        return tuple((k, "=", v) for k, v in (sorted(labels.items()) if labels is not None else self.plan.serving.selector))
+        return promql.eq(promql.serving_labels(self.plan.serving, self.options.serving_labels))
 
     def serving(self) -> None:
         sv = self.plan.serving
@@ -331,20 +318,19 @@ class _Dashboard:
         sel = self.serving_matchers()
         slo = sv.slo
         bucket = sv.latency_histogram + "_bucket"
-        latency = f"histogram_quantile(0.95, sum by (le) (rate({selector(bucket, sel)}[{RATE}])))"
+        latency = promql.p95(bucket, sel, RATE, literal=_string)
         bound = slo.latency_p95_ms / 1000 if slo and slo.latency_p95_ms is not None else None
         self.layout.add(_timeseries(
             "Serving latency p95",
-            _text(f"95th percentile of {sv.latency_histogram}" + (f"; SLO {_num(bound)} s." if bound else ".")),
+            _text(f"95th percentile of {sv.latency_histogram}" + (f"; SLO {promql.num(bound)} s." if bound else ".")),
             [_target(latency, "p95")], unit="s", minimum=0,
             thresholds=_steps("green", [(bound, "red")]) if bound is not None else None))
-        errors = selector(sv.requests_total, (*sel, (STATUS_LABEL, "=~", SERVER_ERROR_REGEX)))
-        ratio = f"sum(rate({errors}[{RATE}])) / sum(rate({selector(sv.requests_total, sel)}[{RATE}]))"
+        ratio = promql.error_ratio(sv.requests_total, sel, RATE, literal=_string)
         limit = slo.error_rate if slo else None
         self.layout.add(_timeseries(
             "Serving error rate",
             _text(f"Share of {sv.requests_total} with a 5xx {STATUS_LABEL}"
-                  + (f"; SLO {_num(limit)}." if limit is not None else ".")),
+                  + (f"; SLO {promql.num(limit)}." if limit is not None else ".")),
             [_target(ratio, "errors")], unit="percentunit", minimum=0,
             thresholds=_steps("green", [(limit, "red")]) if limit is not None else None))
         self.layout.add(_timeseries(
@@ -357,14 +343,13 @@ class _Dashboard:
         if not llm:
             return
         self.layout.row("LLM")
-        requests = f"sum(rate({selector(M.LLM_REQUESTS.name, self.p)}[{BUDGET_WINDOW}]))"
         cost = llm.cost_per_1k_requests_usd
         self.layout.add(_timeseries(
             "LLM cost per 1000 requests",
             _text(f"Spend on {llm.provider} {llm.model} per 1000 requests over {BUDGET_WINDOW}"
-                  + (f"; budget {_num(cost)} USD." if cost is not None else ".")),
-            [_target(f"1000 * sum(rate({selector(M.LLM_COST.name, self.p)}[{BUDGET_WINDOW}])) / {requests}",
-                     "per 1000 requests")],
+                  + (f"; budget {promql.num(cost)} USD." if cost is not None else ".")),
+            [_target(promql.per_request(M.LLM_COST.name, M.LLM_REQUESTS.name, self.p, BUDGET_WINDOW, 1000,
+                                        literal=_string), "per 1000 requests")],
             unit="currencyUSD", minimum=0,
             thresholds=_steps("green", [(cost, "orange")]) if cost is not None else None))
         self.layout.add(_timeseries(
@@ -376,8 +361,8 @@ class _Dashboard:
             "LLM tokens per request",
             _text(f"Average tokens (input and output) per request over {BUDGET_WINDOW}"
                   + (f"; budget {tokens}." if tokens is not None else ".")),
-            [_target(f"sum(rate({selector(M.LLM_TOKENS.name, self.p)}[{BUDGET_WINDOW}])) / {requests}",
-                     "per request")],
+            [_target(promql.per_request(M.LLM_TOKENS.name, M.LLM_REQUESTS.name, self.p, BUDGET_WINDOW,
+                                        literal=_string), "per request")],
             minimum=0, thresholds=_steps("green", [(tokens, "orange")]) if tokens is not None else None))
         self.layout.add(_timeseries(
             "LLM tokens per second", _text("Tokens per second by kind (input, output)."),
@@ -388,8 +373,8 @@ class _Dashboard:
         self.layout.add(_timeseries(
             "LLM latency p95",
             _text(f"95th percentile latency of requests to {llm.provider} {llm.model}"
-                  + (f"; budget {_num(bound)} s." if bound is not None else ".")),
-            [_target(f"histogram_quantile(0.95, sum by (le) (rate({selector(bucket, self.p)}[{RATE}])))", "p95")],
+                  + (f"; budget {promql.num(bound)} s." if bound is not None else ".")),
+            [_target(promql.p95(bucket, self.p, RATE, literal=_string), "p95")],
             unit="s", minimum=0, thresholds=_steps("green", [(bound, "orange")]) if bound is not None else None),
             w=12)
 

@@ -111,6 +111,9 @@ def test_generated_ci_workflow_runs_on_a_pull_request(tmp_path, churn_repo, proj
     assert installed_from_wheelhouse(result, wheel), f"{wheel.name} was not installed:\n{result.failure_message()}"
     assert not result.stubs_used
     assert result.job("validate").permissions == {"contents": "read", "metadata": "read"}
+    # The review job writes what the pull request alters into the job summary (here: nothing of the spec).
+    summary = result.job("review").steps[-1].summary
+    assert summary.startswith("<!-- mlspec-diff -->"), result.job("review").steps[-1].log_text
 
 
 def test_generated_train_workflow_runs_end_to_end(tmp_path, churn_repo, project_wheelhouse, shared_pip_cache,

@@ -632,3 +632,19 @@ def test_the_final_job_reports_how_the_run_ended(reference, tmp_path) -> None:
                              capture_output=True, text=True, check=True).stdout
         assert out.strip() == f"--node pipeline --status {status} -- mlproject.yaml", needs
 
+
+
+def test_pull_requests_get_the_spec_diff_and_code_scanning_is_opt_in(tmp_path: Path) -> None:
+    plan = plan_of(spec(TRAIN_ONLY))
+    jobs = ci_workflow(plan)["jobs"]
+    review = jobs["review"]
+    assert review["if"] == "github.event_name == 'pull_request'" and review["permissions"] == {"contents": "read"}
+    assert review["steps"][0]["with"]["fetch-depth"] == 0 and review["steps"][0]["with"]["persist-credentials"] is False
+    assert review["steps"][-1]["run"].startswith("mlspec diff --format markdown")
+    assert "code-scanning" not in jobs
+    scanning = ci_workflow(plan_of(spec(TRAIN_ONLY, targets="  github_actions: {code_scanning: true}\n")))["jobs"]
+    upload = scanning["code-scanning"]
+    assert upload["permissions"] == {"contents": "read", "security-events": "write"}
+    assert "github.event_name == 'push'" in upload["if"]
+    off = ci_workflow(plan_of(spec(TRAIN_ONLY, targets="  github_actions: {review: false}\n")))["jobs"]
+    assert "review" not in off
