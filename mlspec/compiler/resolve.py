@@ -396,7 +396,7 @@ class Resolver:
             secrets = set(env_secrets)
             out_dir = f".mlspec/evals/{ev.name}"
             g.node(node_id, "eval", f"eval {ev.name}",
-                   command=f"mlspec eval --name {shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
+                   command=f"mlspec eval --name={shell_value(ev.name)} -- {self._spec_arg()}", runtime=True,
                    params=params, data=sorted({dataset, *data, *used}), inputs=inputs,
                    outputs=[ev.outputs, f"{out_dir}/summary.json", f"{out_dir}/results.jsonl"],
                    timeout=ev.timeout, secrets=tuple(sorted(secrets)), spec_path=base,

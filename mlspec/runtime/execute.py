@@ -566,8 +566,8 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
     t0 = time.monotonic()
     keys: dict[str, str] = {}
     blocked: set[str] = set()
-    unreachable: set[str] = set()   # a gateway that refused once is not retried (one note, no waits)
     current: Node | None = None
+    unreachable: set[str] = set()   # a gateway that refused once is not retried (one note, no waits)
     try:
         for node in nodes:
             signals.check()
@@ -634,8 +634,8 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
             name = signal.Signals(result.signal).name
             result.results.append(NodeResult(current.id, "interrupted", note=f"stopped by {name}",
                                              started=round(time.monotonic() - t0, 3)))
-    _report_runs(plan, nodes, result, unreachable)
     with signals.deferred(reraise=False):      # a second signal still gets an honest record
+        _report_runs(plan, nodes, result, unreachable)
         (log_dir / "run.json").write_text(json.dumps(
             {"run_id": run_id, "interrupted": result.interrupted, "signal": result.signal,
              "started": round(started, 3), "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n",
@@ -762,9 +762,13 @@ def _outputs_intact(base: Path, node: Node, entry: dict[str, Any]) -> bool:
 
 
 def _recorded_outcome(path: Path) -> str | None:
+    """What a monitoring node's check recorded; the node's command wrote the file, so it is
+    read like any user file (bounded, regular, never through a link)."""
+    from mlspec.bounded import ReadRefused, read_text
+
     try:
-        status = json.loads(path.read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError, AttributeError):
+        status = json.loads(read_text(path, 1 << 20, follow_symlinks=False)).get("status")
+    except (ReadRefused, ValueError, AttributeError, RecursionError):
         return None
     return status if isinstance(status, str) else None
 

@@ -36,16 +36,8 @@ _NUMBER = re.compile(r"^[1-9][0-9]{0,8}$")
 
 
 def sha256_file(path: Path) -> str:
-    """The file's sha256, read through the bounded reader's regular-file check (a FIFO as
-    the model is refused, not waited on)."""
-    from mlspec.bounded import ReadRefused, open_regular
-
     h = hashlib.sha256()
-    try:
-        fh = open_regular(path)
-    except ReadRefused as exc:
-        raise Failure(dx.DATA_UNREADABLE, f"{path} {exc.reason}", file=str(path)) from None
-    with fh:
+    with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -182,7 +174,16 @@ class Store:
                 with self.fs.open_input_stream(self.path(rel)) as fh:
                     data = fh.read(limit + 1)
             else:
-                with open(self.path(rel), "rb") as fh:
+                # The bounded reader: a FIFO or device planted in the registry is refused, not waited on.
+                from mlspec.bounded import ReadRefused, open_regular
+
+                try:
+                    fh = open_regular(self.path(rel), follow_symlinks=False)
+                except ReadRefused as exc:
+                    if exc.missing:
+                        return None
+                    raise Damaged(f"{self.shown}/{rel} {exc.reason}") from None
+                with fh:
                     data = fh.read(limit + 1)
         except FileNotFoundError:
             return None

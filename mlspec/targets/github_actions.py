@@ -381,7 +381,7 @@ class _Builder:
                 "permissions": {"contents": "read", "security-events": "write"},
                 "steps": [_checkout(), _setup_python(plan), dict(install), {
                     "name": "Upload SARIF", "env": {**validate_env, "GH_TOKEN": "${{ github.token }}"},
-                    "run": 'mlspec validate --format sarif "$MLSPEC_SPEC" > mlspec.sarif || true\n'
+                    "run": 'mlspec validate --format sarif -- "$MLSPEC_SPEC" > mlspec.sarif || true\n'
                            'gh api --method POST "repos/$GITHUB_REPOSITORY/code-scanning/sarifs" '
                            '-f commit_sha="$GITHUB_SHA" -f ref="$GITHUB_REF" '
                            '-f sarif="$(gzip -c mlspec.sarif | base64 -w0)"'}],

@@ -63,7 +63,7 @@ def test_a_fifo_is_refused_not_waited_on(project, where):
 def test_production_pointer_through_a_symlink_is_refused_and_not_echoed(project, mlspec):
     secret = project.write("credentials", "aws_secret_access_key=" + "Q" * 40 + "\n")
     reg = project.root / REG
-    (reg / "v1").mkdir(parents=True)
+    reg.mkdir(parents=True)
     (reg / "production").symlink_to(secret)
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
     r = mlspec("gate", "--no-push")
@@ -72,14 +72,23 @@ def test_production_pointer_through_a_symlink_is_refused_and_not_echoed(project,
     assert "aws_secret" not in r.output and "QQQQ" not in r.output
 
 
-def test_a_pointer_that_is_no_version_name_is_not_echoed(project, mlspec):
+def test_a_pointer_that_is_no_pointer_is_not_echoed(project, mlspec):
     reg = project.root / REG
-    (reg / "v1").mkdir(parents=True)
+    reg.mkdir(parents=True)
     (reg / "production").write_text("password=" + "hunter2" * 3)
     project.metrics(roc_auc=0.9, p95_latency_ms=1)
     r = mlspec("gate", "--no-push")
     assert r.exit_code == 1 and "error[MS660]" in r.stderr and "is not a pointer document" in r.stderr
     assert "hunter2" not in r.output and "password" not in r.output
+
+
+def test_a_fifo_as_the_production_pointer_is_refused(project):
+    reg = project.root / REG
+    reg.mkdir(parents=True)
+    os.mkfifo(reg / "production")
+    project.metrics(roc_auc=0.9, p95_latency_ms=1)
+    r = cli(project.root, "gate", "--no-push")
+    assert r.returncode == 1 and "error[MS660]" in r.stderr and "named pipe (FIFO)" in r.stderr, r.stderr
 
 
 # ------------------------------------------------------------------ data shapes
