@@ -114,6 +114,11 @@ _EARLY = pytest.StashKey[_Launch]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
+    # The early launch is off: a server booted at collection and left idle through the whole
+    # session answered model-version writes with HTTP 500 in full-suite runs, while a server
+    # started when first used passes (to investigate). MLSPEC_MLFLOW_EARLY=1 turns it back on.
+    if os.environ.get("MLSPEC_MLFLOW_EARLY", "") in ("", "0"):
+        return
     if session.config.option.collectonly or _EARLY in session.config.stash:
         return
     if any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
