@@ -654,8 +654,7 @@ def registry_location(ctx: Any) -> Any:
         raise Failure(dx.REGISTRY_ERROR, exc.message, path=("storage",), hint=exc.hint) from None
     # Under the store: the store this run uses (`--store`, $MLSPEC_STORAGE), else the spec's.
     uri = f"{storage.uri.rstrip('/')}/registry" if plan.registry.in_store else plan.registry.uri
-    endpoint = (getattr(storage, "endpoint", None) if storage else None) or \
-        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = storage.endpoint     # open_location falls back to $AWS_ENDPOINT_URL(_S3) itself
     scheme = scheme_of(uri)
     if scheme is None or scheme == "file":
         # A folder needs no pyarrow: `gate` and `register` on a folder run on the standard library.
