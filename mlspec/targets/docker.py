@@ -211,7 +211,7 @@ def context_path(path: str | None) -> str | None:
 
 
 def _paths(paths: Any) -> list[str]:
-    return sorted({c for c in (context_path(p) for p in paths) if c is not None})
+    return sorted({c for c in map(context_path, set(paths)) if c is not None})
 
 
 def training_reads(plan: Plan) -> list[str]:

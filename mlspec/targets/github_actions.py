@@ -228,6 +228,33 @@ def _install(plan: Plan, requirement: str | None) -> dict[str, Any] | None:
             "run": "python -m pip install --disable-pip-version-check " + " ".join(args)}
 
 
+def _upstream_producers(plan: Plan, producers: dict[str, Node]) -> dict[str, list[Node]]:
+    """For each pipeline node, the nodes whose outputs its job must download: the writers of its
+    declared inputs and every ancestor that writes something (a job starts on an empty runner,
+    and a command may read any upstream file). One pass in plan order, each list cut at
+    MAX_NAMED_DOWNLOADS + 1 entries (beyond that, the job downloads every artifact of the run),
+    so the work stays linear in the graph's size whatever its depth."""
+    pos = {n.id: i for i, n in enumerate(plan.nodes)}
+    cap = MAX_NAMED_DOWNLOADS + 1
+    out: dict[str, list[Node]] = {}
+    for node in plan.nodes:
+        found: dict[str, Node] = {}
+        for path in node.inputs:
+            writer = producers.get(path)
+            if writer is not None and writer.id != node.id:
+                found[writer.id] = writer
+        for dep_id in node.needs:
+            dep = plan.node(dep_id)
+            if dep.outputs:
+                found[dep.id] = dep
+            for up in out.get(dep_id, ()):
+                found[up.id] = up
+            if len(found) >= cap:
+                break
+        out[node.id] = sorted(found.values(), key=lambda n: pos[n.id])[:cap]
+    return out
+
+
 def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
     """Fetch upstream outputs (each a tar made by the producing job) and unpack them in place."""
     steps: list[dict[str, Any]] = []
@@ -235,7 +262,8 @@ def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
         # Deep pipelines: one step fetching every artifact of the run so far (each into its own
         # folder) keeps a job's size constant instead of growing with its number of ancestors.
         # Output paths have one producer each (MS313), so unpacking extra archives is harmless.
-        steps.append({"name": f"Download outputs of {len(producers)} upstream jobs",
+        # (The count is not named: the producer list is cut short past the threshold.)
+        steps.append({"name": "Download the outputs of every upstream job",
                       "uses": pins.DOWNLOAD_ARTIFACT.uses,
                       "with": {"path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}"}})
         producers = []
@@ -313,6 +341,7 @@ class _Builder:
         self.options = options
         self.requirement = options.mlspec_install or plan.mlspec_install
         self.producers = {path: n for n in plan.nodes for path in n.outputs}
+        self.upstream = _upstream_producers(plan, self.producers)
 
     # ------------------------------------------------------------------ shared
 
@@ -487,9 +516,9 @@ class _Builder:
         return job
 
     def _producers(self, node: Node) -> list[Node]:
-        """Upstream nodes whose outputs this node reads, in plan order."""
-        ids = {self.producers[p].id for p in node.inputs if p in self.producers and self.producers[p].id != node.id}
-        return [n for n in self.plan.nodes if n.id in ids]
+        """Upstream nodes whose outputs this node may read, in plan order (more than
+        MAX_NAMED_DOWNLOADS: only their number matters, and the list is cut short there)."""
+        return self.upstream.get(node.id, [])
 
     def _approve(self, job: dict[str, Any]) -> dict[str, Any]:
         approval = self.plan.approval

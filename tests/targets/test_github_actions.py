@@ -320,13 +320,30 @@ def test_files_pass_between_jobs_through_their_producers(reference) -> None:
             assert not up
     evaluate = jobs["evaluate"]
     assert [s["with"]["name"] for s in steps_named(evaluate, "Download")] == ["step_prepare", "train"]
-    # every input some job produces is downloaded from its producer
+    # a job starts on an empty runner: every file upstream writes is downloaded from its producer
     for node in reference.nodes:
         if node.kind in ("build", "approve"):
             continue
         got = {s["with"]["name"] for s in steps_named(jobs[gha.job_id(node)], "Download")}
-        needed = {slug for slug, outs in uploads.items() if outs & set(node.inputs) and slug != node.slug}
+        wanted = set(reference.upstream_inputs(node.id))
+        needed = {slug for slug, outs in uploads.items() if outs & wanted and slug != node.slug}
         assert got == needed, node.id
+
+
+def test_deep_chains_download_every_artifact_in_one_step() -> None:
+    """Past MAX_NAMED_DOWNLOADS producing ancestors a job fetches the run's artifacts in one
+    step, so a job's size does not grow with its depth."""
+    steps = "".join(f"  s{i}: {{run: python s{i}.py, outputs: [out/s{i}]"
+                    + (f", needs: [steps.s{i - 1}]" if i else "") + "}\n" for i in range(12))
+    plan = plan_of("mlspec: 1\nproject: {name: deep}\nsteps:\n" + steps
+                        + "training: {run: python t.py, needs: [steps.s11], outputs: {model: m.pkl}}\n")
+    jobs = train_workflow(plan)["jobs"]
+    for i in range(12):
+        names = [s["name"] for s in steps_named(jobs[gha.job_id(plan.node(f"step.s{i}"))], "Download")]
+        if i <= gha.MAX_NAMED_DOWNLOADS:
+            assert names == [f"Download outputs of step s{j}" for j in range(i)]
+        else:
+            assert names == ["Download the outputs of every upstream job"]
 
 
 def _run_script(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
