@@ -581,6 +581,11 @@ class _Builder:
 PERMISSION_REASONS = {"packages": "push the image to ghcr.io", "security-events": "upload SARIF to code scanning"}
 
 
+_USES_LINE = re.compile(r'(\s*(?:- )?uses: )"([^"]+)"')
+_PERMISSIONS_LINE = re.compile(r"\s*permissions:")
+_WRITE_SCOPE = re.compile(r'\s*([a-z-]+): "write"')
+
+
 def _with_comments(text: str) -> str:
     """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
     reviewers and Dependabot) and the reason after each write scope of a ``permissions:`` block.
@@ -591,13 +596,13 @@ def _with_comments(text: str) -> str:
         indent = len(line) - len(line.lstrip(" "))
         if block_indent is not None and indent <= block_indent:
             block_indent = None
-        m = re.fullmatch(r'(\s*(?:- )?uses: )"([^"]+)"', line)
+        m = _USES_LINE.fullmatch(line) if "uses: " in line else None
         if m and m.group(2) in pins.BY_USES:
             line = f"{line}  # {pins.BY_USES[m.group(2)].tag}"
-        elif re.fullmatch(r"\s*permissions:", line):
+        elif line.endswith("permissions:") and _PERMISSIONS_LINE.fullmatch(line):
             block_indent = indent
         elif block_indent is not None:
-            scope = re.fullmatch(r'\s*([a-z-]+): "write"', line)
+            scope = _WRITE_SCOPE.fullmatch(line)
             if scope and scope.group(1) in PERMISSION_REASONS:
                 line = f"{line}  # {PERMISSION_REASONS[scope.group(1)]}"
         lines.append(line)
