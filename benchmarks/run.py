@@ -2,8 +2,9 @@
 
 Every figure is a fresh process, as a user or CI runs it: `mlspec validate`, `mlspec compile`
 (every registered target) and, for scale, a bare `yaml.CSafeLoader` parse of the same file.
-Cases: chains of 10, 100, 1,000 and 5,000 steps, a 1,000-step fan-in (training needs every
-step) and fan-out (every step needs the first), and a monorepo of 100 projects compiled in
+Cases: chains of 10, 100, 1,000 and 5,000 steps, a 1,000-step fan-in (1,000 independent steps
+joined 200 at a time, the limit of a `needs` list, then training) and fan-out (every step
+needs the first), and a monorepo of 100 projects compiled in
 one process. Each row reports the median wall time, the peak resident memory of the compile
 process, the ratio to the bare parse, milliseconds per step and, when the peer is installed,
 the time of a peer compiling the same shape (KFP; kedro-airflow needs a Kedro project and is
@@ -67,7 +68,7 @@ def make_spec(steps: int, name: str = "bench", shape: str = "chain") -> str:
             needs = "data.raw" if i == 0 else f"steps.s{i - 1}" if i % 10 else f"steps.s{i - 1}, data.raw"
         elif shape == "fan_out":
             needs = "data.raw" if i == 0 else "steps.s0"
-        else:  # fan_in: independent steps, training needs them all
+        else:  # fan_in: independent steps joined 200 at a time (a list's limit), then training
             needs = "data.raw"
         lines += [
             f"  s{i}:",
@@ -76,12 +77,18 @@ def make_spec(steps: int, name: str = "bench", shape: str = "chain") -> str:
             f"    outputs: [out/s{i}.pq]",
             "    resources: {cpu: 1, memory: 1Gi}",
         ]
-    if not steps:
+    if shape == "fan_in" and steps:
+        joins = range(0, steps, 200)
+        for j in joins:
+            lines += [f"  join{j // 200}:", f"    run: python -m pkg.join --part {j // 200}",
+                      "    needs: [" + ", ".join(f"steps.s{i}" for i in range(j, min(j + 200, steps))) + "]"]
+        train_needs = "[" + ", ".join(f"steps.join{j // 200}" for j in joins) + "]"
+    elif not steps:
         train_needs = "[]"
     elif shape == "chain":
         train_needs = f"[steps.s{steps - 1}]"
     else:
-        train_needs = "[" + ", ".join(f"steps.s{i}" for i in range(steps)) + "]"
+        train_needs = f"[steps.s0, steps.s{steps - 1}]"
     lines += [
         "training:",
         "  run: python -m pkg.train --depth ${params.max_depth}",
@@ -154,6 +161,7 @@ def kfp_peer(steps: int, shape: str, tmp: Path, repeat: int) -> str:
     body.append("    t = step(name='pkg.train')")
     if steps:
         body.append(f"    t.after({', '.join(f's{i}' for i in range(steps)) if shape == 'fan_in' else f's{steps - 1}'})")
+        # (KFP has no limit on a task's dependencies: the fan-in needs no join tasks there.)
     body += ["", f"compiler.Compiler().compile(bench, {str(tmp / 'kfp.yaml')!r})"]
     src.write_text("\n".join(body) + "\n")
     t, _ = measure([sys.executable, str(src)], tmp, repeat)
