@@ -142,7 +142,7 @@ def _is_literal_block(s: str) -> bool:
     """
     return (
         "\n" in s
-        and all(c.isprintable() or c == "\n" for c in s)
+        and s.replace("\n", "").isprintable()   # every character printable or a line break
         and all(line == line.rstrip() for line in s.split("\n"))
         and not s.endswith("\n\n")
     )
