@@ -655,7 +655,12 @@ def _fold_long_lines(text: str) -> str:
     import yaml
 
     folded = "\n".join(_fold_line(ln) if len(ln) > FOLD_WIDTH else ln for ln in text.split("\n"))
-    if folded == text or yaml.safe_load(folded) != yaml.safe_load(text):
+    if folded == text:
+        return text
+    # Proof that folding changed no value: both texts read back alike (libyaml when present:
+    # the pure-Python reader takes seconds on the workflow of a thousand-step pipeline).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if yaml.load(folded, Loader=loader) != yaml.load(text, Loader=loader):  # noqa: S506 - safe loaders
         return text
     return folded
 
