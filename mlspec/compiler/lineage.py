@@ -29,7 +29,7 @@ def lock_data(plan: Plan) -> dict[str, Any]:
         if env.requirements_lock:
             requirements["lock"] = {"file": env.requirements_lock[0], "sha256": env.requirements_lock[1]}
     return {
-        "lock_version": 2,
+        "lock_version": 3,
         "project": plan.project.name,
         "spec": {"file": plan.spec_file, "sha256": plan.spec_sha256},
         "generator": f"{DISTRIBUTION}=={__version__}",
