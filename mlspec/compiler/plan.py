@@ -416,6 +416,14 @@ class Plan:
         # dataclass allows): node lookups stay O(1) however many nodes there are.
         return {n.id: n for n in self.nodes + self.monitor_nodes}
 
+    def command_for(self, unit: Node | Serving) -> str | None:
+        """The shell a target runs for a node or a server: its command, preceded by the fetch of
+        the production model when it reads ``${registry.production.model}`` (every target the
+        same way; `mlspec run` runs the fetch as its own logged sub-step)."""
+        if unit.command and unit.fetch_production and self.fetch_production_command:
+            return f"{self.fetch_production_command} && {unit.command}"
+        return unit.command
+
     def node(self, node_id: str) -> Node:
         return self._by_id[node_id]
 
