@@ -157,7 +157,7 @@ def _workflows_not_read(spec_path: Path, out: Path, file: str) -> list[Diagnosti
     return [Diagnostic(
         dx.WORKFLOWS_NOT_READ,
         f"the workflows are written to {Path(out_rel, '.github', 'workflows').as_posix()}/, but GitHub reads "
-        f"them only from .github/workflows/ at the repository root ({root.name or root})",
+        f"them only from .github/workflows/ at the repository root",
         severity=dx.Severity.WARNING, file=file,
         hint=f"compile from the repository root: `mlspec compile {Path(spec).as_posix()} --out .` "
              "(or `mlspec compile --all`); the workflows then run only for changes to this project")]

@@ -201,7 +201,7 @@ def compile_cmd(specs: tuple[str, ...], all_specs: bool, out_dir: str | None, ta
         for name, w in retired:
             for c in w.changes:
                 verb = "would remove" if check else "remove"
-                click.echo(f"{verb:>15}  {(Path(out_dir or '.') / c.path).as_posix()}  (spec of {name} is gone)",
+                click.echo(f"{verb:>15}  {(Path(out_dir or '.') / c.path).as_posix()}  ({name}: its spec is gone)",
                            err=check)
     failed = any(not r.ok for r in results) or any(
         d.is_error for _, w in retired for d in w.diagnostics) or (check and any(w.changes for _, w in retired))

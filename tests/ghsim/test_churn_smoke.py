@@ -144,6 +144,6 @@ def test_generated_train_workflow_runs_end_to_end(tmp_path, churn_repo, project_
     assert set(result.artifacts) == {"step_prepare", "train", "evaluate"}
     assert result.job("approve").environment.reviewer == "growth-ml-lead"
     assert result.job("approve").permissions == {}
-    assert seen == {"context": ".", "file": "docker/Dockerfile.serve", "push": "false", "model": True}
+    assert seen == {"context": ".", "file": "docker/churn.serve.Dockerfile", "push": "false", "model": True}
     assert len(result.stubs_used) == 2
     assert installed_from_wheelhouse(result, wheel)
