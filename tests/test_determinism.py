@@ -85,7 +85,7 @@ def normalised(folder: Path) -> dict[str, str]:
     spec_hash = hashlib.sha256((folder / "mlproject.yaml").read_bytes()).hexdigest()
     out = {}
     for rel in tree_digest(folder):
-        if rel in ("mlproject.yaml", ".mlspec-manifest.json") or rel.startswith(("churn/", "data/", "monitoring/current")):
+        if rel == "mlproject.yaml" or rel.startswith(".mlspec-manifest") or rel.startswith(("churn/", "data/", "monitoring/current")):
             continue
         if rel.endswith((".png", ".html", ".sha256")):   # example docs (a report screenshot), not generated
             continue

@@ -141,7 +141,7 @@ def test_serving_image_structure(reference) -> None:
 
 def test_runs_as_a_numeric_non_root_user_until_the_end(reference) -> None:
     for name, text in files(reference).items():
-        if not name.startswith("docker/Dockerfile") or name.endswith(".dockerignore"):
+        if not name.endswith(".Dockerfile"):
             continue
         final = final_stage(instructions(text))
         users = [i for i, c in enumerate(final) if c.cmd == "USER"]
@@ -224,8 +224,9 @@ def test_training_image_runs_training_with_its_own_environment(reference) -> Non
 def test_minimal_spec_gets_a_training_image_only() -> None:
     plan = plan_of(example_text("minimal"))
     out = files(plan)
-    assert sorted(out) == [".dockerignore", dockerfile_path("demo", "train"), f"{dockerfile_path('demo', 'train')}.dockerignore"]
-    cmds = instructions(out[dockerfile_path("demo", "train")])
+    assert sorted(out) == [".dockerignore", dockerfile_path("minimal", "train"),
+                           f"{dockerfile_path('minimal', 'train')}.dockerignore"]
+    cmds = instructions(out[dockerfile_path("minimal", "train")])
     assert not any(c.cmd == "COPY" and c.json for c in cmds)  # no requirements file to copy
     assert list(cmds[-1].value) == [*dk.BASH, "python train.py"]
 
@@ -264,8 +265,8 @@ def patterns(text: str) -> list[str]:
 
 def test_each_image_has_its_own_ignore_file(reference) -> None:
     out = files(reference)
-    serve = patterns(out[f"{dockerfile_path('demo', 'serve')}.dockerignore"])
-    train = patterns(out[f"{dockerfile_path('demo', 'train')}.dockerignore"])
+    serve = patterns(out[f"{dockerfile_path('churn', 'serve')}.dockerignore"])
+    train = patterns(out[f"{dockerfile_path('churn', 'train')}.dockerignore"])
     root = patterns(out[".dockerignore"])
     for lines in (serve, train, root):
         for pattern in ("**/.git", "data", "models", "**/.venv", "**/.env", "**/*.pem", ".mlspec", "**/conf/local",
@@ -402,7 +403,7 @@ def test_images_are_named_after_the_registry(reference) -> None:
 def _hadolint_all(plan, tmp_path: Path) -> list[str]:
     paths = []
     for name, text in files(plan).items():
-        if name.startswith("docker/Dockerfile") and not name.endswith(".dockerignore"):
+        if name.startswith("docker/") and name.endswith(".Dockerfile"):
             p = tmp_path / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text, encoding="utf-8")

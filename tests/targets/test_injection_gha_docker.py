@@ -228,7 +228,7 @@ def assert_dockerignore_inert(plan, path: str, text: str, benign: str) -> None:
         return [ln for ln in t.split("\n") if ln.startswith("#") and not ln.startswith("# mlspec-sha256:")]
 
     assert comments(text) == comments(benign)
-    kind = "train" if path.endswith("train.dockerignore") else "serve" if path.endswith("serve.dockerignore") else "context"
+    kind = "train" if path.endswith("train.Dockerfile.dockerignore") else "serve" if path.endswith("serve.Dockerfile.dockerignore") else "context"
     lines = [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
     fixed = [p for _, patterns in dk.NEVER for p in patterns] + list(dk.PRODUCED)
     assert lines[:len(fixed)] == fixed  # mlspec's own patterns, as they are
@@ -258,7 +258,7 @@ def assert_inert(plan) -> None:
     for path, text in out.items():
         if path.startswith(".github/workflows/"):
             assert_workflow_inert(plan, path, text, benign[path])
-        elif path.startswith("docker/Dockerfile") and not path.endswith(".dockerignore"):
+        elif path.endswith(".Dockerfile"):
             assert_dockerfile_inert(plan, path, text, benign[path])
         else:
             assert_dockerignore_inert(plan, path, text, benign[path])
@@ -390,4 +390,4 @@ def test_hostile_workflows_pass_zizmor_schema_and_yamllint(tmp_path: Path) -> No
 
 @pytest.mark.validator
 def test_hostile_dockerfiles_pass_hadolint(tmp_path: Path) -> None:
-    assert V.hadolint(_write(hostile_output()[1], tmp_path, "docker/Dockerfile")) == []
+    assert V.hadolint(_write(hostile_output()[1], tmp_path, "docker/")) == []
