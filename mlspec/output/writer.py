@@ -512,6 +512,14 @@ def _plan(
     """Classify every output and orphan (sorted by path), then the index; reads only.
     Returns the plans and warnings about index entries that are not removed."""
     old = _read_index(root, force, show, index_file)
+    owner = _read_source(root, index_file) if index_file != INDEX_NAME else None
+    if owner is not None and owner != source and not retire and _lstat(root / owner) is not None:
+        # Same project name, another spec that still exists: its files are not ours to replace.
+        raise _Refused([Diagnostic(
+            codes.DUPLICATE_PROJECT, f"this index belongs to {owner!a}, another spec with the same project name",
+            file=show(index_file),
+            hint="Give one of the projects another `project.name` (file names carry it), or delete the other "
+                 "spec and compile again.")])
     legacy: _Plan | None = None
     others = _other_indexes(root, index_file)
     if index_file != INDEX_NAME and INDEX_NAME in others and not old and _read_source(root, INDEX_NAME) == source:
