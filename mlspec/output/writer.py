@@ -11,7 +11,7 @@ What the writer trusts is what it can verify on disk, not what its index says:
 
 * A file with a comment syntax is mlspec's only when it carries mlspec's header with the
   hash of its body (:mod:`mlspec.output.artifacts`); a header with a wrong hash is mlspec's
-  file edited by hand. The index ``.mlspec-manifest.json`` cannot vouch for such a file.
+  file edited by hand. The index ``.mlspec-manifest.<project>.json`` cannot vouch for such a file.
 * A JSON artifact (no comments) is mlspec's only when the index lists it with the hash of
   its exact bytes, for the same target and kind, *and* its path is one mlspec generates
   for that target and kind (:data:`COMMENTLESS_PATHS`).
@@ -30,6 +30,11 @@ backups go back: nothing written). A process killed part-way leaves the journal;
 compile rolls it forward (every staged file is there) or back (from the backups), removes
 staging folders no journal names, and reports what it cleaned (MS509, MS510). ``--check``
 reports unfinished work (MS511) without touching it.
+
+Several projects may share an output folder (a repository's root): each has its own index,
+``.mlspec-manifest.<project>.json``, and a compile reads, rewrites and removes only what its
+own index lists; a path another project's index lists is never written (MS514). The folder's
+single ``.mlspec-manifest.json`` of earlier releases is adopted by the spec that wrote it.
 
 Locking: an exclusive ``flock`` on the output folder itself (shared for ``check``), not on
 a lock file, so there is no file to ignore in git and ``check`` writes nothing at all. A
