@@ -413,6 +413,14 @@ class Plan:
     production_model: str | None = None
     fetch_production_command: str | None = None
 
+    def command_for(self, unit: Node | Serving) -> str | None:
+        """The shell a target runs for a node or a server: its command, preceded by the fetch of
+        the production model when it reads ``${registry.production.model}`` (every target the
+        same way; `mlspec run` runs the fetch as its own logged sub-step)."""
+        if unit.command and unit.fetch_production and self.fetch_production_command:
+            return f"{self.fetch_production_command} && {unit.command}"
+        return unit.command
+
     def node(self, node_id: str) -> Node:
         for n in self.nodes + self.monitor_nodes:
             if n.id == node_id:

@@ -734,9 +734,17 @@ class Resolver:
             schedule=cron_expression(sv.schedule) if sv.schedule else None,
             timeout_seconds=duration_seconds(sv.timeout) if sv.timeout else None,
             env=tuple(sorted(env.items())),
-            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            secrets=self._serving_secrets(sv.secrets, uses_production(sv.run)),
             fetch_production=uses_production(sv.run),
             batch=self._serving_batch(sv, env))
+
+    def _serving_secrets(self, selected: list[str] | None, fetches: bool) -> tuple[str, ...]:
+        """A server that fetches the production model at start reads the store: it gets the
+        store's credentials besides the secrets it names."""
+        chosen = _secrets(selected, tuple(sorted(self.spec.environment.secrets)))
+        if fetches and self.spec.storage is not None:
+            chosen = tuple(sorted({*chosen, *self.spec.storage.secrets}))
+        return chosen
 
     def _serving_batch(self, sv: m.Serving, env: dict[str, str]) -> p.Serving | None:
         """serving.batch as a batch Serving: the server's resources, env and secrets unless it sets its own."""
@@ -753,7 +761,7 @@ class Resolver:
             selector=(), schedule=cron_expression(b.schedule),
             timeout_seconds=duration_seconds(b.timeout) if b.timeout else None,
             env=tuple(sorted({**env, **b.env}.items())),
-            secrets=_secrets(sv.secrets, tuple(sorted(self.spec.environment.secrets))),
+            secrets=self._serving_secrets(sv.secrets, uses_production(b.run)),
             fetch_production=uses_production(b.run))
 
     def _monitoring(self) -> p.Monitoring | None:

@@ -162,7 +162,7 @@ def _resources(r: ResourceRequest) -> dict[str, dict[str, str]] | None:
 
 def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: list[str],
                   **extra: Any) -> dict[str, Any]:
-    command = node.command or ""
+    command = plan.command_for(node) or ""
     task: dict[str, Any] = {
         "id": node.slug, "kind": "pod" if options.operator == "kubernetes" else "bash",
         "upstream": upstream, "retries": node.retries, "timeout": node.timeout_seconds,

@@ -115,7 +115,9 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
     if not _IMAGE_WORD.fullmatch(env.base_image):
         raise ValueError(f"base image {env.base_image!r} is not a plain image reference")
     pip_args: list[str] = ["-r", "/tmp/requirements.txt"] if env.requirements else []
-    mlspec = plan.mlspec_install if kind == "train" else None
+    # The serving image needs mlspec only to fetch the production model at start.
+    serve_fetches = plan.serving is not None and plan.serving.fetch_production
+    mlspec = plan.mlspec_install if kind == "train" or serve_fetches else None
     if mlspec:
         pip_args.append(mlspec)
     ctx: dict[str, Any] = {
@@ -142,13 +144,13 @@ def image_context(plan: Plan, kind: str) -> dict[str, Any]:
             ctx["command"] = ["mlspec", "run", "--until", "train", "--no-monitoring", "--", plan.spec_file]
         elif train is not None and train.command:
             base = dict(env.env)
-            ctx["command"] = bash_argv(train.command, [(k, v) for k, v in train.env if base.get(k) != v])
+            ctx["command"] = bash_argv(plan.command_for(train) or "", [(k, v) for k, v in train.env if base.get(k) != v])
         return ctx
     from mlspec.output.encoders import py
 
     serving = plan.serving
     assert serving is not None
-    ctx["command"] = bash_argv(serving.command)
+    ctx["command"] = bash_argv(plan.command_for(serving) or "")
     ctx["port"] = serving.port if serving.mode == "online" else None
     ctx["healthcheck"] = None
     if ctx["port"] is not None and serving.health_path is not None:

@@ -277,17 +277,17 @@ def _upload_outputs(node: Node, options: GitHubActionsOptions) -> list[dict[str,
     ]
 
 
-def _command_step(node: Node, timeout: int | None) -> dict[str, Any]:
+def _command_step(node: Node, command: str | None, timeout: int | None) -> dict[str, Any]:
     env = dict(node.env)
     for name in node.secrets:
         env[name] = f"${{{{ secrets.{name} }}}}"
     attempts = _attempts(node)
     if attempts == 1:
-        run = node.command
+        run = command
     else:
         # The command is data here (an env value run by bash), so it can be retried without
         # changing its errexit semantics; each attempt gets the node's own timeout.
-        env[COMMAND_VAR] = node.command or ""
+        env[COMMAND_VAR] = command or ""
         limit = f"timeout --kill-after=30 {node.timeout_seconds} " if node.timeout_seconds else ""
         run = (
             f"for attempt in {' '.join(str(i) for i in range(1, attempts + 1))}; do\n"
@@ -506,7 +506,7 @@ class _Builder:
         if install:
             steps.append(install)
         steps += _download_inputs(self._producers(node))
-        steps.append(_command_step(node, step_timeout))
+        steps.append(_command_step(node, self.plan.command_for(node), step_timeout))
         steps += _upload_outputs(node, o)
         job["steps"] = steps
         return job

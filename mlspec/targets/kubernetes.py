@@ -190,7 +190,7 @@ def container(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[
         "image": image,
         # A digest never changes; a tag may be pushed again.
         "imagePullPolicy": "IfNotPresent" if "@sha256:" in image else "Always",
-        "command": container_command(serving.command),
+        "command": container_command(plan.command_for(serving) or ""),
     }
     if serving.mode == "online":
         c["ports"] = [{"name": "http", "containerPort": serving.port, "protocol": "TCP"}]

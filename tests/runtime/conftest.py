@@ -150,6 +150,6 @@ def codes(result: Result) -> list[str]:
 # Real servers for the registry suites (moto's S3 API, an MLflow tracking server).
 from tests.runtime import registry_servers as _servers  # noqa: E402
 
-s3_server = _servers.s3_server
+registry_bucket = _servers.registry_bucket
 s3 = _servers.s3
 mlflow_server = _servers.mlflow_server

@@ -1,5 +1,6 @@
-"""Real servers for the registry tests, on loopback: an S3 API (moto's server) and an MLflow
-tracking server with artifact serving (sqlite backend). Each starts once per session."""
+"""Real servers for the registry tests, on loopback: the shared S3 API (``tests/servers/s3.py``)
+with the bucket these suites use, and an MLflow tracking server with artifact serving (sqlite
+backend), started once per session."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.servers.s3 import S3Server
 
 
 def _free_port() -> int:
@@ -56,33 +59,17 @@ class S3:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
-    pytest.importorskip("moto.server", reason="needs moto[server] (the test extra)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        _wait(f"{endpoint}/", proc, log, 60)
-        import boto3
-
-        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test",
-                     aws_secret_access_key="test").create_bucket(Bucket="models")
-        yield S3(endpoint, "models")
-    finally:
-        _stop(proc)
+def registry_bucket(s3_server: S3Server) -> S3:
+    """The shared S3 server (tests/servers/s3.py) with the ``models`` bucket these suites address."""
+    return S3(s3_server.endpoint_url, s3_server.make_bucket("models"))
 
 
 @pytest.fixture
-def s3(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
+def s3(registry_bucket: S3, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3:
     """The S3 server, with this process's (and its children's) AWS environment pointed at it."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
-                 "AWS_ENDPOINT_URL_S3": s3_server.endpoint}.items():
+    for k, v in {**s3_server.env, "AWS_ENDPOINT_URL_S3": s3_server.endpoint_url}.items():
         monkeypatch.setenv(k, v)
-    return s3_server
+    return registry_bucket
 
 
 @pytest.fixture(scope="session")
