@@ -25,6 +25,13 @@ NodeKind = Literal[
 PRODUCTION_DIR = ".mlspec/production"
 
 
+def dockerfile_path(project: str, kind: str) -> str:
+    """``docker/<project>.<kind>.Dockerfile``: the project's name first (as in
+    ``monitoring/prometheus/<project>.rules.yml``), so projects can share a folder; the
+    ``.Dockerfile`` extension is what editors and GitHub recognise."""
+    return f"docker/{project}.{kind}.Dockerfile"
+
+
 def production_model_path(model_path: str | None) -> str:
     """Where ``${registry.production.model}`` points: ``.mlspec/production/<model file name>``,
     relative to the spec's folder (the same in every target, so a command can name it)."""

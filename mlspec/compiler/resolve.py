@@ -669,7 +669,7 @@ class Resolver:
         def image(kind: Literal["train", "serve"], emitted: bool) -> p.Image:
             suffix = "" if kind == "serve" else f"-{kind}"
             repo = f"{o.registry}/{name}{suffix}" if o.registry else f"{name}{suffix}"
-            return p.Image(kind, f"docker/Dockerfile.{kind}", repo, o.registry is not None, "latest", emitted)
+            return p.Image(kind, p.dockerfile_path(name, kind), repo, o.registry is not None, "latest", emitted)
 
         train = o.enabled and o.train_image and any(n.command and n.uses_image for n in pipeline)
         return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)

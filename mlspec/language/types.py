@@ -384,7 +384,7 @@ def relative_path_problem(value: str) -> str | None:
     if any(p.casefold() == ".git" for p in parts):
         return "points into .git, which mlspec never writes"
     if parts[0].startswith(".mlspec-"):
-        return "is reserved for mlspec's bookkeeping (.mlspec-manifest.json, .mlspec-journal.json, .mlspec-staging-*)"
+        return "is reserved for mlspec's bookkeeping (.mlspec-manifest.<project>.json, .mlspec-journal.json, .mlspec-staging-*)"
     return None
 
 

@@ -167,6 +167,11 @@ def _workspace_path(plan: Plan, path: str) -> str:
     return posixpath.normpath(posixpath.join(plan.spec_dir, path))
 
 
+def _glob_literal(path: str) -> str:
+    """``path`` as a `paths:` filter pattern matching only itself (GitHub escapes with '\\')."""
+    return "".join("\\" + c if c in "*?+[]!\\" else c for c in path)
+
+
 def _runner(labels: str | list[str]) -> str | list[str]:
     return list(labels) if isinstance(labels, list) else labels
 
@@ -351,6 +356,24 @@ class _Builder:
             run["working-directory"] = self.plan.spec_dir
         return {"run": run}
 
+    def _project_paths(self) -> list[str]:
+        """The CI's `paths:` filter when the project shares the repository (its spec lies below
+        the output folder, the repository root): the project's folder, what its steps read
+        from outside it, and the files generated for it, which all carry its name. Empty
+        for a project at the root: every change is the project's."""
+        plan = self.plan
+        if plan.spec_dir == ".":
+            return []
+        name, slug = plan.project.name, plan.project.name.replace("-", "_")
+        folder = plan.spec_dir.rstrip("/")
+        read = {_workspace_path(plan, path) for n in plan.nodes for path in n.inputs}
+        if plan.environment.requirements:
+            read.add(_workspace_path(plan, plan.environment.requirements))
+        outside = sorted(path for path in read if not path.startswith(f"{folder}/") and path != ".")
+        literal = [_glob_literal(p) for p in (f"{folder}/", *outside)]
+        return [f"{literal[0]}**", *workflow_paths(plan, self.options), f".mlspec-manifest.{name}.json",
+                f"**/{name}.*", f"**/*.{name}.*", f"**/{slug}_*", *literal[1:]]
+
     def _header(self, name: str, on: dict[str, Any], cancel: bool) -> dict[str, Any]:
         return {
             "name": name,
@@ -364,9 +387,11 @@ class _Builder:
     def ci(self) -> dict[str, Any]:
         plan, o = self.plan, self.options
         spec = _workspace_path(plan, plan.spec_file)
-        workflow = self._header(f"{plan.project.name} CI",
-                                {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}},
-                                cancel=True)
+        on: dict[str, Any] = {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}}
+        paths = self._project_paths()
+        if paths:
+            on = {event: {**trigger, "paths": paths} for event, trigger in on.items()}
+        workflow = self._header(f"{plan.project.name} CI", on, cancel=True)
         workflow["defaults"] = self._defaults(working_directory=False)
         validate_env = {"MLSPEC_SPEC": spec}
         jobs: dict[str, Any] = {"validate": {

@@ -300,7 +300,7 @@ def test_image_build_pushes_the_serving_dockerfile(reference) -> None:
     meta = steps_named(build, "Image tags")[0]
     assert meta["with"]["images"] == "ghcr.io/example/churn"
     push = build["steps"][-1]["with"]
-    assert push["file"] == "docker/Dockerfile.serve" and push["context"] == "." and push["push"] is True
+    assert push["file"] == "docker/churn.serve.Dockerfile" and push["context"] == "." and push["push"] is True
     assert push["tags"] == "${{ steps.meta.outputs.tags }}"
     # only the model is fetched for the image
     assert [s["with"]["name"] for s in steps_named(build, "Download")] == ["train"]
@@ -436,7 +436,7 @@ def test_ci_publishes_the_training_image_from_the_branch_only(reference) -> None
     assert job["needs"] == ["validate"]
     assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert steps_named(job, "Image tags")[0]["with"]["images"] == "ghcr.io/example/churn-train"
-    assert job["steps"][-1]["with"]["file"] == "docker/Dockerfile.train"
+    assert job["steps"][-1]["with"]["file"] == "docker/churn.train.Dockerfile"
     # without a registry nothing is published, so there is no job
     assert "training-image" not in ci_workflow(plan_of(example_text("minimal")))["jobs"]
 
@@ -446,7 +446,7 @@ def test_spec_in_a_subfolder_runs_from_there(reference) -> None:
     wf = train_workflow(plan)
     assert wf["defaults"]["run"] == {"shell": "bash", "working-directory": "ml/churn"}
     build = wf["jobs"]["build"]["steps"][-1]["with"]
-    assert build["context"] == "ml/churn" and build["file"] == "docker/Dockerfile.serve"
+    assert build["context"] == "ml/churn" and build["file"] == "docker/churn.serve.Dockerfile"
     ci = ci_workflow(plan)
     assert steps_named(ci["jobs"]["validate"], "Validate")[0]["env"]["MLSPEC_SPEC"] == "ml/churn/mlproject.yaml"
     assert "working-directory" not in ci["defaults"]["run"]
@@ -665,3 +665,20 @@ def test_pull_requests_get_the_spec_diff_and_code_scanning_is_opt_in(tmp_path: P
     assert "github.event_name == 'push'" in upload["if"]
     off = ci_workflow(plan_of(spec(TRAIN_ONLY, targets="  github_actions: {review: false}\n")))["jobs"]
     assert "review" not in off
+
+
+def test_a_project_below_the_root_runs_ci_only_for_its_own_changes(reference) -> None:
+    plan = moved(reference, "ml/churn")
+    on = ci_workflow(plan)["on"]
+    paths = on["push"]["paths"]
+    assert on["pull_request"]["paths"] == paths
+    assert paths[:3] == ["ml/churn/**", ".github/workflows/churn-ci.yml", ".github/workflows/churn-train.yml"]
+    # the files generated for it all carry its name: Dockerfiles, lock, model card, index, DAGs
+    assert {".mlspec-manifest.churn.json", "**/churn.*", "**/*.churn.*", "**/churn_*"} <= set(paths)
+    # a project at the root owns every change: no filter
+    assert "paths" not in ci_workflow(reference)["on"]["push"]
+
+
+def test_paths_filters_match_folder_names_literally(reference) -> None:
+    on = ci_workflow(moved(reference, "ml/[x]*"))["on"]
+    assert on["push"]["paths"][0] == "ml/\\[x\\]\\*/**"
