@@ -335,6 +335,20 @@ DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not
 UNUSED_PARAM = _code("MS338", "parameter no node uses", W,
     "A parameter is neither interpolated into a command (`${params.NAME}`) nor listed in a "
     "node's `params:`, so changing it changes nothing the pipeline knows of.")
+CARD_FIELD_MISSING = _code("MS363", "high-risk model card field missing", W,
+    "With `governance.risk_level: high` the model card of every registered version must say what "
+    "the model is for and not for: `governance.intended_use`, `limitations`, "
+    "`ethical_considerations` and `out_of_scope_uses`. Each missing one is reported at `governance`.")
+HIGH_RISK_NO_APPROVAL = _code("MS364", "high-risk model without a named approval", E,
+    "With `governance.risk_level: high` a person must sign a model off before it is registered: "
+    "`validation.approval.required: true` with named `reviewers`, so the audit record says who "
+    "approved it.")
+PIN_NOT_CONTENT = _code("MS366", "data pin does not identify content", E,
+    "With `governance.require_pinned_data`, a source that training or validation needs must be "
+    "pinned by content: `sha256:<64 hex>` (the data's SHA-256, checked whenever the pipeline reads "
+    "it), `dvc:<md5 or commit>`, `lakefs:<commit id>`, or `s3-version:<version id>` for s3:// data. "
+    "A tag or a date can name different data tomorrow.",
+    "data:\n  customers:\n    uri: data/customers.csv\n    version: sha256:9f86d081884c7d65…")
 
 # 4 — target capability
 UNKNOWN_TARGET = _code("MS401", "unknown target", E,
@@ -342,9 +356,10 @@ UNKNOWN_TARGET = _code("MS401", "unknown target", E,
 TARGET_CANNOT_EXPRESS = _code("MS402", "target cannot express part of the spec", E,
     "An enabled target cannot express something the spec asks for. It reports it instead "
     "of dropping it silently.")
-UNPINNED_BASE_IMAGE = _code("MS403", "base image not pinned by digest", W,
-    "With `governance.risk_level: high` the base image should be pinned by digest "
-    "(`python:3.11-slim@sha256:…`).")
+UNPINNED_BASE_IMAGE = _code("MS403", "base image not pinned by digest", E,
+    "With `governance.risk_level: high` the images mlspec builds must start from a base image "
+    "pinned by digest (`python:3.11-slim@sha256:…`), so the audited model always runs on the same "
+    "bytes. Reported at `environment.base_image`.")
 TARGET_OPTION_INVALID = _code("MS404", "invalid target option", E,
     "An option under `targets.<name>` is unknown or has the wrong type.")
 TEMPLATE_ERROR = _code("MS405", "template override fails", E,
@@ -536,6 +551,24 @@ REGISTRY_CONFLICT = _code("MS661", "registry write conflict", E,
 REGISTRY_NO_VERSION = _code("MS662", "no such registered version", E,
     "`mlspec registry fetch/promote`: the registry has no production model yet, or no version "
     "with that number.")
+
+DATA_PIN_MISMATCH = _code("MS690", "data differs from its pin", E,
+    "The data the pipeline read does not have the content its `version` pins: its SHA-256 (or the "
+    "md5 in its `.dvc` file) is another. `check-data` and `register` refuse it, so no model is "
+    "registered on data other than the pinned one. Restore the pinned data, or pin the new data "
+    "(the message prints its hash).")
+AUDIT_TAMPERED = _code("MS691", "audit log tampered or incomplete", E,
+    "`mlspec audit`: a record of the registry's audit log does not hash to what it claims, does "
+    "not follow the record before it, is missing from the sequence, or a registered version has no "
+    "record. The log is append-only and hash-chained; restore it from the store's versioning and "
+    "find out who changed it.")
+PRUNE_REFUSED = _code("MS692", "prune refused", E,
+    "`mlspec registry prune`: a version or audit record is within `governance.audit_retention_days`, "
+    "or the version is the production or staging version. Nothing was removed.")
+APPROVAL_UNKNOWN = _code("MS693", "approver not recorded", W,
+    "`mlspec register` could not learn who approved the model (in GitHub Actions: the run's "
+    "environment approvals were not readable with the job's token — give the job `actions: read`; "
+    "in Airflow: no approval response was passed). The audit record says the approver is unknown.")
 
 # 9 — internal
 INTERNAL = _code("MS901", "internal error", E,

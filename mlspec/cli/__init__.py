@@ -66,13 +66,14 @@ RUNTIME = "mlspec.runtime.commands"
     "drift": (RUNTIME, "Measure drift between reference and current data."),
     "check-data": (RUNTIME, "Check a data set against a source's column contract."),
     "register": (RUNTIME, "Version an approved model in the registry."),
-    "registry": (RUNTIME, "Describe, fetch or promote registered models."),
+    "registry": (RUNTIME, "Describe, fetch, promote or prune registered models; their model cards."),
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
     "eval": (RUNTIME, "Run and score the spec's LLM evals."),
+    "audit": ("mlspec.runtime.audit_cli", "Who approved which model on what data and evidence; every promotion."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
@@ -366,9 +367,13 @@ def _wrap(text: str, width: int = 88) -> list[str]:
                    "offline (a folder relative to the spec, or s3://, gs://, az://, abfss://).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="PAGE.html",
               help="Also write the run's HTML report here (it is always written to .mlspec/runs/<id>/report.html).")
+@click.option("--approver", metavar="NAME",
+              help="Who approves the pipeline's approval step on this machine (default: $MLSPEC_APPROVER, else "
+                   "the user running mlspec); the audit record of the version it registers names them.")
 @FORMAT
 def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_monitoring: bool,
-        fail_on_alert: bool, isolated: bool, store_uri: str | None, report_path: str | None, fmt: str) -> None:
+        fail_on_alert: bool, isolated: bool, store_uri: str | None, report_path: str | None, approver: str | None,
+        fmt: str) -> None:
     """Run the pipeline on this machine, skipping unchanged nodes."""
     from mlspec.api import check_project
     from mlspec.runtime.execute import Selection, run_plan, select
@@ -396,6 +401,13 @@ def run(spec: str, until: str | None, only: tuple[str, ...], force: bool, no_mon
                           path=where, hint=exc.hint)
         report([d], fmt if fmt == "json" else "text", _sources([checked]))
         sys.exit(EXIT_INPUT)
+
+    # Whoever runs the pipeline here is its approver: `mlspec register` (a node) records them.
+    from mlspec.runtime.audit import APPROVAL_SOURCE_ENV, APPROVER_ENV, operator
+
+    os.environ[APPROVER_ENV] = approver or os.environ.get(APPROVER_ENV) or operator()
+    os.environ[APPROVAL_SOURCE_ENV] = "mlspec run" if approver or not os.environ.get(APPROVAL_SOURCE_ENV) \
+        else os.environ[APPROVAL_SOURCE_ENV]
 
     def progress(event: str, r: Any) -> None:
         if fmt != "text":

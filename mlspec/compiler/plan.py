@@ -377,6 +377,11 @@ class Governance:
     approvers: tuple[str, ...]
     require_pinned_data: bool
     audit_retention_days: int
+    # The model card's descriptive fields (the registered version's card renders them).
+    intended_use: str | None = None
+    limitations: str | None = None
+    ethical_considerations: str | None = None
+    out_of_scope_uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -619,7 +619,10 @@ class Resolver:
             gates=gates, approval=approval, registry=registry, storage=self._storage(), serving=self._serving(),
             monitoring=self._monitoring(), retraining=self._retraining(), governance=p.Governance(
                 s.governance.risk_level, s.governance.model_card, tuple(s.governance.approvers),
-                s.governance.require_pinned_data, s.governance.audit_retention_days),
+                s.governance.require_pinned_data, s.governance.audit_retention_days,
+                intended_use=s.governance.intended_use, limitations=s.governance.limitations,
+                ethical_considerations=s.governance.ethical_considerations,
+                out_of_scope_uses=tuple(s.governance.out_of_scope_uses)),
             llm=self._llm(), model_path=t.outputs.model if t else None,
             train_metrics_path=t.outputs.metrics if t else None,
             eval_metrics_path=s.validation.metrics if s.validation else None,

@@ -482,8 +482,27 @@ class Governance(Model):
     risk_level: RiskLevel = Field("medium", description="low, medium or high.")
     model_card: bool = Field(True, description="Emit a model card built from the spec.")
     approvers: list[Handle] = Field(default_factory=list, max_length=50, description="Who signs off releases.")
-    require_pinned_data: bool = Field(False, description="Every source training or validation needs has a version.")
-    audit_retention_days: int = Field(365, ge=1, le=36500, description="How long registry records are kept.")
+    require_pinned_data: bool = Field(
+        False, description="Every source training or validation needs has a `version` that identifies its content "
+                           "(`sha256:<hex>`, `dvc:<md5 or commit>`, `lakefs:<commit>`, `s3-version:<id>`), checked "
+                           "when the data is read.")
+    audit_retention_days: int = Field(
+        365, ge=1, le=36500,
+        description="How long registered versions and their audit records are kept: `mlspec registry prune` "
+                    "never removes anything younger.")
+    intended_use: Text | None = Field(
+        None, description="What the model is for and who uses it (the model card's Intended use); "
+                          "warned about when missing at `risk_level: high`.")
+    limitations: Text | None = Field(
+        None, description="Known limitations: populations, conditions or inputs where it performs worse "
+                          "(the model card's Limitations); warned about when missing at `risk_level: high`.")
+    ethical_considerations: Text | None = Field(
+        None, description="Risks to people, fairness and privacy considerations (the model card's Ethical "
+                          "considerations); warned about when missing at `risk_level: high`.")
+    out_of_scope_uses: list[ShortText] = Field(
+        default_factory=list, max_length=50,
+        description="Uses the model must not be put to (the model card's Out-of-scope uses); warned about when "
+                    "missing at `risk_level: high`.")
 
 
 # ------------------------------------------------------------------------ llm

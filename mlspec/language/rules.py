@@ -295,12 +295,54 @@ def pinned_data(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         walk(spec.training.needs, ("training", "needs"))
     if spec.validation:
         walk(spec.validation.needs, ("validation", "needs"))
+    from mlspec.language import pins
+
     for name, where in sorted(needed.items()):
         src = spec.data.get(name)
         if src is not None and src.version is None:
             yield _d(doc, dx.UNPINNED_DATA, f"data.{name} has no version, but governance.require_pinned_data "
                      f"is on and it is needed at {dx.format_path(where)}", ("data", name),
-                     hint="add 'version:' (a tag, revision, snapshot id or sha256:<hex>)", key=True)
+                     hint="add 'version:' (sha256:<hex>, dvc:<md5>, lakefs:<commit> or s3-version:<id>)", key=True)
+        elif src is not None and src.version is not None:
+            why = pins.problem(src.version, src.uri)
+            if why:
+                yield _d(doc, dx.PIN_NOT_CONTENT, f"data.{name}: {why}; governance.require_pinned_data needs a pin "
+                         "that identifies the data's content", ("data", name, "version"), hint=pins.HINT)
+
+
+CARD_FIELDS = ("intended_use", "limitations", "ethical_considerations", "out_of_scope_uses")
+
+
+@rule
+def high_risk(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    """``risk_level: high``: a named human sign-off before registration, and a card that says what
+    the model is for and not for. (The digest-pinned base image is MS403, where images are built.)"""
+    gov = spec.governance
+    if gov.risk_level != "high":
+        return
+    for name in CARD_FIELDS:
+        if not getattr(gov, name):
+            yield _d(doc, dx.CARD_FIELD_MISSING, f"governance.{name} is missing; at risk_level: high the model "
+                     "card must state it", ("governance",), key=True,
+                     hint=f"add governance.{name} (rendered in the card of every registered version)")
+    if spec.training is None and spec.validation is None:
+        return
+    if spec.validation is None:
+        yield _d(doc, dx.HIGH_RISK_NO_APPROVAL, "risk_level: high needs a human approval before registration, but "
+                 "the spec has no validation section", ("governance", "risk_level"),
+                 hint="add validation with approval: {required: true, reviewers: [...]}")
+        return
+    approval = spec.validation.approval
+    if not approval.required:
+        # At the value to change when it is written, else at the section that lacks it.
+        written = doc.get(("validation", "approval", "required")) is not None
+        yield _d(doc, dx.HIGH_RISK_NO_APPROVAL, "risk_level: high needs a human approval before registration "
+                 "(validation.approval.required: true)", ("validation", "approval", "required"), key=not written,
+                 hint="set validation.approval.required: true and name the reviewers")
+    if not approval.reviewers:
+        yield _d(doc, dx.HIGH_RISK_NO_APPROVAL, "risk_level: high needs named reviewers for the approval "
+                 "(validation.approval.reviewers)", ("validation", "approval", "reviewers"), key=True,
+                 hint="list the GitHub users or teams who may approve: reviewers: [ml-leads]")
 
 
 # --------------------------------------------------------------------------- environment and files

@@ -429,6 +429,11 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
             ctx.diagnostics.pop()
         raise
 
+    if file_ is None and not monitoring:
+        payload_data = _data_read(ctx, src, loc)
+    else:
+        payload_data = None
+
     # Metrics describe the data checked: the monitoring check of current data is labelled
     # with the current source, so it never overwrites the pipeline's check of the contract's own source.
     label = current.name if (monitoring and current is not None) else name
@@ -467,7 +472,7 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
     ok = total == 0
     payload = {"source": name, "data_source": label, "file": loc.display, "rows": tbl.num_rows, "violations": total,
                "unexpected_columns": unexpected, "last_updated": utc(mtime) if mtime is not None else None,
-               "results": [r.to_json() for r in reports], "push": push}
+               "results": [r.to_json() for r in reports], "push": push, "content": payload_data}
     if monitoring:
         summary = f"{total} violation(s) in {loc.display}" if total else f"{loc.display} meets the contract"
         payload["state"] = ctx.shown(write_state(ctx, "schema", ctx.state_dir(state_dir),
@@ -482,6 +487,30 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
     text = table(["column", "type", "found", "rows", "nulls", "violations", "detail"], rows)
     text += f"{name}: {tbl.num_rows} rows, {total} violation(s) ({loc.display})\n"
     return Outcome(ok, payload, text)
+
+
+def _data_read(ctx: Context, src: Any, loc: Any) -> dict[str, Any]:
+    """The content of the data the pipeline read: checked against its pin, and recorded in the
+    store under this run for the audit record `mlspec register` writes."""
+    from mlspec.runtime import audit
+    from mlspec.runtime.store import StoreError, open_store, run_id_from_env
+
+    digest = audit.content_hash(loc)
+    verified, how = audit.pin_verdict(src.version, digest, Path(loc.path) if loc.local else None)
+    info = {"source": src.name, "uri": src.uri, "sha256": digest, "pin": src.version, "pin_verified": verified,
+            "pin_check": how, "read_at": utc(time.time())}
+    if verified is False:
+        ctx.add(dx.DATA_PIN_MISMATCH, f"data.{src.name}: {loc.display} is not the data pinned by version "
+                f"{src.version!r} (its content is {digest or 'another md5'}; checked: {how})",
+                path=("data", src.name, "version"), hint="restore the pinned data, or pin the data you mean to use")
+    run = run_id_from_env()
+    if run != "local":      # inside a pipeline run: keep the evidence where `register` finds it
+        try:
+            audit.record_data_read(open_store(ctx.plan, ctx.spec_dir), run, src.name, info)
+        except StoreError as exc:
+            ctx.warn(dx.STORE_ERROR, f"the content hash of data.{src.name} was not recorded in the store: "
+                     f"{exc.message}", path=("storage",))
+    return info
 
 
 # =================================================================== drift
@@ -661,13 +690,18 @@ def _drift_text(r: dict[str, Any]) -> str:
 @click.option("--metrics", type=click.Path(dir_okay=False), help="Metrics JSON (default: validation.metrics).")
 @click.option("--stage", type=click.Choice(["production", "staging", "none"]), default="production",
               show_default=True, help="Point this stage at the new version.")
+@click.option("--approver", metavar="NAME",
+              help="Who approved this model, for the audit record (default: the GitHub environment's reviewer, "
+                   "else $MLSPEC_APPROVER, which `mlspec run` and the Airflow DAG set).")
 @FORMAT
-def register(spec: str, model: str | None, metrics: str | None, stage: str, fmt: str) -> None:
-    """Version an approved model with its lineage in the registry."""
-    run_command("register", spec, fmt, lambda ctx: _register(ctx, model, metrics, stage))
+def register(spec: str, model: str | None, metrics: str | None, stage: str, approver: str | None, fmt: str) -> None:
+    """Version an approved model with its lineage in the registry, and append its audit record."""
+    run_command("register", spec, fmt, lambda ctx: _register(ctx, model, metrics, stage, approver))
 
 
-def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stage: str) -> Outcome:
+def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stage: str,
+              approver: str | None = None) -> Outcome:
+    from mlspec.runtime import audit
     from mlspec.runtime import gates as g
     from mlspec.runtime import registry
 
@@ -696,20 +730,71 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
         else:
             ctx.warn(dx.DATA_UNREADABLE, f"metrics file {ctx.shown(mpath)} does not exist; registering without "
                      f"metrics (a later baseline gate will have nothing to compare with)", file=ctx.shown(mpath))
+
+    # The evidence, gathered before anything is written: a pin the data does not match stops here.
+    run = audit.run_info(ctx.spec_dir)
+    files, from_store, store_problem = audit.store_evidence(ctx, run["id"])
+    data = audit.data_evidence(ctx, from_store)
+    for name, entry in data.items():
+        if entry["pin_verified"] is False:
+            raise Failure(dx.DATA_PIN_MISMATCH, f"data.{name}: the data read ({entry['sha256'] or 'its .dvc md5'}, "
+                          f"hashed {entry['hashed']}) is not the data pinned by version {entry['pin']!r}",
+                          path=("data", name, "version"),
+                          hint="restore the pinned data, or pin the data that was used")
+    gate_results: list[Any] = []
+    if plan.gates and metrics:
+        base = None
+        if any(x.baseline for x in plan.gates):
+            prod = registry.production(ctx)
+            base = g.Baseline(f"production {prod[0]}", prod[1], False) if prod is not None else None
+        gate_results = [g.evaluate(gate, i, metrics, base) for i, gate in enumerate(plan.gates)]
+    who, approval_problem = audit.approval(plan, approver)
+    if who is None and approval_problem:
+        ctx.warn(dx.APPROVAL_UNKNOWN, f"the approver is not recorded: {approval_problem}",
+                 path=("validation", "approval"),
+                 hint="in GitHub Actions the register job needs `actions: read`; elsewhere pass --approver NAME")
+
     if plan.registry.backend == "mlflow":
         result = registry.mlflow_register(ctx, model, mshown, metrics, metrics_source, stage)
+        meta_sha = registry._digest(registry.json_text(result["metadata"]).encode("utf-8"))
+        moved = stage != "none"
     else:
-        result = registry.local_registry(ctx).register(plan, model, mshown, metrics, metrics_source, stage,
-                                                       ctx.spec_dir)
+        reg = registry.local_registry(ctx)
+        result = reg.register(plan, model, mshown, metrics, metrics_source, stage, ctx.spec_dir)
+        number = int(result["version"][1:])
+        meta_sha = registry._digest(reg.store.read(f"versions/{number}/metadata.json") or b"")
+        moved = stage != "none" and reg.stage_version(stage) == result["version"]
     meta = result.pop("metadata")
+    record = audit.AuditLog(audit.audit_store(ctx)).append("register", {
+        "model_name": result["model_name"], "version": result["version"], "backend": result["backend"],
+        "stage": stage, "moved": moved, "previous": result.get("previous"), "path": result["path"],
+        "model": {"file": meta["model"]["file"], "sha256": result["model_sha256"], "kind": meta["model"]["kind"],
+                  "size_bytes": meta["model"]["size_bytes"]},
+        "metadata_sha256": meta_sha, "metrics": meta["metrics"], "metrics_source": metrics_source,
+        "gates": audit.gate_table(gate_results), "gates_passed": all(r.passed for r in gate_results),
+        "approval": who, "approval_required": plan.approval is not None, "approval_problem": approval_problem,
+        "data": data, "files": files, "files_source": store_problem or f"store run records of run {run['id']}",
+        "prompts": audit.prompt_evidence(ctx, files), "code": audit.code_commit(ctx.spec_dir),
+        "git": meta["git"], "run": run, "spec": meta["spec"], "params": meta["params"],
+        "registered_by": audit.operator(), "mlspec_version": meta["mlspec_version"],
+        "card": {"project": plan.project.name, "description": plan.project.description,
+                 "owners": list(plan.project.owners), "risk_level": plan.governance.risk_level,
+                 "intended_use": plan.governance.intended_use, "limitations": plan.governance.limitations,
+                 "ethical_considerations": plan.governance.ethical_considerations,
+                 "out_of_scope_uses": list(plan.governance.out_of_scope_uses)},
+    })
     payload = {"results": [result], "lineage": {"spec_sha256": meta["spec"]["sha256"], "git": meta["git"],
-                                                 "data": meta["data"]}}
+                                                 "data": meta["data"]},
+               "audit": {"seq": record["seq"], "record_sha256": record["record_sha256"]}}
     was = f"; was {result['previous']}" if result.get("previous") else ""
     where = f" ({stage}{was})" if stage != "none" else " (no stage)"
     text = (f"registered {result['model_name']} {result['version']}{where} at {result['path']}\n"
             f"  model sha256 {result['model_sha256']}\n  spec sha256  {meta['spec']['sha256']}\n")
     if meta["git"]:
         text += f"  git commit   {meta['git']['commit']}{' (dirty)' if meta['git']['dirty'] else ''}\n"
+    approved = ", ".join(who["by"]) if who else "unknown"
+    text += (f"  approved by  {approved}\n"
+             f"  audit record {record['seq']:08d} sha256 {record['record_sha256']}\n")
     return Outcome(True, payload, text)
 
 
@@ -718,7 +803,7 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
 
 @click.group(name="registry")
 def registry() -> None:
-    """Read the model registry: describe, fetch, promote (a rollback is a promotion)."""
+    """The model registry: describe, fetch, promote (a rollback is a promotion), prune, card."""
 
 
 def _need_registry(ctx: Context) -> None:
@@ -777,19 +862,38 @@ def _fetch(ctx: Context, alias: str, version: int | None, out_opt: str | None) -
 @SPEC
 @click.option("--version", "version", type=click.IntRange(min=1), required=True, help="The version number.")
 @click.option("--stage", type=click.Choice(["production", "staging"]), default="production", show_default=True)
+@click.option("--reason", metavar="TEXT", help="Why, for the audit log (a rollback should say what went wrong).")
+@click.option("--by", "by", metavar="NAME", help="Who decided, for the audit log (default: $GITHUB_ACTOR, else "
+              "the user running the command).")
 @FORMAT
-def promote(spec: str, version: int, stage: str, fmt: str) -> None:
-    """Point a stage at a registered version (roll back by promoting an older one)."""
-    run_command("registry promote", spec, fmt, lambda ctx: _promote(ctx, version, stage))
+def promote(spec: str, version: int, stage: str, reason: str | None, by: str | None, fmt: str) -> None:
+    """Point a stage at a registered version (roll back by promoting an older one); recorded in the audit log."""
+    run_command("registry promote", spec, fmt, lambda ctx: _promote(ctx, version, stage, reason, by))
 
 
-def _promote(ctx: Context, version: int, stage: str) -> Outcome:
+def _promote(ctx: Context, version: int, stage: str, reason: str | None = None, by: str | None = None) -> Outcome:
+    from mlspec.runtime import audit
     from mlspec.runtime import registry as reg
 
     _need_registry(ctx)
     info = reg.promote(ctx, version, stage)
-    was = f" (was {info['previous']})" if info["previous"] else ""
-    return Outcome(True, {"results": [info]}, f"{info['model_name']} {stage} -> {info['version']}{was}\n")
+    previous = info["previous"]
+    # A rollback: the stage goes back to an older version than the one it had.
+    kind = "rollback" if previous and int(previous[1:]) > version else "promote"
+    record = audit.AuditLog(audit.audit_store(ctx)).append(kind, {
+        "model_name": info["model_name"], "version": info["version"], "stage": stage, "previous": previous,
+        "by": (by or audit.operator())[:100], "reason": (reason or "")[:2000] or None,
+        "run": audit.run_info(ctx.spec_dir), "code": audit.code_commit(ctx.spec_dir)})
+    info["audit"] = {"seq": record["seq"], "record_sha256": record["record_sha256"], "action": kind}
+    was = f" (was {previous})" if previous else ""
+    return Outcome(True, {"results": [info]}, f"{info['model_name']} {stage} -> {info['version']}{was}; "
+                   f"{kind} recorded as audit record {record['seq']:08d}\n")
+
+
+from mlspec.runtime.audit_cli import card, prune  # noqa: E402 - the registry group's governance commands
+
+registry.add_command(prune)
+registry.add_command(card)
 
 
 # =================================================================== freshness

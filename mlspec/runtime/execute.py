@@ -582,8 +582,11 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
                 progress("done", result.results[-1])
                 continue
             if node.command is None:  # approval: whoever runs `mlspec run` is the approver here
-                result.results.append(NodeResult(node.id, "approved", note="local run: approved by the operator",
-                                                 started=offset))
+                approver = os.environ.get("MLSPEC_APPROVER")
+                # When, for the audit record `mlspec register` writes (it reads the nodes' environment).
+                os.environ["MLSPEC_APPROVED_AT"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                result.results.append(NodeResult(node.id, "approved", note="local run: approved by "
+                                                 + (approver or "the operator"), started=offset))
                 progress("done", result.results[-1])
                 continue
             key = node_key(plan, node, base, {**{k: v["key"] for k, v in saved.items()}, **keys})

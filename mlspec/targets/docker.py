@@ -341,7 +341,7 @@ class DockerTarget(Target):
             diags.append(Diagnostic(
                 dx.UNPINNED_BASE_IMAGE,
                 f"docker: base image {env.base_image!r} is not pinned by digest (risk_level: high)",
-                severity=Severity.WARNING, path=("environment", "base_image"),
+                severity=Severity.ERROR, path=("environment", "base_image"),
                 hint="pin it as 'image:tag@sha256:<digest>' (docker buildx imagetools inspect IMAGE)"))
         return diags
 

@@ -535,7 +535,14 @@ class _Builder:
         if install:
             steps.append(install)
         steps += _download_inputs(self._producers(node))
-        steps.append(_command_step(node, self.plan.command_for(node), step_timeout))
+        step = _command_step(node, self.plan.command_for(node), step_timeout)
+        if node.kind == "register" and self.plan.approval is not None:
+            # `mlspec register` reads who approved the environment (the run's approvals API)
+            # for the audit record: the job's token, allowed to read this run and nothing more.
+            job["permissions"] = {"actions": "read", "contents": "read"}
+            step["env"] = dict(sorted({**step.get("env", {}), "GITHUB_TOKEN": "${{ github.token }}"}.items()))
+            step = {"name": step["name"], "env": step["env"], **{k: v for k, v in step.items() if k not in ("name", "env")}}
+        steps.append(step)
         steps += _upload_outputs(node, o)
         job["steps"] = steps
         return job

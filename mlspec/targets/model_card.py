@@ -1,4 +1,7 @@
-"""The `model_card` target: a Markdown model card built from the spec (``governance.model_card``)."""
+"""The `model_card` target: the model card *template* built from the spec (``governance.model_card``).
+
+It is written at compile time, before any training, so it states the bars and not the scores;
+the card of a registered version, filled from its audit record, is ``mlspec registry card``."""
 
 from __future__ import annotations
 
@@ -73,12 +76,16 @@ def card_context(plan: Plan) -> dict[str, Any]:
         "approval": plan.approval and {"environment": plan.approval.environment,
                                        "reviewers": _none(", ".join(plan.approval.reviewers))},
         "monitoring": monitoring, "llm": llm,
+        "card": {"intended_use": plan.governance.intended_use, "limitations": plan.governance.limitations,
+                 "ethical_considerations": plan.governance.ethical_considerations,
+                 "out_of_scope_uses": list(plan.governance.out_of_scope_uses)},
     }
 
 
 class ModelCardTarget(Target):
     name = "model_card"
-    description = "MODEL_CARD.<project>.md built from the project, data, training, gates, monitoring and governance."
+    description = ("MODEL_CARD.<project>.md: the template of the model card, from the project, data, training, "
+                   "gates, monitoring and governance (`mlspec registry card` fills it for a registered version).")
     options_model = ModelCardOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:

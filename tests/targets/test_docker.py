@@ -320,10 +320,14 @@ def diag_codes(result) -> list[tuple[str, str, Severity]]:
     return [(d.code, d.dotted_path, d.severity) for d in result.diagnostics if d.code.startswith("MS4")]
 
 
-def test_unpinned_base_image_warns_only_at_high_risk() -> None:
-    high = "governance: {risk_level: high}\n"
+def test_unpinned_base_image_is_an_error_only_at_high_risk() -> None:
+    # A high-risk spec that meets the other high-risk rules (approval by named reviewers, card fields).
+    high = ("validation:\n  run: python eval.py\n  metrics: m.json\n  gates: [{metric: auc, min: 0.5}]\n"
+            "  approval: {required: true, reviewers: [ml-leads]}\n"
+            "governance:\n  risk_level: high\n  intended_use: x\n  limitations: x\n  ethical_considerations: x\n"
+            "  out_of_scope_uses: [x]\n")
     assert diag_codes(checked(spec(TRAIN_ONLY + high))) == [
-        (dx.UNPINNED_BASE_IMAGE, "environment.base_image", Severity.WARNING)]
+        (dx.UNPINNED_BASE_IMAGE, "environment.base_image", Severity.ERROR)]
     pinned = SPEC_HEAD + "  base_image: python:3.11-slim@sha256:" + "a" * 64 + "\n"
     result = checked(spec(TRAIN_ONLY + high, head=pinned))
     assert diag_codes(result) == [] and result.ok
