@@ -745,7 +745,13 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
     if plan.gates and metrics:
         base = None
         if any(x.baseline for x in plan.gates):
-            prod = registry.production(ctx)
+            try:
+                prod = registry.production(ctx)
+            except Failure as exc:      # a damaged pointer: registering repairs it; the record says so
+                if exc.code != dx.REGISTRY_DAMAGED:
+                    raise
+                prod = None
+                ctx.warn(exc.code, f"the gate table of the audit record has no production baseline: {exc.message}")
             base = g.Baseline(f"production {prod[0]}", prod[1], False) if prod is not None else None
         gate_results = [g.evaluate(gate, i, metrics, base) for i, gate in enumerate(plan.gates)]
     who, approval_problem = audit.approval(plan, approver)
