@@ -125,11 +125,20 @@ def _audit(ctx: Context, version: int | None, fmt: str) -> Outcome:
 
     a = Audit(ctx)
     a.report_problems()
-    rec = a.chosen(version)
+    try:
+        rec: dict[str, Any] | None = a.chosen(version)
+    except Failure:
+        if not a.problems:
+            raise
+        rec = None                  # the log lost the registration: the problems say so
     history = al.events(a.records)
     payload = {"model_name": a.model, "stages": a.stages, "log": a.log.shown,
                "verified": not a.problems, "problems": a.problems, "version": rec, "events": history}
-    text = markdown(a, rec, history) if fmt == "markdown" else plain(a, rec, history)
+    if rec is None:
+        text = (f"{a.model}: no audit record of {f'v{version}' if version else 'the production version'}; "
+                f"log {a.log.shown}: {len(a.records)} record(s), {len(a.problems)} PROBLEM(S)\n")
+    else:
+        text = markdown(a, rec, history) if fmt == "markdown" else plain(a, rec, history)
     return Outcome(not a.problems, payload, text)
 
 
