@@ -197,6 +197,10 @@ def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
         upstream = [slug[u] for u in _upstream(node, emitted, by_id)]
         if node.kind == "approve":
             tasks.append(_approval_task(plan, options, node, upstream))
+        elif node.kind == "register":
+            # `mlspec register` records who answered the approval (the HITL response) in the audit log.
+            approve = next((by_id[n].slug for n in node.needs if n in emitted and by_id[n].kind == "approve"), None)
+            tasks.append(_command_task(node, options, plan, upstream, approval_task=approve))
         else:
             tasks.append(_command_task(node, options, plan, upstream))
     return tasks
@@ -313,6 +317,7 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
             "secrets": any(t["secrets"] for t in command_tasks),
             "resources": any(t.get("resources") for t in command_tasks),
             "volume": bool(options.volume_claim) and "pod" in kinds,
+            "approval_env": any(t.get("approval_task") for t in command_tasks),
         },
         "project_secrets": tuple(plan.environment.secrets),
         "project_dir": options.project_dir,

@@ -782,3 +782,70 @@ def test_run_time_guards(runs: dict[str, Any]) -> None:
     assert (out / "jinja.txt").read_text(encoding="utf-8") == JINJA + "\n"
     # the granted secret came from an Airflow Variable; the other one was removed from the worker's env
     assert (out / "env.txt").read_text(encoding="utf-8") == "granted=from-a-variable\nother=unset\n"
+
+
+# --------------------------------------------------------------------------- the approver for the audit record
+
+_APPROVER = r"""
+import json, sys
+from datetime import datetime, timezone
+from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
+assert not bag.import_errors, bag.import_errors
+dag = bag.dags["churn_pipeline"]
+
+
+class TI:
+    # What ApprovalOperator leaves in XCom when a person answers (HITLTriggerEventSuccessPayload).
+    def xcom_pull(self, task_ids):
+        assert task_ids == "approve", task_ids
+        return {"chosen_options": ["Approve"], "params_input": {}, "timedout": False,
+                "responded_by_user": {"id": "7", "name": "ada$(id)"},
+                "responded_at": datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)}
+
+
+out = {"others": [t.task_id for t in dag.tasks if getattr(t, "mlspec_approval_task", None)]}
+register = dag.get_task("register")
+if hasattr(register, "get_env"):
+    env = register.get_env({"ti": TI()})
+    out["env"] = {k: env[k] for k in env if k.startswith("MLSPEC_APPROV")}
+else:
+    from kubernetes.client import ApiClient
+
+    seen = {}
+    # Instead of starting the pod: the pod it would start.
+    KubernetesPodOperator.execute = lambda self, context: seen.update(
+        ApiClient().sanitize_for_serialization(self.build_pod_request_obj()))
+    register.execute({"ti": TI()})
+    (container,) = seen["spec"]["containers"]
+    out["env"] = {e["name"]: e["value"] for e in container["env"] if e["name"].startswith("MLSPEC_APPROV")}
+json.dump(out, open(sys.argv[2], "w"))
+"""
+
+
+@validator
+@pytest.mark.parametrize("operator", ["bash", "kubernetes"])
+def test_register_task_passes_the_approvals_responder(tmp_path: Path, operator: str) -> None:
+    """The register task hands `mlspec register` who answered the Human-in-the-loop approval and
+    when, from the approval task's XCom (the audit record names them)."""
+    c = compiled_ok(tmp_path / "project", airflow_only(example_data("churn"), operator=operator))
+    out = tmp_path / "approver.json"
+    kubeconfig = tmp_path / "kubeconfig"   # the operator reads a config to build a pod; nothing connects
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "x", "user": {"token": "not-a-secret"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}), encoding="utf-8")
+    with tempfile.TemporaryDirectory() as home:
+        env = V._airflow_env(home, str(c.dags_folder()), {"KUBECONFIG": str(kubeconfig)})
+        r = subprocess.run([V._airflow_python(), "-c", _APPROVER, str(c.dags_folder()), str(out)], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["others"] == ["register"]          # only registration asks who approved
+    # In a pod the kubelet would expand $(NAME): '$' is doubled there, as in every variable.
+    name = "ada$(id)" if operator == "bash" else "ada$$(id)"
+    assert result["env"] == {"MLSPEC_APPROVER": name, "MLSPEC_APPROVED_AT": "2026-12-01T09:30:00+00:00",
+                             "MLSPEC_APPROVAL_SOURCE": "airflow"}
