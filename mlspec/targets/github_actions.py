@@ -609,18 +609,21 @@ class _Builder:
         return job
 
 
-# Why a job holds a write scope (zizmor's undocumented-permissions asks reviewers to be told).
-PERMISSION_REASONS = {"packages": "push the image to ghcr.io", "security-events": "upload SARIF to code scanning"}
+# Why a job holds a scope beyond reading its checkout (zizmor's undocumented-permissions asks
+# reviewers to be told).
+PERMISSION_REASONS = {("packages", "write"): "push the image to ghcr.io",
+                      ("security-events", "write"): "upload SARIF to code scanning",
+                      ("actions", "read"): "read who approved the run's environment, for the audit record"}
 
 
 _USES_LINE = re.compile(r'(\s*(?:- )?uses: )"([^"]+)"')
 _PERMISSIONS_LINE = re.compile(r"\s*permissions:")
-_WRITE_SCOPE = re.compile(r'\s*([a-z-]+): "write"')
+_SCOPE = re.compile(r'\s*([a-z-]+): "(read|write)"')
 
 
 def _with_comments(text: str) -> str:
     """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
-    reviewers and Dependabot) and the reason after each write scope of a ``permissions:`` block.
+    reviewers and Dependabot) and the reason after each scope of a ``permissions:`` block that needs one.
     """
     lines = []
     block_indent: int | None = None
@@ -634,9 +637,9 @@ def _with_comments(text: str) -> str:
         elif line.endswith("permissions:") and _PERMISSIONS_LINE.fullmatch(line):
             block_indent = indent
         elif block_indent is not None:
-            scope = _WRITE_SCOPE.fullmatch(line)
-            if scope and scope.group(1) in PERMISSION_REASONS:
-                line = f"{line}  # {PERMISSION_REASONS[scope.group(1)]}"
+            scope = _SCOPE.fullmatch(line)
+            if scope and (scope.group(1), scope.group(2)) in PERMISSION_REASONS:
+                line = f"{line}  # {PERMISSION_REASONS[(scope.group(1), scope.group(2))]}"
         lines.append(line)
     return "\n".join(lines)
 

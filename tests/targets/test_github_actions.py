@@ -216,6 +216,8 @@ def test_permissions_are_minimal_and_only_the_image_build_writes(reference) -> N
             assert job["permissions"] == {"contents": "read", "packages": "write"}
         elif jid == "approve":
             assert job["permissions"] == {}
+        elif jid == "register":   # reads who approved the environment (the run's approvals API)
+            assert job["permissions"] == {"actions": "read", "contents": "read"}
         else:
             assert job["permissions"] == {"contents": "read"}, jid
     ci = ci_workflow(reference)["jobs"]
@@ -226,6 +228,7 @@ def test_permissions_are_minimal_and_only_the_image_build_writes(reference) -> N
 def test_write_scope_carries_its_reason(reference) -> None:
     art = next(a for a in emit(reference, ["github_actions"]) if a.path.endswith("-train.yml"))
     assert 'packages: "write"  # push the image to ghcr.io' in art.content
+    assert 'actions: "read"  # read who approved the run\'s environment, for the audit record' in art.content
 
 
 def test_timeouts_cover_every_attempt_plus_setup(reference) -> None:
@@ -264,6 +267,10 @@ def test_secrets_only_on_the_command_step_of_jobs_in_an_environment(reference) -
         job = jobs[gha.job_id(node)]
         for step in job["steps"]:
             refs = {m for v in step.get("env", {}).values() for m in EXPRESSION.findall(v)}
+            # The register step gets the job's token (actions: read) to learn who approved.
+            token = {"${{ github.token }}"} if node.kind == "register" and step["name"].startswith("Run ") else set()
+            assert refs >= token and (not token or step["env"]["GITHUB_TOKEN"] == "${{ github.token }}")
+            refs -= token
             if step["name"].startswith("Run ") and node.secrets:
                 assert refs == {f"${{{{ secrets.{s} }}}}" for s in node.secrets}
                 assert all(step["env"][s] == f"${{{{ secrets.{s} }}}}" for s in node.secrets)
