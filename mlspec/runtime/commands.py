@@ -1096,6 +1096,15 @@ def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, p
     if not textfile and mon is not None and mon.textfile_dir:
         # One file per node: the collector reads them all, a later node never erases an earlier one.
         textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    if textfile and status != "success":
+        # The textfile is rewritten whole: a failure carries the last success time over, as the
+        # Pushgateway's POST does, so "training has not succeeded since ..." keeps its anchor.
+        from mlspec.runtime import prometheus as prom
+
+        last = prom.sample(mm.RUN_LAST_SUCCESS, 0, project=ctx.project, node=node)
+        kept = prom.textfile_value(Path(textfile), last)
+        if kept is not None:
+            samples.append(prom.sample(mm.RUN_LAST_SUCCESS, kept, project=ctx.project, node=node))
     # POST: a failure replaces success and timestamp but keeps the last success time.
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
                         groups=[([("node", node)], samples)], method="POST")
