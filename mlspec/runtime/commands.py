@@ -356,6 +356,10 @@ def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pu
                    prom.sample(mm.LLM_COST, usage["cost_usd"], **labels)]
         if r.score is not None:
             samples.append(prom.sample(mm.LLM_EVAL_SCORE, r.score, eval=ev.name, scorer=ev.scorer, **labels))
+        # Per-run figures as gauges: the usage counters restart with every eval run, so a rate
+        # over them cannot judge a budget; these are what the eval-budget alerts compare.
+        samples += [prom.sample(mm.LLM_EVAL_BUDGET, b.value, eval=ev.name, budget=b.name, **labels)
+                    for b in r.budgets]
         groups.append(([("command", "eval"), ("eval", ev.name)], samples))
     # The textfile gets the per-eval series (the usage counters carry no eval label, so only the push groups them).
     per_eval = [x for _, batch in groups for x in batch if "eval" in x.metric.labels]

@@ -185,6 +185,14 @@ def test_reference_alerts(reference) -> None:
          "15m", "warning", "budget"),
         ("MlspecLlmLatencyOverBudget", 'project:mlspec_llm_latency_seconds:p95_rate5m{project="churn"} > 1.5',
          "10m", "warning", "budget"),
+        ("MlspecLlmEvalOverBudget",
+         'mlspec_llm_eval_budget_value{project="churn", budget="max_tokens_per_request"} > 4000',
+         None, "warning", "budget"),
+        ("MlspecLlmEvalOverBudget", 'mlspec_llm_eval_budget_value{project="churn", budget="latency_p95_ms"} > 1500',
+         None, "warning", "budget"),
+        ("MlspecLlmEvalOverBudget",
+         'mlspec_llm_eval_budget_value{project="churn", budget="cost_per_1k_requests_usd"} > 2',
+         None, "warning", "budget"),
     ]
     records = {r["record"]: r["expr"] for r in rules_of(files, "churn") if "record" in r}
     assert records == {
