@@ -52,8 +52,6 @@ def restore(spec: str, node_names: tuple[str, ...], paths: tuple[str, ...], run:
 
 def _move(ctx: Context, action: str, node_names: tuple[str, ...], run_opt: str | None,
           paths: tuple[str, ...]) -> Outcome:
-    from dataclasses import replace
-
     from mlspec.runtime import store as st
     from mlspec.runtime.execute import Selection, resolve_names
 
@@ -62,27 +60,25 @@ def _move(ctx: Context, action: str, node_names: tuple[str, ...], run_opt: str |
     except Selection as exc:
         raise click.UsageError(str(exc)) from None
     nodes = [ctx.plan.node(n) for n in node_ids]
-    if paths:
-        unknown = sorted(set(paths) - {i for n in nodes for i in n.inputs})
-        if unknown:
-            raise click.UsageError(f"--path {unknown[0]!r} is no input of {', '.join(node_ids)}")
-        # Only the named inputs: the others are made by nodes of the same job, on the same disk.
-        nodes = [replace(n, inputs=tuple(i for i in n.inputs if i in paths)) for n in nodes]
     run = st.run_id_from_env({"MLSPEC_RUN_ID": run_opt}) if run_opt else st.run_id_from_env()
     base = Path(ctx.spec_dir)
     files: dict[str, str] = {}
+    node = nodes[0]
     try:
         s = st.open_store(ctx.plan, base)
         for node in nodes:
-            try:
-                if action == "save":
-                    files.update(st.save_node(s, node, base, run)["outputs"])
-                else:
-                    files.update(st.restore_node(s, ctx.plan, node, base, run))
-            except st.StoreError as exc:
-                raise Failure(exc.code, exc.message, hint=exc.hint, path=node.spec_path or ("storage",)) from None
+            if action == "save":
+                files.update(st.save_node(s, node, base, run)["outputs"])
+            else:
+                # The nodes named together run in one job: what one of them makes, the next one
+                # finds on the disk; only what other jobs made comes from the store.
+                files.update(st.restore_node(s, ctx.plan, node, base, run, made_here=set(node_ids),
+                                             only=set(paths) if paths else None))
     except st.StoreError as exc:
-        raise Failure(exc.code, exc.message, hint=exc.hint, path=("storage",)) from None
+        raise Failure(exc.code, exc.message, hint=exc.hint, path=node.spec_path or ("storage",)) from None
+    missing = [p for p in paths if not any(f == p or f.startswith(p.rstrip("/") + "/") for f in files)]
+    if missing:
+        raise click.UsageError(f"--path {missing[0]!r}: no node upstream of {', '.join(node_ids)} produces it")
     verb = "saved" if action == "save" else "restored"
     text = table(["file", "sha256"], [[f, d[:16]] for f, d in sorted(files.items())]) if files else ""
     what = ", ".join(node_ids)

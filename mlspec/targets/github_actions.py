@@ -448,6 +448,8 @@ class _Builder:
         self.producers = {path: n for n in plan.nodes for path in n.outputs}
         self.jobs = pack(plan, options) if options.train else []
         self.job_of = {n.id: job for job in self.jobs for n in job.nodes}
+        self.job_order = {j.id: i for i, j in enumerate(self.jobs)}
+        self.upstream = self._upstream_jobs()
         train_path = workflow_paths(plan, options)[1]
         requirements = plan.environment.requirements
         # pip's cache: keyed on the requirements where jobs install them, else on the workflow.
@@ -615,35 +617,38 @@ class _Builder:
                 return found
         return None
 
-    def outside_inputs(self, job: Job) -> tuple[list[Node], list[str], list[str]]:
-        """(nodes reading files made in other jobs, those files, the jobs that make them), in
-        plan order: what a job restores. Computed from each node's own inputs and the producer of
-        each, so it holds whether a node's inputs list what it reads or everything upstream."""
-        members = {n.id for n in job.nodes}
-        readers: list[Node] = []
-        paths: list[str] = []
-        sources: list[str] = []
-        for node in job.nodes:
-            reads = False
-            for path in node.inputs:
-                producer = self._producer(path)
-                if producer is None or producer.id in members:
-                    continue
-                reads = True
-                if path not in paths:
-                    paths.append(path)
-                source = self.job_of[producer.id].id
-                if source not in sources:
-                    sources.append(source)
-            if reads:
-                readers.append(node)
-        order = [j.id for j in self.jobs]
-        return readers, paths, sorted(sources, key=order.index)
+    def _upstream_jobs(self) -> dict[str, list[str]]:
+        """For each job, the earlier jobs whose outputs it may read, in workflow order: the makers
+        of its nodes' inputs, and every job upstream that writes something (a job starts on an
+        empty runner, and a node may read any upstream file; this holds whether a node's inputs
+        are what it reads directly or everything upstream). One pass in job order, each list cut
+        at MAX_NAMED_DOWNLOADS + 1 (beyond that, only "many" matters), so it stays linear."""
+        cap = MAX_NAMED_DOWNLOADS + 1
+        order = self.job_order
+        writes = {j.id: any(n.outputs for n in j.nodes) for j in self.jobs}
+        out: dict[str, list[str]] = {}
+        for job in self.jobs:
+            found: set[str] = set()
+            for node in job.nodes:
+                for path in node.inputs:
+                    producer = self._producer(path)
+                    if producer is not None and self.job_of[producer.id].id != job.id:
+                        found.add(self.job_of[producer.id].id)
+                if len(found) >= cap:
+                    break
+            for need in self._needs(job):
+                if writes[need]:
+                    found.add(need)
+                found.update(out[need])
+                if len(found) >= cap:
+                    break
+            out[job.id] = sorted(found, key=order.__getitem__)[:cap]
+        return out
 
     def _needs(self, job: Job) -> list[str]:
         members = {n.id for n in job.nodes}
         needed = {self.job_of[d].id for n in job.nodes for d in n.needs if d not in members}
-        return [j.id for j in self.jobs if j.id in needed]
+        return sorted(needed, key=self.job_order.__getitem__)
 
     def _credentials(self) -> dict[str, str]:
         """The store's credentials, for the steps that read or write it (none for a local store)."""
@@ -669,17 +674,18 @@ class _Builder:
         out["permissions"] = {"contents": "read"}
         store = not plan.storage.local
         credentials = self._credentials()
-        readers, paths, sources = self.outside_inputs(job)
+        sources = self.upstream[job.id]
         saved = [n for n in job.nodes if n.outputs]
         requirements = any(_runs_project_code(n) for n in job.nodes)
-        mlspec = any(n.runtime or n.fetch_production for n in job.nodes) or (store and bool(readers or saved))
+        mlspec = any(n.runtime or n.fetch_production for n in job.nodes) or (store and bool(sources or saved))
         steps: list[dict[str, Any]] = [_checkout(), _setup_python(plan, self.requirements_cache if requirements
                                                                   else self.runtime_cache)]
         install = _install(plan, self.requirement if mlspec else None, requirements)
         if install:
             steps.append(install)
-        if store and readers:
-            steps.append(_store_step("restore", readers, paths, plan.spec_file, credentials))
+        if store and sources:
+            # Every node of the job is named: the store skips what they make themselves.
+            steps.append(_store_step("restore", list(job.nodes), [], plan.spec_file, credentials))
         elif not store:
             steps += _download_inputs(sources)
         several = len(job.nodes) > 1
@@ -923,7 +929,37 @@ class GitHubActionsTarget(Target):
                        f"GitHub-hosted runners stop jobs after {HOSTED_MAX_MINUTES}",
                        (*node.spec_path, "timeout") if node.timeout_seconds else node.spec_path,
                        hint="shorten the timeout or set targets.github_actions.runs_on to a self-hosted runner")
+        if not dx.has_errors(diags):
+            diags += self._check_limits(plan, options)
         return diags
+
+    @staticmethod
+    def _check_limits(plan: Plan, options: GitHubActionsOptions) -> list[Diagnostic]:
+        """GitHub refuses a run of more than MAX_JOBS jobs and a workflow file over
+        MAX_WORKFLOW_BYTES: a diagnostic at the node that crosses the line, never such a file."""
+        builder = _Builder(plan, options)
+        jobs = builder.jobs
+        if len(jobs) + 1 > MAX_JOBS:   # + the job reporting how the run ended
+            over = jobs[MAX_JOBS - 1]
+            return [Diagnostic(
+                dx.GHA_TOO_MANY_JOBS,
+                f"github_actions: the training workflow needs {len(jobs) + 1} jobs ({len(jobs)} for the pipeline's "
+                f"nodes, one reporting the run), but GitHub starts at most {MAX_JOBS} in one workflow run; "
+                f"{over.nodes[0].id} would start job {MAX_JOBS}",
+                path=over.nodes[0].spec_path,
+                hint="run fewer nodes side by side, give steps a `timeout` so that more of a chain shares a job, "
+                     "or set targets.github_actions.train: false and run the pipeline with Airflow")]
+        # The header the writer adds is a few hundred bytes; keep a margin for it.
+        size = len(render_workflow(builder.train()).encode("utf-8")) + 1024
+        if size > MAX_WORKFLOW_BYTES:
+            largest = max(jobs, key=lambda j: sum(len(n.command or "") + 200 for n in j.nodes))
+            return [Diagnostic(
+                dx.GHA_WORKFLOW_TOO_LARGE,
+                f"github_actions: the training workflow would be {size // 1024} KB, but GitHub starts no run of a "
+                f"workflow file over {MAX_WORKFLOW_BYTES // 1024} KB",
+                path=largest.nodes[0].spec_path,
+                hint="move long commands into scripts the steps run, or split the project into several specs")]
+        return []
 
     @staticmethod
     def _check_registry(plan: Plan, options: GitHubActionsOptions, cannot: Any) -> None:

@@ -218,6 +218,62 @@ def test_packing_stops_at_the_runner_time_limit_and_at_other_runners() -> None:
     assert list(jobs)[-2] == "train" and jobs["train"]["runs-on"] == ["self-hosted", "gpu"]
 
 
+def _chain(n: int, *, retries: int = 0, timeout: str | None = None) -> str:
+    """A spec whose ``n`` steps run one after the other, each reading the previous one's file."""
+    extra = (f", retries: {retries}" if retries else "") + (f", timeout: {timeout}" if timeout else "")
+    lines = ["mlspec: 1", "project: {name: big}", "storage: {uri: 's3://bucket/big'}", "steps:"]
+    for i in range(n):
+        needs = f", needs: [steps.s{i - 1}]" if i else ""
+        lines.append(f"  s{i}: {{run: 'python -m pipeline.step --index {i} --in o{i - 1}.txt --out o{i}.txt', "
+                     f"outputs: [o{i}.txt]{needs}{extra}}}")
+    lines += ["training:", "  run: python train.py", f"  needs: [steps.s{n - 1}]", "  outputs: {model: m.bin}"]
+    return "\n".join(lines) + "\n"
+
+
+def _limits(text: str) -> tuple[Any, list[Any]]:
+    result = checked(text, ("github_actions",))
+    return result, [d for d in result.diagnostics if d.code in (dx.GHA_TOO_MANY_JOBS, dx.GHA_WORKFLOW_TOO_LARGE)]
+
+
+def test_a_thousand_step_chain_fits_in_one_workflow_run() -> None:
+    result, limits = _limits(_chain(1000))
+    assert result.ok and not limits, [d.to_json() for d in result.diagnostics]
+    art = next(a for a in emit(result.plan, ["github_actions"]) if a.path.endswith("-train.yml"))
+    text = art.render(result.plan.source)
+    wf = yaml.safe_load(text)
+    # 60 minutes a step without a timeout: five steps share a job (310 of the 360 minutes)
+    assert len(wf["jobs"]) == 202 <= gha.MAX_JOBS
+    assert len(text.encode()) <= gha.MAX_WORKFLOW_BYTES
+    runs = [s["name"] for j in wf["jobs"].values() for s in j["steps"] if s["name"].startswith("Run ")]
+    assert runs == [f"Run {n.title}" for n in result.plan.nodes]
+    # steps with a timeout pack closer: 5,000 one-minute steps in 16 jobs
+    result, limits = _limits(_chain(5000, timeout="1m"))
+    assert not [d for d in limits if d.code == dx.GHA_TOO_MANY_JOBS]
+
+
+def test_more_jobs_than_github_starts_is_a_positioned_diagnostic() -> None:
+    result, limits = _limits(_chain(5000))
+    (diag,) = limits
+    assert diag.code == dx.GHA_TOO_MANY_JOBS and not result.ok
+    # 255 jobs of five steps: the step starting job 256 is the first one too many
+    assert diag.path == ("steps", "s1275") and diag.span is not None
+    assert "1002 jobs" in diag.message
+    fan = "".join(f"  p{i}: {{run: ./part.sh {i}, needs: [steps.root]}}\n" for i in range(300))
+    result, limits = _limits(spec("steps:\n  root: {run: ./fetch.sh}\n" + fan + TRAIN_ONLY))
+    # a fan-out keeps its parallelism (a matrix would count each leg as a job too): the diagnostic
+    assert [d.code for d in limits] == [dx.GHA_TOO_MANY_JOBS]
+    assert limits[0].path[0] == "steps"
+
+
+def test_a_workflow_over_500_kb_is_a_diagnostic() -> None:
+    # retries put each command in the step's env and a retry loop beside it: ~550 bytes a step
+    result, limits = _limits(_chain(1100, retries=1))
+    (diag,) = limits
+    assert diag.code == dx.GHA_WORKFLOW_TOO_LARGE and not result.ok
+    assert diag.path[0] == "steps" and diag.span is not None
+    assert int(re.search(r"would be (\d+) KB", diag.message)[1]) > 500
+
+
 def test_triggers_come_from_retraining(reference) -> None:
     wf = train_workflow(reference)
     assert on(wf) == {"workflow_dispatch": {}, "schedule": [{"cron": "0 3 * * 1"}],
@@ -367,20 +423,20 @@ def test_image_build_pushes_the_serving_dockerfile(reference) -> None:
     assert (restore["MLSPEC_NODES"], restore["MLSPEC_PATHS"]) == ("build", "models/model.joblib")
 
 
-def test_jobs_restore_only_what_other_jobs_made_and_save_every_output(reference) -> None:
+def test_jobs_restore_what_other_jobs_made_and_save_every_output(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
     made_in = {o: job_of(jobs, n)[0] for n in reference.nodes for o in n.outputs}
     for jid, job in jobs.items():
         nodes = [n for n in reference.nodes if any(s["name"] == f"Run {n.title}" for s in job["steps"])]
-        if not nodes:
+        if not nodes or jid == "build":
             continue
         outside = [i for n in nodes for i in n.inputs if made_in.get(i, jid) != jid]
         restore = steps_named(job, "Restore inputs")
         if outside:
-            env = restore[0]["env"]
-            assert env["MLSPEC_PATHS"].split("\n") == list(dict.fromkeys(outside)), jid
-            readers = [n.id for n in nodes if set(n.inputs) & set(outside)]
-            assert env["MLSPEC_NODES"].split("\n") == readers
+            # every node of the job is named, so the store skips what the job makes itself
+            (step,) = restore
+            assert step["env"]["MLSPEC_NODES"].split("\n") == [n.id for n in nodes], jid
+            assert "MLSPEC_PATHS" not in step["env"]
         else:
             assert not restore, jid
         save = steps_named(job, "Save outputs")
@@ -392,6 +448,7 @@ def test_jobs_restore_only_what_other_jobs_made_and_save_every_output(reference)
         assert all(names.index(s["name"]) < runs[0] for s in restore)
         assert all(names.index(s["name"]) > runs[-1] for s in save)
     assert not steps_named(jobs["train"], "Restore inputs")
+    assert steps_named(jobs["gate"], "Restore inputs") and steps_named(jobs["register"], "Restore inputs")
     # one run id for every attempt: a re-run of the failed jobs finds what the others saved
     assert train_workflow(reference)["env"] == {"MLSPEC_RUN_ID": "gh-${{ github.run_id }}"}
 
