@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
@@ -117,6 +117,10 @@ class GitHubActionsOptions(TargetOptions):
         None, description="File name prefix of the workflows; default the project name "
                           "(`<prefix>-ci.yml`, `<prefix>-train.yml`).")
     ci: bool = Field(True, description="Emit the CI workflow (validate, compile --check, project tests).")
+    pull_request_pipeline: bool = Field(
+        True, description="On pull requests, the CI workflow also runs the pipeline up to the gates on the "
+                          "pull request's code, in one job without secrets, and writes the gate table, the "
+                          "metrics and `validation.outputs` into the job summary. It never registers or deploys.")
     review: bool = Field(True, description="On pull requests, write `mlspec diff` (what the spec change alters: "
                          "gates, secrets, permissions, schedules, …) into the job summary.")
     code_scanning: bool = Field(False, description="Upload the spec's diagnostics as SARIF to GitHub code scanning "
@@ -547,6 +551,8 @@ class _Builder:
                 "defaults": self._defaults(working_directory=True),
                 "steps": steps,
             }
+        if o.pull_request_pipeline and o.train and self._trial_nodes():
+            jobs["pipeline"] = self.trial()
         if plan.images.train.emitted and plan.images.train.pushed:
             # Orchestrators (Airflow's KubernetesPodOperator) run pipeline nodes in this image,
             # so it follows the release branch; pull requests do not publish images.
@@ -557,6 +563,81 @@ class _Builder:
             jobs["training-image"] = self._image_job(job, plan.images.train, "training", [])
         workflow["jobs"] = jobs
         return workflow
+
+    # ------------------------------------------------------------------ pull requests
+
+    def _trial_nodes(self) -> list[Node]:
+        """The pipeline up to the gates: every node but the release (approval, register, image,
+        deploy) and what runs after it."""
+        dropped: set[str] = set()
+        kept: list[Node] = []
+        for n in self.plan.nodes:
+            if n.kind in RELEASE_KINDS or n.kind not in COMMAND_KINDS or dropped & set(n.needs):
+                dropped.add(n.id)
+            else:
+                kept.append(n)
+        return kept
+
+    def trial(self) -> dict[str, Any]:
+        """The pull request's own run of the pipeline up to the gates, in one job on one disk.
+
+        No secrets and no environment (a pull request from a fork gets none, and the code under
+        review must not see the store's credentials); the store and the registry are a folder of
+        the job, so gates comparing with production note that none is visible; nothing is pushed
+        to the Pushgateway. `mlspec gate` writes the gate table and the metrics into the job summary
+        ($GITHUB_STEP_SUMMARY); the last step adds `validation.outputs` and uploads them."""
+        plan, o = self.plan, self.options
+        nodes = self._trial_nodes()
+        steps: list[dict[str, Any]] = [_checkout(), _setup_python(plan, self.requirements_cache)]
+        install = _install(plan, self.requirement, any(_runs_project_code(n) for n in nodes))
+        assert install is not None
+        steps.append(install)
+        for node in nodes:
+            trial = replace(node, secrets=())
+            step = _command_step(trial, plan.command_for(node), _timeouts(node, o)[1] or o.timeout_minutes)
+            step["name"] = f"Run {node.title}"
+            steps.append(step)
+        outputs = [p for p in (plan.eval_metrics_path, plan.train_metrics_path, *plan.eval_outputs) if p]
+        if outputs:
+            steps.append({
+                "name": "Show the evaluation outputs", "if": "always()",
+                "env": {"MLSPEC_OUTPUTS": "\n".join(outputs)},
+                "run": ('{\n'
+                        '  echo "### Evaluation outputs"\n'
+                        '  while IFS= read -r f; do\n'
+                        '    if [ ! -f "$f" ]; then echo "- \\`$f\\`: not written"; continue; fi\n'
+                        '    size=$(wc -c < "$f")\n'
+                        '    case "$f" in\n'
+                        '      *.json|*.md|*.txt|*.csv|*.yaml|*.yml)\n'
+                        '        if [ "$size" -le 65536 ]; then\n'
+                        '          printf \'<details><summary>%s</summary>\\n\\n~~~~\\n\' "$f"\n'
+                        '          cat -- "$f"\n'
+                        '          printf \'\\n~~~~\\n</details>\\n\'\n'
+                        '          continue\n'
+                        '        fi ;;\n'
+                        '    esac\n'
+                        '    echo "- \\`$f\\` ($size bytes, in the run\'s artifact \\`evaluation\\`)"\n'
+                        '  done <<< "$MLSPEC_OUTPUTS"\n'
+                        '} >> "$GITHUB_STEP_SUMMARY"')})
+            upload: dict[str, Any] = {"name": "evaluation",
+                                      "path": "\n".join(_workspace_path(plan, p) for p in outputs),
+                                      "if-no-files-found": "ignore"}
+            if o.artifact_retention_days is not None:
+                upload["retention-days"] = o.artifact_retention_days
+            steps.append({"name": "Upload the evaluation outputs", "if": "always()",
+                          "uses": pins.UPLOAD_ARTIFACT.uses, "with": upload})
+        job: dict[str, Any] = {
+            "name": "train and gate the change",
+            "if": "github.event_name == 'pull_request'",
+            "runs-on": _runner(o.runs_on),
+            "timeout-minutes": SETUP_MINUTES + sum(_node_minutes(n, o) for n in nodes),
+            "permissions": {"contents": "read"},
+            # One disk, no credentials: outputs and the registry stay in the job; no metrics leave it.
+            "env": {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"},
+            "defaults": self._defaults(working_directory=True),
+            "steps": steps,
+        }
+        return job
 
     # ------------------------------------------------------------------ training / release
 

@@ -119,6 +119,18 @@ def test_generated_ci_workflow_runs_on_a_pull_request(tmp_path, churn_repo, proj
     # The review job writes what the pull request alters into the job summary (here: nothing of the spec).
     summary = result.job("review").steps[-1].summary
     assert summary.startswith("<!-- mlspec-diff -->"), result.job("review").steps[-1].log_text
+    # The pull request's code trains and meets the gates in one job, with no secret, and the job
+    # summary shows the gate table, the metrics and the evaluation outputs; nothing is released.
+    pipeline = result.job("pipeline")
+    assert pipeline.conclusion == "success", pipeline.log
+    assert [s.name for s in pipeline.steps if s.name.startswith("Run ")] == [
+        "Run check data customers", "Run step prepare", "Run train", "Run evaluate", "Run gates"]
+    gate_summary = pipeline.step("Run gates").summary
+    assert "roc_auc" in gate_summary and "no production model yet" in gate_summary, gate_summary
+    outputs = pipeline.step("Show the evaluation outputs").summary
+    assert "metrics/eval.json" in outputs and '"roc_auc"' in outputs, outputs
+    assert pipeline.environment is None and pipeline.permissions == {"contents": "read", "metadata": "read"}
+    assert set(result.artifacts) == {"evaluation"}
 
 
 @pytest.fixture

@@ -558,6 +558,26 @@ def test_ci_validates_checks_and_tests() -> None:
     assert "secrets." not in yaml.safe_dump(wf)
 
 
+def test_pull_requests_run_the_pipeline_up_to_the_gates_without_secrets() -> None:
+    plan = plan_of(KITCHEN_SINK)
+    job = ci_workflow(plan)["jobs"]["pipeline"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    assert job["permissions"] == {"contents": "read"} and "environment" not in job
+    # the store and registry stay in the job, no metric leaves it
+    assert job["env"] == {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"}
+    runs = [s["name"] for s in steps_named(job, "Run ")]
+    assert runs == ["Run check data raw", "Run step featurize", "Run train", "Run evaluate", "Run gates"]
+    assert "secrets." not in yaml.safe_dump(job)           # the training node's secret is not passed
+    assert not any("register" in s.get("run", "") for s in job["steps"])
+    shown = steps_named(job, "Show the evaluation outputs")[0]
+    assert shown["if"] == "always()" and shown["env"]["MLSPEC_OUTPUTS"].split("\n") == [
+        "metrics/eval.json", "metrics/train.json"]
+    assert steps_named(job, "Upload the evaluation")[0]["with"]["retention-days"] == 5
+    off = plan_of(KITCHEN_SINK.replace("artifact_retention_days: 5}", "artifact_retention_days: 5,"
+                                       " pull_request_pipeline: false}"))
+    assert "pipeline" not in ci_workflow(off)["jobs"]
+
+
 def test_no_test_job_without_a_test_command(reference) -> None:
     assert "test" not in ci_workflow(reference)["jobs"]
 
