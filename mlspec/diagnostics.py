@@ -391,7 +391,7 @@ ORPHAN_ARTIFACT = _code("MS507", "artifact no longer produced", E,
     "`compile --check`: a file mlspec wrote earlier is no longer produced by the spec "
     "(compile removes it).")
 UNPROVEN_FILE = _code("MS508", "index lists a file mlspec cannot prove it wrote", W,
-    "The index of generated files (`.mlspec-manifest.json`) lists a file the spec no longer "
+    "The index of generated files (`.mlspec-manifest.<project>.json`) lists a file the spec no longer "
     "produces, but the file does not prove it is mlspec's: no mlspec header with a matching "
     "hash (or, for JSON, not the recorded hash at a path mlspec generates), or the entry names "
     "the spec, something under `.git`, or a path outside the output folder. mlspec leaves it "
@@ -409,6 +409,22 @@ UNFINISHED_WRITE = _code("MS511", "an interrupted compile left unfinished work",
     "`compile --check`: a journal (`.mlspec-journal.json`) shows that a compile was killed "
     "while moving files into place; run `mlspec compile` to complete or undo it. Also reported "
     "when the journal cannot be replayed because of a file-system error.")
+WORKFLOWS_NOT_READ = _code("MS512", "workflows written where GitHub does not read them", W,
+    "GitHub reads workflows only from `.github/workflows/` at the repository's root, but this "
+    "compile writes them into a folder below it (the output folder is not the git root). The "
+    "hint names the command that writes them to the root, limited to the project by `paths:`.",
+    "mlspec compile ml/churn/mlproject.yaml            # writes ml/churn/.github/workflows/\n"
+    "mlspec compile ml/churn/mlproject.yaml --out .    # from the root: .github/workflows/")
+DUPLICATE_PROJECT = _code("MS513", "two specs of one compile have the same project name", E,
+    "Several specs compiled into one output folder share it file by file, and every file name "
+    "carries `project.name`: two specs with the same name would write the same files. Nothing "
+    "is written for either.",
+    "project: {name: churn}    # in a/mlproject.yaml and b/mlproject.yaml: rename one")
+OTHER_PROJECTS_FILE = _code("MS514", "another project's file", E,
+    "The output folder holds several projects, each with its own index "
+    "(`.mlspec-manifest.<project>.json`); another project's index lists a file this compile "
+    "would write. A compile never changes another project's files, also not with `--force`: "
+    "give the projects different names.")
 
 # 6 — runtime commands
 GATE_FAILED = _code("MS601", "gate failed", E,

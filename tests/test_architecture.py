@@ -214,7 +214,7 @@ def test_the_uid_the_user_set_is_the_uid_of_every_artifact(tmp_path: Path) -> No
     result = compile_project(tmp_path / "mlproject.yaml", out_dir=tmp_path)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     texts = {a.path: a.content for a in result.artifacts}
-    assert "USER 20000:20000" in texts["docker/Dockerfile.serve"] or "USER 20000" in texts["docker/Dockerfile.serve"]
+    assert "USER 20000:20000" in texts["docker/demo.serve.Dockerfile"] or "USER 20000" in texts["docker/demo.serve.Dockerfile"]
     assert "runAsUser: 20000" in texts["k8s/demo.yaml"]
     dag = next(t for p, t in texts.items() if p.endswith("_pipeline.py"))
     assert "20000" in dag

@@ -180,7 +180,7 @@ def test_schedules_images_resources_data_params(tmp_path: Path) -> None:
     result = diff(tmp_path, REFERENCE, new)
     assert (find(result, "retraining schedule").old, find(result, "retraining schedule").new) == ("0 3 * * 1", "0 4 * * 1")
     assert find(result, "base image").new == "python:3.12-slim"
-    image = find(result, "image in docker/Dockerfile.train")
+    image = find(result, "image in docker/churn.train.Dockerfile")
     assert (image.old, image.new) == ("python:3.11-slim", "python:3.12-slim")
     assert (find(result, "node train").old, find(result, "node train").new) == ("cpu 4, memory 8Gi", "cpu 8, memory 16Gi")
     assert (find(result, "data customers version").old, find(result, "data customers version").new) == ("2026-11-01", "2026-12-01")

@@ -358,8 +358,11 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
     for path, out in places:
         norm = posixpath.normpath(out)
-        for other, owner in sorted(owners.items()):
-            if norm.startswith(other.rstrip("/") + "/") and node_of[owner] != node_of[path]:
+        # The folders containing this output, looked up by name: linear in the number of outputs.
+        parents = sorted(norm[:i] for i, c in enumerate(norm) if c == "/" and norm[:i] in owners)
+        for other in parents:
+            owner = owners[other]
+            if node_of[owner] != node_of[path]:
                 yield _d(doc, dx.OVERLAPPING_OUTPUTS,
                          f"{out!r} lies inside {other!r}, which {dx.format_path(node_of[owner])} writes",
                          path, hint="write each node's outputs to paths that do not contain each other")

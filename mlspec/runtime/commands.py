@@ -356,6 +356,10 @@ def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pu
                    prom.sample(mm.LLM_COST, usage["cost_usd"], **labels)]
         if r.score is not None:
             samples.append(prom.sample(mm.LLM_EVAL_SCORE, r.score, eval=ev.name, scorer=ev.scorer, **labels))
+        # Per-run figures as gauges: the usage counters restart with every eval run, so a rate
+        # over them cannot judge a budget; these are what the eval-budget alerts compare.
+        samples += [prom.sample(mm.LLM_EVAL_BUDGET, b.value, eval=ev.name, budget=b.name, **labels)
+                    for b in r.budgets]
         groups.append(([("command", "eval"), ("eval", ev.name)], samples))
     # The textfile gets the per-eval series (the usage counters carry no eval label, so only the push groups them).
     per_eval = [x for _, batch in groups for x in batch if "eval" in x.metric.labels]
@@ -1096,6 +1100,15 @@ def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, p
     if not textfile and mon is not None and mon.textfile_dir:
         # One file per node: the collector reads them all, a later node never erases an earlier one.
         textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    if textfile and status != "success":
+        # The textfile is rewritten whole: a failure carries the last success time over, as the
+        # Pushgateway's POST does, so "training has not succeeded since ..." keeps its anchor.
+        from mlspec.runtime import prometheus as prom
+
+        last = prom.sample(mm.RUN_LAST_SUCCESS, 0, project=ctx.project, node=node)
+        kept = prom.textfile_value(Path(textfile), last)
+        if kept is not None:
+            samples.append(prom.sample(mm.RUN_LAST_SUCCESS, kept, project=ctx.project, node=node))
     # POST: a failure replaces success and timestamp but keeps the last success time.
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
                         groups=[([("node", node)], samples)], method="POST")

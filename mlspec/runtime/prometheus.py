@@ -95,6 +95,25 @@ def write_textfile(path: Path, samples: Iterable[Sample]) -> None:
     write_atomic(Path(path), exposition(samples))
 
 
+def textfile_value(path: Path, sample_like: Sample) -> float | None:
+    """The value a textfile holds for ``sample_like``'s series (metric and labels), or None.
+
+    Reads back only files this module wrote, so the series is found by its exact text."""
+    labels = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sample_like.labels)
+    prefix = f"{sample_like.metric.name}{{{labels}}} " if labels else f"{sample_like.metric.name} "
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            try:
+                return float(line[len(prefix):].strip())
+            except ValueError:
+                return None
+    return None
+
+
 # ------------------------------------------------------------------ Pushgateway
 
 

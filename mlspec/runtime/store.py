@@ -433,24 +433,21 @@ def save_node(store: Store, node: Any, base: Path, run: str) -> dict[str, Any]:
 
 
 def producers(plan: Any, node: Any) -> dict[str, list[str]]:
-    """``node``'s inputs that upstream nodes write, grouped by the node that writes them (the
-    nearest upstream writer); inputs nobody upstream writes are source files of the checkout."""
-    order: list[str] = []
-    seen: set[str] = set()
-    stack = list(reversed(node.needs))
-    while stack:   # upstream nodes, nearest first
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        order.append(n)
-        stack.extend(reversed(plan.node(n).needs))
+    """What ``node`` may read that upstream nodes write (its inputs and every ancestor's outputs:
+    the node starts on an empty machine), grouped by the nearest upstream node writing it;
+    inputs nobody upstream writes are source files of the checkout. Linear in the upstream."""
+    order = plan.ancestors(node.id)   # nearest first
+    writer: dict[str, str] = {}
+    for dep_id in order:
+        for o in plan.node(dep_id).outputs:
+            writer.setdefault(o, dep_id)
     out: dict[str, list[str]] = {}
-    for i in node.inputs:
-        for dep_id in order:
-            if any(_under(i, o) or _under(o, i) for o in plan.node(dep_id).outputs):
-                out.setdefault(dep_id, []).append(i)
-                break
+    for i in plan.upstream_inputs(node.id):
+        dep = writer.get(i)
+        if dep is None:   # a declared input inside (or around) an upstream output folder
+            dep = next((d for d in order if any(_under(i, o) or _under(o, i) for o in plan.node(d).outputs)), None)
+        if dep is not None:
+            out.setdefault(dep, []).append(i)
     return out
 
 

@@ -367,8 +367,9 @@ class AirflowTarget(Target):
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
             diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
+            written = {o for m in plan.nodes for o in m.outputs}
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
-                             if any(f in m.outputs for m in plan.nodes)})
+                             if f in written})
             if shared:
                 diags.append(Diagnostic(
                     dx.TARGET_CANNOT_EXPRESS,

@@ -181,6 +181,11 @@ def _workspace_path(plan: Plan, path: str) -> str:
     return posixpath.normpath(posixpath.join(plan.spec_dir, path))
 
 
+def _glob_literal(path: str) -> str:
+    """``path`` as a `paths:` filter pattern matching only itself (GitHub escapes with '\\')."""
+    return "".join("\\" + c if c in "*?+[]!\\" else c for c in path)
+
+
 def _runner(labels: str | list[str]) -> str | list[str]:
     return list(labels) if isinstance(labels, list) else labels
 
@@ -337,7 +342,8 @@ def _download_inputs(producers: list[str]) -> list[dict[str, Any]]:
         # Deep pipelines: one step fetching every artifact of the run so far (each into its own
         # folder) keeps a job's size constant instead of growing with its number of ancestors.
         # Output paths have one producer each (MS313), so unpacking extra archives is harmless.
-        steps.append({"name": f"Download outputs of {len(producers)} upstream jobs",
+        # (The count is not named: the producer list is cut short past the threshold.)
+        steps.append({"name": "Download the outputs of every upstream job",
                       "uses": pins.DOWNLOAD_ARTIFACT.uses,
                       "with": {"path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}"}})
         producers = []
@@ -434,7 +440,7 @@ def _has_secret(step: dict[str, Any]) -> bool:
 
 def _job_title(job: Job) -> str:
     titles = [n.title for n in job.nodes]
-    if len(titles) <= 6:
+    if len(titles) <= 5 and sum(map(len, titles)) <= 80:
         return " → ".join(titles)
     return f"{titles[0]} → … → {titles[-1]} ({len(titles)} nodes)"
 
@@ -468,6 +474,24 @@ class _Builder:
             run["working-directory"] = self.plan.spec_dir
         return {"run": run}
 
+    def _project_paths(self) -> list[str]:
+        """The CI's `paths:` filter when the project shares the repository (its spec lies below
+        the output folder, the repository root): the project's folder, what its steps read
+        from outside it, and the files generated for it, which all carry its name. Empty
+        for a project at the root: every change is the project's."""
+        plan = self.plan
+        if plan.spec_dir == ".":
+            return []
+        name, slug = plan.project.name, plan.project.name.replace("-", "_")
+        folder = plan.spec_dir.rstrip("/")
+        read = {_workspace_path(plan, path) for n in plan.nodes for path in n.inputs}
+        if plan.environment.requirements:
+            read.add(_workspace_path(plan, plan.environment.requirements))
+        outside = sorted(path for path in read if not path.startswith(f"{folder}/") and path != ".")
+        literal = [_glob_literal(p) for p in (f"{folder}/", *outside)]
+        return [f"{literal[0]}**", *workflow_paths(plan, self.options), f".mlspec-manifest.{name}.json",
+                f"**/{name}.*", f"**/*.{name}.*", f"**/{slug}_*", *literal[1:]]
+
     def _header(self, name: str, on: dict[str, Any], cancel: bool) -> dict[str, Any]:
         return {
             "name": name,
@@ -481,9 +505,11 @@ class _Builder:
     def ci(self) -> dict[str, Any]:
         plan, o = self.plan, self.options
         spec = _workspace_path(plan, plan.spec_file)
-        workflow = self._header(f"{plan.project.name} CI",
-                                {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}},
-                                cancel=True)
+        on: dict[str, Any] = {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}}
+        paths = self._project_paths()
+        if paths:
+            on = {event: {**trigger, "paths": paths} for event, trigger in on.items()}
+        workflow = self._header(f"{plan.project.name} CI", on, cancel=True)
         workflow["defaults"] = self._defaults(working_directory=False)
         ci_cache = [workflow_paths(plan, o)[0]]
         validate_env = {"MLSPEC_SPEC": spec}
@@ -770,9 +796,9 @@ class _Builder:
             steps.append(_store_step("restore", list(job.nodes), [], plan.spec_file, credentials))
         elif not store:
             steps += _download_inputs(sources)
-        several = len(job.nodes) > 1
         for node in job.nodes:
-            step_timeout = _timeouts(node, o)[1] or (o.timeout_minutes if several else None)
+            # A node without a timeout is bounded by its job's (which counts timeout_minutes for it).
+            step_timeout = _timeouts(node, o)[1]
             # mlspec's own commands may read the registry and the store (a gate's production
             # baseline, register, the production model's fetch): they get the store's credentials.
             own = credentials if (node.runtime or node.fetch_production) else None
@@ -858,6 +884,11 @@ class _Builder:
 PERMISSION_REASONS = {"packages": "push the image to ghcr.io", "security-events": "upload SARIF to code scanning"}
 
 
+_USES_LINE = re.compile(r'(\s*(?:- )?uses: )"([^"]+)"')
+_PERMISSIONS_LINE = re.compile(r"\s*permissions:")
+_WRITE_SCOPE = re.compile(r'\s*([a-z-]+): "write"')
+
+
 def _with_comments(text: str) -> str:
     """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
     reviewers and Dependabot) and the reason after each write scope of a ``permissions:`` block.
@@ -868,13 +899,13 @@ def _with_comments(text: str) -> str:
         indent = len(line) - len(line.lstrip(" "))
         if block_indent is not None and indent <= block_indent:
             block_indent = None
-        m = re.fullmatch(r'(\s*(?:- )?uses: )"([^"]+)"', line)
+        m = _USES_LINE.fullmatch(line) if "uses: " in line else None
         if m and m.group(2) in pins.BY_USES:
             line = f"{line}  # {pins.BY_USES[m.group(2)].tag}"
-        elif re.fullmatch(r"\s*permissions:", line):
+        elif line.endswith("permissions:") and _PERMISSIONS_LINE.fullmatch(line):
             block_indent = indent
         elif block_indent is not None:
-            scope = re.fullmatch(r'\s*([a-z-]+): "write"', line)
+            scope = _WRITE_SCOPE.fullmatch(line)
             if scope and scope.group(1) in PERMISSION_REASONS:
                 line = f"{line}  # {PERMISSION_REASONS[scope.group(1)]}"
         lines.append(line)
@@ -927,7 +958,12 @@ def _fold_long_lines(text: str) -> str:
     import yaml
 
     folded = "\n".join(_fold_line(ln) if len(ln) > FOLD_WIDTH else ln for ln in text.split("\n"))
-    if folded == text or yaml.safe_load(folded) != yaml.safe_load(text):
+    if folded == text:
+        return text
+    # Proof that folding changed no value: both texts read back alike (libyaml when present:
+    # the pure-Python reader takes seconds on the workflow of a thousand-step pipeline).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if yaml.load(folded, Loader=loader) != yaml.load(text, Loader=loader):  # noqa: S506 - safe loaders
         return text
     return folded
 

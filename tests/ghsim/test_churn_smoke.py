@@ -190,8 +190,9 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     assert records == ["evaluate.json", "step.prepare.json", "train.json"], keys
     assert any("/registry/" in k for k in keys), keys          # register wrote the version into the store
     assert result.job("approve").environment.reviewer == "growth-ml-lead"
+    assert result.job("approve").permissions == {}
     assert result.job("train").environment.name == "training"
-    assert seen == {"context": ".", "file": "docker/Dockerfile.serve", "push": "false", "model": True,
+    assert seen == {"context": ".", "file": "docker/churn.serve.Dockerfile", "push": "false", "model": True,
                     "prepared": False}
     assert installed_from_wheelhouse(result, wheel)
     # pip's cache: one entry for the requirements, one for the jobs installing mlspec alone (the
@@ -224,3 +225,33 @@ def test_a_failing_gate_skips_the_release_as_github_does(tmp_path, churn_on_s3, 
     assert next(s for s in train.steps if s.name == "Save outputs to the store").conclusion == "skipped"
     assert [result.job(j).conclusion for j in ("approve", "register", "build")] == ["skipped"] * 3
     assert result.job("report").conclusion == "success"
+
+
+def test_ci_workflow_of_a_project_below_the_root_runs_from_the_root(tmp_path, project_wheelhouse, shared_pip_cache,
+                                                                     venv_template):
+    """Two projects in one repository, compiled with `compile --all`: the churn project's CI
+    (at the root's .github/workflows, limited by `paths:`) validates and checks its own files."""
+    repo = tmp_path / "mono"
+    for example in ("churn", "minimal"):
+        shutil.copytree(ROOT / "examples" / example, repo / example,
+                        ignore=shutil.ignore_patterns(".mlspec", "__pycache__", ".github", "docker", "airflow",
+                                                      "MODEL_CARD*", "mlspec.*.lock.json", ".mlspec-manifest*",
+                                                      "alertmanager", "grafana", "prometheus", ".dockerignore"))
+    (repo / ".git").mkdir()
+    r = subprocess.run([sys.executable, "-m", "mlspec", "compile", "--all"], cwd=repo, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (repo / ".git").rmdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "churn" / "README.md").write_text("A documentation change.\n")
+    git(repo, "commit", "-q", "-am", "docs: a pull request")
+    workflow = repo / ".github" / "workflows" / "churn-ci.yml"
+    assert "churn/**" in workflow.read_text()
+    sim = Simulator(tmp_path / "sim", wheelhouse=project_wheelhouse, pip_cache=shared_pip_cache,
+                    venv_template=venv_template)
+    result = sim.run(workflow, repo, PullRequest(base="main", head="feature"))
+    result.assert_success()
+    assert not result.stubs_used

@@ -160,7 +160,7 @@ def test_the_serving_image_holds_code_and_the_served_model_only(project) -> None
     plan, root = project
     if not plan.images.serve.emitted:
         pytest.skip("no serving image")
-    files = context(root, f"{dk.SERVE_DOCKERFILE}.dockerignore")
+    files = context(root, f"{plan.images.serve.dockerfile}.dockerignore")
     model = local(plan.model_path)
     assert model and under(files, model)
     others = files - under(files, model)
@@ -181,7 +181,7 @@ def test_the_training_image_holds_what_training_reads_and_no_credentials(project
     plan, root = project
     if not plan.images.train.emitted:
         pytest.skip("no training image")
-    files = context(root, f"{dk.TRAIN_DOCKERFILE}.dockerignore")
+    files = context(root, f"{plan.images.train.dockerfile}.dockerignore")
     secret_free(files)
     used = {name for n in plan.nodes for name in n.data}
     written = {local(o) for m in (*plan.nodes, *plan.monitor_nodes) for o in m.outputs}

@@ -326,8 +326,8 @@ def test_timeouts_cover_every_attempt_plus_setup(reference) -> None:
     assert node_step(train, reference.node("step.prepare"))["timeout-minutes"] == 91
     # training: 2h, no retries
     assert node_step(train, reference.node("train"))["timeout-minutes"] == 120
-    # no timeout in the spec, in a job with others: the option's minutes for its step
-    assert node_step(train, reference.node("evaluate"))["timeout-minutes"] == 60
+    # no timeout in the spec: no step limit, the option's minutes count in its job's timeout
+    assert "timeout-minutes" not in node_step(train, reference.node("evaluate"))
     assert train["timeout-minutes"] == 60 + 91 + 120 + 60 + gha.SETUP_MINUTES
     # alone in its job without a timeout: the option is the job's timeout, no step limit
     assert jobs["gate"]["timeout-minutes"] == 60
@@ -416,7 +416,7 @@ def test_image_build_pushes_the_serving_dockerfile(reference) -> None:
     meta = steps_named(build, "Image tags")[0]
     assert meta["with"]["images"] == "ghcr.io/example/churn"
     push = build["steps"][-1]["with"]
-    assert push["file"] == "docker/Dockerfile.serve" and push["context"] == "." and push["push"] is True
+    assert push["file"] == "docker/churn.serve.Dockerfile" and push["context"] == "." and push["push"] is True
     assert push["tags"] == "${{ steps.meta.outputs.tags }}"
     # only the model is fetched for the image
     restore = steps_named(build, "Restore inputs")[0]["env"]
@@ -468,12 +468,29 @@ training:
     jobs = wf["jobs"]
     assert "env" not in wf
     assert list(jobs) == ["step-a", "step-b", "step-c", "train", "report"]
-    made_by = {"a.txt": "step-a", "b.txt": "step-b", "c.txt": "step-c"}
-    wanted = sorted({made_by[i] for i in plan.node("train").inputs})     # direct or every upstream input
-    assert {"step-b", "step-c"} <= set(wanted)
-    assert [s["with"]["name"] for s in steps_named(jobs["train"], "Download")] == wanted
+    # a job starts on an empty runner: every upstream job that writes files, not only its needs
+    assert [s["with"]["name"] for s in steps_named(jobs["train"], "Download")] == ["step-a", "step-b", "step-c"]
+    assert [s["with"]["name"] for s in steps_named(jobs["step-b"], "Download")] == ["step-a"]
     assert steps_named(jobs["step-a"], "Upload outputs")[0]["with"]["name"] == "step-a"
     assert not steps_named(jobs["train"], "Install mlspec")
+
+
+def test_deep_chains_download_every_artifact_in_one_step() -> None:
+    """Past MAX_NAMED_DOWNLOADS producing ancestors a job fetches the run's artifacts in one
+    step, so a job's size does not grow with its depth."""
+    # each step of the chain also feeds a side step: a fan-out at every node keeps one job each
+    steps = "".join(f"  s{i}: {{run: python s{i}.py, outputs: [out/s{i}]"
+                    + (f", needs: [steps.s{i - 1}]" if i else "") + "}\n"
+                    + f"  side{i}: {{run: python side.py, needs: [steps.s{i}]}}\n" for i in range(12))
+    plan = plan_of("mlspec: 1\nproject: {name: deep}\nsteps:\n" + steps
+                        + "training: {run: python t.py, needs: [steps.s11], outputs: {model: m.pkl}}\n")
+    jobs = train_workflow(plan)["jobs"]
+    for i in range(12):
+        names = [s["name"] for s in steps_named(jobs[gha.job_id(plan.node(f"step.s{i}"))], "Download")]
+        if i <= gha.MAX_NAMED_DOWNLOADS:
+            assert names == [f"Download outputs of job step-s{j}" for j in range(i)]
+        else:
+            assert names == ["Download the outputs of every upstream job"]
 
 
 def _run_script(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -587,7 +604,7 @@ def test_ci_publishes_the_training_image_from_the_branch_only(reference) -> None
     assert job["needs"] == ["validate"]
     assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert steps_named(job, "Image tags")[0]["with"]["images"] == "ghcr.io/example/churn-train"
-    assert job["steps"][-1]["with"]["file"] == "docker/Dockerfile.train"
+    assert job["steps"][-1]["with"]["file"] == "docker/churn.train.Dockerfile"
     # without a registry nothing is published, so there is no job
     assert "training-image" not in ci_workflow(plan_of(example_text("minimal")))["jobs"]
 
@@ -597,7 +614,7 @@ def test_spec_in_a_subfolder_runs_from_there(reference) -> None:
     wf = train_workflow(plan)
     assert wf["defaults"]["run"] == {"shell": "bash", "working-directory": "ml/churn"}
     build = wf["jobs"]["build"]["steps"][-1]["with"]
-    assert build["context"] == "ml/churn" and build["file"] == "docker/Dockerfile.serve"
+    assert build["context"] == "ml/churn" and build["file"] == "docker/churn.serve.Dockerfile"
     ci = ci_workflow(plan)
     assert steps_named(ci["jobs"]["validate"], "Validate")[0]["env"]["MLSPEC_SPEC"] == "ml/churn/mlproject.yaml"
     assert "working-directory" not in ci["defaults"]["run"]
@@ -816,3 +833,20 @@ def test_pull_requests_get_the_spec_diff_and_code_scanning_is_opt_in(tmp_path: P
     assert "github.event_name == 'push'" in upload["if"]
     off = ci_workflow(plan_of(spec(TRAIN_ONLY, targets="  github_actions: {review: false}\n")))["jobs"]
     assert "review" not in off
+
+
+def test_a_project_below_the_root_runs_ci_only_for_its_own_changes(reference) -> None:
+    plan = moved(reference, "ml/churn")
+    on = ci_workflow(plan)["on"]
+    paths = on["push"]["paths"]
+    assert on["pull_request"]["paths"] == paths
+    assert paths[:3] == ["ml/churn/**", ".github/workflows/churn-ci.yml", ".github/workflows/churn-train.yml"]
+    # the files generated for it all carry its name: Dockerfiles, lock, model card, index, DAGs
+    assert {".mlspec-manifest.churn.json", "**/churn.*", "**/*.churn.*", "**/churn_*"} <= set(paths)
+    # a project at the root owns every change: no filter
+    assert "paths" not in ci_workflow(reference)["on"]["push"]
+
+
+def test_paths_filters_match_folder_names_literally(reference) -> None:
+    on = ci_workflow(moved(reference, "ml/[x]*"))["on"]
+    assert on["push"]["paths"][0] == "ml/\\[x\\]\\*/**"
