@@ -415,12 +415,12 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
         if named is not None:
             # `--file <a source's uri>` (what the generated schema check runs) is that source's
             # data: found relative to the spec, in that source's format, from any working folder.
-            loc = data.locate(named.uri, ctx.spec_dir, declared=named.format,
+            loc = data.locate(named.uri, ctx.spec_dir, declared=named.format, pin=named.version,
                               display=ctx.shown(ctx.spec_path(named.uri)) if "://" not in named.uri else named.uri)
         elif file_:
             loc = data.locate(file_, Path.cwd(), declared=src.format, prefer_declared=False)
         else:
-            loc = data.locate(src.uri, ctx.spec_dir, declared=src.format,
+            loc = data.locate(src.uri, ctx.spec_dir, declared=src.format, pin=src.version,
                               display=ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri)
         tbl = data.read_table(loc, string_columns=contract.string_columns(src.columns))
         mtime = data.newest_mtime(loc)
@@ -519,7 +519,7 @@ def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role
     if src is None:
         raise click.UsageError(f"no {role} data: pass --{role} FILE (the spec has no monitoring.{role})")
     shown = ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri
-    return data.locate(src.uri, ctx.spec_dir, declared=src.format, display=shown), src
+    return data.locate(src.uri, ctx.spec_dir, declared=src.format, display=shown, pin=src.version), src
 
 
 def _drift(ctx: Context, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
@@ -846,7 +846,7 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
                                  "note": None}
         try:
             shown = ctx.shown(ctx.spec_path(s.uri)) if "://" not in s.uri else s.uri
-            loc = data.locate(s.uri, ctx.spec_dir, declared=s.format, display=shown)
+            loc = data.locate(s.uri, ctx.spec_dir, declared=s.format, display=shown, pin=s.version)
             mtime = data.newest_mtime(loc)
             if mtime is None:
                 raise Failure(dx.DATA_UNREADABLE, f"{shown} holds no files", file=shown)

@@ -199,11 +199,11 @@ def test_reference_alerts(reference) -> None:
         "project:mlspec_serving_latency_seconds:p95_rate5m":
             'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{project="churn"}[5m])))',
         "project:mlspec_serving_error_ratio:rate5m":
-            'sum(rate(http_requests_total{project="churn", status=~"5.."}[5m]))'
+            '(sum(rate(http_requests_total{project="churn", status=~"5.."}[5m])) or vector(0))'
             ' / sum(rate(http_requests_total{project="churn"}[5m]))',
         "project:mlspec_serving_availability:ratio_rate1h":
-            '1 - (sum(rate(http_requests_total{project="churn", status=~"5.."}[1h]))'
-            ' / sum(rate(http_requests_total{project="churn"}[1h])))',
+            'sum(rate(http_requests_total{project="churn", status!~"5.."}[1h]))'
+            ' / sum(rate(http_requests_total{project="churn"}[1h]))',
         "project:mlspec_llm_cost_per_1k_requests_usd:rate1h":
             '1000 * sum(rate(mlspec_llm_cost_usd_total{project="churn"}[1h]))'
             ' / sum(rate(mlspec_llm_requests_total{project="churn"}[1h]))',

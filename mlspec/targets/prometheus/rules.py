@@ -248,8 +248,8 @@ class _Builder:
                 alert_labels=self.p))
         if slo.availability is not None:
             a = slo.availability
-            ratio_1h = promql.error_ratio(requests, sel, "1h")
-            rec = self.record("project:mlspec_serving_availability:ratio_rate1h", group, f"1 - ({ratio_1h})")
+            rec = self.record("project:mlspec_serving_availability:ratio_rate1h", group,
+                              promql.success_ratio(requests, sel, "1h"))
             allowed = 1 - a
             fire_errors = min(above(allowed), 1.0) if allowed > 0 else 0.5
             self.rules.alerts.append(Alert(
