@@ -48,6 +48,10 @@ validator = pytest.mark.validator
 # --------------------------------------------------------------------------- compiling
 
 
+EXAMPLE_FOLDERS = {load_document(p)[0].data["project"]["name"]: p.parent
+                   for p in (ROOT / "examples").glob("*/mlproject.yaml")}
+
+
 def example_data(example: str) -> dict[str, Any]:
     doc, diags = load_document(ROOT / "examples" / example / "mlproject.yaml")
     assert doc is not None, diags
@@ -86,6 +90,12 @@ def compile_spec(folder: Path, data: dict[str, Any], *, project: Path | None = N
             "airflow", "models", "metrics", ".mlspec", "prepared", "__pycache__"))
     spec = folder / spec_name
     spec.write_text(yaml_dump(data), encoding="utf-8")
+    params = data.get("params_file")
+    if project is None and isinstance(params, str) and not (folder / params).exists():
+        # An example's params file, named beside its spec (the examples' project names are unique).
+        owner = EXAMPLE_FOLDERS.get((data.get("project") or {}).get("name"))
+        if owner is not None and (owner / params).is_file():
+            (folder / params).write_bytes((owner / params).read_bytes())
     checked = check_project(spec, display_name=spec_name, out_dir=folder, targets=["airflow"])
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
     if errors:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.compiling import emit, remember
+from tests.compiling import beside, emit, example_text, remember
 from mlspec import diagnostics as dx
 from mlspec.api import check_project
 from mlspec.language.types import cron_expression
@@ -61,9 +61,11 @@ def installed_targets_only(text: str) -> str:
     return "".join(out)
 
 
+
 def checked(text: str, targets: tuple[str, ...] = MINE):
     """Check a spec written to a fresh folder (the output folder too, as `mlspec compile` does)."""
     folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
+    beside(text, folder)
     path = folder / "mlproject.yaml"
     path.write_text(installed_targets_only(text), encoding="utf-8")
     return check_project(path, display_name="mlproject.yaml", targets=targets, out_dir=folder)
@@ -73,10 +75,6 @@ def plan_of(text: str, targets: tuple[str, ...] = MINE):
     result = checked(text, targets)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     return remember(result)
-
-
-def example_text(name: str) -> str:
-    return (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8")
 
 
 def workflows(plan) -> dict[str, dict[str, Any]]:
