@@ -48,6 +48,10 @@ def example_text(name: str) -> str:
 
 
 def beside(text: str, folder: Any) -> None:
-    """Copy the files an example's spec reads beside itself into ``folder``."""
-    if isinstance(text, ExampleText) and (text.folder / "params.yaml").is_file():
-        (folder / "params.yaml").write_bytes((text.folder / "params.yaml").read_bytes())
+    """Copy the files an example's spec reads beside itself (its ``params_file``) into ``folder``."""
+    import re
+
+    found = re.search(r"^params_file:\s*(\S+)", text, re.M) if isinstance(text, ExampleText) else None
+    if found and (text.folder / found[1]).is_file():
+        (folder / found[1]).parent.mkdir(parents=True, exist_ok=True)
+        (folder / found[1]).write_bytes((text.folder / found[1]).read_bytes())

@@ -95,6 +95,7 @@ def compile_spec(folder: Path, data: dict[str, Any], *, project: Path | None = N
         # An example's params file, named beside its spec (the examples' project names are unique).
         owner = EXAMPLE_FOLDERS.get((data.get("project") or {}).get("name"))
         if owner is not None and (owner / params).is_file():
+            (folder / params).parent.mkdir(parents=True, exist_ok=True)
             (folder / params).write_bytes((owner / params).read_bytes())
     checked = check_project(spec, display_name=spec_name, out_dir=folder, targets=["airflow"])
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
