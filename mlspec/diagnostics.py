@@ -327,6 +327,11 @@ GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
 JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
     "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
     "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
+SCHEDULER_DISABLED = _code("MS351", "a retraining schedule that no target runs", E,
+    "`retraining.scheduler` names the one target whose scheduler runs `retraining.schedule` (the "
+    "other keeps only manual and event triggers, so the project never trains twice per tick). It "
+    "names a target that the spec disables, or there is no schedule to run.",
+    "retraining:\n  schedule: '0 3 * * 1'\n  scheduler: airflow\ntargets:\n  airflow: {enabled: false}   # nothing runs the schedule")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "

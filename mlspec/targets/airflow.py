@@ -289,7 +289,9 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
     """Plain values for ``dag.py.j2``; the template encodes each with ``py``."""
     if kind == "pipeline":
         tasks = pipeline_tasks(plan, options)
-        schedule = plan.retraining.schedule if plan.retraining else None
+        r = plan.retraining
+        # The schedule's owner runs it; otherwise the DAG is triggered by hand or by the monitoring DAG.
+        schedule = r.schedule if r is not None and r.scheduler == "airflow" else None
         dag_id, what = pipeline_dag_id(plan), "training pipeline"
     else:
         tasks = monitoring_tasks(plan, options)

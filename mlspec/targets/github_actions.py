@@ -671,7 +671,7 @@ class _Builder:
     def triggers(self) -> dict[str, Any]:
         on: dict[str, Any] = {"workflow_dispatch": {}}
         r = self.plan.retraining
-        if r is not None and r.schedule:
+        if r is not None and r.schedule and r.scheduler == "github_actions":   # else Airflow runs it
             on["schedule"] = [{"cron": r.schedule}]
         if r is not None and r.on:
             on["repository_dispatch"] = {"types": [self.options.retrain_event]}

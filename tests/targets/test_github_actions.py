@@ -274,8 +274,9 @@ def test_a_workflow_over_500_kb_is_a_diagnostic() -> None:
 
 def test_triggers_come_from_retraining(reference) -> None:
     wf = train_workflow(reference)
-    assert on(wf) == {"workflow_dispatch": {}, "schedule": [{"cron": "0 3 * * 1"}],
-                      "repository_dispatch": {"types": ["mlspec-retrain"]}}
+    # The reference example also runs Airflow, which owns the schedule: no cron here.
+    assert reference.retraining.scheduler == "airflow"
+    assert on(wf) == {"workflow_dispatch": {}, "repository_dispatch": {"types": ["mlspec-retrain"]}}
     assert "pull_request_target" not in on(wf) and "workflow_run" not in on(wf)
     minimal = train_workflow(plan_of(example_text("minimal")))
     assert on(minimal) == {"workflow_dispatch": {}}
@@ -780,7 +781,7 @@ validation:
   approval: {required: true, environment: prod, reviewers: [ml-leads, "@org/team"]}
 registry: {backend: mlflow, uri: "http://mlflow:5000"}
 serving: {mode: batch, run: python -m demo.score, schedule: "0 2 * * *"}
-retraining: {schedule: "30 4 * * sun"}
+retraining: {schedule: "30 4 * * sun", scheduler: github_actions}
 """, targets=(
     "  docker: {registry: registry.example.com/ml}\n"
     # A real GPU runner has a custom label (declare it in actionlint.yaml) and is often
@@ -848,3 +849,25 @@ def test_a_project_below_the_root_runs_ci_only_for_its_own_changes(reference) ->
 def test_paths_filters_match_folder_names_literally(reference) -> None:
     on = ci_workflow(moved(reference, "ml/[x]*"))["on"]
     assert on["push"]["paths"][0] == "ml/\\[x\\]\\*/**"
+
+
+# --------------------------------------------------------------------------- one scheduler per schedule
+
+
+@pytest.mark.parametrize(("targets", "scheduler", "github_cron"), [
+    ({}, None, False),                                            # both on: Airflow owns it
+    ({"airflow": {"enabled": False}}, None, True),                # GitHub alone: GitHub owns it
+    ({}, "github_actions", True),                                 # asked for: GitHub, and Airflow stays unscheduled
+])
+def test_one_target_runs_the_retraining_schedule(targets: dict, scheduler: str | None, github_cron: bool) -> None:
+    retraining = {"schedule": "0 3 * * 1", **({"scheduler": scheduler} if scheduler else {})}
+    spec = {"mlspec": 1, "project": {"name": "demo"},
+            "training": {"run": "python train.py", "outputs": {"model": "models/model.pkl"}},
+            "retraining": retraining, "targets": targets}
+    plan = plan_of(json.dumps(spec), ("github_actions", "airflow"))
+    assert plan.retraining.scheduler == ("github_actions" if github_cron else "airflow")
+    triggers = on(train_workflow(plan))
+    assert ("schedule" in triggers) is github_cron and "workflow_dispatch" in triggers
+    if targets.get("airflow", {}).get("enabled", True):
+        dag = next(a for a in emit(plan, ["airflow"]) if a.path.endswith("_pipeline.py")).content
+        assert ("'0 3 * * 1'" in dag) is (not github_cron)
