@@ -793,3 +793,46 @@ def test_run_time_guards(runs: dict[str, Any]) -> None:
     assert (out / "jinja.txt").read_text(encoding="utf-8") == JINJA + "\n"
     # the granted secret came from an Airflow Variable; the other one was removed from the worker's env
     assert (out / "env.txt").read_text(encoding="utf-8") == "granted=from-a-variable\nother=unset\n"
+
+
+# --------------------------------------------------------------------------- stated minimum versions
+
+_REQUIRES_CHECK = r"""
+import ast, inspect, json, sys
+from importlib.metadata import version
+from packaging.requirements import Requirement
+
+findings, seen = [], set()
+for path in sys.argv[1:-1]:
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    (requires,) = [ast.literal_eval(n.value) for n in tree.body
+                   if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REQUIRES"]
+    for text in requires:
+        req = Requirement(text)
+        seen.add(text)
+        if not req.specifier.contains(version(req.name), prereleases=True):
+            findings.append(f"{path}: {req.name} {version(req.name)} does not satisfy {text}")
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+# ApprovalOperator passes it on to HITLOperator: look along the class chain.
+if not any("response_timeout" in inspect.signature(c.__init__).parameters for c in ApprovalOperator.__mro__
+           if "__init__" in vars(c)):
+    findings.append("ApprovalOperator takes no response_timeout")
+json.dump({"findings": findings, "seen": sorted(seen)}, open(sys.argv[-1], "w"))
+"""
+
+
+@validator
+def test_every_dag_states_the_versions_it_needs_and_the_tested_airflow_meets_them(tmp_path: Path) -> None:
+    """Each generated DAG names its oldest Airflow and providers (REQUIRES); the Airflow the tests
+    run satisfies every one of them, and has the ApprovalOperator argument the approval relies on."""
+    from mlspec.targets.airflow import MIN_AIRFLOW, MIN_STANDARD
+
+    dags = sorted(str(p) for p in (ROOT / "examples").glob("*/airflow/dags/*.py"))
+    assert dags
+    out = tmp_path / "result.json"
+    r = subprocess.run([V._airflow_python(), "-c", _REQUIRES_CHECK, *dags, str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["findings"] == []
+    assert {MIN_AIRFLOW, MIN_STANDARD} <= set(result["seen"])   # the churn pipeline has an approval
