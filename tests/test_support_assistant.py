@@ -142,3 +142,46 @@ def test_eval_budget_alerts_fire_on_the_series_a_real_eval_run_wrote(project: Pa
     test_file = tmp_path / "budget.test.yml"
     test_file.write_text(yaml.safe_dump(test, sort_keys=False))
     assert V.promtool_test_rules([test_file]) == []
+
+
+def test_an_eval_reads_its_golden_set_over_http(project: Path) -> None:
+    """A golden set served over HTTP (here a loopback server) is downloaded, checked against its
+    sha256 pin and scored; a changed file at the source is refused, not scored."""
+    import hashlib
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    served = project.parent / "served"
+    served.mkdir()
+    golden = (project / "data" / "golden.jsonl").read_bytes()
+    (served / "golden.jsonl").write_bytes(golden)
+    handler = partial(SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/golden.jsonl"
+        spec = project / "mlproject.yaml"
+        text = spec.read_text()
+        assert "    uri: data/golden.jsonl\n    version: v1\n" in text
+        spec.write_text(text.replace("    uri: data/golden.jsonl\n    version: v1\n",
+                                     f"    uri: {url}\n    version: sha256:{hashlib.sha256(golden).hexdigest()}\n"))
+        # The outputs as the assistant would write them: every answer right.
+        cases = [json.loads(line) for line in golden.decode().splitlines() if line.strip()]
+        (project / "outputs").mkdir(exist_ok=True)
+        (project / "outputs" / "answers.jsonl").write_text(
+            "".join(json.dumps({"id": c["id"], "output": c["expected"]}) + "\n" for c in cases))
+        r = _mlspec(project, "eval", "--name", "answers_exact", "--no-run", "--no-push", "--format", "json")
+        assert r.returncode == 0, r.stdout[-2000:]
+        (result,) = json.loads(r.stdout)["results"]
+        assert result["score"] == 1.0 and result["cases"] == len(cases)
+
+        (served / "golden.jsonl").write_bytes(golden + b'{"id": "new", "input": "?", "expected": "!"}\n')
+        r = _mlspec(project, "eval", "--name", "answers_exact", "--no-run", "--no-cache", "--no-push",
+                    "--format", "json")
+        assert r.returncode == 1
+        assert any("does not match its pin" in d["message"] for d in json.loads(r.stdout)["diagnostics"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
