@@ -370,6 +370,95 @@ def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pu
     return Outcome(ok, {"results": results, "push": push}, text)
 
 
+# =================================================================== llm-usage
+
+# Request-latency buckets (seconds) of mlspec_llm_request_duration_seconds: hosted-model calls
+# take from a tenth of a second to tens of seconds.
+LLM_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+USAGE_FIELDS = ("input_tokens", "output_tokens", "latency_ms", "cost_usd")
+
+
+@click.command(name="llm-usage")
+@SPEC
+@click.option("--log", "log", required=True, type=click.Path(dir_okay=False), metavar="FILE.jsonl",
+              help="The serving app's usage log: one JSON object per hosted-model request with "
+                   "input_tokens, output_tokens, latency_ms and cost_usd (each optional).")
+@_push_options
+@FORMAT
+def llm_usage(spec: str, log: str, pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Turn the serving app's LLM usage log into the mlspec_llm_* counters and latency histogram."""
+    run_command("llm-usage", spec, fmt, lambda ctx: _llm_usage(ctx, Path(log), pushgateway, no_push, textfile))
+
+
+def read_usage_log(path: Path, shown: str) -> list[dict[str, float]]:
+    """The requests of a usage log; a line that is not a JSON object of finite, non-negative
+    numbers is MS605 with its line number."""
+    import json
+    import math
+
+    from mlspec.runtime.data import DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_ENV
+
+    try:
+        limit = int(os.environ.get(MAX_DATA_BYTES_ENV) or DEFAULT_MAX_DATA_BYTES)
+    except ValueError:
+        limit = DEFAULT_MAX_DATA_BYTES
+    try:
+        if path.stat().st_size > limit:
+            raise Failure(dx.DATA_UNREADABLE, f"{shown} is larger than the {limit} byte limit", file=shown)
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failure(dx.DATA_UNREADABLE, f"cannot read the usage log {shown}: "
+                      f"{getattr(exc, 'strerror', None) or exc}", file=shown) from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise Failure(dx.DATA_UNREADABLE, f"{shown}:{n}: not a JSON object", file=shown,
+                          hint='one request a line: {"input_tokens": 812, "output_tokens": 95, '
+                               '"latency_ms": 640, "cost_usd": 0.0011}')
+        request: dict[str, float] = {}
+        for field in USAGE_FIELDS:
+            v = row.get(field)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise Failure(dx.DATA_UNREADABLE, f"{shown}:{n}: {field} must be a non-negative number, "
+                              f"not {v!r}"[:300], file=shown)
+            request[field] = float(v)
+        out.append(request)
+    return out
+
+
+def _llm_usage(ctx: Context, log: Path, pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import prometheus as prom
+
+    shown = ctx.shown(log)
+    requests = read_usage_log(log, shown)
+    labels = dict(project=ctx.project)
+    totals = {f: sum(r.get(f, 0.0) for r in requests) for f in USAGE_FIELDS}
+    latencies = [r["latency_ms"] / 1000 for r in requests if "latency_ms" in r]
+    # Totals over the whole log: counters that grow with it (a rotated log is a counter reset,
+    # which rate() handles), so the rate-based budget rules and panels read them directly.
+    samples = [prom.sample(mm.LLM_REQUESTS, len(requests), **labels),
+               prom.sample(mm.LLM_TOKENS, totals["input_tokens"], kind="input", **labels),
+               prom.sample(mm.LLM_TOKENS, totals["output_tokens"], kind="output", **labels),
+               prom.sample(mm.LLM_COST, totals["cost_usd"], **labels),
+               *prom.histogram(mm.LLM_LATENCY, LLM_LATENCY_BUCKETS, latencies, **labels)]
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
+                        groups=[([("command", "llm-usage")], samples)])
+    payload = {"log": shown, "requests": len(requests), "input_tokens": totals["input_tokens"],
+               "output_tokens": totals["output_tokens"], "cost_usd": round(totals["cost_usd"], 6),
+               "latency_observations": len(latencies), "push": push}
+    text = (f"{shown}: {len(requests)} request(s), {int(totals['input_tokens'])} input and "
+            f"{int(totals['output_tokens'])} output tokens, {totals['cost_usd']:.4f} USD\n")
+    return Outcome(True, payload, text)
+
+
 # =================================================================== check-data
 
 
