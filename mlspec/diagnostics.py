@@ -327,6 +327,11 @@ GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
 JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
     "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
     "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
+SCHEDULER_DISABLED = _code("MS351", "a retraining schedule that no target runs", E,
+    "`retraining.scheduler` names the one target whose scheduler runs `retraining.schedule` (the "
+    "other keeps only manual and event triggers, so the project never trains twice per tick). It "
+    "names a target that the spec disables, or there is no schedule to run.",
+    "retraining:\n  schedule: '0 3 * * 1'\n  scheduler: airflow\ntargets:\n  airflow: {enabled: false}   # nothing runs the schedule")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
@@ -370,6 +375,16 @@ EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
     "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
     "without a shared volume) while the artifact store or the registry is a folder on them: an error "
     "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
+GHA_TOO_MANY_JOBS = _code("MS411", "more GitHub Actions jobs than one workflow run may start", E,
+    "GitHub starts at most 256 jobs in one workflow run (a matrix counts each of its legs), and the "
+    "training workflow would need more: nodes that run in parallel each need a job, and a chain is "
+    "split where a job would outlast its runner's time limit (6 hours on GitHub-hosted runners). Run "
+    "fewer nodes side by side (one step can loop over many inputs), give steps `timeout`s so that more "
+    "of a chain fits in one job, or run the pipeline with another target (Airflow).")
+GHA_WORKFLOW_TOO_LARGE = _code("MS412", "GitHub Actions workflow file over 500 KB", E,
+    "GitHub does not start runs of a workflow file larger than 500 KB, and the training workflow "
+    "would be larger: mostly the nodes' commands and the files they pass. Shorten long commands "
+    "(move them into a script the step runs), or split the project into several specs.")
 RUNBOOK_URL_RELATIVE = _code("MS420", "alerts link to their runbook by a relative path", W,
     "The prometheus target emits alerts with a `runbook_url`, but `targets.prometheus.runbook_url` is "
     "not set, so the link is a path relative to the output folder: a Slack message or an e-mail "

@@ -19,8 +19,10 @@ import pytest
 
 from mlspec.api import check_project, emit_artifacts
 from mlspec.compiler.lineage import lock_data
+from mlspec.targets import available_targets, capability_diagnostics
 
 ROOT = Path(__file__).resolve().parent.parent
+_limits: dict[int, list[str]] = {}   # GitHub-limit diagnostics by chain length
 
 
 def _bench() -> Any:
@@ -41,8 +43,16 @@ def _compile(tmp: Path, steps: int) -> tuple[Any, dict[str, int]]:
     # for recursion that grows with 1,000 or 5,000 steps.
     sys.setrecursionlimit(len(inspect.stack(0)) + 400)
     try:
-        checked = check_project(spec, out_dir=folder)
+        checked = check_project(spec, out_dir=folder, check_targets=False)
         assert checked.ok, [d.message for d in checked.diagnostics if d.is_error][:3]
+        # The targets' own checks: GitHub's limits are the one thing a long chain may cross.
+        found = []
+        for name, target_class in available_targets().items():
+            if name in checked.target_options:
+                target = target_class(checked.target_options[name], ())
+                found += capability_diagnostics(target, checked.plan) + target.check(checked.plan)
+        assert not [d for d in found if d.is_error and d.code not in ("MS411", "MS412")], found[:3]
+        _limits[steps] = [d.code for d in found if d.code in ("MS411", "MS412")]
         artifacts = emit_artifacts(checked.plan, checked.target_options)
         sizes = {a.path: len(a.render(checked.plan.source).encode()) for a in artifacts}
     finally:
@@ -90,3 +100,11 @@ def test_the_lock_lists_direct_inputs_only(compiled) -> None:
     assert pipeline["step.s501"]["needs"] == ["step.s500"]
     assert pipeline["step.s501"]["inputs"] == ["out/s500.pq"]
     assert len(json.dumps(lock)) < 400 * len(lock["pipeline"])
+
+
+def test_github_limits(compiled) -> None:
+    """1,000 steps pack into a workflow GitHub runs (five a job); 5,000 need 1,000+ jobs, more
+    than GitHub starts in one run: a diagnostic, never a file GitHub refuses."""
+    assert _limits[1000] == []
+    assert _limits[5000] == ["MS411"]
+    assert compiled[1000][1][".github/workflows/bench-train.yml"] <= 500 * 1024

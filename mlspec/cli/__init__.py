@@ -73,6 +73,7 @@ RUNTIME = "mlspec.runtime.commands"
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
     "eval": (RUNTIME, "Run and score the spec's LLM evals."),
+    "llm-usage": (RUNTIME, "Turn a serving app's LLM usage log into the mlspec_llm_* metrics."),
     "audit": ("mlspec.runtime.audit_cli", "Who approved which model on what data and evidence; every promotion."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")

@@ -246,6 +246,9 @@ class Retraining:
     cooldown: str
     cooldown_seconds: int
     period_seconds: int | None = None  # longest gap between two scheduled runs (staleness alerts)
+    # The target whose scheduler runs `schedule` (None without one): one owner, or the project
+    # would train twice per tick, into the same registry.
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)

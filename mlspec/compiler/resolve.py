@@ -791,9 +791,14 @@ class Resolver:
         r = self.spec.retraining
         if not r:
             return None
+        scheduler = None
+        if r.schedule:
+            airflow = self.spec.targets.get("airflow") or {}
+            scheduler = r.scheduler or ("airflow" if airflow.get("enabled", True) is not False else "github_actions")
         return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
                             tuple(r.on), r.cooldown, duration_seconds(r.cooldown),
-                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None)
+                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None,
+                            scheduler=scheduler)
 
     def _llm(self) -> p.Llm | None:
         llm = self.spec.llm

@@ -509,6 +509,16 @@ def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
                      ("retraining", "on", i), hint=f"configure {requires}")
     if not spec.training:
         yield _d(doc, dx.MISSING_FOR_FEATURE, "retraining needs a training section", ("retraining",), key=True)
+    if r.scheduler is not None:
+        options = spec.targets.get(r.scheduler) or {}
+        if options.get("enabled", True) is False:
+            other = "github_actions" if r.scheduler == "airflow" else "airflow"
+            yield _d(doc, dx.SCHEDULER_DISABLED, f"retraining.scheduler is {r.scheduler}, but targets.{r.scheduler} "
+                     "is disabled: nothing would run the schedule", ("retraining", "scheduler"),
+                     hint=f"enable targets.{r.scheduler}, or set scheduler: {other} (or remove it for the default)")
+        elif not r.schedule:
+            yield _d(doc, dx.SCHEDULER_DISABLED, "retraining.scheduler is set but there is no retraining.schedule "
+                     "to run", ("retraining", "scheduler"), hint="add schedule: (e.g. '0 3 * * 1'), or remove scheduler")
 
 
 def contract_source(spec: Spec) -> str | None:

@@ -198,7 +198,7 @@ _CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly)|\S+ \S+ \S+ \S+ \S+)$"
 # What the runtime's data readers can check a column contract on (check-data, drift): the
 # language refuses a contract on anything else at compile time instead of failing at run time.
 CHECKABLE_FORMATS = ("parquet", "csv", "jsonl", "json")
-CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs", "https", "http")
 FORMAT_OF_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
                        ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 

@@ -195,7 +195,10 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
     data = []
     for name in node.data:
         src = plan.source_named(name)
-        content = _file_digest(base / src.uri) if src.scheme is None else None
+        # A fetch node writes its source: the file's content is its result, not its input (else
+        # the first run's key, taken before the file existed, never matches again).
+        writes = node.kind == "fetch" and src.uri in node.outputs
+        content = _file_digest(base / src.uri) if src.scheme is None and not writes else None
         data.append([name, src.uri, src.version, content])
     config: Any = None
     if node.runtime:

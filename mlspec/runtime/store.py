@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -450,15 +451,24 @@ def producers(plan: Any, node: Any) -> dict[str, list[str]]:
     return out
 
 
-def restore_node(store: Store, plan: Any, node: Any, base: Path, run: str) -> dict[str, str]:
+def restore_node(store: Store, plan: Any, node: Any, base: Path, run: str, *,
+                 made_here: Collection[str] = (), only: Collection[str] | None = None) -> dict[str, str]:
     """Download into ``base`` exactly the inputs of ``node`` that the nodes it needs produced, from
-    their records of ``run``; files already present with the recorded hash are kept."""
+    their records of ``run``; files already present with the recorded hash are kept. Inputs made
+    by the nodes in ``made_here`` (the same job, on the same disk) are skipped; ``only``, when
+    given, limits the restore to those paths."""
     import json
 
     from mlspec.language.types import relative_path_problem
 
     restored: dict[str, str] = {}
     for dep_id, wanted in producers(plan, node).items():
+        if dep_id in made_here:
+            continue
+        if only is not None:
+            wanted = [i for i in wanted if i in only]
+            if not wanted:
+                continue
         raw = store.read_ref(record_name(run, dep_id))
         if raw is None:
             raise MissingObject(f"run {run!r} has no record of {dep_id}, which should have produced "

@@ -24,6 +24,7 @@ from mlspec.diagnostics import Severity
 from mlspec.targets import available_targets
 from mlspec.targets import docker as dk
 from tests import validators as V
+from tests.compiling import beside, example_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlproject.yaml"))
@@ -57,6 +58,7 @@ def installed_targets_only(text: str) -> str:
 
 def checked(text: str, targets: tuple[str, ...] = ("docker",)):
     folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
+    beside(text, folder)
     path = folder / "mlproject.yaml"
     path.write_text(installed_targets_only(text), encoding="utf-8")
     return check_project(path, display_name="mlproject.yaml", targets=targets, out_dir=folder)
@@ -66,10 +68,6 @@ def plan_of(text: str, targets: tuple[str, ...] = ("docker",)):
     result = checked(text, targets)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     return result.plan
-
-
-def example_text(name: str) -> str:
-    return (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8")
 
 
 def files(plan, template_dirs=()) -> dict[str, str]:

@@ -21,10 +21,12 @@ import posixpath
 from pathlib import Path
 
 import pytest
+
 from docker.utils.build import Pattern, exclude_paths
 
 from mlspec.api import check_project
 from mlspec.targets import docker as dk
+from tests.compiling import beside, example_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlproject.yaml"))
@@ -73,6 +75,7 @@ DECOY_OUTPUTS = ("models/other.pkl", "metrics/live.json", "metrics/eval.json")
 
 
 def plan_for(text: str, folder: Path):
+    beside(text, folder)
     spec = folder / "mlproject.yaml"
     spec.write_text(text, encoding="utf-8")
     result = check_project(spec, display_name="mlproject.yaml", targets=("docker",), out_dir=folder)
@@ -137,8 +140,7 @@ def under(files: set[str], path: str) -> set[str]:
 
 
 def cases() -> list[tuple[str, str]]:
-    return [(name, (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8"))
-            for name in EXAMPLES] + [("kedro-like", KEDRO)]
+    return [(name, example_text(name)) for name in EXAMPLES] + [("kedro-like", KEDRO)]
 
 
 @pytest.fixture(params=cases(), ids=lambda c: c[0])
