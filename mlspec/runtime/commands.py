@@ -1055,6 +1055,11 @@ def run_node_id(plan: Any, name: str) -> str | None:
     return None
 
 
+def run_textfile_name(project: str, node: str) -> str:
+    """One file per node: the collector reads them all, a later node never erases an earlier one."""
+    return f"{project}_run_{node.replace('.', '_')}.prom"
+
+
 def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
     from mlspec.runtime import prometheus as prom
 
@@ -1094,11 +1099,10 @@ def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, p
     samples = run_samples(ctx.project, node, status == "success", ts)
     mon = ctx.plan.monitoring
     if not textfile and mon is not None and mon.textfile_dir:
-        # One file per node: the collector reads them all, a later node never erases an earlier one.
-        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
-    # POST: a failure replaces success and timestamp but keeps the last success time.
+        textfile = str(ctx.spec_path(mon.textfile_dir) / run_textfile_name(ctx.project, node))
+    # POST: a failure replaces success and timestamp but keeps the last success time (the textfile too).
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
-                        groups=[([("node", node)], samples)], method="POST")
+                        groups=[([("node", node)], samples)], method="POST", keep=[mm.RUN_LAST_SUCCESS])
     where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
     payload = {"node": node, "status": status, "timestamp": ts, "push": push}
     text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else

@@ -291,11 +291,13 @@ def gateway_url(plan: Any, url: str | None = None) -> str | None:
 
 def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: bool, textfile: str | None,
                  grouping: Iterable[tuple[str, str]] = (), groups: list[tuple[list[tuple[str, str]], list[Any]]]
-                 | None = None, method: str = "PUT") -> dict[str, Any]:
+                 | None = None, method: str = "PUT", keep: Iterable[Any] = ()) -> dict[str, Any]:
     """Write the textfile and push to the gateway; failures are warnings. Returns a JSON summary.
 
     The group is ``job/mlspec/project/<name>`` + ``command/<command>`` + ``grouping``; with
     ``groups``, each ``(labels, samples)`` is pushed to ``job/mlspec/project/<name>`` + labels.
+    ``keep``: metrics the textfile keeps from its previous contents when ``samples`` lacks them
+    (what a ``POST`` keeps on the gateway).
     """
     from mlspec.runtime import prometheus as prom
 
@@ -306,7 +308,7 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     if textfile:
         path = Path(textfile)
         try:
-            prom.write_textfile(path, samples)
+            prom.write_textfile(path, samples, keep=keep)
             info["textfile"] = ctx.shown(path)
         except (OSError, ValueError) as exc:
             ctx.add(dx.DATA_UNREADABLE, f"cannot write the metrics text file {textfile}: "

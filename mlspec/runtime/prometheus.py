@@ -88,11 +88,57 @@ def exposition(samples: Iterable[Sample]) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def write_textfile(path: Path, samples: Iterable[Sample]) -> None:
-    """For node_exporter's textfile collector: written atomically; the name should end in .prom."""
+def write_textfile(path: Path, samples: Iterable[Sample], *, keep: Iterable[MetricDef] = ()) -> None:
+    """For node_exporter's textfile collector: written atomically; the name should end in .prom.
+
+    ``keep``: metrics whose series the file already holds survive unless ``samples`` sets the same
+    series again -- a textfile is replaced whole, unlike a Pushgateway ``POST``, so a failed run
+    would otherwise erase the last success time the staleness alerts read.
+    """
     from mlspec.runtime.common import write_atomic
 
+    samples = list(samples)
+    keep = tuple(keep)
+    if keep:
+        try:
+            old = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            old = ""
+        fresh = {(s.metric.name, s.labels) for s in samples}
+        samples += [s for s in read_samples(old, keep) if (s.metric.name, s.labels) not in fresh]
     write_atomic(Path(path), exposition(samples))
+
+
+_SAMPLE_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?[ \t]*$')
+_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def read_samples(text: str, metrics: Iterable[MetricDef]) -> list[Sample]:
+    """The series of ``metrics`` in exposition ``text`` (what :func:`exposition` writes); lines that
+    do not parse, or whose labels differ from the metric's definition, are skipped."""
+    wanted = {m.name: m for m in metrics}
+    out: list[Sample] = []
+    for line in text.splitlines():
+        m = _SAMPLE_LINE.match(line)
+        if not m or m.group(1) not in wanted:
+            continue
+        labels: dict[str, str] = {}
+        body = m.group(2) or ""
+        pos = 0
+        while pos < len(body):
+            pair = _LABEL_PAIR.match(body, pos)
+            if not pair or pair.end() == pos:
+                labels = {}
+                break
+            labels[pair.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
+                                           pair.group(2))
+            pos = pair.end()
+        try:
+            value = float(m.group(3))
+            out.append(sample(wanted[m.group(1)], value, **labels))
+        except ValueError:
+            continue
+    return out
 
 
 # ------------------------------------------------------------------ Pushgateway
