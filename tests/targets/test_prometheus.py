@@ -271,9 +271,45 @@ def test_alertmanager_routes(reference) -> None:
                         "slack_configs": [{"channel": "#growth-ml-alerts", "send_resolved": True}]}
     project_route = am["route"]["routes"][0]
     assert project_route["matchers"] == ['project="churn"']
-    assert project_route["routes"][0]["matchers"] == [
-        'event=~"data_drift|concept_drift|pipeline_drift|slo|freshness|pipeline_failure|budget"',
-        'severity=~"warning|critical"']
+    # One route per cadence: the hourly checks and pipeline failures remind hourly; the continuously
+    # scraped SLO and budget signals keep Alertmanager's defaults.
+    assert [(r["receiver"], r["matchers"], r["group_interval"], r["repeat_interval"], r["continue"])
+            for r in project_route["routes"]] == [
+        ("churn-0-slack", ['event=~"data_drift|concept_drift|pipeline_drift|freshness|pipeline_failure"',
+                           'severity=~"warning|critical"'], "5m", "1h", True),
+        ("churn-0-slack", ['event=~"slo|budget"', 'severity=~"warning|critical"'], "5m", "4h", True),
+    ]
+
+
+@validator
+@pytest.mark.parametrize(("monitoring", "retraining", "checks", "failure"), [
+    ("@daily", "0 3 * * 1", ("1h", "24h"), ("5m", "4h")),        # drift reminds daily, failures sooner
+    ("@hourly", None, ("5m", "1h"), ("5m", "1h")),
+    ("*/10 * * * *", "@daily", ("5m", "1h"), ("5m", "1h")),      # never under an hour
+    ("0 0 * * 0", None, ("1h", "120h"), ("5m", "4h")),           # weekly: capped at the notification log's 120 h
+    ("0 */6 * * *", "@daily", ("15m", "6h"), ("5m", "1h")),
+])
+def test_alert_timers_follow_each_signals_schedule(tmp_path, monitoring, retraining, checks, failure) -> None:
+    from mlspec.targets.prometheus.alertmanager import signal_timers
+
+    spec = ("mlspec: 1\nproject: {name: cadence}\ntraining: {run: 'true', outputs: {model: m.bin}}\n"
+            "data:\n  ref: {uri: ref.csv, role: reference}\n  cur: {uri: cur.csv, role: live, freshness: 2h}\n"
+            f"monitoring:\n  schedule: '{monitoring}'\n  reference: data.ref\n  current: data.cur\n"
+            "  drift: [{columns: [x], method: psi, threshold: 0.2}]\n  pushgateway: http://pg:9091\n"
+            "  alerts: [{channel: webhook, to: 'https://hooks.example.com/x'}]\n"
+            + (f"retraining: {{schedule: '{retraining}', on: [data_drift]}}\n" if retraining else ""))
+    (tmp_path / "mlproject.yaml").write_text(spec)
+    plan, files = compile_spec(tmp_path / "mlproject.yaml", tmp_path / "out")
+    timers = signal_timers(plan)
+    assert {e: timers[e] for e in ("data_drift", "concept_drift", "pipeline_drift", "freshness")} == dict.fromkeys(
+        ("data_drift", "concept_drift", "pipeline_drift", "freshness"), checks)
+    assert timers["pipeline_failure"] == failure
+    assert timers["slo"] == timers["budget"] == ("5m", "4h")
+    am = yaml.safe_load(files["monitoring/alertmanager/cadence.yml"])
+    routes = am["route"]["routes"][0]["routes"]
+    drift_route = next(r for r in routes if "data_drift" in r["matchers"][0])
+    assert (drift_route["group_interval"], drift_route["repeat_interval"]) == checks
+    assert V.amtool_check_config(tmp_path / "out" / "monitoring/alertmanager/cadence.yml") == []
 
 
 def _secret_keys(node: Any, path: str = "") -> list[str]:
