@@ -10,7 +10,7 @@ so one run reports every problem it can find.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,33 @@ def _spec_dir(doc: Any, out_dir: str | os.PathLike[str] | None) -> str:
     return Path(rel).as_posix()
 
 
+def git_root(folder: Path) -> Path | None:
+    """The nearest folder at or above ``folder`` holding ``.git`` (a folder, or a file in a
+    worktree or submodule): found by walking up, no git binary needed."""
+    folder = folder.resolve()
+    for candidate in (folder, *folder.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return None
+
+
+def _workflows_not_read(spec_path: Path, out: Path, file: str) -> list[Diagnostic]:
+    """MS512: the workflows land in ``OUT/.github/workflows`` and OUT is inside a git
+    repository but not its root, where GitHub reads them."""
+    root = git_root(out)
+    if root is None or root == out.resolve():
+        return []
+    spec = os.path.relpath(spec_path.resolve(), root)
+    out_rel = os.path.relpath(out.resolve(), root)
+    return [Diagnostic(
+        dx.WORKFLOWS_NOT_READ,
+        f"the workflows are written to {Path(out_rel, '.github', 'workflows').as_posix()}/, but GitHub reads "
+        f"them only from .github/workflows/ at the repository root",
+        severity=dx.Severity.WARNING, file=file,
+        hint=f"compile from the repository root: `mlspec compile {Path(spec).as_posix()} --out .` "
+             "(or `mlspec compile --all`); the workflows then run only for changes to this project")]
+
+
 @dataclass
 class Compiled:
     checked: Checked
@@ -175,18 +202,24 @@ def emit_artifacts(plan: Any, targets: Mapping[str, Any] | Sequence[str],
 def compile_project(
     spec_path: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
     targets: Sequence[str] = (), check: bool = False, force: bool = False, strict: bool = False,
-    template_dirs: Sequence[Path] = (), display_name: str | None = None,
+    template_dirs: Sequence[Path] = (), display_name: str | None = None, checked: Checked | None = None,
 ) -> Compiled:
-    """Validate, then write (or with ``check`` compare) every artifact of the spec."""
+    """Validate, then write (or with ``check`` compare) every artifact of the spec.
+    ``checked`` is the spec already checked with the same arguments (several specs are
+    checked first, to find two with the same project name before anything is written)."""
     from mlspec.output.writer import write_artifacts
 
     spec_path = Path(spec_path)
     out = Path(out_dir) if out_dir is not None else spec_path.parent
-    checked = check_project(spec_path, display_name=display_name, targets=targets, strict=strict,
-                            out_dir=out, template_dirs=template_dirs)
+    if checked is None:
+        checked = check_project(spec_path, display_name=display_name, targets=targets, strict=strict,
+                                out_dir=out, template_dirs=template_dirs)
     result = Compiled(checked, out)
     if not checked.ok:
         return result
+    if "github_actions" in checked.target_options:
+        checked.diagnostics = dx.sort_diagnostics(
+            [*checked.diagnostics, *_workflows_not_read(spec_path, out, checked.file)])
     plan = checked.plan
     try:
         result.artifacts = emit_artifacts(plan, checked.target_options, template_dirs)
@@ -201,11 +234,74 @@ def compile_project(
             dx.TEMPLATE_ERROR, f"{where}{message}", file=checked.file,
             hint="fix the template in --template-dir, or remove it to use the built-in one")])
         return result
+    from mlspec.output.writer import index_name
+
     written = write_artifacts(result.artifacts, out, source=plan.source, force=force, check=check,
                               scope=list(checked.target_options) if targets else None,
-                              protected=[spec_path])
+                              protected=[spec_path], index=index_name(plan.project.name))
     result.changes = list(written.changes)
     result.outcome = written.outcome
     checked.diagnostics = dx.sort_diagnostics(
         checked.diagnostics + list(written.diagnostics))
     return result
+
+
+def duplicate_projects(checked: Sequence[Checked]) -> list[Diagnostic]:
+    """MS513 at ``project.name`` of every spec whose project name another spec of the same
+    compile has: they would write the same files."""
+    by_name: dict[str, list[Checked]] = {}
+    for c in checked:
+        if c.spec is not None:
+            by_name.setdefault(c.spec.project.name, []).append(c)
+    out = []
+    for name, group in sorted(by_name.items()):
+        if len(group) < 2:
+            continue
+        for c in group:
+            others = ", ".join(o.file for o in group if o is not c)
+            out.append(Diagnostic(dx.DUPLICATE_PROJECT, f"project {name!r} is also the project name of {others}",
+                                  file=c.file, path=("project", "name"), span=c.doc.span(("project", "name")),
+                                  hint="every file name carries the project name: give each project its own"))
+    return out
+
+
+def find_specs(root: Path, name: str = "mlproject.yaml") -> list[Path]:
+    """Every ``name`` under ``root``, sorted, outside hidden folders (.git, .venv, …),
+    ``node_modules``, ``__pycache__`` and folders the root ``.gitignore`` names (its plain
+    and ``*`` patterns; negations and anchored paths are not interpreted)."""
+    import fnmatch
+
+    ignored = ["node_modules", "__pycache__"]
+    try:
+        lines = (root / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "/" not in line.rstrip("/"):
+            ignored.append(line.rstrip("/"))
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not any(fnmatch.fnmatchcase(d, pattern) for pattern in ignored))
+        if name in files and not os.path.islink(os.path.join(folder, name)):
+            found.append(Path(folder, name))
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def retire_projects(out: Path, keep: Collection[str], *, check: bool = False) -> list[tuple[str, Any]]:
+    """Remove the files of every project whose index lies in ``out`` but whose spec (the
+    index's ``source``, relative to ``out``) no longer exists and is not in ``keep`` (the
+    project names just compiled): ``[(index name, WriteResult)]``. ``check`` only reports."""
+    from mlspec.output.writer import INDEX_NAME, index_source, project_indexes, write_artifacts
+
+    found = [(project, name) for project, name in project_indexes(out).items() if project not in keep]
+    if (out / INDEX_NAME).is_file():
+        found.append(("", INDEX_NAME))
+    results = []
+    for _, name in found:
+        source = index_source(out, name)
+        if source is None or (out / source).exists():
+            continue
+        results.append((name, write_artifacts([], out, source=source, check=check, index=name, retire=True)))
+    return results

@@ -327,6 +327,11 @@ GATE_EVAL_UNKNOWN = _code("MS348", "gate reads an unknown eval", E,
 JUDGE_CONFIG = _code("MS349", "judge settings do not fit its provider", E,
     "`openai_compatible` needs `base_url` and takes an `api_key_secret` listed in `environment.secrets`; "
     "`local` needs an `entrypoint` and takes neither `base_url` nor `api_key_secret`.")
+SCHEDULER_DISABLED = _code("MS351", "a retraining schedule that no target runs", E,
+    "`retraining.scheduler` names the one target whose scheduler runs `retraining.schedule` (the "
+    "other keeps only manual and event triggers, so the project never trains twice per tick). It "
+    "names a target that the spec disables, or there is no schedule to run.",
+    "retraining:\n  schedule: '0 3 * * 1'\n  scheduler: airflow\ntargets:\n  airflow: {enabled: false}   # nothing runs the schedule")
 DATA_NOT_ON_RUNNER = _code("MS350", "pipeline data that a fresh machine will not have", W,
     "A pipeline node reads a data source at a relative path that no node writes and no `fetch:` "
     "brings, and the file is missing or ignored by git: on a CI runner or an Airflow worker the "
@@ -355,6 +360,16 @@ EPHEMERAL_STATE = _code("MS410", "state kept on throw-away machines", E,
     "A target runs nodes on machines discarded after each job (GitHub Actions runners, Kubernetes pods "
     "without a shared volume) while the artifact store or the registry is a folder on them: an error "
     "when a gate compares with `baseline: production`, a warning otherwise. Set `storage: {uri: s3://…}`.")
+GHA_TOO_MANY_JOBS = _code("MS411", "more GitHub Actions jobs than one workflow run may start", E,
+    "GitHub starts at most 256 jobs in one workflow run (a matrix counts each of its legs), and the "
+    "training workflow would need more: nodes that run in parallel each need a job, and a chain is "
+    "split where a job would outlast its runner's time limit (6 hours on GitHub-hosted runners). Run "
+    "fewer nodes side by side (one step can loop over many inputs), give steps `timeout`s so that more "
+    "of a chain fits in one job, or run the pipeline with another target (Airflow).")
+GHA_WORKFLOW_TOO_LARGE = _code("MS412", "GitHub Actions workflow file over 500 KB", E,
+    "GitHub does not start runs of a workflow file larger than 500 KB, and the training workflow "
+    "would be larger: mostly the nodes' commands and the files they pass. Shorten long commands "
+    "(move them into a script the step runs), or split the project into several specs.")
 RUNBOOK_URL_RELATIVE = _code("MS420", "alerts link to their runbook by a relative path", W,
     "The prometheus target emits alerts with a `runbook_url`, but `targets.prometheus.runbook_url` is "
     "not set, so the link is a path relative to the output folder: a Slack message or an e-mail "
@@ -381,7 +396,7 @@ ORPHAN_ARTIFACT = _code("MS507", "artifact no longer produced", E,
     "`compile --check`: a file mlspec wrote earlier is no longer produced by the spec "
     "(compile removes it).")
 UNPROVEN_FILE = _code("MS508", "index lists a file mlspec cannot prove it wrote", W,
-    "The index of generated files (`.mlspec-manifest.json`) lists a file the spec no longer "
+    "The index of generated files (`.mlspec-manifest.<project>.json`) lists a file the spec no longer "
     "produces, but the file does not prove it is mlspec's: no mlspec header with a matching "
     "hash (or, for JSON, not the recorded hash at a path mlspec generates), or the entry names "
     "the spec, something under `.git`, or a path outside the output folder. mlspec leaves it "
@@ -399,6 +414,22 @@ UNFINISHED_WRITE = _code("MS511", "an interrupted compile left unfinished work",
     "`compile --check`: a journal (`.mlspec-journal.json`) shows that a compile was killed "
     "while moving files into place; run `mlspec compile` to complete or undo it. Also reported "
     "when the journal cannot be replayed because of a file-system error.")
+WORKFLOWS_NOT_READ = _code("MS512", "workflows written where GitHub does not read them", W,
+    "GitHub reads workflows only from `.github/workflows/` at the repository's root, but this "
+    "compile writes them into a folder below it (the output folder is not the git root). The "
+    "hint names the command that writes them to the root, limited to the project by `paths:`.",
+    "mlspec compile ml/churn/mlproject.yaml            # writes ml/churn/.github/workflows/\n"
+    "mlspec compile ml/churn/mlproject.yaml --out .    # from the root: .github/workflows/")
+DUPLICATE_PROJECT = _code("MS513", "two specs of one compile have the same project name", E,
+    "Several specs compiled into one output folder share it file by file, and every file name "
+    "carries `project.name`: two specs with the same name would write the same files. Nothing "
+    "is written for either.",
+    "project: {name: churn}    # in a/mlproject.yaml and b/mlproject.yaml: rename one")
+OTHER_PROJECTS_FILE = _code("MS514", "another project's file", E,
+    "The output folder holds several projects, each with its own index "
+    "(`.mlspec-manifest.<project>.json`); another project's index lists a file this compile "
+    "would write. A compile never changes another project's files, also not with `--force`: "
+    "give the projects different names.")
 
 # 6 — runtime commands
 GATE_FAILED = _code("MS601", "gate failed", E,

@@ -57,11 +57,14 @@ LLM_EVAL_PASSED = _m("mlspec_llm_eval_passed", "gauge",
                      "1 when the eval's score was within its bounds and budgets, 0 when not.", "eval")
 LLM_EVAL_ERRORS = _m("mlspec_llm_eval_errors", "gauge",
                      "Cases of an LLM eval that could not be scored (no output, unusable judge reply).", "eval")
+LLM_EVAL_BUDGET = _m("mlspec_llm_eval_budget_value", "gauge",
+                     "An LLM eval's figure for one llm.budgets entry, in that budget's unit (tokens, ms, USD "
+                     "per 1000 requests).", "eval", "budget")
 
 ALL: tuple[MetricDef, ...] = (
     DRIFT_SCORE, DRIFT_PVALUE, DRIFT_DETECTED, PERFORMANCE, DATA_LAST_UPDATED, SCHEMA_VIOLATIONS,
     GATE_VALUE, GATE_PASSED, RUN_SUCCESS, RUN_TIMESTAMP, RUN_LAST_SUCCESS, CHECK_OUTCOME, RETRAIN_TRIGGERED,
-    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY, LLM_EVAL_SCORE, LLM_EVAL_PASSED, LLM_EVAL_ERRORS,
+    LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY, LLM_EVAL_SCORE, LLM_EVAL_PASSED, LLM_EVAL_ERRORS, LLM_EVAL_BUDGET,
 )
 BY_NAME = {m.name: m for m in ALL}
 

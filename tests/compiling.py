@@ -29,3 +29,29 @@ def options_of(plan: Any, names: Sequence[str]) -> dict[str, Any]:
 def emit(plan: Any, names: Sequence[str], template_dirs: Sequence[Any] = ()) -> list[Any]:
     """The artifacts of ``names`` for a plan from :func:`remember` (default options otherwise)."""
     return emit_artifacts(plan, options_of(plan, names), template_dirs)
+
+
+class ExampleText(str):
+    """An example's spec text that remembers its folder, for the files it names beside it
+    (``params_file``): a test that writes the text elsewhere copies them with :func:`beside`."""
+
+    folder: Any
+
+
+def example_text(name: str) -> str:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "examples" / name
+    text = ExampleText((folder / "mlproject.yaml").read_text(encoding="utf-8"))
+    text.folder = folder
+    return text
+
+
+def beside(text: str, folder: Any) -> None:
+    """Copy the files an example's spec reads beside itself (its ``params_file``) into ``folder``."""
+    import re
+
+    found = re.search(r"^params_file:\s*(\S+)", text, re.M) if isinstance(text, ExampleText) else None
+    if found and (text.folder / found[1]).is_file():
+        (folder / found[1]).parent.mkdir(parents=True, exist_ok=True)
+        (folder / found[1]).write_bytes((text.folder / found[1]).read_bytes())

@@ -35,10 +35,7 @@ def cases() -> list[tuple[str, str]]:
 @cache
 def extension_for(path: str) -> type[SingleFileSnapshotExtension]:
     name = Path(path).name
-    if name.startswith("Dockerfile"):
-        suffix = "Dockerfile"  # Dockerfile.train keeps the name linters recognise
-    else:
-        suffix = Path(path).suffix.lstrip(".") or name.lstrip(".") or "txt"
+    suffix = Path(path).suffix.lstrip(".") or name.lstrip(".") or "txt"  # <project>.train.Dockerfile: "Dockerfile"
 
     class Extension(SingleFileSnapshotExtension):
         _write_mode = WriteMode.TEXT

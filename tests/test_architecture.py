@@ -214,7 +214,7 @@ def test_the_uid_the_user_set_is_the_uid_of_every_artifact(tmp_path: Path) -> No
     result = compile_project(tmp_path / "mlproject.yaml", out_dir=tmp_path)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     texts = {a.path: a.content for a in result.artifacts}
-    assert "USER 20000:20000" in texts["docker/Dockerfile.serve"] or "USER 20000" in texts["docker/Dockerfile.serve"]
+    assert "USER 20000:20000" in texts["docker/demo.serve.Dockerfile"] or "USER 20000" in texts["docker/demo.serve.Dockerfile"]
     assert "runAsUser: 20000" in texts["k8s/demo.yaml"]
     dag = next(t for p, t in texts.items() if p.endswith("_pipeline.py"))
     assert "20000" in dag
@@ -239,11 +239,20 @@ def test_one_cron_policy_for_every_target(tmp_path: Path) -> None:
     result = compile_project(tmp_path / "mlproject.yaml", out_dir=tmp_path)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     texts = {a.path: a.content for a in result.artifacts}
-    train = yaml.safe_load(texts[".github/workflows/demo-train.yml"])
-    assert train["on"]["schedule"] == [{"cron": "0 3 1 1,7 0"}]
+    # Airflow owns the retraining schedule by default; GitHub gets the same form when it owns it.
+    assert "schedule" not in yaml.safe_load(texts[".github/workflows/demo-train.yml"])["on"]
     assert "'0 3 1 1,7 0'" in texts["airflow/dags/demo_pipeline.py"]
     (job,) = yaml.safe_load_all(texts["k8s/demo.yaml"])
     assert job["spec"]["schedule"] == "0 2 * * 0,6"
+    spec = tmp_path / "mlproject.yaml"
+    spec.write_text(spec.read_text().replace('retraining: {schedule: "0 3 1 jan,jul 7"}',
+                                             'retraining: {schedule: "0 3 1 jan,jul 7", scheduler: github_actions}'))
+    result = compile_project(spec, out_dir=tmp_path)
+    assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
+    texts = {a.path: a.content for a in result.artifacts}
+    train = yaml.safe_load(texts[".github/workflows/demo-train.yml"])
+    assert train["on"]["schedule"] == [{"cron": "0 3 1 1,7 0"}]
+    assert "'0 3 1 1,7 0'" not in texts["airflow/dags/demo_pipeline.py"]
 
 
 def test_serving_selector_is_one_fact_for_rules_and_dashboard(tmp_path: Path) -> None:

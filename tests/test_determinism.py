@@ -40,9 +40,9 @@ def compile_copy(example: str, dest: Path, *, seed: str, text: str | None = None
                  absolute: bool = False) -> dict[str, str]:
     src = ROOT / "examples" / example
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".mlspec", "__pycache__"))
-    for generated in (".github", "airflow", "docker", "monitoring", "k8s", "MODEL_CARD.md", "mlspec.lock.json",
-                      ".dockerignore", ".mlspec-manifest.json"):
-        target = dest / generated
+    generated = [dest / name for name in (".github", "airflow", "docker", "monitoring", "k8s", ".dockerignore")]
+    generated += [*dest.glob("MODEL_CARD*.md"), *dest.glob("mlspec*.lock.json"), *dest.glob(".mlspec-manifest*.json")]
+    for target in generated:
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
@@ -85,7 +85,7 @@ def normalised(folder: Path) -> dict[str, str]:
     spec_hash = hashlib.sha256((folder / "mlproject.yaml").read_bytes()).hexdigest()
     out = {}
     for rel in tree_digest(folder):
-        if rel in ("mlproject.yaml", ".mlspec-manifest.json") or rel.startswith(("churn/", "data/", "monitoring/current")):
+        if rel == "mlproject.yaml" or rel.startswith(".mlspec-manifest") or rel.startswith(("churn/", "data/", "monitoring/current")):
             continue
         if rel.endswith((".png", ".html", ".sha256")):   # example docs (a report screenshot), not generated
             continue

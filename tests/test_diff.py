@@ -121,11 +121,29 @@ def test_a_secret_reaching_a_new_node_is_risky(tmp_path: Path) -> None:
     result = diff(tmp_path, old, new)
     node = find(result, "secret AWS_ACCESS_KEY_ID → nodes")
     assert node.risky and node.new == "node step.prepare"
-    job = next(c for c in result.risky if c.subject.startswith("secret AWS_ACCESS_KEY_ID → jobs in .github/workflows/"))
-    assert job.new == "job step-prepare"
+    # step.prepare shares the job `train` with the data check, which already reads every secret
+    # (and the job's store steps read this one): no job gains it, so no job-level change.
+    assert not [c for c in result.changes if c.subject.startswith("secret AWS_ACCESS_KEY_ID → jobs in ")]
     # The other direction is a removal, not a risk.
     back = diff(tmp_path / "b", new, old)
     assert not back.risky and find(back, "secret AWS_ACCESS_KEY_ID → nodes").effect == "removed"
+
+
+def test_a_secret_reaching_a_new_job_is_risky(tmp_path: Path) -> None:
+    fan_out = """\
+mlspec: 1
+project: {name: fan}
+environment: {secrets: [TOKEN]}
+steps:
+  a: {run: ./a.sh, secrets: []}
+  b: {run: ./b.sh, needs: [steps.a], secrets: []}
+  c: {run: ./c.sh, needs: [steps.a], secrets: []}
+training: {run: ./train.sh, needs: [steps.b, steps.c], outputs: {model: m.bin}, secrets: []}
+"""
+    result = diff(tmp_path, fan_out, edit(fan_out, ("./b.sh, needs: [steps.a], secrets: []",
+                                                   "./b.sh, needs: [steps.a], secrets: [TOKEN]")))
+    job = next(c for c in result.risky if c.subject.startswith("secret TOKEN → jobs in .github/workflows/"))
+    assert job.new == "job step-b"
 
 
 def test_permissions_widened_by_pushing_to_ghcr(tmp_path: Path) -> None:
@@ -162,7 +180,7 @@ def test_schedules_images_resources_data_params(tmp_path: Path) -> None:
     result = diff(tmp_path, REFERENCE, new)
     assert (find(result, "retraining schedule").old, find(result, "retraining schedule").new) == ("0 3 * * 1", "0 4 * * 1")
     assert find(result, "base image").new == "python:3.12-slim"
-    image = find(result, "image in docker/Dockerfile.train")
+    image = find(result, "image in docker/churn.train.Dockerfile")
     assert (image.old, image.new) == ("python:3.11-slim", "python:3.12-slim")
     assert (find(result, "node train").old, find(result, "node train").new) == ("cpu 4, memory 8Gi", "cpu 8, memory 16Gi")
     assert (find(result, "data customers version").old, find(result, "data customers version").new) == ("2026-11-01", "2026-12-01")

@@ -69,7 +69,12 @@ def test_interpolated_values_are_shell_quoted() -> None:
     train = plan.node("train")
     assert "--flag true --rate 0.5 --home ${HOME} $$USER ${literal}" in train.command
     assert dict(train.env)["MLSPEC_SEED"] == "7"
-    assert plan.node("register").inputs == ("out/a.csv", "models/m.pkl", "metrics/train.json", "metrics/eval.json")
+    # Direct inputs: what register itself reads (its needs, gate/approve, write nothing) ...
+    assert plan.node("register").inputs == ("models/m.pkl", "metrics/eval.json")
+    # ... and, computed on demand, everything upstream writes (what an empty machine must restore).
+    assert set(plan.upstream_inputs("register")) == {"models/m.pkl", "metrics/eval.json", "out/a.csv",
+                                                     "metrics/train.json"}
+    assert plan.node("train").inputs == ("out/a.csv",)
 
 
 def test_order_does_not_depend_on_yaml_key_order() -> None:

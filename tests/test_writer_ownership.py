@@ -18,9 +18,10 @@ import pytest
 
 from mlspec import diagnostics as codes
 from mlspec.output.artifacts import Artifact
-from mlspec.output.writer import COMMENTLESS_PATHS, INDEX_NAME, write_artifacts
+from mlspec.output.writer import COMMENTLESS_PATHS, INDEX_NAME, index_name, write_artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
+PROJECT_INDEX = index_name("minimal")  # the `project` fixture's index
 
 
 def mlspec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,10 +31,11 @@ def mlspec(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def add_to_index(out: Path, path: str, *, sha256: str | None = None, target: str = "airflow",
                  kind: str = "airflow-dag") -> None:
-    index = json.loads((out / INDEX_NAME).read_text())
+    name = PROJECT_INDEX if (out / PROJECT_INDEX).exists() else INDEX_NAME  # a compile's, or the writer's default
+    index = json.loads((out / name).read_text())
     digest = sha256 or hashlib.sha256((out / path).read_bytes()).hexdigest()
     index["files"][path] = {"sha256": digest, "target": target, "kind": kind}
-    (out / INDEX_NAME).write_text(json.dumps(index))
+    (out / name).write_text(json.dumps(index))
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_the_spec_and_git_listed_with_their_real_hashes_are_not_removed(project:
     assert r.stderr.count("warning[MS508]") == 2, r.stderr
     assert "'mlproject.yaml', which mlspec never writes ('mlproject.yaml' is the spec itself)" in r.stderr
     assert "'.git/config', which mlspec never writes ('.git/config' is inside a .git folder)" in r.stderr
-    files = json.loads((project / INDEX_NAME).read_text())["files"]
+    files = json.loads((project / PROJECT_INDEX).read_text())["files"]
     assert "mlproject.yaml" not in files and ".git/config" not in files
     assert mlspec(project, "compile", "--check").returncode == 0
 

@@ -36,6 +36,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_VENV = Path(os.environ.get("MLSPEC_AIRFLOW_VENV") or REPO / ".venv-airflow")
 AIRFLOW_DB_TEMPLATE = AIRFLOW_VENV / "mlspec-db-template" / "airflow.db"
+K8S_CRD_CHECK_DIR = REPO / "tools" / "k8s-crd-check"
 GRAFANA_CHECK_DIR = REPO / "tools" / "grafana-check"
 SETUP_HINT = "run `bash tools/setup.sh`"
 
@@ -424,6 +425,32 @@ def grafana_tsc(json_paths: PathLike | Iterable[PathLike]) -> list[str]:
 
 
 # ------------------------------------------------------------------ Kubernetes
+def prometheus_operator_validate(paths: PathLike | Iterable[PathLike]) -> list[str]:
+    """ServiceMonitor/PodMonitor objects against the schemas generated from prometheus-operator's
+    own CRDs (``@kubernetes-models/prometheus-operator``, locked in tools/k8s-crd-check)."""
+    import json
+
+    import yaml
+
+    node = require_tool("node")
+    script = K8S_CRD_CHECK_DIR / "check.mjs"
+    if not (K8S_CRD_CHECK_DIR / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir():
+        pytest.skip(f"tools/k8s-crd-check/node_modules is not installed: {SETUP_HINT}")
+    findings = []
+    for f in _paths(paths):
+        docs = [d for d in yaml.safe_load_all(Path(f).read_text(encoding="utf-8")) if d is not None]
+        with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as tmp:
+            json.dump(docs, tmp)
+        try:
+            r = _run([node, str(script), tmp.name], cwd=str(K8S_CRD_CHECK_DIR))
+        finally:
+            os.unlink(tmp.name)
+        findings += [f"{f}: prometheus-operator CRD schema: {line}" for line in r.stdout.splitlines() if line]
+        if r.returncode != 0 and not r.stdout.strip():
+            findings.append(_unexpected("k8s-crd-check", f, r))
+    return findings
+
+
 def kubernetes_validate(
     paths: PathLike | Iterable[PathLike],
     version: str = KUBERNETES_VERSION,

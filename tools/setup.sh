@@ -19,8 +19,9 @@
 #   3. airflow venv at ${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow} with Airflow 3 and the
 #              cncf-kubernetes provider, plus a migrated SQLite DB that tests copy
 #   4. node    npm ci in tools/grafana-check (@grafana/schema + typescript, locked) and in
-#              tools/mermaid-check (mermaid, whose bundled parser the summary tests run in Chromium)
-#              and in tools/yaml-language-server (the editor language server the LSP tests drive)
+#              tools/mermaid-check (mermaid, whose bundled parser the summary tests run in Chromium),
+#              in tools/yaml-language-server (the editor language server the LSP tests drive) and in
+#              tools/k8s-crd-check (prometheus-operator's CRD schemas, for the ServiceMonitor)
 #
 # Environment: PYTHON (default: python, else python3), MLSPEC_AIRFLOW_VENV.
 set -euo pipefail
@@ -30,6 +31,7 @@ PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
 AIRFLOW_VENV="${MLSPEC_AIRFLOW_VENV:-$REPO/.venv-airflow}"
 GRAFANA_DIR="$REPO/tools/grafana-check"
 MERMAID_DIR="$REPO/tools/mermaid-check"
+CRD_DIR="$REPO/tools/k8s-crd-check"
 LSP_DIR="$REPO/tools/yaml-language-server"
 
 # Pins. Bumping one re-runs its step (the stamps record them).
@@ -221,12 +223,13 @@ npm_ci() {
 }
 
 setup_node() {
-  step_start "node: npm ci in tools/grafana-check, tools/mermaid-check and tools/yaml-language-server"
+  step_start "node: npm ci in tools/grafana-check, tools/mermaid-check, tools/yaml-language-server and tools/k8s-crd-check"
   command -v npm >/dev/null 2>&1 || { log "   ERROR: npm not found (Debian: apt-get install nodejs npm)"; exit 1; }
   npm_ci "$GRAFANA_DIR" .bin/tsc
   # Only the prebuilt bundle is used: no package of it needs its install scripts run.
   npm_ci "$MERMAID_DIR" mermaid/dist/mermaid.min.js --ignore-scripts
   npm_ci "$LSP_DIR" .bin/yaml-language-server
+  npm_ci "$CRD_DIR" @kubernetes-models/prometheus-operator/package.json
   step_end node
 }
 

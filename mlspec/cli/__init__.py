@@ -73,6 +73,7 @@ RUNTIME = "mlspec.runtime.commands"
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
     "eval": (RUNTIME, "Run and score the spec's LLM evals."),
+    "llm-usage": (RUNTIME, "Turn a serving app's LLM usage log into the mlspec_llm_* metrics."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")
 @click.option("--traceback", is_flag=True, help="Show the Python traceback of an internal error.")
@@ -134,9 +135,15 @@ def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
 
 @cli.command(name="compile")
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--all", "all_specs", is_flag=True,
+              help="Compile every mlproject.yaml under the current folder (outside hidden folders, "
+                   "node_modules and folders .gitignore names) into OUT (default: the current folder), "
+                   "and remove the files of projects whose spec is gone.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=str),
-              help="Output folder (default: the spec's folder). With several specs, each is "
-                   "written under OUT/<project name>/.")
+              help="Output folder (default: each spec's own folder). Several specs share it: every file "
+                   "name carries the project name and each project keeps its own index "
+                   "(.mlspec-manifest.<project>.json). Use the repository root, where GitHub reads "
+                   "workflows.")
 @click.option("--target", "targets", multiple=True, help="Only these targets (repeatable).")
 @click.option("--check", is_flag=True, help="Write nothing; fail if any artifact on disk is stale.")
 @click.option("--force", is_flag=True, help="Overwrite files mlspec did not write or that were hand-edited.")
@@ -145,22 +152,46 @@ def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
               type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="Folder of templates that override the built-in ones (repeatable).")
 @FORMAT_GH
-def compile_cmd(specs: tuple[str, ...], out_dir: str | None, targets: tuple[str, ...], check: bool,
-                force: bool, strict: bool, template_dirs: tuple[Path, ...], fmt: str) -> None:
-    """Validate, then write all artifacts (all or nothing)."""
-    from mlspec.api import compile_project
+def compile_cmd(specs: tuple[str, ...], all_specs: bool, out_dir: str | None, targets: tuple[str, ...],
+                check: bool, force: bool, strict: bool, template_dirs: tuple[Path, ...], fmt: str) -> None:
+    """Validate, then write all artifacts (all or nothing, per project)."""
+    from mlspec.api import check_project, compile_project, duplicate_projects, find_specs, retire_projects
 
-    paths = _specs(specs)
-    results = []
-    for spec in paths:
-        out = out_dir
-        if out_dir and len(paths) > 1:
-            out = str(Path(out_dir) / _project_folder(spec))
-        results.append(compile_project(spec, out, targets=targets, check=check, force=force,
-                                       strict=strict, template_dirs=template_dirs))
+    if all_specs and specs:
+        raise click.UsageError("give either SPECS or --all, not both")
+    if all_specs:
+        out_dir = out_dir or "."
+        paths = [str(p) for p in find_specs(Path("."))]
+        if not paths:
+            click.echo("mlspec: no mlproject.yaml under the current folder", err=True)
+    else:
+        paths = _specs(specs)
+    outs = [out_dir if out_dir is not None else str(Path(p).parent) for p in paths]
+    checked = [check_project(p, targets=targets, strict=strict, out_dir=o, template_dirs=template_dirs)
+               for p, o in zip(paths, outs)]
+    # Projects that share an output folder must have different names: nothing is written for
+    # any of those that do not (they would write the same files).
+    by_out: dict[str, list[int]] = {}
+    for i, o in enumerate(outs):
+        by_out.setdefault(str(Path(o).resolve()), []).append(i)
+    for group in by_out.values():
+        for d in duplicate_projects([checked[i] for i in group]):
+            c = next(checked[i] for i in group if checked[i].file == d.file)
+            c.diagnostics = [*c.diagnostics, d]
+            c.plan = None
+    results = [compile_project(p, o, targets=targets, check=check, force=force, strict=strict,
+                               template_dirs=template_dirs, checked=c)
+               for p, o, c in zip(paths, outs, checked)]
+    retired: list[tuple[str, Any]] = []
+    if all_specs and not targets:
+        keep = {c.spec.project.name for c in checked if c.spec is not None}
+        retired = retire_projects(Path(out_dir or "."), keep, check=check)
     diags = [d for r in results for d in r.diagnostics]
+    diags += [d for _, w in retired for d in w.diagnostics]
     files = [{"path": (r.out_dir / c.path).as_posix(), "action": c.action, "target": c.target, "kind": c.kind}
              for r in results for c in r.changes]
+    files += [{"path": (Path(out_dir or ".") / c.path).as_posix(), "action": c.action, "target": c.target,
+               "kind": c.kind} for _, w in retired for c in w.changes]
     report(diags, fmt, _sources([r.checked for r in results]), files=files)
     if fmt == "text":
         for r in results:
@@ -168,12 +199,14 @@ def compile_cmd(specs: tuple[str, ...], out_dir: str | None, targets: tuple[str,
                 if c.diff and check:
                     click.echo(c.diff, err=True, nl=not c.diff.endswith("\n"))
             _print_changes(r, check)
-    sys.exit(EXIT_OK if all(r.ok for r in results) else EXIT_INPUT)
-
-
-def _project_folder(spec: str) -> str:
-    parent = Path(spec).resolve().parent.name
-    return parent or "project"
+        for name, w in retired:
+            for c in w.changes:
+                verb = "would remove" if check else "remove"
+                click.echo(f"{verb:>15}  {(Path(out_dir or '.') / c.path).as_posix()}  ({name}: its spec is gone)",
+                           err=check)
+    failed = any(not r.ok for r in results) or any(
+        d.is_error for _, w in retired for d in w.diagnostics) or (check and any(w.changes for _, w in retired))
+    sys.exit(EXIT_INPUT if failed else EXIT_OK)
 
 
 def _print_changes(result: Any, check: bool) -> None:

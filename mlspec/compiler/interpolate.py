@@ -62,8 +62,11 @@ def tokenize(command: str) -> list[Token]:
                 buf.append(command[i:end + 1])  # the shell's own ${VAR…}
             i = end + 1
             continue
-        buf.append(command[i])
-        i += 1
+        # Literal text up to the next '$' in one slice (not character by character).
+        nxt = command.find("$", i + 1)
+        nxt = len(command) if nxt < 0 else nxt
+        buf.append(command[i:nxt])
+        i = nxt
     if buf:
         tokens.append(Token("".join(buf)))
     return tokens

@@ -1,8 +1,8 @@
 """The lineage record of a Plan: what makes a run reproducible that the compiler knows and the
 spec alone does not say (its hash stands for everything it states): the generating mlspec,
 the resolved base image, the requirements file's and its lock file's hashes, data versions
-the pipeline's shape and, for LLM projects, each prompt's and rubric's hash. Nodes list only their direct needs and the files they read that no
-upstream node writes or that their direct needs write, so the record stays linear in size.
+the pipeline's shape and, for LLM projects, each prompt's and rubric's hash. Nodes list only their direct needs and their direct inputs (the files they declare and the
+outputs of the nodes they need), so the record stays linear in size.
 The content hashes of every input and output of a run are the run records that
 ``mlspec store save`` writes (``runs/<run>/<node>.json`` in the artifact store)."""
 
@@ -14,14 +14,9 @@ from mlspec._version import DISTRIBUTION, __version__
 from mlspec.compiler.plan import Node, Plan
 
 
-def _direct_inputs(plan: Plan, node: Node) -> list[str]:
-    """The node's inputs minus those written by a node further upstream than its direct needs."""
-    writers = {o: n.id for n in plan.nodes + plan.monitor_nodes for o in n.outputs}
-    return [i for i in node.inputs if writers.get(i) is None or writers[i] in node.needs]
-
-
-def _node(plan: Plan, n: Node) -> dict[str, Any]:
-    return {"id": n.id, "needs": list(n.needs), "inputs": _direct_inputs(plan, n), "outputs": list(n.outputs)}
+def _node(n: Node) -> dict[str, Any]:
+    # Node.inputs are direct (declared files and what its needs write): the lock stays linear.
+    return {"id": n.id, "needs": list(n.needs), "inputs": list(n.inputs), "outputs": list(n.outputs)}
 
 
 def lock_data(plan: Plan) -> dict[str, Any]:
@@ -34,14 +29,14 @@ def lock_data(plan: Plan) -> dict[str, Any]:
         if env.requirements_lock:
             requirements["lock"] = {"file": env.requirements_lock[0], "sha256": env.requirements_lock[1]}
     return {
-        "lock_version": 2,
+        "lock_version": 3,
         "project": plan.project.name,
         "spec": {"file": plan.spec_file, "sha256": plan.spec_sha256},
         "generator": f"{DISTRIBUTION}=={__version__}",
         "environment": {"python": env.python, "base_image": env.base_image, "requirements": requirements},
         "data": {d.name: {"uri": d.uri, "version": d.version} for d in plan.data},
-        "pipeline": [_node(plan, n) for n in plan.nodes],
-        "monitoring": [_node(plan, n) for n in plan.monitor_nodes],
+        "pipeline": [_node(n) for n in plan.nodes],
+        "monitoring": [_node(n) for n in plan.monitor_nodes],
         "store": plan.storage.uri,
         **({"llm": llm_lineage(plan)} if plan.llm else {}),
     }

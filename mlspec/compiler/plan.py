@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from mlspec.diagnostics import SpecPath
@@ -22,6 +23,13 @@ NodeKind = Literal[
 
 
 PRODUCTION_DIR = ".mlspec/production"
+
+
+def dockerfile_path(project: str, kind: str) -> str:
+    """``docker/<project>.<kind>.Dockerfile``: the project's name first (as in
+    ``monitoring/prometheus/<project>.rules.yml``), so projects can share a folder; the
+    ``.Dockerfile`` extension is what editors and GitHub recognise."""
+    return f"docker/{project}.{kind}.Dockerfile"
 
 
 def production_model_path(model_path: str | None) -> str:
@@ -55,7 +63,10 @@ class Node:
     resources: ResourceRequest = field(default_factory=ResourceRequest)
     timeout_seconds: int | None = None
     retries: int = 0
-    inputs: tuple[str, ...] = ()       # files read (declared inputs + upstream outputs it needs)
+    # Files read: the declared inputs and the outputs of the nodes in ``needs`` (direct only, so
+    # the Plan, the lock and the workflows stay linear in size; Plan.upstream_inputs adds the
+    # outputs of every ancestor, for whoever must restore a node's whole upstream).
+    inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()      # files written
     data: tuple[str, ...] = ()         # data sources used (names)
     params: tuple[str, ...] = ()       # params interpolated into the command
@@ -235,6 +246,9 @@ class Retraining:
     cooldown: str
     cooldown_seconds: int
     period_seconds: int | None = None  # longest gap between two scheduled runs (staleness alerts)
+    # The target whose scheduler runs `schedule` (None without one): one owner, or the project
+    # would train twice per tick, into the same registry.
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -406,6 +420,12 @@ class Plan:
     production_model: str | None = None
     fetch_production_command: str | None = None
 
+    @cached_property
+    def _by_id(self) -> dict[str, Node]:
+        # Built once per Plan (cached_property writes the instance dict, which a frozen
+        # dataclass allows): node lookups stay O(1) however many nodes there are.
+        return {n.id: n for n in self.nodes + self.monitor_nodes}
+
     def command_for(self, unit: Node | Serving) -> str | None:
         """The shell a target runs for a node or a server: its command, preceded by the fetch of
         the production model when it reads ``${registry.production.model}`` (every target the
@@ -415,10 +435,32 @@ class Plan:
         return unit.command
 
     def node(self, node_id: str) -> Node:
-        for n in self.nodes + self.monitor_nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+        return self._by_id[node_id]
+
+    def ancestors(self, node_id: str) -> list[str]:
+        """Every node ``node_id`` runs after, nearest first (depth-first over ``needs``, in
+        their order): one iterative walk, linear in the number of ancestors and their edges."""
+        order: list[str] = []
+        seen: set[str] = set()
+        stack = list(reversed(self.node(node_id).needs))
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            order.append(n)
+            stack.extend(reversed(self.node(n).needs))
+        return order
+
+    def upstream_inputs(self, node_id: str) -> tuple[str, ...]:
+        """The node's inputs plus the outputs of every ancestor: what a node may read on a
+        machine that starts empty. Computed on demand for one node (linear in its upstream);
+        the Plan itself stores only direct inputs, since the transitive sets of a chain of N
+        steps add up to N² paths."""
+        out = dict.fromkeys(self.node(node_id).inputs)
+        for a in self.ancestors(node_id):
+            out.update(dict.fromkeys(self.node(a).outputs))
+        return tuple(out)
 
     def source_named(self, name: str) -> DataSource:
         for d in self.data:

@@ -279,8 +279,9 @@ class Resolver:
         if spec.validation:
             v = spec.validation
             if v.gates:
+                # `mlspec gate` reads the evaluation's metrics (eval summaries come from its needs).
                 g.node("gate", "gate", "gates", command=f"mlspec gate -- {self._spec_arg()}", runtime=True,
-                       spec_path=("validation", "gates"), uses_image=True,
+                       spec_path=("validation", "gates"), uses_image=True, inputs=[v.metrics],
                        description=", ".join(gate.describe() for gate in _gates(v.gates)))
                 g.edges.append(Edge("evaluate", "gate", None, "validation"))
                 # Gates may read eval scores (`evals.NAME.score`): every eval runs before them.
@@ -293,8 +294,11 @@ class Resolver:
                 last = "approve"
 
         if spec.registry and last:
+            # `mlspec register` reads the model and the evaluation's metrics: inputs of its own, since
+            # the nodes it needs directly (gate, approve) write neither.
+            reads = [f for f in (self._model_path(), spec.validation.metrics if spec.validation else None) if f]
             g.node("register", "register", "register model", command=f"mlspec register -- {self._spec_arg()}",
-                   runtime=True, secrets=env_secrets, spec_path=("registry",))
+                   runtime=True, secrets=env_secrets, spec_path=("registry",), inputs=reads)
             g.edges.append(Edge(last, "register", None, last))
             # Without gates the evals still come before a release (they fail the run when out of bounds).
             g.edges += [Edge(e, "register", None, e) for e in eval_nodes if last != "gate"]
@@ -345,8 +349,8 @@ class Resolver:
                     g.edges.append(Edge(first, node_id, None, f"data.{d}"))
 
     def _ordered_nodes(self, g: _Graph) -> tuple[p.Node, ...] | None:
-        """The Plan's pipeline nodes in graph order, each with its direct needs and the outputs of
-        all its ancestors as inputs; None (and MS2xx) on a cycle."""
+        """The Plan's pipeline nodes in graph order, each with its direct needs and their outputs
+        as inputs (linear in the graph's size); None (and MS2xx) on a cycle."""
         nodes, edges = g.nodes, g.edges
         kinds = {n: e["kind"] for n, e in nodes.items()}
         order, cycles = order_and_cycles(kinds, edges)
@@ -361,13 +365,7 @@ class Resolver:
         for e in edges:
             direct[e.after].add(e.before)
         needs = {n: sorted(direct[n], key=pos.__getitem__) for n in nodes}
-        # Ancestors in one pass over the topological order (each node's set from its needs').
-        upstream: dict[str, set[str]] = {}
-        for n in order:
-            upstream[n] = set().union(*(upstream[d] | {d} for d in direct[n])) if direct[n] else set()
-        produced = {n: tuple(nodes[n].get("outputs", ())) for n in nodes}
-        return tuple(self._make_node(nodes[n], needs, produced, sorted(upstream[n], key=pos.__getitem__))
-                     for n in order)
+        return tuple(self._make_node(nodes[n], needs[n], nodes) for n in order)
 
     def _eval_nodes(self, g: _Graph, env_secrets: tuple[str, ...]) -> list[str]:
         """One node per LLM eval: `mlspec eval SPEC --name NAME` runs the eval's command and scores it.
@@ -472,17 +470,17 @@ class Resolver:
         name = self.doc.path.name if self.doc.path else "mlproject.yaml"
         return shell_value(name)
 
-    def _make_node(self, e: dict[str, Any], needs: dict[str, list[str]],
-                   produced: dict[str, tuple[str, ...]], upstream: list[str]) -> p.Node:
+    def _make_node(self, e: dict[str, Any], needs: list[str], nodes: dict[str, dict[str, Any]]) -> p.Node:
         node_id = e["id"]
+        # Direct inputs only: declared files and what the nodes it needs write (see plan.Node).
         inputs = list(e.get("inputs", ()))
-        for a in upstream:
-            inputs.extend(produced[a])
+        for d in needs:
+            inputs.extend(nodes[d].get("outputs", ()))
         env = dict(self.spec.environment.env)
         env.update(e.get("env", {}))
         return p.Node(
             id=node_id, slug=node_id.replace(".", "_"), kind=e["kind"], title=e["title"],
-            command=e.get("command"), needs=tuple(needs[node_id]), env=tuple(sorted(env.items())),
+            command=e.get("command"), needs=tuple(needs), env=tuple(sorted(env.items())),
             secrets=tuple(e.get("secrets", ())), resources=_resources(e.get("resources")),
             timeout_seconds=duration_seconds(e["timeout"]) if e.get("timeout") else None,
             retries=e.get("retries", 0), inputs=tuple(dict.fromkeys(inputs)),
@@ -671,7 +669,7 @@ class Resolver:
         def image(kind: Literal["train", "serve"], emitted: bool) -> p.Image:
             suffix = "" if kind == "serve" else f"-{kind}"
             repo = f"{o.registry}/{name}{suffix}" if o.registry else f"{name}{suffix}"
-            return p.Image(kind, f"docker/Dockerfile.{kind}", repo, o.registry is not None, "latest", emitted)
+            return p.Image(kind, p.dockerfile_path(name, kind), repo, o.registry is not None, "latest", emitted)
 
         train = o.enabled and o.train_image and any(n.command and n.uses_image for n in pipeline)
         return p.Images(image("train", train), image("serve", self._serve_image_emitted()), o.uid, self.spec_dir)
@@ -790,9 +788,14 @@ class Resolver:
         r = self.spec.retraining
         if not r:
             return None
+        scheduler = None
+        if r.schedule:
+            airflow = self.spec.targets.get("airflow") or {}
+            scheduler = r.scheduler or ("airflow" if airflow.get("enabled", True) is not False else "github_actions")
         return p.Retraining(cron_expression(r.schedule) if r.schedule else None, r.schedule,
                             tuple(r.on), r.cooldown, duration_seconds(r.cooldown),
-                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None)
+                            cron_period_seconds(cron_expression(r.schedule)) if r.schedule else None,
+                            scheduler=scheduler)
 
     def _llm(self) -> p.Llm | None:
         llm = self.spec.llm

@@ -532,11 +532,22 @@ class _Builder:
             return Span(1, 1)
         # At the end of a file without a final line break libyaml places marks on the next
         # line, PyYAML at the end of the last one; the latter is where the text ends.
-        return min(Span(mark.line + 1, mark.column + 1), self.end)
+        line, column = self._clamp(mark)
+        return Span(line, column)
+
+    def _clamp(self, mark: _Mark | None) -> tuple[int, int]:
+        """The 1-based (line, column) of ``mark``, never past the end of the text (tuples,
+        not Spans: this runs twice for every node of the file)."""
+        if mark is None:
+            return 1, 1
+        line, column = mark.line + 1, mark.column + 1
+        end = self.end
+        if line > end.line or (line == end.line and column > end.column):
+            return end.line, end.column
+        return line, column
 
     def _span(self, start: _Mark | None, end: _Mark | None) -> Span:
-        first, last = self._point(start), self._point(end)
-        return Span(first.line, first.column, last.line, last.column)
+        return Span(*self._clamp(start), *self._clamp(end))
 
     def _current_path(self) -> SpecPath:
         if not self.stack:

@@ -469,6 +469,13 @@ class Retraining(Model):
     on: list[Annotated[RetrainEvent, _EVENT_DOCS]] = Field(default_factory=list, max_length=4,
                                                           description="Events that trigger a retrain.")
     cooldown: Duration = Field("24h", description="At most one triggered retrain per cooldown.")
+    scheduler: Annotated[Literal["airflow", "github_actions"], Choices(
+        airflow="The Airflow pipeline DAG carries the cron; the GitHub train workflow is manual/event only.",
+        github_actions="The GitHub train workflow's `schedule:` carries the cron; the DAG has no schedule.",
+    )] | None = Field(
+        None, description="The one target whose scheduler runs `schedule`; the other keeps only its manual "
+                          "and event triggers, so the project never trains twice on one tick. Default: "
+                          "airflow when its target is enabled, else github_actions.")
 
 
 RiskLevel = Annotated[Literal["low", "medium", "high"], Choices(

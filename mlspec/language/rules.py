@@ -358,8 +358,11 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
     for path, out in places:
         norm = posixpath.normpath(out)
-        for other, owner in sorted(owners.items()):
-            if norm.startswith(other.rstrip("/") + "/") and node_of[owner] != node_of[path]:
+        # The folders containing this output, looked up by name: linear in the number of outputs.
+        parents = sorted(norm[:i] for i, c in enumerate(norm) if c == "/" and norm[:i] in owners)
+        for other in parents:
+            owner = owners[other]
+            if node_of[owner] != node_of[path]:
                 yield _d(doc, dx.OVERLAPPING_OUTPUTS,
                          f"{out!r} lies inside {other!r}, which {dx.format_path(node_of[owner])} writes",
                          path, hint="write each node's outputs to paths that do not contain each other")
@@ -464,6 +467,16 @@ def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
                      ("retraining", "on", i), hint=f"configure {requires}")
     if not spec.training:
         yield _d(doc, dx.MISSING_FOR_FEATURE, "retraining needs a training section", ("retraining",), key=True)
+    if r.scheduler is not None:
+        options = spec.targets.get(r.scheduler) or {}
+        if options.get("enabled", True) is False:
+            other = "github_actions" if r.scheduler == "airflow" else "airflow"
+            yield _d(doc, dx.SCHEDULER_DISABLED, f"retraining.scheduler is {r.scheduler}, but targets.{r.scheduler} "
+                     "is disabled: nothing would run the schedule", ("retraining", "scheduler"),
+                     hint=f"enable targets.{r.scheduler}, or set scheduler: {other} (or remove it for the default)")
+        elif not r.schedule:
+            yield _d(doc, dx.SCHEDULER_DISABLED, "retraining.scheduler is set but there is no retraining.schedule "
+                     "to run", ("retraining", "scheduler"), hint="add schedule: (e.g. '0 3 * * 1'), or remove scheduler")
 
 
 def contract_source(spec: Spec) -> str | None:

@@ -38,6 +38,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from mlspec.diagnostics import SpecPath
@@ -199,6 +200,7 @@ def _secret_shaped(value: str) -> bool:
             or any(not c.isalnum() and c not in "-_." for c in value))
 
 
+@lru_cache(maxsize=8192)   # pure; specs repeat keys and short values thousands of times
 def classify(value: str, key: str | None = None) -> str | None:
     """What kind of credential ``value`` looks like, or None.
 

@@ -60,5 +60,5 @@ class ImageOptions(TargetOptions):
                           "commit work too.")
     uid: int = Field(DEFAULT_UID, ge=1000, le=2**31 - 2,
                      description="Numeric user and group id the images and pods run as (never root).")
-    train_image: bool = Field(True, description="Emit docker/Dockerfile.train (when the plan has commands).")
-    serve_image: bool = Field(True, description="Emit docker/Dockerfile.serve (when the spec has `serving`).")
+    train_image: bool = Field(True, description="Emit docker/<project>.train.Dockerfile (when the plan has commands).")
+    serve_image: bool = Field(True, description="Emit docker/<project>.serve.Dockerfile (when the spec has `serving`).")

@@ -6,6 +6,8 @@ is the code, e.g. ``MS108``), and carries the JSON Schema that IDEs use for auto
 
 from __future__ import annotations
 
+import functools
+
 import math
 import posixpath
 import re
@@ -196,7 +198,7 @@ _CRON_PATTERN = r"^(@(hourly|daily|weekly|monthly)|\S+ \S+ \S+ \S+ \S+)$"
 # What the runtime's data readers can check a column contract on (check-data, drift): the
 # language refuses a contract on anything else at compile time instead of failing at run time.
 CHECKABLE_FORMATS = ("parquet", "csv", "jsonl", "json")
-CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs")
+CHECKABLE_SCHEMES = ("s3", "gs", "gcs", "abfs", "abfss", "hdfs", "viewfs", "https", "http")
 FORMAT_OF_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl",
                        ".ndjson": "jsonl", ".json": "json", ".delta": "delta"}
 
@@ -228,23 +230,31 @@ def _cron_set(text: str, low: int, high: int) -> set[int]:
     return out
 
 
+@functools.cache
+def _calendar() -> tuple[tuple[int, int, int, int], ...]:
+    """(day index, month, day of month, cron day of week) of every day of 2024-2027: built once."""
+    import datetime as dt
+
+    start = dt.date(2024, 1, 1)
+    days = (start + dt.timedelta(days=i) for i in range(4 * 365 + 1))
+    return tuple((i, d.month, d.day, (d.weekday() + 1) % 7) for i, d in enumerate(days))
+
+
+@functools.lru_cache(maxsize=256)   # pure; a schedule is asked for by several targets
 def cron_period_seconds(cron: str) -> int:
     """The longest gap between two runs of a normalised 5-field cron (see :func:`cron_expression`):
     what staleness alerts compare against. Counted over four years from 2024-01-01 (leap days
     included); day of month and day of week restricted both match either, as cron does."""
-    import datetime as dt
-
     minute, hour, dom, month, dow = cron.split(" ")
     minutes = sorted(h * 60 + m for h in _cron_set(hour, 0, 23) for m in _cron_set(minute, 0, 59))
     doms, months, dows = _cron_set(dom, 1, 31), _cron_set(month, 1, 12), {d % 7 for d in _cron_set(dow, 0, 7)}
-    start = dt.date(2024, 1, 1)
+    either = dom != "*" and dow != "*"
     days = []
-    for i in range(4 * 365 + 1):
-        d = start + dt.timedelta(days=i)
-        if d.month not in months:
+    for i, d_month, d_day, d_dow in _calendar():
+        if d_month not in months:
             continue
-        by_dom, by_dow = d.day in doms, (d.weekday() + 1) % 7 in dows
-        if (by_dom or by_dow) if (dom != "*" and dow != "*") else (by_dom and by_dow):
+        by_dom, by_dow = d_day in doms, d_dow in dows
+        if (by_dom or by_dow) if either else (by_dom and by_dow):
             days.append(i)
     if len(days) < 2:
         return (4 * 365 + 1) * 86400
@@ -374,7 +384,7 @@ def relative_path_problem(value: str) -> str | None:
     if any(p.casefold() == ".git" for p in parts):
         return "points into .git, which mlspec never writes"
     if parts[0].startswith(".mlspec-"):
-        return "is reserved for mlspec's bookkeeping (.mlspec-manifest.json, .mlspec-journal.json, .mlspec-staging-*)"
+        return "is reserved for mlspec's bookkeeping (.mlspec-manifest.<project>.json, .mlspec-journal.json, .mlspec-staging-*)"
     return None
 
 

@@ -25,14 +25,31 @@ from mlspec.language.types import type_word
 _DATA_KEYED = (("data", "*", "schema"),)
 
 
+# The last document's stripped copy: validation and three rules strip the same data in a row.
+# The cache holds the source object itself, so `is` cannot match a new object at a reused id.
+_last_stripped: tuple[Any, Any] | None = None
+
+
 def strip_extensions(data: Any, path: SpecPath = ()) -> Any:
-    """A copy of ``data`` without ``x-`` keys (extensions), except in data-keyed mappings."""
+    """A copy of ``data`` without ``x-`` keys (extensions), except in data-keyed mappings.
+    The copy of a whole document is shared by its callers, which only read it."""
+    global _last_stripped
+    if path:
+        return _strip(data, path)
+    if _last_stripped is not None and _last_stripped[0] is data:
+        return _last_stripped[1]
+    result = _strip(data, ())
+    _last_stripped = (data, result)
+    return result
+
+
+def _strip(data: Any, path: SpecPath) -> Any:
     if isinstance(data, dict):
         keep_all = any(_matches(path, pattern) for pattern in _DATA_KEYED)
-        return {k: strip_extensions(v, (*path, k)) for k, v in data.items()
+        return {k: _strip(v, (*path, k)) for k, v in data.items()
                 if keep_all or not k.startswith("x-")}
     if isinstance(data, list):
-        return [strip_extensions(v, (*path, i)) for i, v in enumerate(data)]
+        return [_strip(v, (*path, i)) for i, v in enumerate(data)]
     return data
 
 

@@ -142,7 +142,7 @@ def _is_literal_block(s: str) -> bool:
     """
     return (
         "\n" in s
-        and all(c.isprintable() or c == "\n" for c in s)
+        and s.replace("\n", "").isprintable()   # every character printable or a line break
         and all(line == line.rstrip() for line in s.split("\n"))
         and not s.endswith("\n\n")
     )
@@ -245,7 +245,9 @@ _YAML_ESCAPES = {"\0": "0", "\x07": "a", "\x08": "b", "\t": "t", "\n": "n", "\x0
                  "\r": "r", "\x1b": "e", '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_",
                  "\u2028": "L", "\u2029": "P"}
 # Characters PyYAML writes as themselves inside double quotes (with allow_unicode).
-_YAML_RAW = re.compile("[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*\\Z")
+# (A raw pattern: with the characters themselves, "\x5d" would be a "]" closing the class
+# early, and no string took this fast path.)
+_YAML_RAW = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd]*\Z")
 
 
 def _yaml_quoted(s: str) -> str:

@@ -11,7 +11,7 @@ What the writer trusts is what it can verify on disk, not what its index says:
 
 * A file with a comment syntax is mlspec's only when it carries mlspec's header with the
   hash of its body (:mod:`mlspec.output.artifacts`); a header with a wrong hash is mlspec's
-  file edited by hand. The index ``.mlspec-manifest.json`` cannot vouch for such a file.
+  file edited by hand. The index ``.mlspec-manifest.<project>.json`` cannot vouch for such a file.
 * A JSON artifact (no comments) is mlspec's only when the index lists it with the hash of
   its exact bytes, for the same target and kind, *and* its path is one mlspec generates
   for that target and kind (:data:`COMMENTLESS_PATHS`).
@@ -30,6 +30,11 @@ backups go back: nothing written). A process killed part-way leaves the journal;
 compile rolls it forward (every staged file is there) or back (from the backups), removes
 staging folders no journal names, and reports what it cleaned (MS509, MS510). ``--check``
 reports unfinished work (MS511) without touching it.
+
+Several projects may share an output folder (a repository's root): each has its own index,
+``.mlspec-manifest.<project>.json``, and a compile reads, rewrites and removes only what its
+own index lists; a path another project's index lists is never written (MS514). The folder's
+single ``.mlspec-manifest.json`` of earlier releases is adopted by the spec that wrote it.
 
 Locking: an exclusive ``flock`` on the output folder itself (shared for ``check``), not on
 a lock file, so there is no file to ignore in git and ``check`` writes nothing at all. A
@@ -61,9 +66,13 @@ from mlspec.output.artifacts import Artifact, sha256_text, split_header
 from mlspec.diagnostics import Diagnostic, Severity
 
 __all__ = ["COMMENTLESS_PATHS", "INDEX_NAME", "JOURNAL_NAME", "STAGING_PREFIX", "FileChange", "WriteResult",
-           "write_artifacts"]
+           "index_name", "is_index_name", "project_indexes", "write_artifacts"]
 
+#: The index of a folder that holds one project's output, as mlspec wrote it before several
+#: projects could share a folder; compiles now write one index per project (:func:`index_name`)
+#: and adopt this one when it is theirs (same spec).
 INDEX_NAME = ".mlspec-manifest.json"
+_PROJECT_INDEX = re.compile(r"\.mlspec-manifest\.([a-z][a-z0-9-]{0,39})\.json")
 JOURNAL_NAME = ".mlspec-journal.json"
 STAGING_PREFIX = ".mlspec-staging-"
 _INDEX_FORMAT = 1
@@ -146,6 +155,36 @@ class _Refused(Exception):
 # ---------------------------------------------------------------------------- entry point
 
 
+def index_name(project: str) -> str:
+    """The index of one project's files: ``.mlspec-manifest.<project>.json``."""
+    name = f".mlspec-manifest.{project}.json"
+    assert _PROJECT_INDEX.fullmatch(name), project
+    return name
+
+
+def is_index_name(name: str) -> bool:
+    return name == INDEX_NAME or _PROJECT_INDEX.fullmatch(name) is not None
+
+
+def project_indexes(out_dir: Path) -> dict[str, str]:
+    """``{project: index file name}`` of every per-project index directly in ``out_dir``."""
+    try:
+        names = os.listdir(out_dir)
+    except OSError:
+        return {}
+    return {m[1]: name for name in sorted(names) if (m := _PROJECT_INDEX.fullmatch(name))}
+
+
+def index_source(out_dir: Path, name: str) -> str | None:
+    """The spec an index says it was written from (relative to ``out_dir``), when readable."""
+    try:
+        data = (out_dir / name).read_bytes() if not (out_dir / name).is_symlink() else b""
+        source = json.loads(data).get("source")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return source if isinstance(source, str) else None
+
+
 def write_artifacts(
     artifacts: Sequence[Artifact],
     out_dir: Path,
@@ -156,6 +195,8 @@ def write_artifacts(
     display_root: str | None = None,
     scope: Collection[str] | None = None,
     protected: Collection[str | os.PathLike[str]] = (),
+    index: str = INDEX_NAME,
+    retire: bool = False,
 ) -> WriteResult:
     """Write ``artifacts`` under ``out_dir`` (or with ``check``, compare them with it).
 
@@ -167,6 +208,13 @@ def write_artifacts(
     the index lists for other targets are kept, tracked and never treated as orphans.
     ``protected`` are files never written or removed whatever an artifact or the index
     says (the spec).
+
+    ``index`` names this project's index (:func:`index_name`). Several projects may share
+    ``out_dir``: a path another project's index lists is never written (MS514), and a
+    legacy ``.mlspec-manifest.json`` written from the same spec is adopted — the files it
+    lists that the project no longer produces (the old names) are removed with it.
+    ``retire`` (with no artifacts) removes every file of the index and the index itself:
+    the project's spec is gone.
     """
     show = _Display(Path(out_dir), display_root)
     source = sanitize_source(source)
@@ -176,7 +224,7 @@ def write_artifacts(
         root = _prepare_root(Path(out_dir), create=not check, show=show)
         with _locked(root, shared=check, show=show):
             diags = _recover(root, check, show, guard)
-            plans, skipped = _plan(artifacts, texts, root, source, force, show, scope, guard)
+            plans, skipped = _plan(artifacts, texts, root, source, force, show, scope, guard, index, retire)
             diags += skipped
             diags += [d for plan in plans for d in _diagnose(plan, check, force, show)]
             if check:
@@ -246,7 +294,7 @@ def _path_problem(rel: object) -> str | None:
         return f"{rel!a} is not a relative path of [A-Za-z0-9._-] components"
     if any(part.casefold() == ".git" for part in parts):
         return f"{rel!a} is inside a .git folder"
-    if parts[0] in (INDEX_NAME, JOURNAL_NAME) or parts[0].startswith(STAGING_PREFIX):
+    if is_index_name(parts[0]) or parts[0] == JOURNAL_NAME or parts[0].startswith(STAGING_PREFIX):
         return f"{rel!a} is reserved for mlspec's own bookkeeping"
     return None
 
@@ -397,14 +445,14 @@ def _read(root: Path, rel: str, show: _Display, limit: int | None = None) -> byt
 # ---------------------------------------------------------------------------- the index
 
 
-def _read_index(root: Path, force: bool, show: _Display) -> dict[str, _IndexEntry]:
+def _read_index(root: Path, force: bool, show: _Display, name: str = INDEX_NAME) -> dict[str, _IndexEntry]:
     """The previous run's index. A missing one is empty; an unreadable one is refused
     (hand-edited) unless ``force``, which rebuilds it (then no orphans are removed)."""
-    problem = _walk_problem(root, INDEX_NAME)
+    problem = _walk_problem(root, name)
     if problem is not None:
-        raise _Refused([_unsafe(show(INDEX_NAME), problem)])
+        raise _Refused([_unsafe(show(name), problem)])
     try:
-        data = _read(root, INDEX_NAME, show, _MAX_INDEX_BYTES)
+        data = _read(root, name, show, _MAX_INDEX_BYTES)
     except _Refused:
         data = b""
     if data is None:
@@ -413,7 +461,7 @@ def _read_index(root: Path, force: bool, show: _Display) -> dict[str, _IndexEntr
     if entries is None and not force:
         raise _Refused([Diagnostic(
             codes.HAND_EDITED, "the index of generated files is not in mlspec's format",
-            file=show(INDEX_NAME),
+            file=show(name),
             hint="Restore it from version control, or pass --force to rebuild it (files it "
                  "listed that the spec no longer produces are then left in place).")])
     return entries or {}
@@ -455,19 +503,43 @@ def _left_in_place(show: _Display, rel: str, why: str) -> Diagnostic:
                            "can prove it wrote.")
 
 
-def _bad_entry(show: _Display, path: object, problem: str) -> Diagnostic:
+def _bad_entry(show: _Display, path: object, problem: str, index: str = INDEX_NAME) -> Diagnostic:
     return Diagnostic(codes.UNPROVEN_FILE, f"lists {str(path)!a}, which mlspec never writes ({problem}); the "
-                      "entry is dropped and nothing there is touched", Severity.WARNING, file=show(INDEX_NAME),
+                      "entry is dropped and nothing there is touched", Severity.WARNING, file=show(index),
                       hint="An index is rewritten by every compile; if someone edited it, review who and why.")
 
 
 def _plan(
     artifacts: Sequence[Artifact], texts: Mapping[str, str], root: Path, source: str,
     force: bool, show: _Display, scope: Collection[str] | None, guard: _Guard,
+    index_file: str = INDEX_NAME, retire: bool = False,
 ) -> tuple[list[_Plan], list[Diagnostic]]:
     """Classify every output and orphan (sorted by path), then the index; reads only.
     Returns the plans and warnings about index entries that are not removed."""
-    old = _read_index(root, force, show)
+    old = _read_index(root, force, show, index_file)
+    owner = _read_source(root, index_file) if index_file != INDEX_NAME else None
+    if owner is not None and owner != source and not retire and _lstat(root / owner) is not None:
+        # Same project name, another spec that still exists: its files are not ours to replace.
+        raise _Refused([Diagnostic(
+            codes.DUPLICATE_PROJECT, f"this index belongs to {owner!a}, another spec with the same project name",
+            file=show(index_file),
+            hint="Give one of the projects another `project.name` (file names carry it), or delete the other "
+                 "spec and compile again.")])
+    legacy: _Plan | None = None
+    others = _other_indexes(root, index_file)
+    if index_file != INDEX_NAME and INDEX_NAME in others and not old and _read_source(root, INDEX_NAME) == source:
+        # The folder's single index from before per-project indexes, written from this very
+        # spec: its files are this project's (under their old names), it is retired.
+        old = _read_index(root, force, show, INDEX_NAME)
+        del others[INDEX_NAME]
+        legacy = _Plan(FileChange(INDEX_NAME, "remove", None, None), "pristine", None)
+    taken = sorted((path, name) for name, paths in others.items() for path in paths if path in texts)
+    if taken:
+        raise _Refused([Diagnostic(
+            codes.OTHER_PROJECTS_FILE, f"another project's index ({name}) lists this file", file=show(path),
+            hint="Two projects in one output folder need different project names (`project.name`): "
+                 "file names carry it. Compile the other project again if it was renamed.")
+            for path, name in taken])
     # Files of targets outside this run's scope are neither outputs nor orphans: keep them.
     kept = {p: e for p, e in old.items() if scope is not None and e.target is not None
             and e.target not in scope and p not in texts and _path_problem(p) is None
@@ -480,7 +552,7 @@ def _plan(
             continue
         problem = _path_problem(path) or guard.problem(path)
         if problem is not None:
-            warnings.append(_bad_entry(show, path, problem))
+            warnings.append(_bad_entry(show, path, problem, index_file))
             continue
         problem = _walk_problem(root, path)
         if problem is not None:
@@ -503,23 +575,50 @@ def _plan(
             plans.append(orphan)
         elif why is not None:
             warnings.append(_left_in_place(show, path, why))
+    if legacy is not None:
+        plans.append(legacy)
+    if retire and not artifacts and not kept:
+        if _read_index_bytes(root, show, index_file) is None:
+            return plans, warnings  # nothing to retire: no index, nothing listed
+        # The index goes last, as a write would: until then it describes what is left.
+        return [*plans, _Plan(FileChange(index_file, "remove", None, None), "pristine", None)], warnings
     index = _index_text(artifacts, texts, source, kept)
-    return [*plans, _plan_index(root, index, show)], warnings
+    return [*plans, _plan_index(root, index, show, index_file)], warnings
 
 
-def _plan_index(root: Path, text: str, show: _Display) -> _Plan:
+def _other_indexes(root: Path, own: str) -> dict[str, set[str]]:
+    """The paths every other index in the folder lists (legacy included), by index name."""
+    names = [n for n in project_indexes(root).values() if n != own]
+    if own != INDEX_NAME and _lstat(root / INDEX_NAME) is not None:
+        names.append(INDEX_NAME)
+    out: dict[str, set[str]] = {}
+    for name in names:
+        try:
+            data = _read(root, name, _Display(root, None), _MAX_INDEX_BYTES)
+        except _Refused:
+            continue
+        entries = _parse_index(data) if data is not None else None
+        out[name] = set(entries or ())
+    return out
+
+
+def _read_source(root: Path, name: str) -> str | None:
+    return index_source(root, name) if _walk_problem(root, name) is None else None
+
+
+def _plan_index(root: Path, text: str, show: _Display, name: str = INDEX_NAME) -> _Plan:
     """The index is mlspec's by name; it is rewritten whatever it holds."""
-    data = _read_index_bytes(root, show)
+    data = _read_index_bytes(root, show, name)
     if data is None:
-        return _Plan(FileChange(INDEX_NAME, "create", None, None), "absent", text)
+        return _Plan(FileChange(name, "create", None, None), "absent", text)
     if data == text.encode("utf-8"):
-        return _Plan(FileChange(INDEX_NAME, "unchanged", None, None), "same", None)
-    return _Plan(FileChange(INDEX_NAME, "update", None, None, _diff(INDEX_NAME, data, text)), "pristine", text)
+        return _Plan(FileChange(name, "unchanged", None, None), "same", None)
+    return _Plan(FileChange(name, "update", None, None, _diff(name, data, text)), "pristine", text)
 
 
-def _read_index_bytes(root: Path, show: _Display) -> bytes | None:
+def _read_index_bytes(root: Path, show: _Display, name: str = INDEX_NAME) -> bytes | None:
     try:
-        return _read(root, INDEX_NAME, show, _MAX_INDEX_BYTES)
+        return _read(root, name, show, _MAX_INDEX_BYTES)
     except _Refused:
         return b""
 
@@ -655,7 +754,7 @@ def _parse_journal(data: bytes) -> tuple[str, list[_Op]] | None:
     for o in ops:
         if o.op not in ("write", "remove") or not isinstance(o.sha256, str) or not _SHA256.fullmatch(o.sha256):
             return None
-        if o.path != INDEX_NAME and _path_problem(o.path) is not None:
+        if not is_index_name(o.path) and _path_problem(o.path) is not None:
             return None
         for name in (o.staged, o.backup):
             if name is not None and (not isinstance(name, str) or not _STAGED_NAME.fullmatch(name)):
@@ -831,7 +930,7 @@ def _replay(root: Path, journal: Path, show: _Display, guard: _Guard) -> tuple[s
 def _looks_ours(path: Path, rel: str) -> bool:
     """What a journal may replace or remove: mlspec's index, a file with mlspec's header
     (edited or not), or JSON at a path mlspec generates."""
-    if rel == INDEX_NAME:
+    if is_index_name(rel):
         return True
     from mlspec.bounded import ReadRefused, read_bytes
 
@@ -943,7 +1042,7 @@ def _stage(root: Path, staging: Path, plans: Sequence[_Plan]) -> list[_Op]:
             folders = tuple(f for f in _folders(rel) if _lstat(root / f) is None)
             writes.append(_Op("write", rel, sha256_text(plan.text), staged, backup, folders))
     # The index is written last: until then it still describes the previous output.
-    writes.sort(key=lambda o: o.path == INDEX_NAME)
+    writes.sort(key=lambda o: is_index_name(o.path))
     return removes + writes
 
 

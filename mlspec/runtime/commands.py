@@ -356,6 +356,10 @@ def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pu
                    prom.sample(mm.LLM_COST, usage["cost_usd"], **labels)]
         if r.score is not None:
             samples.append(prom.sample(mm.LLM_EVAL_SCORE, r.score, eval=ev.name, scorer=ev.scorer, **labels))
+        # Per-run figures as gauges: the usage counters restart with every eval run, so a rate
+        # over them cannot judge a budget; these are what the eval-budget alerts compare.
+        samples += [prom.sample(mm.LLM_EVAL_BUDGET, b.value, eval=ev.name, budget=b.name, **labels)
+                    for b in r.budgets]
         groups.append(([("command", "eval"), ("eval", ev.name)], samples))
     # The textfile gets the per-eval series (the usage counters carry no eval label, so only the push groups them).
     per_eval = [x for _, batch in groups for x in batch if "eval" in x.metric.labels]
@@ -364,6 +368,95 @@ def _eval(ctx: Context, names: tuple[str, ...], no_run: bool, no_cache: bool, pu
     text = table(["eval", "scorer", "cases", "passed", "errors", "score", "bound", "result"], rows)
     text += f"evals: {sum(r[-1] == 'pass' for r in rows)} passed, {sum(r[-1] != 'pass' for r in rows)} failed\n"
     return Outcome(ok, {"results": results, "push": push}, text)
+
+
+# =================================================================== llm-usage
+
+# Request-latency buckets (seconds) of mlspec_llm_request_duration_seconds: hosted-model calls
+# take from a tenth of a second to tens of seconds.
+LLM_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+USAGE_FIELDS = ("input_tokens", "output_tokens", "latency_ms", "cost_usd")
+
+
+@click.command(name="llm-usage")
+@SPEC
+@click.option("--log", "log", required=True, type=click.Path(dir_okay=False), metavar="FILE.jsonl",
+              help="The serving app's usage log: one JSON object per hosted-model request with "
+                   "input_tokens, output_tokens, latency_ms and cost_usd (each optional).")
+@_push_options
+@FORMAT
+def llm_usage(spec: str, log: str, pushgateway: str | None, no_push: bool, textfile: str | None, fmt: str) -> None:
+    """Turn the serving app's LLM usage log into the mlspec_llm_* counters and latency histogram."""
+    run_command("llm-usage", spec, fmt, lambda ctx: _llm_usage(ctx, Path(log), pushgateway, no_push, textfile))
+
+
+def read_usage_log(path: Path, shown: str) -> list[dict[str, float]]:
+    """The requests of a usage log; a line that is not a JSON object of finite, non-negative
+    numbers is MS605 with its line number."""
+    import json
+    import math
+
+    from mlspec.runtime.data import DEFAULT_MAX_DATA_BYTES, MAX_DATA_BYTES_ENV
+
+    try:
+        limit = int(os.environ.get(MAX_DATA_BYTES_ENV) or DEFAULT_MAX_DATA_BYTES)
+    except ValueError:
+        limit = DEFAULT_MAX_DATA_BYTES
+    try:
+        if path.stat().st_size > limit:
+            raise Failure(dx.DATA_UNREADABLE, f"{shown} is larger than the {limit} byte limit", file=shown)
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Failure(dx.DATA_UNREADABLE, f"cannot read the usage log {shown}: "
+                      f"{getattr(exc, 'strerror', None) or exc}", file=shown) from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise Failure(dx.DATA_UNREADABLE, f"{shown}:{n}: not a JSON object", file=shown,
+                          hint='one request a line: {"input_tokens": 812, "output_tokens": 95, '
+                               '"latency_ms": 640, "cost_usd": 0.0011}')
+        request: dict[str, float] = {}
+        for field in USAGE_FIELDS:
+            v = row.get(field)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise Failure(dx.DATA_UNREADABLE, f"{shown}:{n}: {field} must be a non-negative number, "
+                              f"not {v!r}"[:300], file=shown)
+            request[field] = float(v)
+        out.append(request)
+    return out
+
+
+def _llm_usage(ctx: Context, log: Path, pushgateway: str | None, no_push: bool, textfile: str | None) -> Outcome:
+    from mlspec.runtime import prometheus as prom
+
+    shown = ctx.shown(log)
+    requests = read_usage_log(log, shown)
+    labels = dict(project=ctx.project)
+    totals = {f: sum(r.get(f, 0.0) for r in requests) for f in USAGE_FIELDS}
+    latencies = [r["latency_ms"] / 1000 for r in requests if "latency_ms" in r]
+    # Totals over the whole log: counters that grow with it (a rotated log is a counter reset,
+    # which rate() handles), so the rate-based budget rules and panels read them directly.
+    samples = [prom.sample(mm.LLM_REQUESTS, len(requests), **labels),
+               prom.sample(mm.LLM_TOKENS, totals["input_tokens"], kind="input", **labels),
+               prom.sample(mm.LLM_TOKENS, totals["output_tokens"], kind="output", **labels),
+               prom.sample(mm.LLM_COST, totals["cost_usd"], **labels),
+               *prom.histogram(mm.LLM_LATENCY, LLM_LATENCY_BUCKETS, latencies, **labels)]
+    push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
+                        groups=[([("command", "llm-usage")], samples)])
+    payload = {"log": shown, "requests": len(requests), "input_tokens": totals["input_tokens"],
+               "output_tokens": totals["output_tokens"], "cost_usd": round(totals["cost_usd"], 6),
+               "latency_observations": len(latencies), "push": push}
+    text = (f"{shown}: {len(requests)} request(s), {int(totals['input_tokens'])} input and "
+            f"{int(totals['output_tokens'])} output tokens, {totals['cost_usd']:.4f} USD\n")
+    return Outcome(True, payload, text)
 
 
 # =================================================================== check-data
@@ -411,12 +504,12 @@ def _check_data(ctx: Context, name: str, file_: str | None, strict: bool, state_
         if named is not None:
             # `--file <a source's uri>` (what the generated schema check runs) is that source's
             # data: found relative to the spec, in that source's format, from any working folder.
-            loc = data.locate(named.uri, ctx.spec_dir, declared=named.format,
+            loc = data.locate(named.uri, ctx.spec_dir, declared=named.format, pin=named.version,
                               display=ctx.shown(ctx.spec_path(named.uri)) if "://" not in named.uri else named.uri)
         elif file_:
             loc = data.locate(file_, Path.cwd(), declared=src.format, prefer_declared=False)
         else:
-            loc = data.locate(src.uri, ctx.spec_dir, declared=src.format,
+            loc = data.locate(src.uri, ctx.spec_dir, declared=src.format, pin=src.version,
                               display=ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri)
         tbl = data.read_table(loc, string_columns=contract.string_columns(src.columns))
         mtime = data.newest_mtime(loc)
@@ -515,7 +608,7 @@ def _drift_location(ctx: Context, opt: str | None, source_name: str | None, role
     if src is None:
         raise click.UsageError(f"no {role} data: pass --{role} FILE (the spec has no monitoring.{role})")
     shown = ctx.shown(ctx.spec_path(src.uri)) if "://" not in src.uri else src.uri
-    return data.locate(src.uri, ctx.spec_dir, declared=src.format, display=shown), src
+    return data.locate(src.uri, ctx.spec_dir, declared=src.format, display=shown, pin=src.version), src
 
 
 def _drift(ctx: Context, reference: str | None, current: str | None, output: str | None, state_dir: str | None,
@@ -842,7 +935,7 @@ def _freshness(ctx: Context, names: list[str], state_dir: str | None, pushgatewa
                                  "note": None}
         try:
             shown = ctx.shown(ctx.spec_path(s.uri)) if "://" not in s.uri else s.uri
-            loc = data.locate(s.uri, ctx.spec_dir, declared=s.format, display=shown)
+            loc = data.locate(s.uri, ctx.spec_dir, declared=s.format, display=shown, pin=s.version)
             mtime = data.newest_mtime(loc)
             if mtime is None:
                 raise Failure(dx.DATA_UNREADABLE, f"{shown} holds no files", file=shown)
@@ -1055,11 +1148,6 @@ def run_node_id(plan: Any, name: str) -> str | None:
     return None
 
 
-def run_textfile_name(project: str, node: str) -> str:
-    """One file per node: the collector reads them all, a later node never erases an earlier one."""
-    return f"{project}_run_{node.replace('.', '_')}.prom"
-
-
 def run_samples(project: str, node: str, success: bool, timestamp: float) -> list[Any]:
     from mlspec.runtime import prometheus as prom
 
@@ -1099,10 +1187,20 @@ def _report_run(ctx: Context, name: str, status: str, timestamp: float | None, p
     samples = run_samples(ctx.project, node, status == "success", ts)
     mon = ctx.plan.monitoring
     if not textfile and mon is not None and mon.textfile_dir:
-        textfile = str(ctx.spec_path(mon.textfile_dir) / run_textfile_name(ctx.project, node))
-    # POST: a failure replaces success and timestamp but keeps the last success time (the textfile too).
+        # One file per node: the collector reads them all, a later node never erases an earlier one.
+        textfile = str(ctx.spec_path(mon.textfile_dir) / f"{ctx.project}_run_{node.replace('.', '_')}.prom")
+    if textfile and status != "success":
+        # The textfile is rewritten whole: a failure carries the last success time over, as the
+        # Pushgateway's POST does, so "training has not succeeded since ..." keeps its anchor.
+        from mlspec.runtime import prometheus as prom
+
+        last = prom.sample(mm.RUN_LAST_SUCCESS, 0, project=ctx.project, node=node)
+        kept = prom.textfile_value(Path(textfile), last)
+        if kept is not None:
+            samples.append(prom.sample(mm.RUN_LAST_SUCCESS, kept, project=ctx.project, node=node))
+    # POST: a failure replaces success and timestamp but keeps the last success time.
     push = push_samples(ctx, samples, url=pushgateway, no_push=no_push, textfile=textfile,
-                        groups=[([("node", node)], samples)], method="POST", keep=[mm.RUN_LAST_SUCCESS])
+                        groups=[([("node", node)], samples)], method="POST")
     where = [x for x in (push["pushgateway"] if push["pushed"] else None, push["textfile"]) if x]
     payload = {"node": node, "status": status, "timestamp": ts, "push": push}
     text = f"{node}: {status} at {utc(ts)}" + (f" -> {', '.join(where)}" if where else

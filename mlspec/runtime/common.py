@@ -31,6 +31,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 STATE_DIR = Path(".mlspec") / "monitoring"     # relative to the spec's folder
 STATE_ENV = "MLSPEC_STATE_DIR"
 PUSHGATEWAY_ENV = "MLSPEC_PUSHGATEWAY"     # overrides monitoring.pushgateway (one spec, many deployments)
+NO_PUSH_ENV = "MLSPEC_NO_PUSH"             # "1": push nothing (a pull request's trial run is no production signal)
 # Set by `mlspec run` (and readable by any scheduler): the file a check writes its outcome to,
 # so a node that exited non-zero without recording a finding is told apart as a crash.
 OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
@@ -269,7 +270,7 @@ def _push_outcome(ctx: Context, kind: str, status: str, url: str | None, no_push
     from mlspec import metrics as mm
     from mlspec.runtime import prometheus as prom
 
-    target = None if no_push else gateway_url(ctx.plan, url)
+    target = None if no_push or os.environ.get(NO_PUSH_ENV) == "1" else gateway_url(ctx.plan, url)
     if not target:
         return
     samples = [prom.sample(mm.CHECK_OUTCOME, int(o == status), project=ctx.project, check=kind, outcome=o)
@@ -291,13 +292,11 @@ def gateway_url(plan: Any, url: str | None = None) -> str | None:
 
 def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: bool, textfile: str | None,
                  grouping: Iterable[tuple[str, str]] = (), groups: list[tuple[list[tuple[str, str]], list[Any]]]
-                 | None = None, method: str = "PUT", keep: Iterable[Any] = ()) -> dict[str, Any]:
+                 | None = None, method: str = "PUT") -> dict[str, Any]:
     """Write the textfile and push to the gateway; failures are warnings. Returns a JSON summary.
 
     The group is ``job/mlspec/project/<name>`` + ``command/<command>`` + ``grouping``; with
     ``groups``, each ``(labels, samples)`` is pushed to ``job/mlspec/project/<name>`` + labels.
-    ``keep``: metrics the textfile keeps from its previous contents when ``samples`` lacks them
-    (what a ``POST`` keeps on the gateway).
     """
     from mlspec.runtime import prometheus as prom
 
@@ -308,12 +307,12 @@ def push_samples(ctx: Context, samples: list[Any], *, url: str | None, no_push: 
     if textfile:
         path = Path(textfile)
         try:
-            prom.write_textfile(path, samples, keep=keep)
+            prom.write_textfile(path, samples)
             info["textfile"] = ctx.shown(path)
         except (OSError, ValueError) as exc:
             ctx.add(dx.DATA_UNREADABLE, f"cannot write the metrics text file {textfile}: "
                     f"{getattr(exc, 'strerror', None) or exc}", file=textfile)
-    target = None if no_push else gateway_url(ctx.plan, url)
+    target = None if no_push or os.environ.get(NO_PUSH_ENV) == "1" else gateway_url(ctx.plan, url)
     if not target:
         return info
     info["pushgateway"] = target

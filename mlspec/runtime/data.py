@@ -3,7 +3,8 @@
 Formats: Parquet, CSV, JSON Lines and JSON (an array of records, or JSON Lines under a
 ``.json`` name), compressed (``.gz``, ``.bz2``, ``.zst``, ``.lz4``) or not; a folder is read
 as a data set of such files (names starting with ``.`` or ``_`` are ignored). Remote URIs
-(``s3://``, ``gs://``, ``abfss://``, ``hdfs://``) go through ``pyarrow.fs``; database and
+(``s3://``, ``gs://``, ``abfss://``, ``hdfs://``) go through ``pyarrow.fs``, ``https://`` files are
+downloaded first (:mod:`mlspec.runtime.http_data`); database and
 warehouse URIs cannot be read as files (MS605 with a hint to pass ``--file``).
 """
 
@@ -44,8 +45,9 @@ class Location:
 
 
 def locate(uri: str, base: Path, *, declared: str | None = None, prefer_declared: bool = True,
-           display: str | None = None) -> Location:
-    """Where data is. Relative paths are joined to ``base``; remote URIs need pyarrow."""
+           display: str | None = None, pin: str | None = None) -> Location:
+    """Where data is. Relative paths are joined to ``base``; remote URIs need pyarrow; ``https://``
+    data is downloaded (checked against ``pin`` when it is ``sha256:<hex>``)."""
     from mlspec.language.types import uri_scheme
 
     shown = display or uri
@@ -54,6 +56,10 @@ def locate(uri: str, base: Path, *, declared: str | None = None, prefer_declared
         raw = uri[len("file://"):] if scheme == "file" else uri
         p = Path(raw)
         return Location(shown, str(p if p.is_absolute() else base / p), None, declared, prefer_declared)
+    if scheme in ("http", "https"):
+        from mlspec.runtime.http_data import download
+
+        return Location(shown, str(download(uri, base, shown, pin)), None, declared, prefer_declared)
     if scheme not in FILE_SCHEMES:
         raise Failure(dx.DATA_UNREADABLE, f"cannot read {shown}: {scheme}:// is not a file store",
                       file=shown, hint="export the data to Parquet/CSV/JSONL and pass it with --file")

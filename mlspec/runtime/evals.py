@@ -527,9 +527,15 @@ def evaluate(plan: Plan, ev: LlmEval, env: Env, warn: Callable[[str, str], None]
     if env.run and ev.command:
         run_eval_command(ev, env, plan)
     src = plan.source_named(ev.dataset)
-    dpath = env.base / src.uri
-    cases = index_cases(read_jsonl(dpath, env.shown(dpath), "dataset", dx.EVAL_DATASET), env.shown(dpath),
-                        "dataset", dx.EVAL_DATASET)
+    if src.scheme in ("http", "https"):
+        # A remote golden set: downloaded like any https data (bounded, sha256 pin enforced).
+        from mlspec.runtime.http_data import download
+
+        dpath, dshown = download(src.uri, env.base, src.uri, src.version), src.uri
+    else:
+        dpath = env.base / src.uri
+        dshown = env.shown(dpath)
+    cases = index_cases(read_jsonl(dpath, dshown, "dataset", dx.EVAL_DATASET), dshown, "dataset", dx.EVAL_DATASET)
     opath = env.base / ev.outputs
     oshown = env.shown(opath)
     outputs = index_cases(read_jsonl(opath, oshown, "eval outputs", dx.EVAL_OUTPUTS), oshown, "eval outputs",

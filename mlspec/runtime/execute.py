@@ -195,7 +195,10 @@ def node_key(plan: Plan, node: Node, base: Path, upstream_keys: dict[str, str]) 
     data = []
     for name in node.data:
         src = plan.source_named(name)
-        content = _file_digest(base / src.uri) if src.scheme is None else None
+        # A fetch node writes its source: the file's content is its result, not its input (else
+        # the first run's key, taken before the file existed, never matches again).
+        writes = node.kind == "fetch" and src.uri in node.outputs
+        content = _file_digest(base / src.uri) if src.scheme is None and not writes else None
         data.append([name, src.uri, src.version, content])
     config: Any = None
     if node.runtime:
@@ -716,23 +719,26 @@ def _push_outcome(plan: Plan, base: Path, node: str, success: bool, unreachable:
     and/or node_exporter textfile), so the pipeline-failure and staleness alerts see local runs
     too. A reporting failure never fails the run; it is returned as a note."""
     from mlspec import metrics as M
-    from mlspec.runtime.commands import run_samples, run_textfile_name
+    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
     from mlspec.runtime.common import gateway_url
-    from mlspec.runtime.prometheus import PushError, push, write_textfile
 
-    samples = run_samples(plan.project.name, node, success, time.time())
+    project = plan.project.name
+    samples = run_samples(project, node, success, time.time())
     notes = []
     if plan.monitoring is not None and plan.monitoring.textfile_dir:
+        # The same file report-run writes; rewritten whole, so a failure carries the last success over.
         folder = Path(plan.monitoring.textfile_dir.removeprefix("file://"))
+        path = base / folder / f"{project}_run_{node.replace('.', '_')}.prom"
+        kept = None if success else textfile_value(path, sample(M.RUN_LAST_SUCCESS, 0, project=project, node=node))
         try:
-            # keep: a failure must not erase the last success time (report-run does the same).
-            write_textfile((base / folder) / run_textfile_name(plan.project.name, node), samples,
-                           keep=[M.RUN_LAST_SUCCESS])
+            write_textfile(path, samples if kept is None else
+                           [*samples, sample(M.RUN_LAST_SUCCESS, kept, project=project, node=node)])
         except (OSError, ValueError) as exc:
             notes.append(f"metrics text file not written: {getattr(exc, 'strerror', None) or exc}")
     gateway = gateway_url(plan)
     if gateway and gateway not in unreachable:
-        grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
+        grouping = [("job", M.JOB_LABEL), ("project", project), ("node", node)]
         try:
             # POST, as report-run: a failure keeps the group's last success time.
             push(gateway, samples, grouping, method="POST", timeout=5.0)

@@ -37,6 +37,7 @@ class Sample:
     metric: MetricDef
     labels: tuple[tuple[str, str], ...]      # in the definition's label order
     value: float
+    suffix: str = ""                         # a histogram's series: _bucket (with le), _sum, _count
 
 
 def sample(metric: MetricDef, value: float, /, **labels: object) -> Sample:
@@ -44,6 +45,19 @@ def sample(metric: MetricDef, value: float, /, **labels: object) -> Sample:
     if set(labels) != set(metric.labels):
         raise ValueError(f"{metric.name} takes labels {metric.labels}, got {tuple(sorted(labels))}")
     return Sample(metric, tuple((name, str(labels[name])) for name in metric.labels), float(value))
+
+
+def histogram(metric: MetricDef, bounds: tuple[float, ...], values: list[float], /, **labels: object) -> list[Sample]:
+    """The series of one histogram of ``values``: cumulative ``_bucket{le}`` per bound and
+    ``+Inf``, ``_sum`` and ``_count``."""
+    if metric.type != "histogram":
+        raise ValueError(f"{metric.name} is a {metric.type}, not a histogram")
+    base = sample(metric, 0, **labels).labels
+    out = [Sample(metric, (*base, ("le", format_value(b))), float(sum(v <= b for v in values)), "_bucket")
+           for b in sorted(bounds)]
+    out.append(Sample(metric, (*base, ("le", "+Inf")), float(len(values)), "_bucket"))
+    out += [Sample(metric, base, float(sum(values)), "_sum"), Sample(metric, base, float(len(values)), "_count")]
+    return out
 
 
 # ------------------------------------------------------------------ text format
@@ -72,73 +86,48 @@ def exposition(samples: Iterable[Sample]) -> str:
 
     A repeated label set keeps its last value (a series may appear only once).
     """
-    by_metric: dict[str, tuple[MetricDef, dict[tuple[tuple[str, str], ...], float]]] = {}
+    by_metric: dict[str, tuple[MetricDef, dict[tuple[str, tuple[tuple[str, str], ...]], float]]] = {}
     for s in samples:
-        by_metric.setdefault(s.metric.name, (s.metric, {}))[1][s.labels] = s.value
+        by_metric.setdefault(s.metric.name, (s.metric, {}))[1][(s.suffix, s.labels)] = s.value
     out: list[str] = []
     for name, (metric, series) in by_metric.items():
         out.append(f"# HELP {name} {escape_help(metric.help)}")
         out.append(f"# TYPE {name} {metric.type}")
-        for labels, value in series.items():
+        for (suffix, labels), value in series.items():
             for label, _ in labels:
                 if not _LABEL_NAME.match(label):
                     raise ValueError(f"invalid label name {label!r}")
             body = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
-            out.append(f"{name}{{{body}}} {format_value(value)}" if body else f"{name} {format_value(value)}")
+            series_name = name + suffix
+            out.append(f"{series_name}{{{body}}} {format_value(value)}" if body
+                       else f"{series_name} {format_value(value)}")
     return "\n".join(out) + ("\n" if out else "")
 
 
-def write_textfile(path: Path, samples: Iterable[Sample], *, keep: Iterable[MetricDef] = ()) -> None:
-    """For node_exporter's textfile collector: written atomically; the name should end in .prom.
-
-    ``keep``: metrics whose series the file already holds survive unless ``samples`` sets the same
-    series again -- a textfile is replaced whole, unlike a Pushgateway ``POST``, so a failed run
-    would otherwise erase the last success time the staleness alerts read.
-    """
+def write_textfile(path: Path, samples: Iterable[Sample]) -> None:
+    """For node_exporter's textfile collector: written atomically; the name should end in .prom."""
     from mlspec.runtime.common import write_atomic
 
-    samples = list(samples)
-    keep = tuple(keep)
-    if keep:
-        try:
-            old = Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            old = ""
-        fresh = {(s.metric.name, s.labels) for s in samples}
-        samples += [s for s in read_samples(old, keep) if (s.metric.name, s.labels) not in fresh]
     write_atomic(Path(path), exposition(samples))
 
 
-_SAMPLE_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+-?\d+)?[ \t]*$')
-_LABEL_PAIR = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+def textfile_value(path: Path, sample_like: Sample) -> float | None:
+    """The value a textfile holds for ``sample_like``'s series (metric and labels), or None.
 
-
-def read_samples(text: str, metrics: Iterable[MetricDef]) -> list[Sample]:
-    """The series of ``metrics`` in exposition ``text`` (what :func:`exposition` writes); lines that
-    do not parse, or whose labels differ from the metric's definition, are skipped."""
-    wanted = {m.name: m for m in metrics}
-    out: list[Sample] = []
+    Reads back only files this module wrote, so the series is found by its exact text."""
+    labels = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in sample_like.labels)
+    prefix = f"{sample_like.metric.name}{{{labels}}} " if labels else f"{sample_like.metric.name} "
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
     for line in text.splitlines():
-        m = _SAMPLE_LINE.match(line)
-        if not m or m.group(1) not in wanted:
-            continue
-        labels: dict[str, str] = {}
-        body = m.group(2) or ""
-        pos = 0
-        while pos < len(body):
-            pair = _LABEL_PAIR.match(body, pos)
-            if not pair or pair.end() == pos:
-                labels = {}
-                break
-            labels[pair.group(1)] = re.sub(r"\\(.)", lambda e: "\n" if e.group(1) == "n" else e.group(1),
-                                           pair.group(2))
-            pos = pair.end()
-        try:
-            value = float(m.group(3))
-            out.append(sample(wanted[m.group(1)], value, **labels))
-        except ValueError:
-            continue
-    return out
+        if line.startswith(prefix):
+            try:
+                return float(line[len(prefix):].strip())
+            except ValueError:
+                return None
+    return None
 
 
 # ------------------------------------------------------------------ Pushgateway

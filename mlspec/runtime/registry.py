@@ -69,9 +69,23 @@ def git_info(folder: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
-def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Metrics for metadata: finite numbers kept, anything else recorded as null."""
-    return {str(k): finite(v) for k, v in metrics.items()}
+def clean_metrics(metrics: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """Metrics for metadata: finite numbers kept, nested objects (dvclive's ``{"roc_auc":
+    {"test": 0.93}}``) kept as objects so gates' dotted paths read them back, anything else
+    recorded as null."""
+    return {str(k): clean_metrics(v, depth + 1) if isinstance(v, dict) and depth < 8 else finite(v)
+            for k, v in metrics.items()}
+
+
+def flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested metrics as dotted keys (``roc_auc.test``), for registries that take flat names."""
+    out: dict[str, Any] = {}
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            out.update(flat_metrics(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def build_metadata(plan: Any, *, model_name: str, version: str, stage: str, model_file: str,
@@ -846,7 +860,7 @@ def mlflow_register(ctx: Any, model: Path, model_shown: str, metrics: dict[str, 
                 mlflow.start_run(**start) as run:
             run_id = run.info.run_id
             mlflow.set_tags(tags)
-            for k, v in clean_metrics(metrics).items():
+            for k, v in flat_metrics(clean_metrics(metrics)).items():
                 if v is not None:
                     mlflow.log_metric(k, v)
             existing = dict(run.data.params)

@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -432,36 +433,42 @@ def save_node(store: Store, node: Any, base: Path, run: str) -> dict[str, Any]:
 
 
 def producers(plan: Any, node: Any) -> dict[str, list[str]]:
-    """``node``'s inputs that upstream nodes write, grouped by the node that writes them (the
-    nearest upstream writer); inputs nobody upstream writes are source files of the checkout."""
-    order: list[str] = []
-    seen: set[str] = set()
-    stack = list(reversed(node.needs))
-    while stack:   # upstream nodes, nearest first
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        order.append(n)
-        stack.extend(reversed(plan.node(n).needs))
+    """What ``node`` may read that upstream nodes write (its inputs and every ancestor's outputs:
+    the node starts on an empty machine), grouped by the nearest upstream node writing it;
+    inputs nobody upstream writes are source files of the checkout. Linear in the upstream."""
+    order = plan.ancestors(node.id)   # nearest first
+    writer: dict[str, str] = {}
+    for dep_id in order:
+        for o in plan.node(dep_id).outputs:
+            writer.setdefault(o, dep_id)
     out: dict[str, list[str]] = {}
-    for i in node.inputs:
-        for dep_id in order:
-            if any(_under(i, o) or _under(o, i) for o in plan.node(dep_id).outputs):
-                out.setdefault(dep_id, []).append(i)
-                break
+    for i in plan.upstream_inputs(node.id):
+        dep = writer.get(i)
+        if dep is None:   # a declared input inside (or around) an upstream output folder
+            dep = next((d for d in order if any(_under(i, o) or _under(o, i) for o in plan.node(d).outputs)), None)
+        if dep is not None:
+            out.setdefault(dep, []).append(i)
     return out
 
 
-def restore_node(store: Store, plan: Any, node: Any, base: Path, run: str) -> dict[str, str]:
+def restore_node(store: Store, plan: Any, node: Any, base: Path, run: str, *,
+                 made_here: Collection[str] = (), only: Collection[str] | None = None) -> dict[str, str]:
     """Download into ``base`` exactly the inputs of ``node`` that the nodes it needs produced, from
-    their records of ``run``; files already present with the recorded hash are kept."""
+    their records of ``run``; files already present with the recorded hash are kept. Inputs made
+    by the nodes in ``made_here`` (the same job, on the same disk) are skipped; ``only``, when
+    given, limits the restore to those paths."""
     import json
 
     from mlspec.language.types import relative_path_problem
 
     restored: dict[str, str] = {}
     for dep_id, wanted in producers(plan, node).items():
+        if dep_id in made_here:
+            continue
+        if only is not None:
+            wanted = [i for i in wanted if i in only]
+            if not wanted:
+                continue
         raw = store.read_ref(record_name(run, dep_id))
         if raw is None:
             raise MissingObject(f"run {run!r} has no record of {dep_id}, which should have produced "

@@ -11,8 +11,12 @@ import click
 from mlspec.runtime.common import Context, Failure, Outcome, run_command, table
 
 SPEC = click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False))
-NODE = click.option("--node", "node_name", required=True, metavar="ID",
-                    help="The node (id such as 'train' or 'step.prepare', or a reference such as 'steps.prepare').")
+NODE = click.option("--node", "node_names", required=True, multiple=True, metavar="ID",
+                    help="The node (id such as 'train' or 'step.prepare', or a reference such as 'steps.prepare'); "
+                         "repeat it for the nodes of one job.")
+PATHS = click.option("--path", "paths", multiple=True, metavar="PATH",
+                     help="Restore only this input (repeatable): a job that runs several nodes restores only "
+                          "the inputs produced outside it.")
 RUN = click.option("--run", "run", metavar="RUN",
                    help="The run id (default: $MLSPEC_RUN_ID, else $GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT, else "
                         "Airflow's DAG run, else 'local').")
@@ -30,41 +34,55 @@ def store() -> None:
 @NODE
 @RUN
 @FORMAT
-def save(spec: str, node_name: str, run: str | None, fmt: str) -> None:
+def save(spec: str, node_names: tuple[str, ...], run: str | None, fmt: str) -> None:
     """Hash and upload the node's declared outputs; record them (and its inputs' hashes) for the run."""
-    run_command("store save", spec, fmt, lambda ctx: _move(ctx, "save", node_name, run))
+    run_command("store save", spec, fmt, lambda ctx: _move(ctx, "save", node_names, run, ()))
 
 
 @store.command()
 @SPEC
 @NODE
+@PATHS
 @RUN
 @FORMAT
-def restore(spec: str, node_name: str, run: str | None, fmt: str) -> None:
+def restore(spec: str, node_names: tuple[str, ...], paths: tuple[str, ...], run: str | None, fmt: str) -> None:
     """Download the inputs the node needs from the records of the nodes that produced them."""
-    run_command("store restore", spec, fmt, lambda ctx: _move(ctx, "restore", node_name, run))
+    run_command("store restore", spec, fmt, lambda ctx: _move(ctx, "restore", node_names, run, paths))
 
 
-def _move(ctx: Context, action: str, node_name: str, run_opt: str | None) -> Outcome:
+def _move(ctx: Context, action: str, node_names: tuple[str, ...], run_opt: str | None,
+          paths: tuple[str, ...]) -> Outcome:
     from mlspec.runtime import store as st
     from mlspec.runtime.execute import Selection, resolve_names
 
     try:
-        (node_id,) = resolve_names(ctx.plan, [node_name])
+        node_ids = list(dict.fromkeys(resolve_names(ctx.plan, list(node_names))))
     except Selection as exc:
         raise click.UsageError(str(exc)) from None
-    node = ctx.plan.node(node_id)
+    nodes = [ctx.plan.node(n) for n in node_ids]
     run = st.run_id_from_env({"MLSPEC_RUN_ID": run_opt}) if run_opt else st.run_id_from_env()
     base = Path(ctx.spec_dir)
+    files: dict[str, str] = {}
+    node = nodes[0]
     try:
         s = st.open_store(ctx.plan, base)
-        if action == "save":
-            files = st.save_node(s, node, base, run)["outputs"]
-        else:
-            files = st.restore_node(s, ctx.plan, node, base, run)
+        for node in nodes:
+            if action == "save":
+                files.update(st.save_node(s, node, base, run)["outputs"])
+            else:
+                # The nodes named together run in one job: what one of them makes, the next one
+                # finds on the disk; only what other jobs made comes from the store.
+                files.update(st.restore_node(s, ctx.plan, node, base, run, made_here=set(node_ids),
+                                             only=set(paths) if paths else None))
     except st.StoreError as exc:
         raise Failure(exc.code, exc.message, hint=exc.hint, path=node.spec_path or ("storage",)) from None
+    missing = [p for p in paths if not any(f == p or f.startswith(p.rstrip("/") + "/") for f in files)]
+    if missing:
+        raise click.UsageError(f"--path {missing[0]!r}: no node upstream of {', '.join(node_ids)} produces it")
     verb = "saved" if action == "save" else "restored"
     text = table(["file", "sha256"], [[f, d[:16]] for f, d in sorted(files.items())]) if files else ""
-    text += f"{node_id}: {len(files)} file(s) {verb} ({'to' if action == 'save' else 'from'} {s.uri}, run {run})\n"
-    return Outcome(True, {"node": node_id, "run": run, "store": s.uri, "files": files}, text)
+    what = ", ".join(node_ids)
+    text += f"{what}: {len(files)} file(s) {verb} ({'to' if action == 'save' else 'from'} {s.uri}, run {run})\n"
+    data: dict[str, object] = {"node": node_ids[0] if len(node_ids) == 1 else node_ids, "nodes": node_ids,
+                               "run": run, "store": s.uri, "files": files}
+    return Outcome(True, data, text)

@@ -285,11 +285,34 @@ def _project_dir_parts(plan: Plan, options: AirflowOptions) -> list[str]:
     return rel.split("/")
 
 
+# The oldest releases a generated DAG runs on, per feature it uses (stated in each DAG's header,
+# in docs/targets/airflow.md, and checked against the Airflow the tests run): HITL approvals
+# arrived in Airflow 3.1; ApprovalOperator(response_timeout=) in the standard provider 1.12.2.
+MIN_AIRFLOW = "apache-airflow>=3.1.0"
+MIN_STANDARD = "apache-airflow-providers-standard>=1.12.2"
+MIN_STANDARD_BASIC = "apache-airflow-providers-standard>=1.0.0"
+MIN_KUBERNETES = "apache-airflow-providers-cncf-kubernetes>=10.25.0"
+
+
+def requirements(kinds: set[str]) -> list[str]:
+    """The distributions (with minimum versions) a DAG with tasks of ``kinds`` needs."""
+    out = [MIN_AIRFLOW]
+    if "approval" in kinds:
+        out.append(MIN_STANDARD)
+    elif kinds & {"bash", "trigger"}:
+        out.append(MIN_STANDARD_BASIC)
+    if "pod" in kinds:
+        out.append(MIN_KUBERNETES)
+    return out
+
+
 def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "monitoring"]) -> dict[str, Any]:
     """Plain values for ``dag.py.j2``; the template encodes each with ``py``."""
     if kind == "pipeline":
         tasks = pipeline_tasks(plan, options)
-        schedule = plan.retraining.schedule if plan.retraining else None
+        r = plan.retraining
+        # The schedule's owner runs it; otherwise the DAG is triggered by hand or by the monitoring DAG.
+        schedule = r.schedule if r is not None and r.scheduler == "airflow" else None
         dag_id, what = pipeline_dag_id(plan), "training pipeline"
     else:
         tasks = monitoring_tasks(plan, options)
@@ -306,6 +329,7 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         "tags": _tags(plan),
         "doc_md": _doc_md(plan, what),
         "operator": options.operator,
+        "requires": requirements(kinds),
         "uses": {
             "bash": "bash" in kinds, "pod": "pod" in kinds, "approval": "approval" in kinds,
             "trigger": "trigger" in kinds,
@@ -367,8 +391,9 @@ class AirflowTarget(Target):
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
             diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
+            written = {o for m in plan.nodes for o in m.outputs}
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
-                             if any(f in m.outputs for m in plan.nodes)})
+                             if f in written})
             if shared:
                 diags.append(Diagnostic(
                     dx.TARGET_CANNOT_EXPRESS,

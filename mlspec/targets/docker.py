@@ -1,14 +1,14 @@
 """The `docker` target: a training image, a serving image and an ignore file for each.
 
-``docker/Dockerfile.train`` holds the project's code, requirements, mlspec and the data the
+``docker/<project>.train.Dockerfile`` holds the project's code, requirements, mlspec and the data the
 pipeline reads from the repository (pipeline nodes such as ``mlspec gate`` run in it under
 Kubernetes operators); its default command trains (``mlspec run --until train`` when training
-reads files that earlier nodes write). ``docker/Dockerfile.serve`` holds the code and the
+reads files that earlier nodes write). ``docker/<project>.serve.Dockerfile`` holds the code and the
 trained model and runs ``serving.run`` (online: ``EXPOSE`` + ``HEALTHCHECK``; batch: the
 scoring command). Both are multi-stage (a builder stage installs the requirements into
 ``/opt/venv``; the final stage copies it), run as a numeric non-root user and carry OCI labels.
 
-The build context is the spec's folder: ``docker build -f docker/Dockerfile.serve .`` from
+The build context is the spec's folder: ``docker build -f docker/churn.serve.Dockerfile .`` from
 the output folder when the spec sits there (the usual case). What each image may hold is
 its own ``<Dockerfile>.dockerignore`` (BuildKit reads it instead of the context's); the root
 ``.dockerignore`` serves the legacy builder (:func:`ignore_sections`).
@@ -37,8 +37,6 @@ from mlspec.language.target_options import ImageOptions
 from mlspec.targets import Target
 from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 
-TRAIN_DOCKERFILE = "docker/Dockerfile.train"
-SERVE_DOCKERFILE = "docker/Dockerfile.serve"
 VENV = "/opt/venv"
 BASH = ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
 # Paths that go into COPY as they are: Docker would expand '$' and glob '*?[' there.
@@ -213,7 +211,7 @@ def context_path(path: str | None) -> str | None:
 
 
 def _paths(paths: Any) -> list[str]:
-    return sorted({c for c in (context_path(p) for p in paths) if c is not None})
+    return sorted({c for c in map(context_path, set(paths)) if c is not None})
 
 
 def training_reads(plan: Plan) -> list[str]:

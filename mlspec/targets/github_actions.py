@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
@@ -41,8 +42,12 @@ from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 WORKFLOW_DIR = ".github/workflows"
 # Minutes a job needs besides its command: checkout, setup-python, pip install, artifacts.
 SETUP_MINUTES = 10
-# GitHub-hosted runners stop every job after 6 hours.
+# GitHub-hosted runners stop every job after 6 hours; self-hosted ones after 5 days.
 HOSTED_MAX_MINUTES = 360
+SELF_HOSTED_MAX_MINUTES = 7200
+# GitHub starts at most 256 jobs per workflow run and no run of a workflow file over 500 KB.
+MAX_JOBS = 256
+MAX_WORKFLOW_BYTES = 500 * 1024
 HOSTED_LABEL = re.compile(r"(ubuntu|windows|macos)-[a-z0-9.-]+")
 RETRY_PAUSE_SECONDS = 30
 OUTPUTS_TAR = "mlspec-outputs.tar"
@@ -54,6 +59,9 @@ RESERVED_ENV = frozenset({COMMAND_VAR})
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 RELEASE_KINDS = frozenset({"approve", "register", "build", "deploy"})
 COMMAND_KINDS = frozenset({"fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "register"})
+# The workflow's run id for the store: one per workflow run, the same in every attempt, so that a
+# re-run of the failed jobs finds the outputs the jobs that succeeded saved in the first attempt.
+RUN_ID = "gh-${{ github.run_id }}"
 
 _OPTION = dx.TARGET_OPTION_INVALID
 _RUNNER_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -109,11 +117,16 @@ class GitHubActionsOptions(TargetOptions):
         None, description="File name prefix of the workflows; default the project name "
                           "(`<prefix>-ci.yml`, `<prefix>-train.yml`).")
     ci: bool = Field(True, description="Emit the CI workflow (validate, compile --check, project tests).")
+    pull_request_pipeline: bool = Field(
+        True, description="On pull requests, the CI workflow also runs the pipeline up to the gates on the "
+                          "pull request's code, in one job without secrets, and writes the gate table, the "
+                          "metrics and `validation.outputs` into the job summary. It never registers or deploys.")
     review: bool = Field(True, description="On pull requests, write `mlspec diff` (what the spec change alters: "
                          "gates, secrets, permissions, schedules, …) into the job summary.")
     code_scanning: bool = Field(False, description="Upload the spec's diagnostics as SARIF to GitHub code scanning "
                                 "on pushes to the branch (the repository must have code scanning enabled).")
-    train: bool = Field(True, description="Emit the training/release workflow (one job per pipeline node).")
+    train: bool = Field(True, description="Emit the training/release workflow (pipeline nodes packed into "
+                        "jobs: a chain shares a job; fan-out, approvals, GPUs and image builds get their own).")
     mlspec_install: PipRequirement | None = Field(
         None, description="The pip requirement that installs mlspec in CI and in jobs that run mlspec "
                           "runtime commands (gate, check-data, register). Default: targets.docker.mlspec_install, "
@@ -125,8 +138,9 @@ class GitHubActionsOptions(TargetOptions):
     retrain_event: EventType = Field(
         "mlspec-retrain", description="`repository_dispatch` event type that starts a retrain (sent by "
                                       "monitoring when `retraining.on` events fire).")
-    timeout_minutes: int = Field(60, ge=1, le=7200, description="Job timeout for nodes without a `timeout` "
-                                 "(a node's own timeout, times its attempts, plus setup time otherwise).")
+    timeout_minutes: int = Field(60, ge=1, le=7200, description="Minutes allowed to a node without a `timeout` "
+                                 "(a node with one gets its timeout times its attempts); a job's timeout is the "
+                                 "sum over its nodes plus setup time.")
     release_branch_only: bool = Field(
         True, description="Run the release jobs (approval, register, image build) only on `branch`; "
                           "training started from another branch stops after the gates.")
@@ -167,6 +181,11 @@ def _workspace_path(plan: Plan, path: str) -> str:
     return posixpath.normpath(posixpath.join(plan.spec_dir, path))
 
 
+def _glob_literal(path: str) -> str:
+    """``path`` as a `paths:` filter pattern matching only itself (GitHub escapes with '\\')."""
+    return "".join("\\" + c if c in "*?+[]!\\" else c for c in path)
+
+
 def _runner(labels: str | list[str]) -> str | list[str]:
     return list(labels) if isinstance(labels, list) else labels
 
@@ -197,6 +216,85 @@ def _timeouts(node: Node, options: GitHubActionsOptions) -> tuple[int, int | Non
     return step + SETUP_MINUTES, step
 
 
+def _node_minutes(node: Node, options: GitHubActionsOptions) -> int:
+    """Minutes a node may take inside a job: its timeout times its attempts, else the option."""
+    return _timeouts(node, options)[1] or options.timeout_minutes
+
+
+def _max_minutes(labels: str | list[str]) -> int:
+    return HOSTED_MAX_MINUTES if _hosted(labels) else SELF_HOSTED_MAX_MINUTES
+
+
+@dataclass(frozen=True)
+class Job:
+    """Pipeline nodes that run one after the other on one runner (one job of the train workflow)."""
+
+    id: str
+    nodes: tuple[Node, ...]
+
+    def minutes(self, options: GitHubActionsOptions) -> int:
+        if len(self.nodes) == 1:
+            return _timeouts(self.nodes[0], options)[0]
+        return SETUP_MINUTES + sum(_node_minutes(n, options) for n in self.nodes)
+
+
+def _runs_on(node: Node, options: GitHubActionsOptions) -> str | list[str]:
+    return options.gpu_runs_on if (node.resources.gpu or 0) > 0 and options.gpu_runs_on else options.runs_on
+
+
+def _release_only(node: Node, options: GitHubActionsOptions) -> bool:
+    return node.kind in RELEASE_KINDS and options.release_branch_only
+
+
+def pack(plan: Plan, options: GitHubActionsOptions) -> list[Job]:
+    """The jobs of the train workflow, in plan order.
+
+    A node joins the job of the nodes it needs when a separate runner would gain nothing: all
+    its needs are in that job, no other node waits on that job (a fan-out keeps its
+    parallelism), it runs on the same runner labels under the same branch condition, and the
+    job stays within the runner's time limit. Approvals (an environment's reviewers) and image
+    builds (Docker, not Python) are jobs of their own; every job boundary is a round trip of
+    files through the store, so fewer boundaries mean fewer installs and transfers."""
+    children: dict[str, set[str]] = {n.id: set() for n in plan.nodes}
+    for n in plan.nodes:
+        for d in n.needs:
+            children.setdefault(d, set()).add(n.id)
+    groups: list[list[Node]] = []
+    where: dict[str, int] = {}
+    for node in plan.nodes:
+        target = {where[d] for d in node.needs if d in where}
+        gi = next(iter(target)) if len(target) == 1 and len(node.needs) > 0 else None
+        if gi is not None and not _joins(node, groups[gi], children, options):
+            gi = None
+        if gi is None:
+            where[node.id] = len(groups)
+            groups.append([node])
+        else:
+            where[node.id] = gi
+            groups[gi].append(node)
+    jobs = []
+    for group in groups:
+        named = next((n for n in group if n.kind == "train"), group[-1])
+        jobs.append(Job(job_id(named), tuple(group)))
+    return jobs
+
+
+def _joins(node: Node, group: list[Node], children: dict[str, set[str]], options: GitHubActionsOptions) -> bool:
+    if node.kind not in COMMAND_KINDS or group[0].kind not in COMMAND_KINDS:
+        return False
+    members = {m.id for m in group}
+    waiting = set().union(*(children.get(m, set()) for m in members)) - members
+    if waiting != {node.id}:
+        return False
+    labels = _runs_on(node, options)
+    if _labels(labels) != _labels(_runs_on(group[0], options)):
+        return False
+    if _release_only(node, options) != _release_only(group[0], options):
+        return False
+    minutes = SETUP_MINUTES + sum(_node_minutes(n, options) for n in (*group, node))
+    return minutes <= _max_minutes(labels)
+
+
 # --------------------------------------------------------------------------- steps
 
 
@@ -205,16 +303,25 @@ def _checkout() -> dict[str, Any]:
             "with": {"persist-credentials": False}}
 
 
-def _setup_python(plan: Plan) -> dict[str, Any]:
-    return {"name": "Set up Python", "uses": pins.SETUP_PYTHON.uses,
-            "with": {"python-version": plan.environment.python}}
+def _setup_python(plan: Plan, cache_keys: list[str]) -> dict[str, Any]:
+    """Python with pip's download cache, keyed on ``cache_keys`` (files relative to the repository
+    root): the requirements for jobs that install them, the workflow file (which pins mlspec)
+    for jobs that install only mlspec -- so the two kinds of job never share one cache entry.
+    No keys: no cache (a job that publishes an image restores nothing a poisoned cache could hold)."""
+    step: dict[str, Any] = {"name": "Set up Python", "uses": pins.SETUP_PYTHON.uses,
+                            "with": {"python-version": plan.environment.python}}
+    if cache_keys:
+        step["with"].update({"cache": "pip", "cache-dependency-path": "\n".join(cache_keys)})
+    return step
 
 
-def _install(plan: Plan, requirement: str | None) -> dict[str, Any] | None:
+def _install(plan: Plan, requirement: str | None, requirements: bool = True) -> dict[str, Any] | None:
     """One pip run for the project's requirements and mlspec, so one resolver sees both."""
     env: dict[str, str] = {}
     args: list[str] = []
-    if plan.environment.requirements:
+    requirements = requirements and bool(plan.environment.requirements)
+    if requirements:
+        assert plan.environment.requirements is not None
         env["MLSPEC_REQUIREMENTS"] = plan.environment.requirements
         args.append('-r "$MLSPEC_REQUIREMENTS"')
     if requirement:
@@ -222,26 +329,27 @@ def _install(plan: Plan, requirement: str | None) -> dict[str, Any] | None:
         args.append('"$MLSPEC_INSTALL"')
     if not args:
         return None
-    what = " and ".join(x for x in ("requirements" if plan.environment.requirements else "",
-                                    "mlspec" if requirement else "") if x)
+    what = " and ".join(x for x in ("requirements" if requirements else "", "mlspec" if requirement else "") if x)
     return {"name": f"Install {what}", "env": env,
             "run": "python -m pip install --disable-pip-version-check " + " ".join(args)}
 
 
-def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
-    """Fetch upstream outputs (each a tar made by the producing job) and unpack them in place."""
+def _download_inputs(producers: list[str]) -> list[dict[str, Any]]:
+    """Fetch the outputs of upstream jobs (each a tar made by the producing job) and unpack them
+    in place (the transport when the store is a local folder, which no other runner sees)."""
     steps: list[dict[str, Any]] = []
     if len(producers) > MAX_NAMED_DOWNLOADS:
         # Deep pipelines: one step fetching every artifact of the run so far (each into its own
         # folder) keeps a job's size constant instead of growing with its number of ancestors.
         # Output paths have one producer each (MS313), so unpacking extra archives is harmless.
-        steps.append({"name": f"Download outputs of {len(producers)} upstream jobs",
+        # (The count is not named: the producer list is cut short past the threshold.)
+        steps.append({"name": "Download the outputs of every upstream job",
                       "uses": pins.DOWNLOAD_ARTIFACT.uses,
                       "with": {"path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}"}})
         producers = []
-    for p in producers:
-        steps.append({"name": f"Download outputs of {p.title}", "uses": pins.DOWNLOAD_ARTIFACT.uses,
-                      "with": {"name": p.slug, "path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}/{p.slug}"}})
+    for name in producers:
+        steps.append({"name": f"Download outputs of job {name}", "uses": pins.DOWNLOAD_ARTIFACT.uses,
+                      "with": {"name": name, "path": f"${{{{ runner.temp }}}}/{INPUTS_DIR}/{name}"}})
     if steps:
         steps.append({"name": "Unpack inputs", "run": (
             f'for archive in "$RUNNER_TEMP"/{INPUTS_DIR}/*/{OUTPUTS_TAR}; do\n'
@@ -250,32 +358,50 @@ def _download_inputs(producers: list[Node]) -> list[dict[str, Any]]:
     return steps
 
 
-def _upload_outputs(node: Node, options: GitHubActionsOptions) -> list[dict[str, Any]]:
-    """Tar the node's outputs, so paths and folders arrive exactly where they were written.
+def _upload_outputs(name: str, outputs: list[str], options: GitHubActionsOptions) -> list[dict[str, Any]]:
+    """Tar a job's outputs, so paths and folders arrive exactly where they were written.
 
     (upload-artifact roots an artifact at the common ancestor of its paths, which would
     move a single ``data/x.parquet`` to ``x.parquet`` on download.)
     """
-    if not node.outputs:
+    if not outputs:
         return []
     upload: dict[str, Any] = {
-        "name": node.slug, "path": f"${{{{ runner.temp }}}}/{OUTPUTS_TAR}",
+        "name": name, "path": f"${{{{ runner.temp }}}}/{OUTPUTS_TAR}",
         "if-no-files-found": "error", "overwrite": True,
     }
     if options.artifact_retention_days is not None:
         upload["retention-days"] = options.artifact_retention_days
     return [
-        {"name": "Pack outputs", "env": {"MLSPEC_PATHS": "\n".join(node.outputs)},
+        {"name": "Pack outputs", "env": {"MLSPEC_PATHS": "\n".join(outputs)},
          "run": ('mapfile -t paths <<< "$MLSPEC_PATHS"\n'
                  f'tar -cf "$RUNNER_TEMP/{OUTPUTS_TAR}" -- "${{paths[@]}}"')},
         {"name": "Upload outputs", "uses": pins.UPLOAD_ARTIFACT.uses, "with": upload},
     ]
 
 
-def _command_step(node: Node, command: str | None, timeout: int | None) -> dict[str, Any]:
+def _store_step(action: str, nodes: list[Node], paths: list[str], spec_file: str,
+                credentials: dict[str, str]) -> dict[str, Any]:
+    """``mlspec store save|restore`` for the nodes of one job; node ids and paths reach the
+    shell as data (env), never as script text."""
+    from mlspec.output.encoders import sh
+
+    env = {"MLSPEC_NODES": "\n".join(n.id for n in nodes)}
+    run = 'args=()\nwhile IFS= read -r node; do args+=(--node "$node"); done <<< "$MLSPEC_NODES"\n'
+    if paths:
+        env["MLSPEC_PATHS"] = "\n".join(paths)
+        run += 'while IFS= read -r path; do args+=(--path "$path"); done <<< "$MLSPEC_PATHS"\n'
+    run += f'mlspec store {action} "${{args[@]}}" -- {sh(spec_file)}'
+    name = "Restore inputs from the store" if action == "restore" else "Save outputs to the store"
+    return {"name": name, "env": {**env, **credentials}, "run": run}
+
+
+def _command_step(node: Node, command: str | None, timeout: int | None,
+                  credentials: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(node.env)
     for name in node.secrets:
         env[name] = f"${{{{ secrets.{name} }}}}"
+    env.update(credentials or {})
     attempts = _attempts(node)
     if attempts == 1:
         run = command
@@ -302,6 +428,23 @@ def _command_step(node: Node, command: str | None, timeout: int | None) -> dict[
     return step
 
 
+def _runs_project_code(node: Node) -> bool:
+    """Whether the node imports the project's requirements: every command but mlspec's own
+    checks (gate, check-data, register); `mlspec eval` runs the eval's own command."""
+    return not node.runtime or node.kind == "eval"
+
+
+def _has_secret(step: dict[str, Any]) -> bool:
+    return any("secrets." in str(v) for v in (step.get("env") or {}).values())
+
+
+def _job_title(job: Job) -> str:
+    titles = [n.title for n in job.nodes]
+    if len(titles) <= 5 and sum(map(len, titles)) <= 80:
+        return " → ".join(titles)
+    return f"{titles[0]} → … → {titles[-1]} ({len(titles)} nodes)"
+
+
 # --------------------------------------------------------------------------- workflows
 
 
@@ -313,6 +456,15 @@ class _Builder:
         self.options = options
         self.requirement = options.mlspec_install or plan.mlspec_install
         self.producers = {path: n for n in plan.nodes for path in n.outputs}
+        self.jobs = pack(plan, options) if options.train else []
+        self.job_of = {n.id: job for job in self.jobs for n in job.nodes}
+        self.job_order = {j.id: i for i, j in enumerate(self.jobs)}
+        self.upstream = self._upstream_jobs()
+        train_path = workflow_paths(plan, options)[1]
+        requirements = plan.environment.requirements
+        # pip's cache: keyed on the requirements where jobs install them, else on the workflow.
+        self.runtime_cache = [train_path]
+        self.requirements_cache = [_workspace_path(plan, requirements)] if requirements else [train_path]
 
     # ------------------------------------------------------------------ shared
 
@@ -321,6 +473,24 @@ class _Builder:
         if working_directory and self.plan.spec_dir != ".":
             run["working-directory"] = self.plan.spec_dir
         return {"run": run}
+
+    def _project_paths(self) -> list[str]:
+        """The CI's `paths:` filter when the project shares the repository (its spec lies below
+        the output folder, the repository root): the project's folder, what its steps read
+        from outside it, and the files generated for it, which all carry its name. Empty
+        for a project at the root: every change is the project's."""
+        plan = self.plan
+        if plan.spec_dir == ".":
+            return []
+        name, slug = plan.project.name, plan.project.name.replace("-", "_")
+        folder = plan.spec_dir.rstrip("/")
+        read = {_workspace_path(plan, path) for n in plan.nodes for path in n.inputs}
+        if plan.environment.requirements:
+            read.add(_workspace_path(plan, plan.environment.requirements))
+        outside = sorted(path for path in read if not path.startswith(f"{folder}/") and path != ".")
+        literal = [_glob_literal(p) for p in (f"{folder}/", *outside)]
+        return [f"{literal[0]}**", *workflow_paths(plan, self.options), f".mlspec-manifest.{name}.json",
+                f"**/{name}.*", f"**/*.{name}.*", f"**/{slug}_*", *literal[1:]]
 
     def _header(self, name: str, on: dict[str, Any], cancel: bool) -> dict[str, Any]:
         return {
@@ -335,10 +505,13 @@ class _Builder:
     def ci(self) -> dict[str, Any]:
         plan, o = self.plan, self.options
         spec = _workspace_path(plan, plan.spec_file)
-        workflow = self._header(f"{plan.project.name} CI",
-                                {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}},
-                                cancel=True)
+        on: dict[str, Any] = {"pull_request": {"branches": [o.branch]}, "push": {"branches": [o.branch]}}
+        paths = self._project_paths()
+        if paths:
+            on = {event: {**trigger, "paths": paths} for event, trigger in on.items()}
+        workflow = self._header(f"{plan.project.name} CI", on, cancel=True)
         workflow["defaults"] = self._defaults(working_directory=False)
+        ci_cache = [workflow_paths(plan, o)[0]]
         validate_env = {"MLSPEC_SPEC": spec}
         jobs: dict[str, Any] = {"validate": {
             "name": "validate the spec and generated files",
@@ -347,7 +520,7 @@ class _Builder:
             "permissions": {"contents": "read"},
             "steps": [
                 _checkout(),
-                _setup_python(plan),
+                _setup_python(plan, ci_cache),
                 {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
                  "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
                 {"name": "Validate the spec", "env": validate_env,
@@ -368,7 +541,7 @@ class _Builder:
                 "runs-on": _runner(o.runs_on),
                 "timeout-minutes": 15,
                 "permissions": {"contents": "read"},
-                "steps": [checkout, _setup_python(plan), dict(install), {
+                "steps": [checkout, _setup_python(plan, ci_cache), dict(install), {
                     "name": "Summarise the spec change", "env": validate_env,
                     "run": 'mlspec diff --format markdown "$MLSPEC_SPEC" >> "$GITHUB_STEP_SUMMARY"'}],
             }
@@ -379,7 +552,7 @@ class _Builder:
                 "runs-on": _runner(o.runs_on),
                 "timeout-minutes": 15,
                 "permissions": {"contents": "read", "security-events": "write"},
-                "steps": [_checkout(), _setup_python(plan), dict(install), {
+                "steps": [_checkout(), _setup_python(plan, ci_cache), dict(install), {
                     "name": "Upload SARIF", "env": {**validate_env, "GH_TOKEN": "${{ github.token }}"},
                     "run": 'mlspec validate --format sarif -- "$MLSPEC_SPEC" > mlspec.sarif || true\n'
                            'gh api --method POST "repos/$GITHUB_REPOSITORY/code-scanning/sarifs" '
@@ -387,7 +560,8 @@ class _Builder:
                            '-f sarif="$(gzip -c mlspec.sarif | base64 -w0)"'}],
             }
         if plan.environment.test:
-            steps = [_checkout(), _setup_python(plan)]
+            steps = [_checkout(), _setup_python(plan, self.requirements_cache if plan.environment.requirements
+                                                  else ci_cache)]
             install = _install(plan, None)
             if install:
                 steps.append(install)
@@ -403,6 +577,8 @@ class _Builder:
                 "defaults": self._defaults(working_directory=True),
                 "steps": steps,
             }
+        if o.pull_request_pipeline and o.train and self._trial_nodes():
+            jobs["pipeline"] = self.trial()
         if plan.images.train.emitted and plan.images.train.pushed:
             # Orchestrators (Airflow's KubernetesPodOperator) run pipeline nodes in this image,
             # so it follows the release branch; pull requests do not publish images.
@@ -414,12 +590,88 @@ class _Builder:
         workflow["jobs"] = jobs
         return workflow
 
+    # ------------------------------------------------------------------ pull requests
+
+    def _trial_nodes(self) -> list[Node]:
+        """The pipeline up to the gates: every node but the release (approval, register, image,
+        deploy) and what runs after it."""
+        dropped: set[str] = set()
+        kept: list[Node] = []
+        for n in self.plan.nodes:
+            if n.kind in RELEASE_KINDS or n.kind not in COMMAND_KINDS or dropped & set(n.needs):
+                dropped.add(n.id)
+            else:
+                kept.append(n)
+        return kept
+
+    def trial(self) -> dict[str, Any]:
+        """The pull request's own run of the pipeline up to the gates, in one job on one disk.
+
+        No secrets and no environment (a pull request from a fork gets none, and the code under
+        review must not see the store's credentials); the store and the registry are a folder of
+        the job, so gates comparing with production note that none is visible; nothing is pushed
+        to the Pushgateway. `mlspec gate` writes the gate table and the metrics into the job summary
+        ($GITHUB_STEP_SUMMARY); the last step adds `validation.outputs` and uploads them."""
+        plan, o = self.plan, self.options
+        nodes = self._trial_nodes()
+        steps: list[dict[str, Any]] = [_checkout(), _setup_python(plan, self.requirements_cache)]
+        install = _install(plan, self.requirement, any(_runs_project_code(n) for n in nodes))
+        assert install is not None
+        steps.append(install)
+        for node in nodes:
+            trial = replace(node, secrets=())
+            step = _command_step(trial, plan.command_for(node), _timeouts(node, o)[1] or o.timeout_minutes)
+            step["name"] = f"Run {node.title}"
+            steps.append(step)
+        outputs = [p for p in (plan.eval_metrics_path, plan.train_metrics_path, *plan.eval_outputs) if p]
+        if outputs:
+            steps.append({
+                "name": "Show the evaluation outputs", "if": "always()",
+                "env": {"MLSPEC_OUTPUTS": "\n".join(outputs)},
+                "run": ('{\n'
+                        '  echo "### Evaluation outputs"\n'
+                        '  while IFS= read -r f; do\n'
+                        '    if [ ! -f "$f" ]; then echo "- \\`$f\\`: not written"; continue; fi\n'
+                        '    size=$(wc -c < "$f")\n'
+                        '    case "$f" in\n'
+                        '      *.json|*.md|*.txt|*.csv|*.yaml|*.yml)\n'
+                        '        if [ "$size" -le 65536 ]; then\n'
+                        '          printf \'<details><summary>%s</summary>\\n\\n~~~~\\n\' "$f"\n'
+                        '          cat -- "$f"\n'
+                        '          printf \'\\n~~~~\\n</details>\\n\'\n'
+                        '          continue\n'
+                        '        fi ;;\n'
+                        '    esac\n'
+                        '    echo "- \\`$f\\` ($size bytes, in the run\'s artifact \\`evaluation\\`)"\n'
+                        '  done <<< "$MLSPEC_OUTPUTS"\n'
+                        '} >> "$GITHUB_STEP_SUMMARY"')})
+            upload: dict[str, Any] = {"name": "evaluation",
+                                      "path": "\n".join(_workspace_path(plan, p) for p in outputs),
+                                      "if-no-files-found": "ignore"}
+            if o.artifact_retention_days is not None:
+                upload["retention-days"] = o.artifact_retention_days
+            steps.append({"name": "Upload the evaluation outputs", "if": "always()",
+                          "uses": pins.UPLOAD_ARTIFACT.uses, "with": upload})
+        job: dict[str, Any] = {
+            "name": "train and gate the change",
+            "if": "github.event_name == 'pull_request'",
+            "runs-on": _runner(o.runs_on),
+            # GitHub stops a job at its runner's limit whatever the sum says; say so in the file.
+            "timeout-minutes": min(SETUP_MINUTES + sum(_node_minutes(n, o) for n in nodes), _max_minutes(o.runs_on)),
+            "permissions": {"contents": "read"},
+            # One disk, no credentials: outputs and the registry stay in the job; no metrics leave it.
+            "env": {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"},
+            "defaults": self._defaults(working_directory=True),
+            "steps": steps,
+        }
+        return job
+
     # ------------------------------------------------------------------ training / release
 
     def triggers(self) -> dict[str, Any]:
         on: dict[str, Any] = {"workflow_dispatch": {}}
         r = self.plan.retraining
-        if r is not None and r.schedule:
+        if r is not None and r.schedule and r.scheduler == "github_actions":   # else Airflow runs it
             on["schedule"] = [{"cron": r.schedule}]
         if r is not None and r.on:
             on["repository_dispatch"] = {"types": [self.options.retrain_event]}
@@ -428,8 +680,10 @@ class _Builder:
     def train(self) -> dict[str, Any]:
         plan = self.plan
         workflow = self._header(f"{plan.project.name} train", self.triggers(), cancel=False)
+        if not plan.storage.local:
+            workflow["env"] = {"MLSPEC_RUN_ID": RUN_ID}
         workflow["defaults"] = self._defaults(working_directory=True)
-        workflow["jobs"] = {job_id(n): self.job(n) for n in plan.nodes}
+        workflow["jobs"] = {job.id: self.job(job) for job in self.jobs}
         workflow["jobs"][REPORT_JOB] = self.report(list(workflow["jobs"]))
         return workflow
 
@@ -448,7 +702,7 @@ class _Builder:
             "name": "report the run", "needs": jobs, "if": "always()", "runs-on": _runner(self.options.runs_on),
             "timeout-minutes": 10, "permissions": {"contents": "read"},
             "steps": [
-                _checkout(), _setup_python(self.plan),
+                _checkout(), _setup_python(self.plan, self.runtime_cache),
                 {"name": "Install mlspec", "env": {"MLSPEC_INSTALL": self.requirement},
                  "run": 'python -m pip install --disable-pip-version-check "$MLSPEC_INSTALL"'},
                 # The repository variable MLSPEC_PUSHGATEWAY, when set, overrides monitoring.pushgateway.
@@ -458,38 +712,105 @@ class _Builder:
             ],
         }
 
-    def job(self, node: Node) -> dict[str, Any]:
-        o = self.options
-        job_timeout, step_timeout = _timeouts(node, o)
-        runs_on = o.gpu_runs_on if (node.resources.gpu or 0) > 0 and o.gpu_runs_on else o.runs_on
-        job: dict[str, Any] = {"name": node.title}
-        if node.needs:
-            job["needs"] = [job_id(self.plan.node(n)) for n in node.needs]
-        if node.kind in RELEASE_KINDS and o.release_branch_only:
-            job["if"] = f"github.ref == {_expression_string('refs/heads/' + o.branch)}"
-        job["runs-on"] = _runner(runs_on)
-        job["timeout-minutes"] = job_timeout
-        if node.kind == "approve":
-            return self._approve(job)
-        if node.kind == "build":
-            return self._build(job, node)
-        job["permissions"] = {"contents": "read"}
-        if node.secrets and o.secrets_environment:
-            job["environment"] = o.secrets_environment
-        steps = [_checkout(), _setup_python(self.plan)]
-        install = _install(self.plan, self.requirement if node.runtime else None)
+    # ------------------------------------------------------------------ one job
+
+    def _producer(self, path: str) -> Node | None:
+        """The node that writes ``path`` (or the folder it lies in); None for a source file."""
+        if path in self.producers:
+            return self.producers[path]
+        parts = path.split("/")
+        for i in range(len(parts) - 1, 0, -1):
+            found = self.producers.get("/".join(parts[:i]))
+            if found is not None:
+                return found
+        return None
+
+    def _upstream_jobs(self) -> dict[str, list[str]]:
+        """For each job, the earlier jobs whose outputs it may read, in workflow order: the makers
+        of its nodes' inputs, and every job upstream that writes something (a job starts on an
+        empty runner, and a node may read any upstream file; this holds whether a node's inputs
+        are what it reads directly or everything upstream). One pass in job order, each list cut
+        at MAX_NAMED_DOWNLOADS + 1 (beyond that, only "many" matters), so it stays linear."""
+        cap = MAX_NAMED_DOWNLOADS + 1
+        order = self.job_order
+        writes = {j.id: any(n.outputs for n in j.nodes) for j in self.jobs}
+        out: dict[str, list[str]] = {}
+        for job in self.jobs:
+            found: set[str] = set()
+            for node in job.nodes:
+                for path in node.inputs:
+                    producer = self._producer(path)
+                    if producer is not None and self.job_of[producer.id].id != job.id:
+                        found.add(self.job_of[producer.id].id)
+                if len(found) >= cap:
+                    break
+            for need in self._needs(job):
+                if writes[need]:
+                    found.add(need)
+                found.update(out[need])
+                if len(found) >= cap:
+                    break
+            out[job.id] = sorted(found, key=order.__getitem__)[:cap]
+        return out
+
+    def _needs(self, job: Job) -> list[str]:
+        members = {n.id for n in job.nodes}
+        needed = {self.job_of[d].id for n in job.nodes for d in n.needs if d not in members}
+        return sorted(needed, key=self.job_order.__getitem__)
+
+    def _credentials(self) -> dict[str, str]:
+        """The store's credentials, for the steps that read or write it (none for a local store)."""
+        if self.plan.storage.local:
+            return {}
+        return {name: f"${{{{ secrets.{name} }}}}" for name in self.plan.storage.secrets}
+
+    def job(self, job: Job) -> dict[str, Any]:
+        o, plan = self.options, self.plan
+        first = job.nodes[0]
+        out: dict[str, Any] = {"name": first.title if len(job.nodes) == 1 else _job_title(job)}
+        needs = self._needs(job)
+        if needs:
+            out["needs"] = needs
+        if _release_only(first, o):
+            out["if"] = f"github.ref == {_expression_string('refs/heads/' + o.branch)}"
+        out["runs-on"] = _runner(_runs_on(first, o))
+        out["timeout-minutes"] = job.minutes(o)
+        if first.kind == "approve":
+            return self._approve(out)
+        if first.kind == "build":
+            return self._build(out, first)
+        out["permissions"] = {"contents": "read"}
+        store = not plan.storage.local
+        credentials = self._credentials()
+        sources = self.upstream[job.id]
+        saved = [n for n in job.nodes if n.outputs]
+        requirements = any(_runs_project_code(n) for n in job.nodes)
+        mlspec = any(n.runtime or n.fetch_production for n in job.nodes) or (store and bool(sources or saved))
+        steps: list[dict[str, Any]] = [_checkout(), _setup_python(plan, self.requirements_cache if requirements
+                                                                  else self.runtime_cache)]
+        install = _install(plan, self.requirement if mlspec else None, requirements)
         if install:
             steps.append(install)
-        steps += _download_inputs(self._producers(node))
-        steps.append(_command_step(node, self.plan.command_for(node), step_timeout))
-        steps += _upload_outputs(node, o)
-        job["steps"] = steps
-        return job
-
-    def _producers(self, node: Node) -> list[Node]:
-        """Upstream nodes whose outputs this node reads, in plan order."""
-        ids = {self.producers[p].id for p in node.inputs if p in self.producers and self.producers[p].id != node.id}
-        return [n for n in self.plan.nodes if n.id in ids]
+        if store and sources:
+            # Every node of the job is named: the store skips what they make themselves.
+            steps.append(_store_step("restore", list(job.nodes), [], plan.spec_file, credentials))
+        elif not store:
+            steps += _download_inputs(sources)
+        for node in job.nodes:
+            # A node without a timeout is bounded by its job's (which counts timeout_minutes for it).
+            step_timeout = _timeouts(node, o)[1]
+            # mlspec's own commands may read the registry and the store (a gate's production
+            # baseline, register, the production model's fetch): they get the store's credentials.
+            own = credentials if (node.runtime or node.fetch_production) else None
+            steps.append(_command_step(node, plan.command_for(node), step_timeout, own))
+        if store and saved:
+            steps.append(_store_step("save", saved, [], plan.spec_file, credentials))
+        elif not store:
+            steps += _upload_outputs(job.id, [p for n in job.nodes for p in n.outputs], o)
+        if o.secrets_environment and any(_has_secret(step) for step in steps):
+            out["environment"] = o.secrets_environment
+        out["steps"] = steps
+        return out
 
     def _approve(self, job: dict[str, Any]) -> dict[str, Any]:
         approval = self.plan.approval
@@ -510,7 +831,18 @@ class _Builder:
     def _build(self, job: dict[str, Any], node: Node) -> dict[str, Any]:
         # The serving image needs the trained model, none of the other upstream files.
         model = self.plan.model_path
-        fetch = _download_inputs([self.producers[model]] if model in self.producers else [])
+        producer = self.producers.get(model) if model else None
+        if producer is None or model is None:
+            fetch: list[dict[str, Any]] = []
+        elif self.plan.storage.local:
+            fetch = _download_inputs([self.job_of[producer.id].id])
+        else:
+            install = _install(self.plan, self.requirement, False)
+            assert install is not None
+            fetch = [_setup_python(self.plan, []), install,
+                     _store_step("restore", [node], [model], self.plan.spec_file, self._credentials())]
+        if self.options.secrets_environment and any(_has_secret(s) for s in fetch):
+            job["environment"] = self.options.secrets_environment
         return self._image_job(job, self.plan.images.serve, "serving", fetch)
 
     def _image_job(self, job: dict[str, Any], image: Image, title: str,
@@ -552,6 +884,11 @@ class _Builder:
 PERMISSION_REASONS = {"packages": "push the image to ghcr.io", "security-events": "upload SARIF to code scanning"}
 
 
+_USES_LINE = re.compile(r'(\s*(?:- )?uses: )"([^"]+)"')
+_PERMISSIONS_LINE = re.compile(r"\s*permissions:")
+_WRITE_SCOPE = re.compile(r'\s*([a-z-]+): "write"')
+
+
 def _with_comments(text: str) -> str:
     """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
     reviewers and Dependabot) and the reason after each write scope of a ``permissions:`` block.
@@ -562,13 +899,13 @@ def _with_comments(text: str) -> str:
         indent = len(line) - len(line.lstrip(" "))
         if block_indent is not None and indent <= block_indent:
             block_indent = None
-        m = re.fullmatch(r'(\s*(?:- )?uses: )"([^"]+)"', line)
+        m = _USES_LINE.fullmatch(line) if "uses: " in line else None
         if m and m.group(2) in pins.BY_USES:
             line = f"{line}  # {pins.BY_USES[m.group(2)].tag}"
-        elif re.fullmatch(r"\s*permissions:", line):
+        elif line.endswith("permissions:") and _PERMISSIONS_LINE.fullmatch(line):
             block_indent = indent
         elif block_indent is not None:
-            scope = re.fullmatch(r'\s*([a-z-]+): "write"', line)
+            scope = _WRITE_SCOPE.fullmatch(line)
             if scope and scope.group(1) in PERMISSION_REASONS:
                 line = f"{line}  # {PERMISSION_REASONS[scope.group(1)]}"
         lines.append(line)
@@ -621,7 +958,12 @@ def _fold_long_lines(text: str) -> str:
     import yaml
 
     folded = "\n".join(_fold_line(ln) if len(ln) > FOLD_WIDTH else ln for ln in text.split("\n"))
-    if folded == text or yaml.safe_load(folded) != yaml.safe_load(text):
+    if folded == text:
+        return text
+    # Proof that folding changed no value: both texts read back alike (libyaml when present:
+    # the pure-Python reader takes seconds on the workflow of a thousand-step pipeline).
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if yaml.load(folded, Loader=loader) != yaml.load(text, Loader=loader):  # noqa: S506 - safe loaders
         return text
     return folded
 
@@ -705,7 +1047,37 @@ class GitHubActionsTarget(Target):
                        f"GitHub-hosted runners stop jobs after {HOSTED_MAX_MINUTES}",
                        (*node.spec_path, "timeout") if node.timeout_seconds else node.spec_path,
                        hint="shorten the timeout or set targets.github_actions.runs_on to a self-hosted runner")
+        if not dx.has_errors(diags):
+            diags += self._check_limits(plan, options)
         return diags
+
+    @staticmethod
+    def _check_limits(plan: Plan, options: GitHubActionsOptions) -> list[Diagnostic]:
+        """GitHub refuses a run of more than MAX_JOBS jobs and a workflow file over
+        MAX_WORKFLOW_BYTES: a diagnostic at the node that crosses the line, never such a file."""
+        builder = _Builder(plan, options)
+        jobs = builder.jobs
+        if len(jobs) + 1 > MAX_JOBS:   # + the job reporting how the run ended
+            over = jobs[MAX_JOBS - 1]
+            return [Diagnostic(
+                dx.GHA_TOO_MANY_JOBS,
+                f"github_actions: the training workflow needs {len(jobs) + 1} jobs ({len(jobs)} for the pipeline's "
+                f"nodes, one reporting the run), but GitHub starts at most {MAX_JOBS} in one workflow run; "
+                f"{over.nodes[0].id} would start job {MAX_JOBS}",
+                path=over.nodes[0].spec_path,
+                hint="run fewer nodes side by side, give steps a `timeout` so that more of a chain shares a job, "
+                     "or set targets.github_actions.train: false and run the pipeline with Airflow")]
+        # The header the writer adds is a few hundred bytes; keep a margin for it.
+        size = len(render_workflow(builder.train()).encode("utf-8")) + 1024
+        if size > MAX_WORKFLOW_BYTES:
+            largest = max(jobs, key=lambda j: sum(len(n.command or "") + 200 for n in j.nodes))
+            return [Diagnostic(
+                dx.GHA_WORKFLOW_TOO_LARGE,
+                f"github_actions: the training workflow would be {size // 1024} KB, but GitHub starts no run of a "
+                f"workflow file over {MAX_WORKFLOW_BYTES // 1024} KB",
+                path=largest.nodes[0].spec_path,
+                hint="move long commands into scripts the steps run, or split the project into several specs")]
+        return []
 
     @staticmethod
     def _check_registry(plan: Plan, options: GitHubActionsOptions, cannot: Any) -> None:

@@ -73,6 +73,11 @@ class KubernetesOptions(TargetOptions):
                           "with targets.docker.registry (the tag CI pushes from the default branch), else "
                           "'<project>:latest', a placeholder to replace at deploy time. Pin it by digest "
                           "('image@sha256:…') for reproducible deploys.")
+    service_monitor: bool = Field(
+        True, description="With online serving, also write a prometheus-operator ServiceMonitor "
+                          "(k8s/<project>.monitoring.yaml, its own file: apply it where the operator runs) that "
+                          "scrapes the server and attaches the labels the alert rules and dashboard select by "
+                          "(serving.metrics.labels, default project=<name>).")
 
 
 # --------------------------------------------------------------------------- escaping
@@ -330,6 +335,42 @@ def manifest_path(plan: Plan) -> str:
     return f"{MANIFEST_DIR}/{plan.project.name}.yaml"
 
 
+def monitoring_path(plan: Plan) -> str:
+    return f"{MANIFEST_DIR}/{plan.project.name}.monitoring.yaml"
+
+
+# How often the operator's Prometheus scrapes the server: the rules' shortest window is 5m.
+SCRAPE_INTERVAL = "30s"
+
+
+def service_monitor(plan: Plan, options: KubernetesOptions, serving: Serving) -> dict[str, Any]:
+    """The prometheus-operator ServiceMonitor for the online server's Service.
+
+    The relabelings attach ``serving.selector`` (the labels the SLO rules and the dashboard
+    select by) to every scraped series, as the generated static scrape config does, so the
+    rules match whichever way Prometheus discovers the server."""
+    component = COMPONENT["online"]
+    return {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": metadata(plan, options, component),
+        "spec": {
+            "selector": {"matchLabels": selector(plan, component)},
+            "namespaceSelector": {"matchNames": [options.namespace]},
+            "endpoints": [{
+                "port": "http", "path": serving.metrics_path, "interval": SCRAPE_INTERVAL,
+                "relabelings": [{"action": "replace", "targetLabel": k, "replacement": relabel_literal(v)}
+                                for k, v in serving.selector],
+            }],
+        },
+    }
+
+
+def relabel_literal(value: str) -> str:
+    """``value`` as a relabeling ``replacement``, which expands ``$1``/``${name}`` regex groups:
+    ``$$`` is a literal dollar sign."""
+    return value.replace("$", "$$")
+
+
 # --------------------------------------------------------------------------- the target
 
 
@@ -375,4 +416,9 @@ class KubernetesTarget(Target):
         if not objects:
             return []
         body = "---\n".join(yaml_dump(obj) for obj in objects)
-        return [Artifact(manifest_path(plan), body, self.name, "kubernetes-manifests")]
+        out = [Artifact(manifest_path(plan), body, self.name, "kubernetes-manifests")]
+        serving = plan.serving
+        if options.service_monitor and serving is not None and serving.mode == "online":
+            out.append(Artifact(monitoring_path(plan), yaml_dump(service_monitor(plan, options, serving)),
+                                self.name, "kubernetes-monitoring"))
+        return out

@@ -1,6 +1,6 @@
 """The `manifest` target: a lineage lock of the resolved plan.
 
-``mlspec.lock.json`` records what a model is made from — spec hash, data versions,
+``mlspec.<project>.lock.json`` records what a model is made from — spec hash, data versions,
 params, commands, expected outputs and gates — so `mlspec register` can stamp every
 registered model with it and a reviewer can see what a spec change really changes.
 """
@@ -12,7 +12,9 @@ from mlspec.compiler.lineage import lock_data
 from mlspec.compiler.plan import Plan
 from mlspec.targets import Target, TargetOptions
 
-LOCK_FILE = "mlspec.lock.json"
+def lock_file(project: str) -> str:
+    """The lock's name carries the project's, so projects can share a folder."""
+    return f"mlspec.{project}.lock.json"
 
 
 class ManifestOptions(TargetOptions):
@@ -21,11 +23,11 @@ class ManifestOptions(TargetOptions):
 
 class ManifestTarget(Target):
     name = "manifest"
-    description = "mlspec.lock.json: the lineage lock of the resolved plan."
+    description = "mlspec.<project>.lock.json: the lineage lock of the resolved plan."
     options_model = ManifestOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import json_dump
 
         lock = {"$comment": f"{GENERATED_MARK} from {plan.source}; DO NOT EDIT.", **lock_data(plan)}
-        return [Artifact(LOCK_FILE, json_dump(lock), self.name, "lineage-lock", comment=None)]
+        return [Artifact(lock_file(plan.project.name), json_dump(lock), self.name, "lineage-lock", comment=None)]

@@ -78,7 +78,7 @@ def card_context(plan: Plan) -> dict[str, Any]:
 
 class ModelCardTarget(Target):
     name = "model_card"
-    description = "MODEL_CARD.md built from the project, data, training, gates, monitoring and governance."
+    description = "MODEL_CARD.<project>.md built from the project, data, training, gates, monitoring and governance."
     options_model = ModelCardOptions
 
     def emit(self, plan: Plan) -> list[Artifact]:
@@ -87,4 +87,4 @@ class ModelCardTarget(Target):
         from mlspec.output.templating import render
 
         text = render("model_card/MODEL_CARD.md.j2", extra_dirs=self.template_dirs, **card_context(plan))
-        return [Artifact("MODEL_CARD.md", text, self.name, "model-card", comment="<!--")]
+        return [Artifact(f"MODEL_CARD.{plan.project.name}.md", text, self.name, "model-card", comment="<!--")]

@@ -98,7 +98,7 @@ def shape(rel: str, data: bytes) -> Any:
         return _blank(json.loads(text))
     if rel.endswith(".py"):
         return ast.dump(_Constants().visit(ast.parse(text)))
-    if rel.split("/")[-1].startswith("Dockerfile"):
+    if rel.endswith(".Dockerfile"):
         import dockerfile
 
         return [(c.cmd, c.sub_cmd, c.json, len(c.flags), len(c.value)) for c in dockerfile.parse_string(text)]

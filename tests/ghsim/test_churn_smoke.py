@@ -2,14 +2,13 @@
 
 The example is compiled into a fresh git repository and the generated workflows run in the
 simulated runner with this project's wheel in the wheelhouse: `churn-ci.yml` on a pull request
-(`mlspec validate`, `mlspec compile --check`), `churn-train.yml` on a manual dispatch (data check,
-prepare, train, evaluate, gates, approval, register, image build -- artifacts carry each step's
-outputs to the next job). Every job that installs mlspec must install *this* project, pinned to
-the version that generated the files, so the install resolves to the wheelhouse wheel as it would
-resolve to the released wheel on PyPI.
-
-The generator pins 'mlspec-compiler[runtime]==<version>', so the install resolves to the
-wheelhouse's wheel. The train workflow runs only with MLSPEC_GHSIM_TRAIN=1 (it takes minutes).
+(`mlspec validate`, `mlspec compile --check`), `churn-train.yml` on a manual dispatch with the
+artifact store in a bucket of the loopback S3 server (tests/servers): check-data, prepare, train,
+evaluate and the gates in one job, then approval, register and the image build, each job
+restoring from the store what earlier jobs saved. A failing gate fails its job and GitHub skips
+the release. Every job that installs mlspec must install *this* project, pinned to the version
+that generated the files, so the install resolves to the wheelhouse wheel as it would resolve to
+the released wheel on PyPI. A train run takes 1-2 minutes on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -50,9 +49,15 @@ def pinned_requirement_pattern(name: str, version: str) -> re.Pattern[str]:
                       + r"(?![\w.+-])", re.IGNORECASE)
 
 
-def compile_example(dest: Path) -> None:
+def compile_example(dest: Path, storage: str | None = None) -> None:
     shutil.copytree(ROOT / "examples" / "churn", dest,
                     ignore=shutil.ignore_patterns(".mlspec", "models", "metrics", "prepared", "__pycache__"))
+    if storage is not None:   # the example's store, somewhere this machine reaches
+        spec = dest / "mlproject.yaml"
+        text = spec.read_text()
+        old = "storage:\n  uri: s3://acme-ml/churn\n  secrets: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n"
+        assert old in text
+        spec.write_text(text.replace(old, storage))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "mlspec", "compile", "--out", ".", "mlproject.yaml"], cwd=dest,
                        capture_output=True, text=True, env=env, timeout=300)
@@ -114,36 +119,139 @@ def test_generated_ci_workflow_runs_on_a_pull_request(tmp_path, churn_repo, proj
     # The review job writes what the pull request alters into the job summary (here: nothing of the spec).
     summary = result.job("review").steps[-1].summary
     assert summary.startswith("<!-- mlspec-diff -->"), result.job("review").steps[-1].log_text
+    # The pull request's code trains and meets the gates in one job, with no secret, and the job
+    # summary shows the gate table, the metrics and the evaluation outputs; nothing is released.
+    pipeline = result.job("pipeline")
+    assert pipeline.conclusion == "success", pipeline.log
+    assert [s.name for s in pipeline.steps if s.name.startswith("Run ")] == [
+        "Run check data customers", "Run step prepare", "Run train", "Run evaluate", "Run gates"]
+    gate_summary = pipeline.step("Run gates").summary
+    assert "roc_auc" in gate_summary and "no production model yet" in gate_summary, gate_summary
+    outputs = pipeline.step("Show the evaluation outputs").summary
+    assert "metrics/eval.json" in outputs and '"roc_auc"' in outputs, outputs
+    assert pipeline.environment is None and pipeline.permissions == {"contents": "read", "metadata": "read"}
+    assert set(result.artifacts) == {"evaluation"}
 
 
-def test_generated_train_workflow_runs_end_to_end(tmp_path, churn_repo, project_wheelhouse, shared_pip_cache,
-                                                  venv_template):
-    workflow = churn_repo / ".github" / "workflows" / "churn-train.yml"
-    wheel, name, version = wheel_identity(project_wheelhouse)
-    require_pinned(workflow, name, version)
-    if os.environ.get("MLSPEC_GHSIM_TRAIN", "") in ("", "0"):
-        # Eight jobs, each installing scikit-learn and mlspec into its own venv: 5-10 minutes on a
-        # loaded 2-core machine, too much for every CI run.
-        pytest.skip("the full train workflow takes minutes; run it with MLSPEC_GHSIM_TRAIN=1")
+@pytest.fixture
+def churn_on_s3(tmp_path: Path, s3_server) -> tuple[Path, str]:
+    """The churn example with its store in a fresh bucket of the loopback S3 server."""
+    repo = tmp_path / "churn"
+    bucket = s3_server.make_bucket()
+    compile_example(repo, storage=f"storage:\n  uri: s3://{bucket}/churn\n  endpoint: {s3_server.endpoint_url}\n"
+                                  "  secrets: [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY]\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "churn project, compiled by mlspec")
+    return repo, bucket
 
-    seen: dict[str, object] = {}
 
+def run_train(tmp_path: Path, repo: Path, s3_server, wheelhouse: Path, pip_cache: Path, venv_template: Path,
+              seen: dict[str, object] | None = None):
     def build_push(ctx: StubContext) -> dict[str, str]:
-        # The image build sees the trained model the job unpacked from the `train` artifact.
-        seen.update(ctx.inputs, model=(ctx.workspace / "models" / "model.joblib").is_file())
+        # The image build sees the trained model, restored from the store, and nothing else.
+        if seen is not None:
+            seen.update(ctx.inputs, model=(ctx.workspace / "models" / "model.joblib").is_file(),
+                        prepared=(ctx.workspace / "data" / "prepared").exists())
         return {"digest": "sha256:" + "0" * 64}
 
-    sim = Simulator(tmp_path / "sim", wheelhouse=project_wheelhouse, pip_cache=shared_pip_cache,
-                    venv_template=venv_template)
-    result = sim.run(workflow, churn_repo, WorkflowDispatch(ref="main"),
-                     approvals={"production": Approve("growth-ml-lead")},
-                     stubs={"docker/setup-buildx-action": lambda ctx: {}, "docker/build-push-action": build_push})
+    sim = Simulator(tmp_path / "sim", wheelhouse=wheelhouse, pip_cache=pip_cache, venv_template=venv_template)
+    # The store's credentials live in the `training` environment, as the docs tell users to set them.
+    credentials = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    return sim.run(repo / ".github" / "workflows" / "churn-train.yml", repo, WorkflowDispatch(ref="main"),
+                   approvals={"production": Approve("growth-ml-lead")},
+                   environment_secrets={"training": credentials},
+                   stubs={"docker/setup-buildx-action": lambda ctx: {}, "docker/build-push-action": build_push})
+
+
+@pytest.mark.server
+def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, churn_on_s3, s3_server,
+                                                                   project_wheelhouse, shared_pip_cache,
+                                                                   venv_template):
+    repo, bucket = churn_on_s3
+    wheel, name, version = wheel_identity(project_wheelhouse)
+    require_pinned(repo / ".github" / "workflows" / "churn-train.yml", name, version)
+    seen: dict[str, object] = {}
+    result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template, seen)
     result.assert_success()
-    assert result.order == ["check-customers", "step-prepare", "train", "evaluate", "gate", "approve", "register",
-                            "build"]
-    assert set(result.artifacts) == {"step_prepare", "train", "evaluate"}
+    # check-data, prepare, train, evaluate and the gates share one job: one install of the
+    # requirements instead of six; the release jobs install mlspec alone.
+    assert result.order == ["train", "approve", "register", "build", "report"]
+    assert [s.name for s in result.job("train").steps if s.name.startswith("Run ")] == [
+        "Run check data customers", "Run step prepare", "Run train", "Run evaluate", "Run gates"]
+    installs = {j: [s.name for s in result.job(j).steps if s.name.startswith("Install")]
+                for j in ("train", "register", "build", "report")}
+    assert installs == {"train": ["Install requirements and mlspec"], "register": ["Install mlspec"],
+                        "build": ["Install mlspec"], "report": ["Install mlspec"]}
+    # files cross jobs only through the store: no artifacts; the run's records and objects are in S3
+    assert not result.artifacts
+    keys = s3_server.keys(bucket, "churn/")
+    records = sorted(k.rsplit("/", 1)[1] for k in keys if "/runs/" in k)
+    assert records == ["evaluate.json", "step.prepare.json", "train.json"], keys
+    assert any("/registry/" in k for k in keys), keys          # register wrote the version into the store
     assert result.job("approve").environment.reviewer == "growth-ml-lead"
     assert result.job("approve").permissions == {}
-    assert seen == {"context": ".", "file": "docker/Dockerfile.serve", "push": "false", "model": True}
-    assert len(result.stubs_used) == 2
+    assert result.job("train").environment.name == "training"
+    assert seen == {"context": ".", "file": "docker/churn.serve.Dockerfile", "push": "false", "model": True,
+                    "prepared": False}
     assert installed_from_wheelhouse(result, wheel)
+    # pip's cache: one entry for the requirements, one for the jobs installing mlspec alone (the
+    # image build, which publishes, restores none)
+    saves = [e for e in result.cache_events if e.action == "save" and e.hit == "saved"]
+    assert len(saves) == 2 and len({e.key for e in saves}) == 2, result.cache_events
+    assert not [e for e in result.cache_events if e.job == "build serving image"]
+    print(f"ghsim train run: {result.duration:.1f} s")
+
+
+@pytest.mark.server
+def test_a_failing_gate_skips_the_release_as_github_does(tmp_path, churn_on_s3, s3_server, project_wheelhouse,
+                                                         shared_pip_cache, venv_template):
+    repo, _ = churn_on_s3
+    spec = repo / "mlproject.yaml"
+    # more samples a leaf than the data has rows: the model learns nothing and roc_auc fails its gate
+    spec.write_text(spec.read_text().replace("min_samples_leaf: 5", "min_samples_leaf: 100000"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "mlspec", "compile", "--out", ".", "mlproject.yaml"], cwd=repo,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    git(repo, "commit", "-q", "-am", "a model that learns nothing")
+    result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template)
+    assert result.conclusion == "failure"
+    train = result.job("train")
+    assert train.conclusion == "failure"
+    gate = next(s for s in train.steps if s.name == "Run gates")
+    assert gate.conclusion == "failure" and "roc_auc" in gate.log_text
+    # the store keeps nothing of a failed job; the release never starts; the run is reported
+    assert next(s for s in train.steps if s.name == "Save outputs to the store").conclusion == "skipped"
+    assert [result.job(j).conclusion for j in ("approve", "register", "build")] == ["skipped"] * 3
+    assert result.job("report").conclusion == "success"
+
+
+def test_ci_workflow_of_a_project_below_the_root_runs_from_the_root(tmp_path, project_wheelhouse, shared_pip_cache,
+                                                                     venv_template):
+    """Two projects in one repository, compiled with `compile --all`: the churn project's CI
+    (at the root's .github/workflows, limited by `paths:`) validates and checks its own files."""
+    repo = tmp_path / "mono"
+    for example in ("churn", "minimal"):
+        shutil.copytree(ROOT / "examples" / example, repo / example,
+                        ignore=shutil.ignore_patterns(".mlspec", "__pycache__", ".github", "docker", "airflow",
+                                                      "MODEL_CARD*", "mlspec.*.lock.json", ".mlspec-manifest*",
+                                                      "alertmanager", "grafana", "prometheus", ".dockerignore"))
+    (repo / ".git").mkdir()
+    r = subprocess.run([sys.executable, "-m", "mlspec", "compile", "--all"], cwd=repo, capture_output=True,
+                       text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (repo / ".git").rmdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "two projects")
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "churn" / "README.md").write_text("A documentation change.\n")
+    git(repo, "commit", "-q", "-am", "docs: a pull request")
+    workflow = repo / ".github" / "workflows" / "churn-ci.yml"
+    assert "churn/**" in workflow.read_text()
+    sim = Simulator(tmp_path / "sim", wheelhouse=project_wheelhouse, pip_cache=shared_pip_cache,
+                    venv_template=venv_template)
+    result = sim.run(workflow, repo, PullRequest(base="main", head="feature"))
+    result.assert_success()
+    assert not result.stubs_used

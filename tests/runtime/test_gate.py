@@ -129,6 +129,15 @@ def test_output_textfile_and_unreachable_pushgateway(project, mlspec):
     assert 'mlspec_gate_passed{project="churn",gate="roc_auc_baseline",metric="roc_auc"} 1' in prom
 
 
+def test_no_push_environment_pushes_nothing(project, mlspec, monkeypatch):
+    """A pull request's trial run sets MLSPEC_NO_PUSH=1: its gates are no production signal."""
+    project.metrics(roc_auc=0.9, p95_latency_ms=10)
+    monkeypatch.setenv("MLSPEC_NO_PUSH", "1")
+    r = mlspec("gate", "--pushgateway", "http://127.0.0.1:9", "--format", "json")
+    assert r.exit_code == 0 and codes(r) == []              # no attempt, so no MS609 warning
+    assert r.json["push"]["pushed"] is False and r.json["push"]["pushgateway"] is None
+
+
 def test_spec_without_gates(project, mlspec):
     project.write("mlproject.yaml", "mlspec: 1\nproject: {name: tiny}\n"
                   "training: {run: 'true', outputs: {model: m.bin}}\n")

@@ -131,3 +131,25 @@ def test_report_run_and_check_outcomes_reach_the_pushgateway(project, mlspec, mo
     prefix = 'check="freshness",instance="",job="mlspec",outcome='
     assert {k.removeprefix(prefix).split(",")[0]: v for k, v in outcome.items()} == {
         '"error"': 1, '"finding"': 0, '"ok"': 0}
+
+
+def test_a_failed_run_keeps_the_last_success_time_in_the_textfile(project, mlspec, tmp_path):
+    """node_exporter's textfile is rewritten whole on every report: a failure must carry the last
+    success time over (as the Pushgateway's POST does), or the staleness alert loses its anchor."""
+    prom_file = tmp_path / "train.prom"
+
+    def report(status: str, ts: int) -> dict[str, float]:
+        r = mlspec("report-run", "--node", "train", "--status", status, "--timestamp", str(ts),
+                   "--textfile", str(prom_file), "--no-push")
+        assert r.exit_code == 0, r.output
+        body = prom_file.read_text()
+        return {name: value for name in ("mlspec_run_success", "mlspec_run_timestamp_seconds",
+                                         "mlspec_run_last_success_timestamp_seconds")
+                for value in _series(body, name).values()}
+
+    assert report("failure", 500) == {"mlspec_run_success": 0, "mlspec_run_timestamp_seconds": 500}
+    assert report("success", 1000)["mlspec_run_last_success_timestamp_seconds"] == 1000
+    assert report("failure", 2000) == {"mlspec_run_success": 0, "mlspec_run_timestamp_seconds": 2000,
+                                       "mlspec_run_last_success_timestamp_seconds": 1000}
+    assert report("failure", 3000)["mlspec_run_last_success_timestamp_seconds"] == 1000
+    assert report("success", 4000)["mlspec_run_last_success_timestamp_seconds"] == 4000

@@ -35,7 +35,7 @@ def test_versions_pointer_and_lineage(project, mlspec):
     spec_sha = hashlib.sha256(project.spec.read_bytes()).hexdigest()
     assert meta["spec"] == {"file": "mlproject.yaml", "sha256": spec_sha}
     assert meta["lineage"]["spec"]["sha256"] == spec_sha
-    assert meta["lineage"]["project"] == "churn" and meta["lineage"]["lock_version"] == 2
+    assert meta["lineage"]["project"] == "churn" and meta["lineage"]["lock_version"] == 3
     assert meta["model"]["sha256"] == hashlib.sha256(b"first").hexdigest()
     assert meta["metrics"] == {"roc_auc": 0.81, "p95_latency_ms": 20.0}
     assert meta["data"]["customers"] == {"uri": "data/customers.csv", "version": None}

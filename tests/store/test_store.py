@@ -179,6 +179,30 @@ def test_save_restore_moves_only_what_the_node_needs(where: str, tmp_path: Path,
     assert record["files"] == {"model.txt": hashlib.sha256(b"a\np\n").hexdigest()}
 
 
+def test_the_nodes_of_one_job_restore_only_what_other_jobs_made(tmp_path: Path) -> None:
+    """A GitHub job running prepare and train together: train's inputs come from prepare on the
+    same disk, so restoring for both needs no record of prepare; saving names both nodes."""
+    d = _project(tmp_path)
+    env = {"MLSPEC_RUN_ID": "job-run"}
+    r = _mlspec(d, "store", "restore", "--node", "steps.prepare", "--node", "train", "--format", "json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["files"] == {}
+    assert subprocess.run(["bash", "-c", "mkdir -p out/parts && echo a > out/a.txt && echo p > out/parts/p1.txt"
+                           " && cat out/a.txt out/parts/p1.txt > model.txt"], cwd=d).returncode == 0
+    r = _mlspec(d, "store", "save", "--node", "steps.prepare", "--node", "train", "--format", "json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["nodes"] == ["step.prepare", "train"]
+    assert sorted(out["files"]) == ["model.txt", "out/a.txt", "out/parts/p1.txt"]
+    # another job (an image build) restores only the file it names
+    shutil.rmtree(d / "out")
+    r = _mlspec(d, "store", "restore", "--node", "train", "--path", "out/a.txt", "--format", "json", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert list(json.loads(r.stdout)["files"]) == ["out/a.txt"] and not (d / "out/parts").exists()
+    r = _mlspec(d, "store", "restore", "--node", "train", "--path", "nope.txt", env=env)
+    assert r.returncode == 2 and "nope.txt" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_missing_record_and_object_name_the_producing_node(tmp_path: Path) -> None:
     d = _project(tmp_path)
     env = {"MLSPEC_RUN_ID": "r"}

@@ -48,6 +48,10 @@ validator = pytest.mark.validator
 # --------------------------------------------------------------------------- compiling
 
 
+EXAMPLE_FOLDERS = {load_document(p)[0].data["project"]["name"]: p.parent
+                   for p in (ROOT / "examples").glob("*/mlproject.yaml")}
+
+
 def example_data(example: str) -> dict[str, Any]:
     doc, diags = load_document(ROOT / "examples" / example / "mlproject.yaml")
     assert doc is not None, diags
@@ -86,6 +90,13 @@ def compile_spec(folder: Path, data: dict[str, Any], *, project: Path | None = N
             "airflow", "models", "metrics", ".mlspec", "prepared", "__pycache__"))
     spec = folder / spec_name
     spec.write_text(yaml_dump(data), encoding="utf-8")
+    params = data.get("params_file")
+    if project is None and isinstance(params, str) and not (folder / params).exists():
+        # An example's params file, named beside its spec (the examples' project names are unique).
+        owner = EXAMPLE_FOLDERS.get((data.get("project") or {}).get("name"))
+        if owner is not None and (owner / params).is_file():
+            (folder / params).parent.mkdir(parents=True, exist_ok=True)
+            (folder / params).write_bytes((owner / params).read_bytes())
     checked = check_project(spec, display_name=spec_name, out_dir=folder, targets=["airflow"])
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
     if errors:
@@ -782,3 +793,46 @@ def test_run_time_guards(runs: dict[str, Any]) -> None:
     assert (out / "jinja.txt").read_text(encoding="utf-8") == JINJA + "\n"
     # the granted secret came from an Airflow Variable; the other one was removed from the worker's env
     assert (out / "env.txt").read_text(encoding="utf-8") == "granted=from-a-variable\nother=unset\n"
+
+
+# --------------------------------------------------------------------------- stated minimum versions
+
+_REQUIRES_CHECK = r"""
+import ast, inspect, json, sys
+from importlib.metadata import version
+from packaging.requirements import Requirement
+
+findings, seen = [], set()
+for path in sys.argv[1:-1]:
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    (requires,) = [ast.literal_eval(n.value) for n in tree.body
+                   if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "REQUIRES"]
+    for text in requires:
+        req = Requirement(text)
+        seen.add(text)
+        if not req.specifier.contains(version(req.name), prereleases=True):
+            findings.append(f"{path}: {req.name} {version(req.name)} does not satisfy {text}")
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+# ApprovalOperator passes it on to HITLOperator: look along the class chain.
+if not any("response_timeout" in inspect.signature(c.__init__).parameters for c in ApprovalOperator.__mro__
+           if "__init__" in vars(c)):
+    findings.append("ApprovalOperator takes no response_timeout")
+json.dump({"findings": findings, "seen": sorted(seen)}, open(sys.argv[-1], "w"))
+"""
+
+
+@validator
+def test_every_dag_states_the_versions_it_needs_and_the_tested_airflow_meets_them(tmp_path: Path) -> None:
+    """Each generated DAG names its oldest Airflow and providers (REQUIRES); the Airflow the tests
+    run satisfies every one of them, and has the ApprovalOperator argument the approval relies on."""
+    from mlspec.targets.airflow import MIN_AIRFLOW, MIN_STANDARD
+
+    dags = sorted(str(p) for p in (ROOT / "examples").glob("*/airflow/dags/*.py"))
+    assert dags
+    out = tmp_path / "result.json"
+    r = subprocess.run([V._airflow_python(), "-c", _REQUIRES_CHECK, *dags, str(out)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["findings"] == []
+    assert {MIN_AIRFLOW, MIN_STANDARD} <= set(result["seen"])   # the churn pipeline has an approval

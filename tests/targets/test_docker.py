@@ -17,12 +17,14 @@ from pathlib import Path
 import dockerfile
 import pytest
 
+from mlspec.compiler.plan import dockerfile_path
 from mlspec import diagnostics as dx
 from mlspec.api import check_project
 from mlspec.diagnostics import Severity
 from mlspec.targets import available_targets
 from mlspec.targets import docker as dk
 from tests import validators as V
+from tests.compiling import beside, example_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlproject.yaml"))
@@ -56,6 +58,7 @@ def installed_targets_only(text: str) -> str:
 
 def checked(text: str, targets: tuple[str, ...] = ("docker",)):
     folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
+    beside(text, folder)
     path = folder / "mlproject.yaml"
     path.write_text(installed_targets_only(text), encoding="utf-8")
     return check_project(path, display_name="mlproject.yaml", targets=targets, out_dir=folder)
@@ -65,10 +68,6 @@ def plan_of(text: str, targets: tuple[str, ...] = ("docker",)):
     result = checked(text, targets)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     return result.plan
-
-
-def example_text(name: str) -> str:
-    return (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8")
 
 
 def files(plan, template_dirs=()) -> dict[str, str]:
@@ -126,7 +125,7 @@ def reference():
 
 
 def test_serving_image_structure(reference) -> None:
-    cmds = instructions(files(reference)[dk.SERVE_DOCKERFILE])
+    cmds = instructions(files(reference)[dockerfile_path("churn", "serve")])
     assert [c.cmd for c in cmds if c.cmd == "FROM"] == ["FROM", "FROM"]
     assert cmds[0].value == ("python:3.11-slim", "AS", "builder")
     final = final_stage(cmds)
@@ -140,7 +139,7 @@ def test_serving_image_structure(reference) -> None:
 
 def test_runs_as_a_numeric_non_root_user_until_the_end(reference) -> None:
     for name, text in files(reference).items():
-        if not name.startswith("docker/Dockerfile") or name.endswith(".dockerignore"):
+        if not name.endswith(".Dockerfile"):
             continue
         final = final_stage(instructions(text))
         users = [i for i, c in enumerate(final) if c.cmd == "USER"]
@@ -153,7 +152,7 @@ def test_runs_as_a_numeric_non_root_user_until_the_end(reference) -> None:
 
 
 def test_online_serving_exposes_and_health_checks(reference) -> None:
-    final = final_stage(instructions(files(reference)[dk.SERVE_DOCKERFILE]))
+    final = final_stage(instructions(files(reference)[dockerfile_path("churn", "serve")]))
     by = {c.cmd: c for c in final}
     assert by["EXPOSE"].value == ("8080",)
     hc = by["HEALTHCHECK"]
@@ -170,14 +169,14 @@ def test_online_serving_exposes_and_health_checks(reference) -> None:
 def test_batch_serving_runs_the_scoring_command_without_a_port() -> None:
     plan = plan_of(spec(TRAIN_ONLY + "serving: {mode: batch, run: python -m demo.score --date \"$(date +%F)\","
                                      " schedule: '0 2 * * *'}\n"))
-    final = final_stage(instructions(files(plan)[dk.SERVE_DOCKERFILE]))
+    final = final_stage(instructions(files(plan)[dockerfile_path("demo", "serve")]))
     kinds = [c.cmd for c in final]
     assert "EXPOSE" not in kinds and "HEALTHCHECK" not in kinds
     assert final[-1].cmd == "CMD" and final[-1].value[-1] == 'python -m demo.score --date "$(date +%F)"'
 
 
 def test_labels_carry_oci_metadata_the_spec_hash_and_project_labels(reference) -> None:
-    got = labels(instructions(files(reference)[dk.SERVE_DOCKERFILE]))
+    got = labels(instructions(files(reference)[dockerfile_path("churn", "serve")]))
     assert got["org.opencontainers.image.title"] == "churn serving"
     assert got["org.opencontainers.image.description"] == reference.project.description
     assert got["org.opencontainers.image.source"] == "https://github.com/example/churn"
@@ -189,7 +188,7 @@ def test_labels_carry_oci_metadata_the_spec_hash_and_project_labels(reference) -
 
 
 def test_environment_and_system_packages(reference) -> None:
-    final = final_stage(instructions(files(reference)[dk.SERVE_DOCKERFILE]))
+    final = final_stage(instructions(files(reference)[dockerfile_path("churn", "serve")]))
     envs = [c for c in final if c.cmd == "ENV"]
     assert [(c.value[0], unquote(c.value[1])) for c in envs[1:]] == [("MLFLOW_TRACKING_URI", "http://mlflow:5000")]
     (apt,) = [c for c in final if c.cmd == "RUN" and "apt-get" in c.value[0]]
@@ -204,13 +203,13 @@ def test_environment_and_system_packages(reference) -> None:
 
 def test_training_image_runs_training_with_its_own_environment(reference) -> None:
     # the reference trains on what a step writes, which no image holds: the steps run first
-    cmds = instructions(files(reference)[dk.TRAIN_DOCKERFILE])
+    cmds = instructions(files(reference)[dockerfile_path("churn", "train")])
     cmd = cmds[-1]
     assert cmd.cmd == "CMD" and cmd.json
     assert list(cmd.value) == ["mlspec", "run", "--until", "train", "--no-monitoring", "--", "mlproject.yaml"]
     # training alone (no step writes what it reads) runs its command with its own environment
     alone = plan_of(spec("training:\n  run: python train.py\n  seed: 42\n  outputs: {model: models/m.joblib}\n"))
-    cmd = instructions(files(alone)[dk.TRAIN_DOCKERFILE])[-1]
+    cmd = instructions(files(alone)[dockerfile_path("demo", "train")])[-1]
     assert list(cmd.value) == ["/usr/bin/env", "MLSPEC_SEED=42", *dk.BASH, "python train.py"]
     builder_run = next(c for c in cmds if c.cmd == "RUN")
     assert builder_run.value[0].endswith(f"-r /tmp/requirements.txt {shlex.quote(reference.mlspec_install)}")
@@ -223,8 +222,9 @@ def test_training_image_runs_training_with_its_own_environment(reference) -> Non
 def test_minimal_spec_gets_a_training_image_only() -> None:
     plan = plan_of(example_text("minimal"))
     out = files(plan)
-    assert sorted(out) == [".dockerignore", dk.TRAIN_DOCKERFILE, f"{dk.TRAIN_DOCKERFILE}.dockerignore"]
-    cmds = instructions(out[dk.TRAIN_DOCKERFILE])
+    assert sorted(out) == [".dockerignore", dockerfile_path("minimal", "train"),
+                           f"{dockerfile_path('minimal', 'train')}.dockerignore"]
+    cmds = instructions(out[dockerfile_path("minimal", "train")])
     assert not any(c.cmd == "COPY" and c.json for c in cmds)  # no requirements file to copy
     assert list(cmds[-1].value) == [*dk.BASH, "python train.py"]
 
@@ -232,26 +232,26 @@ def test_minimal_spec_gets_a_training_image_only() -> None:
 def test_mlflow_registry_adds_the_mlflow_extra() -> None:
     plan = plan_of(spec(TRAIN_ONLY + "registry: {backend: mlflow, uri: 'http://mlflow:5000'}\n"))
     assert plan.mlspec_install.split("[")[1].startswith("mlflow,runtime]")
-    assert shlex.quote(plan.mlspec_install) in files(plan)[dk.TRAIN_DOCKERFILE]
+    assert shlex.quote(plan.mlspec_install) in files(plan)[dockerfile_path("demo", "train")]
 
 
 @pytest.mark.parametrize(("packages", "pragma"), [("[libgomp1]", True), ("[libgomp1=12.2.0-14, curl=7.88.1-10]", False)])
 def test_apt_pin_pragma_only_for_unpinned_packages(packages: str, pragma: bool) -> None:
     head = SPEC_HEAD + f"  system_packages: {packages}\n"
-    text = files(plan_of(spec(head=head)))[dk.TRAIN_DOCKERFILE]
+    text = files(plan_of(spec(head=head)))[dockerfile_path("demo", "train")]
     assert ("# hadolint ignore=DL3008" in text) is pragma
 
 
 def test_pinned_mlspec_needs_no_pragma() -> None:
     text = files(plan_of(spec(targets="  docker: {mlspec_install: 'mlspec[runtime]==0.4.0', uid: 20000}\n")))
-    train = text[dk.TRAIN_DOCKERFILE]
+    train = text[dockerfile_path("demo", "train")]
     assert "DL3013" not in train and "'mlspec[runtime]==0.4.0'" in train
     assert "USER 20000:20000" in train
 
 
 def test_images_can_be_switched_off() -> None:
     plan = plan_of(spec(TRAIN_ONLY + ONLINE, targets="  docker: {train_image: false}\n"))
-    assert sorted(files(plan)) == [".dockerignore", dk.SERVE_DOCKERFILE, f"{dk.SERVE_DOCKERFILE}.dockerignore"]
+    assert sorted(files(plan)) == [".dockerignore", dockerfile_path("demo", "serve"), f"{dockerfile_path('demo', 'serve')}.dockerignore"]
 
 
 # --------------------------------------------------------------------------- .dockerignore
@@ -263,8 +263,8 @@ def patterns(text: str) -> list[str]:
 
 def test_each_image_has_its_own_ignore_file(reference) -> None:
     out = files(reference)
-    serve = patterns(out[f"{dk.SERVE_DOCKERFILE}.dockerignore"])
-    train = patterns(out[f"{dk.TRAIN_DOCKERFILE}.dockerignore"])
+    serve = patterns(out[f"{dockerfile_path('churn', 'serve')}.dockerignore"])
+    train = patterns(out[f"{dockerfile_path('churn', 'train')}.dockerignore"])
     root = patterns(out[".dockerignore"])
     for lines in (serve, train, root):
         for pattern in ("**/.git", "data", "models", "**/.venv", "**/.env", "**/*.pem", ".mlspec", "**/conf/local",
@@ -283,8 +283,8 @@ def test_repository_data_goes_into_the_training_image_only() -> None:
     text = ("data:\n  rows: {uri: data/rows.csv}\n  live: {uri: data/live.csv, role: live}\n"
             "training:\n  run: python train.py\n  needs: [data.rows]\n  outputs: {model: data/m.pkl}\n" + ONLINE)
     out = files(plan_of(spec(text)))
-    train = patterns(out[f"{dk.TRAIN_DOCKERFILE}.dockerignore"])
-    serve = patterns(out[f"{dk.SERVE_DOCKERFILE}.dockerignore"])
+    train = patterns(out[f"{dockerfile_path('demo', 'train')}.dockerignore"])
+    serve = patterns(out[f"{dockerfile_path('demo', 'serve')}.dockerignore"])
     assert "data/live.csv" in train and "!data/rows.csv" in train and "!data/live.csv" not in train
     assert "!data/rows.csv" not in serve and serve[-1] == "!data/m.pkl"
 
@@ -298,11 +298,11 @@ def test_ignore_patterns_escape_pattern_characters() -> None:
     assert dk.ignore_literal("out/a*b?[1].csv") == r"out/a\*b\?\[1\].csv"
     assert dk.ignore_literal("#notes") == r"\#notes" and dk.ignore_literal("!x") == r"\!x"
     plan = plan_of(spec("training:\n  run: python t.py\n  outputs: {model: 'models/m [v1].bin'}\n" + ONLINE))
-    assert files(plan)[f"{dk.SERVE_DOCKERFILE}.dockerignore"].splitlines()[-1] == r"!models/m \[v1\].bin"
+    assert files(plan)[f"{dockerfile_path('demo', 'serve')}.dockerignore"].splitlines()[-1] == r"!models/m \[v1\].bin"
 
 
 def test_ignore_files_follow_the_build_context(reference) -> None:
-    per_image = ["docker/Dockerfile.serve.dockerignore", "docker/Dockerfile.train.dockerignore"]
+    per_image = [f"{dockerfile_path('churn', 'serve')}.dockerignore", f"{dockerfile_path('churn', 'train')}.dockerignore"]
     assert sorted(p for p in files(reference) if "ignore" in p) == [".dockerignore", *per_image]
     nested = moved(reference, "ml/churn")
     assert "ml/churn/.dockerignore" in files(nested)
@@ -325,7 +325,7 @@ def test_unpinned_base_image_warns_only_at_high_risk() -> None:
     pinned = SPEC_HEAD + "  base_image: python:3.11-slim@sha256:" + "a" * 64 + "\n"
     result = checked(spec(TRAIN_ONLY + high, head=pinned))
     assert diag_codes(result) == [] and result.ok
-    assert "FROM python:3.11-slim@sha256:" + "a" * 64 in files(result.plan)[dk.TRAIN_DOCKERFILE]
+    assert "FROM python:3.11-slim@sha256:" + "a" * 64 in files(result.plan)[dockerfile_path("demo", "train")]
     assert diag_codes(checked(spec(TRAIN_ONLY))) == []
 
 
@@ -369,7 +369,7 @@ def test_a_template_dir_overrides_an_image(reference, tmp_path: Path) -> None:
         "STOPSIGNAL SIGINT\n"
         "CMD {{ command|docker_argv }}\n"
         "{% endblock %}\n", encoding="utf-8")
-    text = files(reference, template_dirs=[tmp_path])[dk.SERVE_DOCKERFILE]
+    text = files(reference, template_dirs=[tmp_path])[dockerfile_path("churn", "serve")]
     final = final_stage(instructions(text))
     assert [c.cmd for c in final][-3:] == ["USER", "STOPSIGNAL", "CMD"]
     assert list(final[-1].value) == [*dk.BASH, reference.serving.command]
@@ -377,7 +377,7 @@ def test_a_template_dir_overrides_an_image(reference, tmp_path: Path) -> None:
     def stages(t: str) -> str:  # from the first FROM (the header hash and intro differ) to the command
         return t[t.index("FROM "):].split("STOPSIGNAL")[0].split("EXPOSE")[0]
 
-    assert stages(text) == stages(files(reference)[dk.SERVE_DOCKERFILE])
+    assert stages(text) == stages(files(reference)[dockerfile_path("churn", "serve")])
 
 
 def test_output_is_deterministic(reference) -> None:
@@ -401,7 +401,7 @@ def test_images_are_named_after_the_registry(reference) -> None:
 def _hadolint_all(plan, tmp_path: Path) -> list[str]:
     paths = []
     for name, text in files(plan).items():
-        if name.startswith("docker/Dockerfile") and not name.endswith(".dockerignore"):
+        if name.startswith("docker/") and name.endswith(".Dockerfile"):
             p = tmp_path / name
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text, encoding="utf-8")
@@ -430,5 +430,5 @@ def test_variants_pass_hadolint(variant: str, tmp_path: Path) -> None:
 
 
 def test_no_health_path_means_no_healthcheck() -> None:
-    text = files(plan_of(spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null"))))[dk.SERVE_DOCKERFILE]
+    text = files(plan_of(spec(TRAIN_ONLY + ONLINE.replace("health_path: /ready", "health_path: null"))))[dockerfile_path("demo", "serve")]
     assert "EXPOSE 8000" in text and "HEALTHCHECK" not in text

@@ -21,10 +21,12 @@ import posixpath
 from pathlib import Path
 
 import pytest
+
 from docker.utils.build import Pattern, exclude_paths
 
 from mlspec.api import check_project
 from mlspec.targets import docker as dk
+from tests.compiling import beside, example_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.parent.name for p in (ROOT / "examples").glob("*/mlproject.yaml"))
@@ -73,6 +75,7 @@ DECOY_OUTPUTS = ("models/other.pkl", "metrics/live.json", "metrics/eval.json")
 
 
 def plan_for(text: str, folder: Path):
+    beside(text, folder)
     spec = folder / "mlproject.yaml"
     spec.write_text(text, encoding="utf-8")
     result = check_project(spec, display_name="mlproject.yaml", targets=("docker",), out_dir=folder)
@@ -137,8 +140,7 @@ def under(files: set[str], path: str) -> set[str]:
 
 
 def cases() -> list[tuple[str, str]]:
-    return [(name, (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8"))
-            for name in EXAMPLES] + [("kedro-like", KEDRO)]
+    return [(name, example_text(name)) for name in EXAMPLES] + [("kedro-like", KEDRO)]
 
 
 @pytest.fixture(params=cases(), ids=lambda c: c[0])
@@ -160,7 +162,7 @@ def test_the_serving_image_holds_code_and_the_served_model_only(project) -> None
     plan, root = project
     if not plan.images.serve.emitted:
         pytest.skip("no serving image")
-    files = context(root, f"{dk.SERVE_DOCKERFILE}.dockerignore")
+    files = context(root, f"{plan.images.serve.dockerfile}.dockerignore")
     model = local(plan.model_path)
     assert model and under(files, model)
     others = files - under(files, model)
@@ -181,7 +183,7 @@ def test_the_training_image_holds_what_training_reads_and_no_credentials(project
     plan, root = project
     if not plan.images.train.emitted:
         pytest.skip("no training image")
-    files = context(root, f"{dk.TRAIN_DOCKERFILE}.dockerignore")
+    files = context(root, f"{plan.images.train.dockerfile}.dockerignore")
     secret_free(files)
     used = {name for n in plan.nodes for name in n.data}
     written = {local(o) for m in (*plan.nodes, *plan.monitor_nodes) for o in m.outputs}

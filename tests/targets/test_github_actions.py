@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.compiling import emit, remember
+from tests.compiling import beside, emit, example_text, remember
 from mlspec import diagnostics as dx
 from mlspec.api import check_project
 from mlspec.language.types import cron_expression
@@ -61,9 +61,11 @@ def installed_targets_only(text: str) -> str:
     return "".join(out)
 
 
+
 def checked(text: str, targets: tuple[str, ...] = MINE):
     """Check a spec written to a fresh folder (the output folder too, as `mlspec compile` does)."""
     folder = Path(tempfile.mkdtemp(dir=_SPECS.name))
+    beside(text, folder)
     path = folder / "mlproject.yaml"
     path.write_text(installed_targets_only(text), encoding="utf-8")
     return check_project(path, display_name="mlproject.yaml", targets=targets, out_dir=folder)
@@ -73,10 +75,6 @@ def plan_of(text: str, targets: tuple[str, ...] = MINE):
     result = checked(text, targets)
     assert result.ok, [d.to_json() for d in result.diagnostics if d.is_error]
     return remember(result)
-
-
-def example_text(name: str) -> str:
-    return (ROOT / "examples" / name / "mlproject.yaml").read_text(encoding="utf-8")
 
 
 def workflows(plan) -> dict[str, dict[str, Any]]:
@@ -169,24 +167,116 @@ def test_every_uses_is_a_pinned_sha_with_its_tag_comment(example: str) -> None:
 # --------------------------------------------------------------------------- the training workflow
 
 
-def test_one_job_per_node_in_plan_order_with_needs(reference) -> None:
+def job_of(jobs: dict[str, Any], node) -> tuple[str, dict[str, Any]]:
+    """The job that runs ``node`` (its step is named after the node)."""
+    (found,) = [(jid, job) for jid, job in jobs.items() if jid != gha.REPORT_JOB
+                and any(s["name"] == f"Run {node.title}" for s in job["steps"])] or [
+        (gha.job_id(node), jobs[gha.job_id(node)])]
+    return found
+
+
+def node_step(job: dict[str, Any], node) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s["name"] == f"Run {node.title}"]
+    return step
+
+
+def test_chains_share_a_job_and_fan_out_keeps_its_own(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
-    assert list(jobs) == [gha.job_id(n) for n in reference.nodes] + [gha.REPORT_JOB]
-    assert list(jobs) == ["check-customers", "step-prepare", "train", "evaluate", "eval-faithfulness", "gate", "approve",
-                          "register", "build", "report"]
+    # check → prepare → train → evaluate is a chain; the LLM eval runs beside it; the gate joins
+    # both; approval (reviewers), register (release branch only) and the image build stand alone.
+    assert list(jobs) == ["train", "eval-faithfulness", "gate", "approve", "register", "build", "report"]
+    assert jobs["train"]["name"] == "check data customers → step prepare → train → evaluate"
+    assert [s["name"] for s in steps_named(jobs["train"], "Run ")] == [
+        "Run check data customers", "Run step prepare", "Run train", "Run evaluate"]
+    seen: list[str] = []
+    order = list(jobs)
     for node in reference.nodes:
-        job = jobs[gha.job_id(node)]
-        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", gha.job_id(node))
-        assert job.get("needs", []) == [gha.job_id(reference.node(n)) for n in node.needs]
-        assert job["name"] == node.title
-        # a job only needs jobs that come before it
-        assert all(list(jobs).index(n) < list(jobs).index(gha.job_id(node)) for n in job.get("needs", []))
+        jid, job = job_of(jobs, node)
+        seen.append(node.id)
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", jid)
+        # the job needs the jobs of every node its nodes need, and only jobs that come before it
+        for need in node.needs:
+            need_job = job_of(jobs, reference.node(need))[0]
+            assert need_job == jid or need_job in job.get("needs", []), (node.id, need)
+        assert all(order.index(n) < order.index(jid) for n in job.get("needs", []))
+    assert seen == [n.id for n in reference.nodes]
+    assert jobs["gate"]["needs"] == ["train", "eval-faithfulness"]
+
+
+def test_packing_stops_at_the_runner_time_limit_and_at_other_runners() -> None:
+    steps = "".join(f"  s{i}:\n    run: echo {i}\n    timeout: 100m\n"
+                    + (f"    needs: [steps.s{i - 1}]\n" if i else "") for i in range(7))
+    plan = plan_of(spec("steps:\n" + steps + "training:\n  run: python train.py\n  needs: [steps.s6]\n"
+                        "  outputs: {model: m.bin}\n  resources: {gpu: 1}\n",
+                        targets="  github_actions: {gpu_runs_on: [self-hosted, gpu]}\n"))
+    jobs = train_workflow(plan)["jobs"]
+    # 100 minutes a node, 10 of setup: three nodes fit in GitHub-hosted runners' 360 minutes
+    assert [len(steps_named(j, "Run ")) for jid, j in jobs.items() if jid != gha.REPORT_JOB] == [3, 3, 1, 1]
+    assert all(j["timeout-minutes"] <= gha.HOSTED_MAX_MINUTES for j in jobs.values())
+    assert list(jobs)[-2] == "train" and jobs["train"]["runs-on"] == ["self-hosted", "gpu"]
+
+
+def _chain(n: int, *, retries: int = 0, timeout: str | None = None) -> str:
+    """A spec whose ``n`` steps run one after the other, each reading the previous one's file."""
+    extra = (f", retries: {retries}" if retries else "") + (f", timeout: {timeout}" if timeout else "")
+    lines = ["mlspec: 1", "project: {name: big}", "storage: {uri: 's3://bucket/big'}", "steps:"]
+    for i in range(n):
+        needs = f", needs: [steps.s{i - 1}]" if i else ""
+        lines.append(f"  s{i}: {{run: 'python -m pipeline.step --index {i} --in o{i - 1}.txt --out o{i}.txt', "
+                     f"outputs: [o{i}.txt]{needs}{extra}}}")
+    lines += ["training:", "  run: python train.py", f"  needs: [steps.s{n - 1}]", "  outputs: {model: m.bin}"]
+    return "\n".join(lines) + "\n"
+
+
+def _limits(text: str) -> tuple[Any, list[Any]]:
+    result = checked(text, ("github_actions",))
+    return result, [d for d in result.diagnostics if d.code in (dx.GHA_TOO_MANY_JOBS, dx.GHA_WORKFLOW_TOO_LARGE)]
+
+
+def test_a_thousand_step_chain_fits_in_one_workflow_run() -> None:
+    result, limits = _limits(_chain(1000))
+    assert result.ok and not limits, [d.to_json() for d in result.diagnostics]
+    art = next(a for a in emit(result.plan, ["github_actions"]) if a.path.endswith("-train.yml"))
+    text = art.render(result.plan.source)
+    wf = yaml.safe_load(text)
+    # 60 minutes a step without a timeout: five steps share a job (310 of the 360 minutes)
+    assert len(wf["jobs"]) == 202 <= gha.MAX_JOBS
+    assert len(text.encode()) <= gha.MAX_WORKFLOW_BYTES
+    runs = [s["name"] for j in wf["jobs"].values() for s in j["steps"] if s["name"].startswith("Run ")]
+    assert runs == [f"Run {n.title}" for n in result.plan.nodes]
+    # steps with a timeout pack closer: 5,000 one-minute steps fit in 16 jobs, not in 500 KB
+    result, limits = _limits(_chain(5000, timeout="1m"))
+    assert [d.code for d in limits] == [dx.GHA_WORKFLOW_TOO_LARGE]
+
+
+def test_more_jobs_than_github_starts_is_a_positioned_diagnostic() -> None:
+    result, limits = _limits(_chain(5000))
+    (diag,) = limits
+    assert diag.code == dx.GHA_TOO_MANY_JOBS and not result.ok
+    # 255 jobs of five steps: the step starting job 256 is the first one too many
+    assert diag.path == ("steps", "s1275") and diag.span is not None
+    assert "1002 jobs" in diag.message
+    fan = "".join(f"  p{i}: {{run: ./part.sh {i}, needs: [steps.root]}}\n" for i in range(300))
+    result, limits = _limits(spec("steps:\n  root: {run: ./fetch.sh}\n" + fan + TRAIN_ONLY))
+    # a fan-out keeps its parallelism (a matrix would count each leg as a job too): the diagnostic
+    assert [d.code for d in limits] == [dx.GHA_TOO_MANY_JOBS]
+    assert limits[0].path[0] == "steps"
+
+
+def test_a_workflow_over_500_kb_is_a_diagnostic() -> None:
+    # retries put each command in the step's env and a retry loop beside it: ~550 bytes a step
+    result, limits = _limits(_chain(1100, retries=1))
+    (diag,) = limits
+    assert diag.code == dx.GHA_WORKFLOW_TOO_LARGE and not result.ok
+    assert diag.path[0] == "steps" and diag.span is not None
+    assert int(re.search(r"would be (\d+) KB", diag.message)[1]) > 500
 
 
 def test_triggers_come_from_retraining(reference) -> None:
     wf = train_workflow(reference)
-    assert on(wf) == {"workflow_dispatch": {}, "schedule": [{"cron": "0 3 * * 1"}],
-                      "repository_dispatch": {"types": ["mlspec-retrain"]}}
+    # The reference example also runs Airflow, which owns the schedule: no cron here.
+    assert reference.retraining.scheduler == "airflow"
+    assert on(wf) == {"workflow_dispatch": {}, "repository_dispatch": {"types": ["mlspec-retrain"]}}
     assert "pull_request_target" not in on(wf) and "workflow_run" not in on(wf)
     minimal = train_workflow(plan_of(example_text("minimal")))
     assert on(minimal) == {"workflow_dispatch": {}}
@@ -230,48 +320,73 @@ def test_write_scope_carries_its_reason(reference) -> None:
 
 def test_timeouts_cover_every_attempt_plus_setup(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
+    train = jobs["train"]
     # steps.prepare: timeout 30m, retries 2 -> 3 attempts of 30 min with two 30 s pauses
-    assert command_step(jobs["step-prepare"])["timeout-minutes"] == 91
-    assert jobs["step-prepare"]["timeout-minutes"] == 91 + gha.SETUP_MINUTES
+    assert node_step(train, reference.node("step.prepare"))["timeout-minutes"] == 91
     # training: 2h, no retries
-    assert command_step(jobs["train"])["timeout-minutes"] == 120
-    assert jobs["train"]["timeout-minutes"] == 120 + gha.SETUP_MINUTES
-    # no timeout in the spec: the option's default, no step limit
-    assert jobs["evaluate"]["timeout-minutes"] == 60
-    assert "timeout-minutes" not in command_step(jobs["evaluate"])
+    assert node_step(train, reference.node("train"))["timeout-minutes"] == 120
+    # no timeout in the spec: no step limit, the option's minutes count in its job's timeout
+    assert "timeout-minutes" not in node_step(train, reference.node("evaluate"))
+    assert train["timeout-minutes"] == 60 + 91 + 120 + 60 + gha.SETUP_MINUTES
+    # alone in its job without a timeout: the option is the job's timeout, no step limit
+    assert jobs["gate"]["timeout-minutes"] == 60
+    assert "timeout-minutes" not in command_step(jobs["gate"])
 
 
-def test_commands_run_as_written_and_runtime_jobs_install_mlspec(reference) -> None:
+def test_commands_run_as_written_and_jobs_install_what_they_run(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
     for node in reference.nodes:
-        job = jobs[gha.job_id(node)]
         if node.kind in ("approve", "build"):
             continue
-        step = command_step(job)
+        _, job = job_of(jobs, node)
+        step = node_step(job, node)
+        command = reference.command_for(node)
         if node.retries:
-            assert step["env"][gha.COMMAND_VAR] == node.command
+            assert step["env"][gha.COMMAND_VAR] == command
         else:
-            assert step["run"] == node.command
+            assert step["run"] == command
+    for jid, job in jobs.items():
         installs = steps_named(job, "Install")
         installed = " ".join(s["env"].get("MLSPEC_INSTALL", "") for s in installs)
-        assert ("mlspec-compiler[runtime]==" in installed) is node.runtime, node.id
+        requirements = any("MLSPEC_REQUIREMENTS" in s["env"] for s in installs)
+        if jid in ("approve",):
+            assert not installs
+            continue
+        # the store moves files between jobs: every job runs mlspec; only jobs running the
+        # project's own code install its requirements (gate, register and the report do not)
+        assert "mlspec-compiler[runtime]==" in installed, jid
+        assert requirements is (jid in ("train", "eval-faithfulness")), jid
+        (setup,) = [s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python@")]
+        if jid == "build":   # publishes an image: restores no cache
+            assert "cache" not in setup["with"]
+        else:
+            assert setup["with"]["cache"] == "pip"
+            assert setup["with"]["cache-dependency-path"] == (
+                "requirements.txt" if requirements else ".github/workflows/churn-train.yml")
     assert command_step(jobs["gate"])["run"] == "mlspec gate -- mlproject.yaml"
 
 
-def test_secrets_only_on_the_command_step_of_jobs_in_an_environment(reference) -> None:
+def test_secrets_only_on_the_steps_that_use_them_in_jobs_in_an_environment(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
-    for node in reference.nodes:
-        job = jobs[gha.job_id(node)]
+    store = {f"${{{{ secrets.{s} }}}}" for s in reference.storage.secrets}
+    assert store
+    by_step = {f"Run {n.title}": n for n in reference.nodes}
+    for jid, job in jobs.items():
+        refs_in_job = set()
         for step in job["steps"]:
-            refs = {m for v in step.get("env", {}).values() for m in EXPRESSION.findall(v)}
-            if step["name"].startswith("Run ") and node.secrets:
-                assert refs == {f"${{{{ secrets.{s} }}}}" for s in node.secrets}
-                assert all(step["env"][s] == f"${{{{ secrets.{s} }}}}" for s in node.secrets)
+            refs = {m for v in step.get("env", {}).values() for m in EXPRESSION.findall(v)} - {
+                "${{ join(needs.*.result, ' ') }}", "${{ vars.MLSPEC_PUSHGATEWAY }}"}
+            refs_in_job |= refs
+            node = by_step.get(step["name"])
+            if step["name"].startswith(("Restore inputs", "Save outputs")):
+                assert refs == store, (jid, step["name"])
+            elif node is not None:
+                own = {f"${{{{ secrets.{s} }}}}" for s in node.secrets}
+                assert refs == own | (store if node.runtime or node.fetch_production else set()), node.id
             else:
-                assert not refs, (node.id, step["name"])
-        if node.secrets:
-            assert job["environment"] == "training", node.id
-    assert "environment" not in jobs["gate"]  # the gate reads no secret
+                assert not refs, (jid, step["name"])
+        assert (job.get("environment") == "training") is bool(refs_in_job) or jid == "approve", jid
+    assert "environment" not in jobs[gha.REPORT_JOB]
 
 
 def test_approval_is_an_environment_job_and_releases_only_from_the_branch(reference) -> None:
@@ -281,7 +396,7 @@ def test_approval_is_an_environment_job_and_releases_only_from_the_branch(refere
     assert command_step_or_record(jobs["approve"])["env"]["MLSPEC_REVIEWERS"] == "growth-ml-leads"
     for jid in ("approve", "register", "build"):
         assert jobs[jid]["if"] == "github.ref == 'refs/heads/main'"
-    for jid in ("check-customers", "step-prepare", "train", "evaluate", "gate"):
+    for jid in ("train", "eval-faithfulness", "gate"):
         assert "if" not in jobs[jid]
 
 
@@ -293,40 +408,88 @@ def command_step_or_record(job: dict[str, Any]) -> dict[str, Any]:
 def test_image_build_pushes_the_serving_dockerfile(reference) -> None:
     build = train_workflow(reference)["jobs"]["build"]
     uses = [s.get("uses", "").split("@")[0] for s in build["steps"]]
-    assert uses == ["actions/checkout", "actions/download-artifact", "", "docker/setup-buildx-action",
+    assert uses == ["actions/checkout", "actions/setup-python", "", "", "docker/setup-buildx-action",
                     "docker/login-action", "docker/metadata-action", "docker/build-push-action"]
     login = steps_named(build, "Log in")[0]["with"]
     assert login == {"registry": "ghcr.io", "username": "${{ github.actor }}", "password": "${{ github.token }}"}
     meta = steps_named(build, "Image tags")[0]
     assert meta["with"]["images"] == "ghcr.io/example/churn"
     push = build["steps"][-1]["with"]
-    assert push["file"] == "docker/Dockerfile.serve" and push["context"] == "." and push["push"] is True
+    assert push["file"] == "docker/churn.serve.Dockerfile" and push["context"] == "." and push["push"] is True
     assert push["tags"] == "${{ steps.meta.outputs.tags }}"
     # only the model is fetched for the image
-    assert [s["with"]["name"] for s in steps_named(build, "Download")] == ["train"]
+    restore = steps_named(build, "Restore inputs")[0]["env"]
+    assert (restore["MLSPEC_NODES"], restore["MLSPEC_PATHS"]) == ("build", "models/model.joblib")
 
 
-def test_files_pass_between_jobs_through_their_producers(reference) -> None:
+def test_jobs_restore_what_other_jobs_made_and_save_every_output(reference) -> None:
     jobs = train_workflow(reference)["jobs"]
-    uploads = {}
-    for node in reference.nodes:
-        job = jobs[gha.job_id(node)]
-        up = steps_named(job, "Upload outputs")
-        if node.outputs:
-            assert up[0]["with"]["name"] == node.slug
-            assert steps_named(job, "Pack outputs")[0]["env"]["MLSPEC_PATHS"].split("\n") == list(node.outputs)
-            uploads[node.slug] = set(node.outputs)
-        else:
-            assert not up
-    evaluate = jobs["evaluate"]
-    assert [s["with"]["name"] for s in steps_named(evaluate, "Download")] == ["step_prepare", "train"]
-    # every input some job produces is downloaded from its producer
-    for node in reference.nodes:
-        if node.kind in ("build", "approve"):
+    made_in = {o: job_of(jobs, n)[0] for n in reference.nodes for o in n.outputs}
+    for jid, job in jobs.items():
+        nodes = [n for n in reference.nodes if any(s["name"] == f"Run {n.title}" for s in job["steps"])]
+        if not nodes or jid == "build":
             continue
-        got = {s["with"]["name"] for s in steps_named(jobs[gha.job_id(node)], "Download")}
-        needed = {slug for slug, outs in uploads.items() if outs & set(node.inputs) and slug != node.slug}
-        assert got == needed, node.id
+        outside = [i for n in nodes for i in n.inputs if made_in.get(i, jid) != jid]
+        restore = steps_named(job, "Restore inputs")
+        if outside:
+            # every node of the job is named, so the store skips what the job makes itself
+            (step,) = restore
+            assert step["env"]["MLSPEC_NODES"].split("\n") == [n.id for n in nodes], jid
+            assert "MLSPEC_PATHS" not in step["env"]
+        else:
+            assert not restore, jid
+        save = steps_named(job, "Save outputs")
+        writers = [n.id for n in nodes if n.outputs]
+        assert [s["env"]["MLSPEC_NODES"].split("\n") for s in save] == ([writers] if writers else []), jid
+        # the store's steps come before and after every command
+        names = [s["name"] for s in job["steps"]]
+        runs = [i for i, n in enumerate(names) if n.startswith("Run ")]
+        assert all(names.index(s["name"]) < runs[0] for s in restore)
+        assert all(names.index(s["name"]) > runs[-1] for s in save)
+    assert not steps_named(jobs["train"], "Restore inputs")
+    assert steps_named(jobs["gate"], "Restore inputs") and steps_named(jobs["register"], "Restore inputs")
+    # one run id for every attempt: a re-run of the failed jobs finds what the others saved
+    assert train_workflow(reference)["env"] == {"MLSPEC_RUN_ID": "gh-${{ github.run_id }}"}
+
+
+def test_with_a_local_store_files_pass_as_artifacts_of_the_producing_job() -> None:
+    plan = plan_of(spec("""\
+steps:
+  a: {run: echo a > a.txt, outputs: [a.txt]}
+  b: {run: cat a.txt > b.txt, needs: [steps.a], outputs: [b.txt]}
+  c: {run: cat a.txt > c.txt, needs: [steps.a], outputs: [c.txt]}
+training:
+  run: cat b.txt c.txt > m.bin
+  needs: [steps.b, steps.c]
+  outputs: {model: m.bin}
+"""))
+    wf = train_workflow(plan)
+    jobs = wf["jobs"]
+    assert "env" not in wf
+    assert list(jobs) == ["step-a", "step-b", "step-c", "train", "report"]
+    # a job starts on an empty runner: every upstream job that writes files, not only its needs
+    assert [s["with"]["name"] for s in steps_named(jobs["train"], "Download")] == ["step-a", "step-b", "step-c"]
+    assert [s["with"]["name"] for s in steps_named(jobs["step-b"], "Download")] == ["step-a"]
+    assert steps_named(jobs["step-a"], "Upload outputs")[0]["with"]["name"] == "step-a"
+    assert not steps_named(jobs["train"], "Install mlspec")
+
+
+def test_deep_chains_download_every_artifact_in_one_step() -> None:
+    """Past MAX_NAMED_DOWNLOADS producing ancestors a job fetches the run's artifacts in one
+    step, so a job's size does not grow with its depth."""
+    # each step of the chain also feeds a side step: a fan-out at every node keeps one job each
+    steps = "".join(f"  s{i}: {{run: python s{i}.py, outputs: [out/s{i}]"
+                    + (f", needs: [steps.s{i - 1}]" if i else "") + "}\n"
+                    + f"  side{i}: {{run: python side.py, needs: [steps.s{i}]}}\n" for i in range(12))
+    plan = plan_of("mlspec: 1\nproject: {name: deep}\nsteps:\n" + steps
+                        + "training: {run: python t.py, needs: [steps.s11], outputs: {model: m.pkl}}\n")
+    jobs = train_workflow(plan)["jobs"]
+    for i in range(12):
+        names = [s["name"] for s in steps_named(jobs[gha.job_id(plan.node(f"step.s{i}"))], "Download")]
+        if i <= gha.MAX_NAMED_DOWNLOADS:
+            assert names == [f"Download outputs of job step-s{j}" for j in range(i)]
+        else:
+            assert names == ["Download the outputs of every upstream job"]
 
 
 def _run_script(script: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -340,6 +503,7 @@ steps:
   prep:
     run: mkdir -p "out dir/sub" && echo a > "out dir/sub/x y.txt" && echo b > single.csv
     outputs: ["out dir/sub", single.csv]
+  other: {run: "true", needs: [steps.prep]}    # a fan-out: training gets a job of its own
 training:
   run: cat single.csv "out dir/sub/x y.txt"
   needs: [steps.prep]
@@ -377,7 +541,7 @@ training:
   needs: [steps.flaky]
   outputs: {model: m.bin}
 """))
-    step = command_step(train_workflow(plan)["jobs"]["step-flaky"])
+    step = node_step(train_workflow(plan)["jobs"]["train"], plan.node("step.flaky"))
     assert step["run"].startswith("for attempt in 1 2 3; do")
     # errexit holds inside each attempt: `false; touch never` fails and never touches
     r = _run_script(step["run"], step["env"], tmp_path)
@@ -410,6 +574,26 @@ def test_ci_validates_checks_and_tests() -> None:
     assert "secrets." not in yaml.safe_dump(wf)
 
 
+def test_pull_requests_run_the_pipeline_up_to_the_gates_without_secrets() -> None:
+    plan = plan_of(KITCHEN_SINK)
+    job = ci_workflow(plan)["jobs"]["pipeline"]
+    assert job["if"] == "github.event_name == 'pull_request'"
+    assert job["permissions"] == {"contents": "read"} and "environment" not in job
+    # the store and registry stay in the job, no metric leaves it
+    assert job["env"] == {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"}
+    runs = [s["name"] for s in steps_named(job, "Run ")]
+    assert runs == ["Run check data raw", "Run step featurize", "Run train", "Run evaluate", "Run gates"]
+    assert "secrets." not in yaml.safe_dump(job)           # the training node's secret is not passed
+    assert not any("register" in s.get("run", "") for s in job["steps"])
+    shown = steps_named(job, "Show the evaluation outputs")[0]
+    assert shown["if"] == "always()" and shown["env"]["MLSPEC_OUTPUTS"].split("\n") == [
+        "metrics/eval.json", "metrics/train.json"]
+    assert steps_named(job, "Upload the evaluation")[0]["with"]["retention-days"] == 5
+    off = plan_of(KITCHEN_SINK.replace("artifact_retention_days: 5}", "artifact_retention_days: 5,"
+                                       " pull_request_pipeline: false}"))
+    assert "pipeline" not in ci_workflow(off)["jobs"]
+
+
 def test_no_test_job_without_a_test_command(reference) -> None:
     assert "test" not in ci_workflow(reference)["jobs"]
 
@@ -419,7 +603,7 @@ def test_ci_publishes_the_training_image_from_the_branch_only(reference) -> None
     assert job["needs"] == ["validate"]
     assert job["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert steps_named(job, "Image tags")[0]["with"]["images"] == "ghcr.io/example/churn-train"
-    assert job["steps"][-1]["with"]["file"] == "docker/Dockerfile.train"
+    assert job["steps"][-1]["with"]["file"] == "docker/churn.train.Dockerfile"
     # without a registry nothing is published, so there is no job
     assert "training-image" not in ci_workflow(plan_of(example_text("minimal")))["jobs"]
 
@@ -429,7 +613,7 @@ def test_spec_in_a_subfolder_runs_from_there(reference) -> None:
     wf = train_workflow(plan)
     assert wf["defaults"]["run"] == {"shell": "bash", "working-directory": "ml/churn"}
     build = wf["jobs"]["build"]["steps"][-1]["with"]
-    assert build["context"] == "ml/churn" and build["file"] == "docker/Dockerfile.serve"
+    assert build["context"] == "ml/churn" and build["file"] == "docker/churn.serve.Dockerfile"
     ci = ci_workflow(plan)
     assert steps_named(ci["jobs"]["validate"], "Validate")[0]["env"]["MLSPEC_SPEC"] == "ml/churn/mlproject.yaml"
     assert "working-directory" not in ci["defaults"]["run"]
@@ -597,7 +781,7 @@ validation:
   approval: {required: true, environment: prod, reviewers: [ml-leads, "@org/team"]}
 registry: {backend: mlflow, uri: "http://mlflow:5000"}
 serving: {mode: batch, run: python -m demo.score, schedule: "0 2 * * *"}
-retraining: {schedule: "30 4 * * sun"}
+retraining: {schedule: "30 4 * * sun", scheduler: github_actions}
 """, targets=(
     "  docker: {registry: registry.example.com/ml}\n"
     # A real GPU runner has a custom label (declare it in actionlint.yaml) and is often
@@ -611,8 +795,8 @@ retraining: {schedule: "30 4 * * sun"}
 def test_every_feature_together_passes_every_validator(tmp_path: Path) -> None:
     plan = plan_of(KITCHEN_SINK)
     wf = train_workflow(plan)
-    assert list(wf["jobs"]) == ["check-raw", "step-featurize", "train", "evaluate", "gate", "approve",
-                                "register", "build", "report"]
+    # the GPU step runs on its own runner; training, evaluation and gates share one job
+    assert list(wf["jobs"]) == ["check-raw", "step-featurize", "train", "approve", "register", "build", "report"]
     assert on(wf)["schedule"] == [{"cron": "30 4 * * 0"}]
     assert _validate_workflows(write_artifacts(plan, tmp_path, targets=("github_actions",))) == []
 
@@ -621,7 +805,7 @@ def test_the_final_job_reports_how_the_run_ended(reference, tmp_path) -> None:
     """It needs every job, runs whatever happened, and turns their results into one status."""
     jobs = train_workflow(reference)["jobs"]
     report = jobs[gha.REPORT_JOB]
-    assert report["needs"] == [gha.job_id(n) for n in reference.nodes] and report["if"] == "always()"
+    assert report["needs"] == [j for j in jobs if j != gha.REPORT_JOB] and report["if"] == "always()"
     step = report["steps"][-1]
     assert step["env"]["MLSPEC_NEEDS"] == "${{ join(needs.*.result, ' ') }}"
     script = tmp_path / "status.sh"
@@ -648,3 +832,42 @@ def test_pull_requests_get_the_spec_diff_and_code_scanning_is_opt_in(tmp_path: P
     assert "github.event_name == 'push'" in upload["if"]
     off = ci_workflow(plan_of(spec(TRAIN_ONLY, targets="  github_actions: {review: false}\n")))["jobs"]
     assert "review" not in off
+
+
+def test_a_project_below_the_root_runs_ci_only_for_its_own_changes(reference) -> None:
+    plan = moved(reference, "ml/churn")
+    on = ci_workflow(plan)["on"]
+    paths = on["push"]["paths"]
+    assert on["pull_request"]["paths"] == paths
+    assert paths[:3] == ["ml/churn/**", ".github/workflows/churn-ci.yml", ".github/workflows/churn-train.yml"]
+    # the files generated for it all carry its name: Dockerfiles, lock, model card, index, DAGs
+    assert {".mlspec-manifest.churn.json", "**/churn.*", "**/*.churn.*", "**/churn_*"} <= set(paths)
+    # a project at the root owns every change: no filter
+    assert "paths" not in ci_workflow(reference)["on"]["push"]
+
+
+def test_paths_filters_match_folder_names_literally(reference) -> None:
+    on = ci_workflow(moved(reference, "ml/[x]*"))["on"]
+    assert on["push"]["paths"][0] == "ml/\\[x\\]\\*/**"
+
+
+# --------------------------------------------------------------------------- one scheduler per schedule
+
+
+@pytest.mark.parametrize(("targets", "scheduler", "github_cron"), [
+    ({}, None, False),                                            # both on: Airflow owns it
+    ({"airflow": {"enabled": False}}, None, True),                # GitHub alone: GitHub owns it
+    ({}, "github_actions", True),                                 # asked for: GitHub, and Airflow stays unscheduled
+])
+def test_one_target_runs_the_retraining_schedule(targets: dict, scheduler: str | None, github_cron: bool) -> None:
+    retraining = {"schedule": "0 3 * * 1", **({"scheduler": scheduler} if scheduler else {})}
+    spec = {"mlspec": 1, "project": {"name": "demo"},
+            "training": {"run": "python train.py", "outputs": {"model": "models/model.pkl"}},
+            "retraining": retraining, "targets": targets}
+    plan = plan_of(json.dumps(spec), ("github_actions", "airflow"))
+    assert plan.retraining.scheduler == ("github_actions" if github_cron else "airflow")
+    triggers = on(train_workflow(plan))
+    assert ("schedule" in triggers) is github_cron and "workflow_dispatch" in triggers
+    if targets.get("airflow", {}).get("enabled", True):
+        dag = next(a for a in emit(plan, ["airflow"]) if a.path.endswith("_pipeline.py")).content
+        assert ("'0 3 * * 1'" in dag) is (not github_cron)

@@ -241,8 +241,8 @@ def test_bounds_are_thresholds(reference) -> None:
     assert age["matcher"] == {"id": "byName", "options": "customers"}
     assert age["properties"][0]["value"]["steps"][1] == {"color": "orange", "value": 86400}
     serving = by_title["Serving error rate"]["targets"][0]["expr"]
-    assert serving == ('sum(rate(http_requests_total{project="churn", status=~"5.."}[$__rate_interval]))'
-                       ' / sum(rate(http_requests_total{project="churn"}[$__rate_interval]))')
+    assert serving == ('(sum(rate(http_requests_total{project="churn", status=~"5.."}[$__rate_interval]))'
+                       ' or vector(0)) / sum(rate(http_requests_total{project="churn"}[$__rate_interval]))')
 
 
 def test_only_known_metric_names(reference) -> None:

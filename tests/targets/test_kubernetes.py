@@ -84,13 +84,28 @@ def compile_k8s(tmp_path: Path, data: dict[str, Any]) -> tuple[Path | None, list
     artifacts = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
     if not artifacts:
         return None, []
-    (artifact,) = artifacts
-    assert artifact.target == "kubernetes" and artifact.path.startswith("k8s/")
-    out = tmp_path / artifact.path
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(artifact.render(checked.plan.source), encoding="utf-8", newline="\n")
+    for artifact in artifacts:
+        assert artifact.target == "kubernetes" and artifact.path.startswith("k8s/")
+        out = tmp_path / artifact.path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(artifact.render(checked.plan.source), encoding="utf-8", newline="\n")
+    # The ServiceMonitor (online serving) is a file of its own: k8s/<project>.monitoring.yaml.
+    assert sorted(a.kind for a in artifacts) in (["kubernetes-manifests"],
+                                                 ["kubernetes-manifests", "kubernetes-monitoring"])
+    out = tmp_path / next(a.path for a in artifacts if a.kind == "kubernetes-manifests")
     docs = [d for d in yaml.safe_load_all(out.read_text(encoding="utf-8")) if d is not None]
     return out, docs
+
+
+def manifest_artifact(artifacts: list[Any]) -> Any:
+    (artifact,) = [a for a in artifacts if a.kind == "kubernetes-manifests"]
+    return artifact
+
+
+def monitoring_docs(manifest: Path) -> list[dict[str, Any]]:
+    """The documents of the ServiceMonitor file next to ``manifest`` (none when it was not written)."""
+    path = manifest.with_name(manifest.stem + ".monitoring.yaml")
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d] if path.exists() else []
 
 
 def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -136,7 +151,11 @@ def every_var_defined(name: str) -> str:
 
 
 def validator_findings(path: Path) -> list[str]:
-    return V.kubernetes_validate([path]) + V.yamllint([path])
+    findings = V.kubernetes_validate([path]) + V.yamllint([path])
+    monitoring = path.with_name(path.stem + ".monitoring.yaml")
+    if monitoring.exists():
+        findings += V.prometheus_operator_validate([monitoring]) + V.yamllint([monitoring])
+    return findings
 
 
 # --------------------------------------------------------------------------- options and enabling
@@ -209,6 +228,7 @@ def test_examples_compile_to_valid_manifests(example: str, tmp_path: Path) -> No
     assert validator_findings(path) == []
     expected = {"online": {"Deployment", "Service"}, "batch": {"CronJob"}}[data["serving"]["mode"]]
     assert expected <= set(by_kind(docs))
+    assert [d["kind"] for d in monitoring_docs(path)] == (["ServiceMonitor"] if "Service" in expected else [])
 
 
 SYNTHETIC = {
@@ -449,7 +469,7 @@ def test_default_image_is_the_one_the_docker_target_pushes(tmp_path: Path) -> No
     checked = check(tmp_path, data, targets=("kubernetes", "docker"))
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
     assert checked.plan.images.serve.ref == "ghcr.io/example/demo:latest"
-    (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
+    artifact = manifest_artifact(emit_artifacts(checked.plan, checked.options_for(["kubernetes"])))
     (doc, *_) = yaml.safe_load_all(artifact.content)
     assert pod_of(doc)["spec"]["containers"][0]["image"] == "ghcr.io/example/demo:latest"
 
@@ -459,7 +479,7 @@ def test_default_image_is_the_one_the_docker_target_pushes(tmp_path: Path) -> No
 def test_sunday_as_seven_is_normalised_not_refused(tmp_path: Path, written: str, cron: str) -> None:
     checked = check(tmp_path, base_spec(**{**BATCH, "schedule": written}))
     assert checked.ok, [d.to_json() for d in checked.diagnostics if d.is_error]
-    (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
+    artifact = manifest_artifact(emit_artifacts(checked.plan, checked.options_for(["kubernetes"])))
     (job,) = yaml.safe_load_all(artifact.content)
     assert job["spec"]["schedule"] == cron
 
@@ -673,7 +693,7 @@ def test_deterministic_and_independent_of_key_order(tmp_path: Path) -> None:
         folder.mkdir()
         checked = check(folder, variant)
         assert checked.ok
-        (artifact,) = emit_artifacts(checked.plan, checked.options_for(["kubernetes"]))
+        artifact = manifest_artifact(emit_artifacts(checked.plan, checked.options_for(["kubernetes"])))
         bodies.append(artifact.content)
     assert bodies[0] == bodies[1] == bodies[2]
     # documents are joined by a bare '---' line and nothing the dumper could alias
@@ -688,3 +708,35 @@ def test_server_without_health_path_gets_tcp_probes(tmp_path: Path) -> None:
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert c[probe]["tcpSocket"] == {"port": "http"} and "httpGet" not in c[probe]
     assert path is not None and validator_findings(path) == []
+
+
+# --------------------------------------------------------------------------- ServiceMonitor
+
+
+def test_service_monitor_scrapes_the_service_with_the_rules_labels(tmp_path: Path) -> None:
+    """The operator's Prometheus finds the Service by its selector and port name and attaches the
+    labels the SLO rules select by, exactly (a `$` in a label value is not a regex group)."""
+    spec = base_spec(**{**ONLINE, "metrics": {"labels": {"project": "demo", "team": "a$1b"}}})
+    path, docs = compile_k8s(tmp_path, spec)
+    service = by_kind(docs)["Service"]
+    (monitor,) = monitoring_docs(path)
+    assert monitor["kind"] == "ServiceMonitor" and monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
+    assert endpoint["path"] == "/metrics"
+    assert {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]} == {"project": "demo",
+                                                                                      "team": "a$$1b"}
+    assert all(r["action"] == "replace" for r in endpoint["relabelings"])
+
+
+def test_service_monitor_option_and_batch(tmp_path: Path) -> None:
+    (tmp_path / "off").mkdir()
+    (tmp_path / "batch").mkdir()
+    spec = base_spec(**ONLINE)
+    spec["targets"]["kubernetes"]["service_monitor"] = False
+    path, _ = compile_k8s(tmp_path / "off", spec)
+    assert monitoring_docs(path) == []
+    path, _ = compile_k8s(tmp_path / "batch", base_spec(**BATCH))
+    assert monitoring_docs(path) == []     # a CronJob is not scraped; batch scoring pushes

@@ -48,7 +48,7 @@ def _cmd(path: Path) -> list[str]:
 
 
 def test_the_server_fetches_the_production_model_before_it_starts(compiled: Path) -> None:
-    serve = compiled / "docker" / "Dockerfile.serve"
+    serve = compiled / "docker" / "churn.serve.Dockerfile"
     argv = _cmd(serve)
     assert argv[:5] == ["/bin/bash", "--noprofile", "--norc", "-eo", "pipefail"]
     assert argv[-1] == FETCH + "python -m churn.serve --model .mlspec/production/model.joblib --port 8080"

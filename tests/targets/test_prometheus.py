@@ -185,17 +185,25 @@ def test_reference_alerts(reference) -> None:
          "15m", "warning", "budget"),
         ("MlspecLlmLatencyOverBudget", 'project:mlspec_llm_latency_seconds:p95_rate5m{project="churn"} > 1.5',
          "10m", "warning", "budget"),
+        ("MlspecLlmEvalOverBudget",
+         'mlspec_llm_eval_budget_value{project="churn", budget="max_tokens_per_request"} > 4000',
+         None, "warning", "budget"),
+        ("MlspecLlmEvalOverBudget", 'mlspec_llm_eval_budget_value{project="churn", budget="latency_p95_ms"} > 1500',
+         None, "warning", "budget"),
+        ("MlspecLlmEvalOverBudget",
+         'mlspec_llm_eval_budget_value{project="churn", budget="cost_per_1k_requests_usd"} > 2',
+         None, "warning", "budget"),
     ]
     records = {r["record"]: r["expr"] for r in rules_of(files, "churn") if "record" in r}
     assert records == {
         "project:mlspec_serving_latency_seconds:p95_rate5m":
             'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{project="churn"}[5m])))',
         "project:mlspec_serving_error_ratio:rate5m":
-            'sum(rate(http_requests_total{project="churn", status=~"5.."}[5m]))'
+            '(sum(rate(http_requests_total{project="churn", status=~"5.."}[5m])) or vector(0))'
             ' / sum(rate(http_requests_total{project="churn"}[5m]))',
         "project:mlspec_serving_availability:ratio_rate1h":
-            '1 - (sum(rate(http_requests_total{project="churn", status=~"5.."}[1h]))'
-            ' / sum(rate(http_requests_total{project="churn"}[1h])))',
+            'sum(rate(http_requests_total{project="churn", status!~"5.."}[1h]))'
+            ' / sum(rate(http_requests_total{project="churn"}[1h]))',
         "project:mlspec_llm_cost_per_1k_requests_usd:rate1h":
             '1000 * sum(rate(mlspec_llm_cost_usd_total{project="churn"}[1h]))'
             ' / sum(rate(mlspec_llm_requests_total{project="churn"}[1h]))',
@@ -263,7 +271,7 @@ def test_values_derive_from_thresholds(reference) -> None:
 
 
 def test_alertmanager_routes(reference) -> None:
-    _, files, _out = reference
+    plan, files, _out = reference
     am = yaml.safe_load(files["monitoring/alertmanager/churn.yml"])
     assert am["global"]["slack_api_url_file"] == "/etc/alertmanager/secrets/slack_api_url"
     (receiver,) = [r for r in am["receivers"] if r["name"] != "mlspec-default"]
@@ -271,45 +279,39 @@ def test_alertmanager_routes(reference) -> None:
                         "slack_configs": [{"channel": "#growth-ml-alerts", "send_resolved": True}]}
     project_route = am["route"]["routes"][0]
     assert project_route["matchers"] == ['project="churn"']
-    # One route per cadence: the hourly checks and pipeline failures remind hourly; the continuously
-    # scraped SLO and budget signals keep Alertmanager's defaults.
-    assert [(r["receiver"], r["matchers"], r["group_interval"], r["repeat_interval"], r["continue"])
-            for r in project_route["routes"]] == [
-        ("churn-0-slack", ['event=~"data_drift|concept_drift|pipeline_drift|freshness|pipeline_failure"',
-                           'severity=~"warning|critical"'], "5m", "1h", True),
-        ("churn-0-slack", ['event=~"slo|budget"', 'severity=~"warning|critical"'], "5m", "4h", True),
-    ]
+    # The entry's events are split by how often each may change; each event is routed once.
+    repeats = {}
+    for route in project_route["routes"]:
+        assert route["receiver"] == "churn-0-slack" and route["continue"] is True
+        events, severity = route["matchers"]
+        assert severity == 'severity=~"warning|critical"'
+        for event in events.removeprefix('event=~"').removesuffix('"').split("|"):
+            assert event not in repeats
+            repeats[event] = route["repeat_interval"]
+    assert plan.monitoring.schedule_text == "@hourly"   # checks run hourly: repeat at the 4 h floor
+    assert repeats == {"data_drift": "4h", "concept_drift": "4h", "pipeline_drift": "4h", "freshness": "4h",
+                       "slo": "1h", "pipeline_failure": "1h", "budget": "4h"}
+    assert am["route"]["repeat_interval"] == "4h"
 
 
-@validator
-@pytest.mark.parametrize(("monitoring", "retraining", "checks", "failure"), [
-    ("@daily", "0 3 * * 1", ("1h", "24h"), ("5m", "4h")),        # drift reminds daily, failures sooner
-    ("@hourly", None, ("5m", "1h"), ("5m", "1h")),
-    ("*/10 * * * *", "@daily", ("5m", "1h"), ("5m", "1h")),      # never under an hour
-    ("0 0 * * 0", None, ("1h", "120h"), ("5m", "4h")),           # weekly: capped at the notification log's 120 h
-    ("0 */6 * * *", "@daily", ("15m", "6h"), ("5m", "1h")),
-])
-def test_alert_timers_follow_each_signals_schedule(tmp_path, monitoring, retraining, checks, failure) -> None:
-    from mlspec.targets.prometheus.alertmanager import signal_timers
+@pytest.mark.parametrize(("schedule", "check_repeat"), [("@hourly", "4h"), ("0 */6 * * *", "6h"),
+                                                         ("@daily", "1d"), ("0 3 * * 1", "7d")])
+def test_check_alerts_repeat_once_per_run_of_their_check(schedule: str, check_repeat: str) -> None:
+    """A daily drift check's alert repeats daily, not every 4 h; never more often than 4 h."""
+    import dataclasses
 
-    spec = ("mlspec: 1\nproject: {name: cadence}\ntraining: {run: 'true', outputs: {model: m.bin}}\n"
-            "data:\n  ref: {uri: ref.csv, role: reference}\n  cur: {uri: cur.csv, role: live, freshness: 2h}\n"
-            f"monitoring:\n  schedule: '{monitoring}'\n  reference: data.ref\n  current: data.cur\n"
-            "  drift: [{columns: [x], method: psi, threshold: 0.2}]\n  pushgateway: http://pg:9091\n"
-            "  alerts: [{channel: webhook, to: 'https://hooks.example.com/x'}]\n"
-            + (f"retraining: {{schedule: '{retraining}', on: [data_drift]}}\n" if retraining else ""))
-    (tmp_path / "mlproject.yaml").write_text(spec)
-    plan, files = compile_spec(tmp_path / "mlproject.yaml", tmp_path / "out")
-    timers = signal_timers(plan)
-    assert {e: timers[e] for e in ("data_drift", "concept_drift", "pipeline_drift", "freshness")} == dict.fromkeys(
-        ("data_drift", "concept_drift", "pipeline_drift", "freshness"), checks)
-    assert timers["pipeline_failure"] == failure
-    assert timers["slo"] == timers["budget"] == ("5m", "4h")
-    am = yaml.safe_load(files["monitoring/alertmanager/cadence.yml"])
-    routes = am["route"]["routes"][0]["routes"]
-    drift_route = next(r for r in routes if "data_drift" in r["matchers"][0])
-    assert (drift_route["group_interval"], drift_route["repeat_interval"]) == checks
-    assert V.amtool_check_config(tmp_path / "out" / "monitoring/alertmanager/cadence.yml") == []
+    from mlspec.compiler.plan import Alert
+    from mlspec.api import check_project
+    from mlspec.language.types import cron_expression, cron_period_seconds
+    from mlspec.targets.prometheus import PrometheusOptions
+    from mlspec.targets.prometheus.alertmanager import alertmanager_document
+
+    plan = check_project(ROOT / "examples" / "churn" / "mlproject.yaml", targets=("prometheus",)).plan
+    mon = dataclasses.replace(plan.monitoring, period_seconds=cron_period_seconds(cron_expression(schedule)),
+                              alerts=(Alert("slack", "#x", ("data_drift", "slo"), "warning"),))
+    am = alertmanager_document(dataclasses.replace(plan, monitoring=mon), PrometheusOptions())
+    routes = {r["matchers"][0]: r["repeat_interval"] for r in am["route"]["routes"][0]["routes"]}
+    assert routes == {'event=~"data_drift"': check_repeat, 'event=~"slo"': "1h"}
 
 
 def _secret_keys(node: Any, path: str = "") -> list[str]:

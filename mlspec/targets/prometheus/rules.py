@@ -248,8 +248,8 @@ class _Builder:
                 alert_labels=self.p))
         if slo.availability is not None:
             a = slo.availability
-            ratio_1h = promql.error_ratio(requests, sel, "1h")
-            rec = self.record("project:mlspec_serving_availability:ratio_rate1h", group, f"1 - ({ratio_1h})")
+            rec = self.record("project:mlspec_serving_availability:ratio_rate1h", group,
+                              promql.success_ratio(requests, sel, "1h"))
             allowed = 1 - a
             fire_errors = min(above(allowed), 1.0) if allowed > 0 else 0.5
             self.rules.alerts.append(Alert(
@@ -306,6 +306,33 @@ class _Builder:
                 SeriesProbe(("llm_latency",), histogram_series(bucket, self.p), bound, ">",
                             above(bound), below(bound), 300),
                 alert_labels=self.p))
+        self.eval_budgets(group)
+
+
+    def eval_budgets(self, group: str) -> None:
+        """An eval run's own figures (``mlspec eval`` pushes one gauge per budget) against
+        ``llm.budgets``: the release candidate's cost, tokens and latency, before any traffic."""
+        llm = self.plan.llm
+        assert llm is not None
+        if not llm.evals:
+            return
+        units = {"max_tokens_per_request": (llm.max_tokens_per_request, " tokens"),
+                 "latency_p95_ms": (llm.latency_p95_ms, " ms"),
+                 "cost_per_1k_requests_usd": (llm.cost_per_1k_requests_usd, " USD per 1000 requests")}
+        for budget, (bound, unit) in units.items():
+            if bound is None:
+                continue
+            t = float(bound)
+            labels = (*self.p, ("budget", budget))
+            series = (*labels, ("eval", llm.evals[0].name))
+            self.rules.alerts.append(Alert(
+                "MlspecLlmEvalOverBudget", group, f"{selector(M.LLM_EVAL_BUDGET.name, eq(labels))} > {num(t)}", 0,
+                BUDGET_SEVERITY, "budget",
+                ("An LLM eval of ", User(self.project), " is over its ", Label("budget"), " budget"),
+                ("Eval ", Label("eval"), " measured ", Value("g4"), unit, "; the budget is ", num(t), unit, "."),
+                # The tests' series carry an eval label, as every pushed series does.
+                GaugeProbe(M.LLM_EVAL_BUDGET.name, series, ">", t, fire=above(t), quiet=below(t)),
+                labels=(("budget", budget),), alert_labels=series))
 
 
 def build_rules(plan: Plan, options: PrometheusOptions) -> Rules:

@@ -81,6 +81,11 @@ _RUNBOOK = {
     "MlspecLlmTokensOverBudget": (
         "The average number of tokens per request over the last hour is above the budget.",
         ["Look for prompt growth (context, retrieved documents) and long outputs."]),
+    "MlspecLlmEvalOverBudget": (
+        "An eval run of the release candidate measured tokens, latency or cost above a budget, "
+        "before any user traffic.",
+        ["Open the eval's summary (.mlspec/evals/<eval>/summary.json): which cases are the largest or slowest?",
+         "Compare the prompts' sha256 with the production version's (`mlspec registry describe`)."]),
     "MlspecLlmLatencyOverBudget": (
         "The 95th percentile latency of hosted-model requests is above the budget.",
         ["Check the provider's status page, output lengths and rate limiting."]),

@@ -70,15 +70,25 @@ def server_errors(matchers: Matchers) -> Matchers:
     return (*matchers, (STATUS_LABEL, "=~", SERVER_ERROR_REGEX))
 
 
+def success_ratio(requests: str, matchers: Matchers, window: str, *, literal: Literal = string) -> str:
+    """The share of ``requests`` answered without a 5xx status over ``window`` (availability)."""
+    ok = selector(requests, (*matchers, (STATUS_LABEL, "!~", SERVER_ERROR_REGEX)), literal=literal)
+    return f"sum(rate({ok}[{window}])) / sum(rate({selector(requests, matchers, literal=literal)}[{window}]))"
+
+
 def p95(bucket: str, matchers: Sequence[tuple[str, str, str]], window: str, *, literal: Literal = string) -> str:
     """The 95th percentile of a histogram's ``_bucket`` series over ``window``."""
     return f"histogram_quantile(0.95, sum by (le) (rate({selector(bucket, matchers, literal=literal)}[{window}])))"
 
 
 def error_ratio(requests: str, matchers: Matchers, window: str, *, literal: Literal = string) -> str:
-    """The share of ``requests`` answered with a 5xx status over ``window``."""
+    """The share of ``requests`` answered with a 5xx status over ``window``.
+
+    A server that never failed has no 5xx series at all: ``or vector(0)`` makes that a 0 error
+    rate (and 100 % availability), not an empty result that dashboards show as "No data"."""
     errors = selector(requests, server_errors(matchers), literal=literal)
-    return f"sum(rate({errors}[{window}])) / sum(rate({selector(requests, matchers, literal=literal)}[{window}]))"
+    return (f"(sum(rate({errors}[{window}])) or vector(0))"
+            f" / sum(rate({selector(requests, matchers, literal=literal)}[{window}]))")
 
 
 def per_request(counter: str, requests: str, matchers: Sequence[tuple[str, str, str]], window: str,
