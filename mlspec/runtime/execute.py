@@ -720,8 +720,8 @@ def _push_outcome(plan: Plan, base: Path, node: str, success: bool, unreachable:
     too. A reporting failure never fails the run; it is returned as a note."""
     from mlspec import metrics as M
     from mlspec.runtime.commands import run_samples
-    from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
     from mlspec.runtime.common import gateway_url
+    from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
 
     project = plan.project.name
     samples = run_samples(project, node, success, time.time())
