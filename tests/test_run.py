@@ -200,3 +200,58 @@ def test_node_results_reach_a_real_pushgateway(tmp_path: Path) -> None:
     assert series[("mlspec_run_success", "step.bad")] == 0
     assert series[("mlspec_run_success", "step.good")] == 1
     assert series[("mlspec_run_timestamp_seconds", "step.good")] > 1.7e9
+
+
+def _textfile_series(folder: Path) -> dict[tuple[str, str], float]:
+    """``{(metric, node): value}`` over every ``*.prom`` file in ``folder``."""
+    import re
+
+    out = {}
+    for f in sorted(folder.glob("*.prom")):
+        for m in re.finditer(r'^(mlspec_run_\w+)\{[^}]*node="([^"]+)"[^}]*\} (\S+)$', f.read_text(), re.M):
+            out[(m.group(1), m.group(2))] = float(m.group(3))
+    return out
+
+
+def test_textfile_mode_keeps_the_last_success_time_after_a_failed_run(tmp_path: Path) -> None:
+    """node_exporter textfile mode: a textfile is rewritten whole, so a failure must carry the last
+    success time over (the staleness alert reads it), as a Pushgateway POST does."""
+    spec = ("mlspec: 1\nproject: {name: demo}\nsteps:\n  flaky: {run: 'test ! -e broken'}\n"
+            "monitoring:\n  textfile_dir: metrics/textfile\n  alerts: [{channel: slack, to: '#ml'}]\n")
+    (tmp_path / "mlproject.yaml").write_text(spec)
+    folder = tmp_path / "metrics" / "textfile"
+    code, _ = run(tmp_path, "--no-monitoring")
+    assert code == 0
+    first = _textfile_series(folder)
+    assert first[("mlspec_run_success", "step.flaky")] == 1
+    assert first[("mlspec_run_last_success_timestamp_seconds", "step.flaky")] == first[
+        ("mlspec_run_timestamp_seconds", "step.flaky")] > 1.7e9
+    assert first[("mlspec_run_last_success_timestamp_seconds", "pipeline")] > 1.7e9
+
+    (tmp_path / "broken").write_text("")
+    time.sleep(0.05)
+    code, payload = run(tmp_path, "--no-monitoring", "--force")
+    assert code == 1 and statuses(payload) == {"step.flaky": "failed"}
+    after = _textfile_series(folder)
+    assert after[("mlspec_run_success", "step.flaky")] == 0
+    assert after[("mlspec_run_success", "pipeline")] == 0
+    assert after[("mlspec_run_timestamp_seconds", "step.flaky")] > first[("mlspec_run_timestamp_seconds", "step.flaky")]
+    for node in ("step.flaky", "pipeline"):   # the last success stands, neither 0 nor gone
+        key = ("mlspec_run_last_success_timestamp_seconds", node)
+        assert after[key] == first[key]
+
+    # report-run (what Airflow, GitHub and Kubernetes call) writes the same file the same way
+    env = {**os.environ, "MLSPEC_PUSHGATEWAY": ""}
+    r = subprocess.run([sys.executable, "-m", "mlspec", "report-run", "--node", "pipeline", "--status", "failure",
+                        "--timestamp", "2000000000"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    final = _textfile_series(folder)
+    assert final[("mlspec_run_timestamp_seconds", "pipeline")] == 2e9
+    assert final[("mlspec_run_last_success_timestamp_seconds", "pipeline")] == first[
+        ("mlspec_run_last_success_timestamp_seconds", "pipeline")]
+    r = subprocess.run([sys.executable, "-m", "mlspec", "report-run", "--node", "pipeline", "--status", "success",
+                        "--timestamp", "2000000100"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env=env)
+    assert r.returncode == 0 and _textfile_series(folder)[("mlspec_run_last_success_timestamp_seconds",
+                                                             "pipeline")] == 2000000100

@@ -622,7 +622,7 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
                     _save_outputs(store, node, base, run_id, outcome)
             current = None
             outcome.started = offset
-            problem = _push_outcome(plan, node.id, outcome.status != "failed", unreachable)
+            problem = _push_outcome(plan, base, node.id, outcome.status != "failed", unreachable)
             if problem:
                 outcome.note = (outcome.note + "; " if outcome.note else "") + problem
             result.results.append(outcome)
@@ -641,7 +641,7 @@ def _run_locked(plan: Plan, base: Path, nodes: Sequence[Node], force: bool,
             result.results.append(NodeResult(current.id, "interrupted", note=f"stopped by {name}",
                                              started=round(time.monotonic() - t0, 3)))
     with signals.deferred(reraise=False):      # a second signal still gets an honest record
-        _report_runs(plan, nodes, result, unreachable)
+        _report_runs(plan, base, nodes, result, unreachable)
         (log_dir / "run.json").write_text(json.dumps(
             {"run_id": run_id, "interrupted": result.interrupted, "signal": result.signal,
              "started": round(started, 3), "nodes": [r.__dict__ for r in result.results]}, indent=2) + "\n",
@@ -717,31 +717,41 @@ def _execute_isolated(plan: Plan, node: Node, base: Path, log_dir: Path, run_id:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _push_outcome(plan: Plan, node: str, success: bool, unreachable: set[str]) -> str | None:
-    """Report a node's (or the whole run's) result the way `mlspec report-run` does, so the
-    pipeline-failure and staleness alerts see local runs too. A push failure never fails the
-    run; it is returned as a note."""
+def _push_outcome(plan: Plan, base: Path, node: str, success: bool, unreachable: set[str]) -> str | None:
+    """Report a node's (or the whole run's) result the way `mlspec report-run` does (Pushgateway
+    and/or node_exporter textfile), so the pipeline-failure and staleness alerts see local runs
+    too. A reporting failure never fails the run; it is returned as a note."""
+    from mlspec import metrics as M
     from mlspec.runtime.commands import run_samples
     from mlspec.runtime.common import gateway_url
+    from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
 
+    project = plan.project.name
+    samples = run_samples(project, node, success, time.time())
+    notes = []
+    if plan.monitoring is not None and plan.monitoring.textfile_dir:
+        # The same file report-run writes; rewritten whole, so a failure carries the last success over.
+        folder = Path(plan.monitoring.textfile_dir.removeprefix("file://"))
+        path = base / folder / f"{project}_run_{node.replace('.', '_')}.prom"
+        kept = None if success else textfile_value(path, sample(M.RUN_LAST_SUCCESS, 0, project=project, node=node))
+        try:
+            write_textfile(path, samples if kept is None else
+                           [*samples, sample(M.RUN_LAST_SUCCESS, kept, project=project, node=node)])
+        except (OSError, ValueError) as exc:
+            notes.append(f"metrics text file not written: {getattr(exc, 'strerror', None) or exc}")
     gateway = gateway_url(plan)
-    if not gateway or gateway in unreachable:
-        return None
-    from mlspec import metrics as M
-    from mlspec.runtime.prometheus import PushError, push
-
-    grouping = [("job", M.JOB_LABEL), ("project", plan.project.name), ("node", node)]
-    try:
-        # POST, as report-run: a failure keeps the group's last success time.
-        push(gateway, run_samples(plan.project.name, node, success, time.time()), grouping, method="POST",
-             timeout=5.0)
-    except PushError as exc:
-        unreachable.add(gateway)
-        return f"metrics not pushed (not retried in this run): {exc}"[:240]
-    return None
+    if gateway and gateway not in unreachable:
+        grouping = [("job", M.JOB_LABEL), ("project", project), ("node", node)]
+        try:
+            # POST, as report-run: a failure keeps the group's last success time.
+            push(gateway, samples, grouping, method="POST", timeout=5.0)
+        except PushError as exc:
+            unreachable.add(gateway)
+            notes.append(f"metrics not pushed (not retried in this run): {exc}")
+    return "; ".join(notes)[:240] or None
 
 
-def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult, unreachable: set[str]) -> None:
+def _report_runs(plan: Plan, base: Path, nodes: Sequence[Node], result: RunResult, unreachable: set[str]) -> None:
     """One result per graph that ran: ``pipeline`` and ``monitoring`` (what a DAG run reports)."""
     ran = {r.id: r for r in result.results if r.status in ("ok", "failed", "alert", "interrupted", "cached")}
     monitor_ids = {n.id for n in plan.monitor_nodes}
@@ -749,7 +759,7 @@ def _report_runs(plan: Plan, nodes: Sequence[Node], result: RunResult, unreachab
                            ("monitoring", [n for n in nodes if n.id in monitor_ids])):
         done = [ran[n.id] for n in members if n.id in ran]
         if done:
-            _push_outcome(plan, whole, not result.interrupted
+            _push_outcome(plan, base, whole, not result.interrupted
                           and all(r.status not in ("failed", "interrupted") for r in done), unreachable)
 
 
