@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import actions
+from .api import GitHubAPI
 from .commands import Annotation, EnvFileError, Masker, parse_command, parse_env_file
 from .events import (
     ZERO_SHA, Event, EventError, PullRequest, Push, Remote, RepositoryDispatch, Schedule,
@@ -188,7 +189,7 @@ class Simulator:
                  python: str | None = None, repository: str = "octo-org/octo-repo",
                  default_branch: str = "main", actor: str = "octocat", keep_job_dirs: bool = False,
                  venv_template: Path | None = None,
-                 default_permissions: str = "restricted",
+                 default_permissions: str = "restricted", api: GitHubAPI | None = None,
                  passthrough_env: tuple[str, ...] = DEFAULT_PASSTHROUGH) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +203,7 @@ class Simulator:
         self.keep_job_dirs = keep_job_dirs
         self.default_permissions = default_permissions
         self.passthrough_env = passthrough_env
+        self.api = api      # when given, jobs' GITHUB_API_URL; it learns each run's reviews
         self.cache = CacheStore(self.workdir / "actions-cache")
         # Made once with `python -m venv`; jobs copy its pip (see actions._venv). Shareable between
         # Simulators because no job writes to it.
@@ -241,6 +243,9 @@ class Simulator:
         result.triggered = True
         token = f"ghs_sim{uuid.uuid4().hex}"
         github["token"] = token
+        if self.api is not None:
+            github["api_url"] = self.api.url
+            self.api.start_run(self.repository, github["run_id"], token)
         given_secrets = {} if fork else dict(secrets or {})
         given_secrets["GITHUB_TOKEN"] = token
         github["secret_source"] = "None" if fork else "Actions"
@@ -833,6 +838,9 @@ class JobRun:
         self.result.environment = gate
         if decision is not None:
             gate.approved, gate.reviewer, gate.comment = decision.approve, decision.reviewer, decision.comment
+            if self.state.sim.api is not None:
+                self.state.sim.api.review(self.state.github["repository"], self.state.github["run_id"], name,
+                                          decision.reviewer, decision.approve, decision.comment)
             if not decision.approve:
                 self.result.conclusion = "failure"
                 self.result.error = f"deployment to environment '{name}' was rejected by {decision.reviewer}"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ghsim import Approve, PullRequest, Simulator, StubContext, WorkflowDispatch
+from tests.ghsim import Approve, GitHubAPI, PullRequest, Simulator, StubContext, WorkflowDispatch
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -147,7 +147,7 @@ def churn_on_s3(tmp_path: Path, s3_server) -> tuple[Path, str]:
 
 
 def run_train(tmp_path: Path, repo: Path, s3_server, wheelhouse: Path, pip_cache: Path, venv_template: Path,
-              seen: dict[str, object] | None = None):
+              seen: dict[str, object] | None = None, api: GitHubAPI | None = None):
     def build_push(ctx: StubContext) -> dict[str, str]:
         # The image build sees the trained model, restored from the store, and nothing else.
         if seen is not None:
@@ -155,7 +155,8 @@ def run_train(tmp_path: Path, repo: Path, s3_server, wheelhouse: Path, pip_cache
                         prepared=(ctx.workspace / "data" / "prepared").exists())
         return {"digest": "sha256:" + "0" * 64}
 
-    sim = Simulator(tmp_path / "sim", wheelhouse=wheelhouse, pip_cache=pip_cache, venv_template=venv_template)
+    sim = Simulator(tmp_path / "sim", wheelhouse=wheelhouse, pip_cache=pip_cache, venv_template=venv_template,
+                    api=api)
     # The store's credentials live in the `training` environment, as the docs tell users to set them.
     credentials = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     return sim.run(repo / ".github" / "workflows" / "churn-train.yml", repo, WorkflowDispatch(ref="main"),
@@ -172,7 +173,9 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     wheel, name, version = wheel_identity(project_wheelhouse)
     require_pinned(repo / ".github" / "workflows" / "churn-train.yml", name, version)
     seen: dict[str, object] = {}
-    result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template, seen)
+    with GitHubAPI() as api:   # the register job learns who approved from the run's approvals, as on GitHub
+        result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template, seen,
+                           api=api)
     result.assert_success()
     # check-data, prepare, train, evaluate and the gates share one job: one install of the
     # requirements instead of six; the release jobs install mlspec alone.
@@ -187,7 +190,9 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     assert not result.artifacts
     keys = s3_server.keys(bucket, "churn/")
     records = sorted(k.rsplit("/", 1)[1] for k in keys if "/runs/" in k)
-    assert records == ["evaluate.json", "step.prepare.json", "train.json"], keys
+    # check-data's record of what it read (its content hash) is the audit's evidence for the data
+    assert records == ["customers.json", "evaluate.json", "step.prepare.json", "train.json"], keys
+    assert any(k.endswith("/runs/gh-1001/data/customers.json") for k in keys), keys
     assert any("/registry/" in k for k in keys), keys          # register wrote the version into the store
     assert result.job("approve").environment.reviewer == "growth-ml-lead"
     assert result.job("approve").permissions == {}
@@ -201,6 +206,56 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     assert len(saves) == 2 and len({e.key for e in saves}) == 2, result.cache_events
     assert not [e for e in result.cache_events if e.job == "build serving image"]
     print(f"ghsim train run: {result.duration:.1f} s")
+    assert_audited(repo, s3_server, result, api)
+
+
+def assert_audited(repo: Path, s3_server, result, api: GitHubAPI) -> None:
+    """`mlspec audit` of the version the run registered answers the auditor's questions from S3."""
+    g = result.github
+    approvals = f"/repos/{g['repository']}/actions/runs/{g['run_id']}/approvals"
+    # only the register job asked, with the run's token (the job's GITHUB_TOKEN)
+    assert [p for p, _ in api.requests] == [approvals], api.requests
+    assert api.requests[0][1] and api.requests[0][1].startswith("Bearer ghs_sim")
+    assert "MS693" not in result.job("register").log
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": s3_server.access_key,
+           "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    for k in [k for k in env if k.startswith(("GITHUB_", "MLSPEC_"))]:
+        del env[k]
+
+    def mlspec(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mlspec", *args], cwd=repo, capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    r = mlspec("audit", "--version", "1", "--format", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+    doc = json.loads(r.stdout)
+    assert doc["verified"] is True and doc["problems"] == []
+    rec = doc["version"]
+    assert rec["approval"]["source"] == "github" and rec["approval"]["by"] == ["growth-ml-lead"]
+    assert rec["approval"]["environments"] == ["production"]
+    pin = "sha256:28b4a4f5ebf6f4057f9b9da7968411f62180976a74bff206d6ba2eb8c050493c"
+    customers = rec["data"]["customers"]
+    assert customers["sha256"] == pin and customers["pin_verified"] is True, customers
+    assert customers["hashed"] == "when the pipeline read it (check-data)"
+    auc = rec["metrics"]["roc_auc"]
+    on_auc = [x for x in rec["gates"] if x["metric"] == "roc_auc"]
+    assert rec["gates_passed"] is True and on_auc and all(x["passed"] and x["value"] == auc for x in on_auc)
+    bound = next(x["bound"] for x in on_auc if x["bound"].startswith(">= "))   # the threshold it was held to
+    assert rec["code"]["commit"] == g["sha"] and rec["code"]["source"] == "GITHUB_SHA"
+    assert rec["run"]["url"] == f"https://github.com/{g['repository']}/actions/runs/{g['run_id']}"
+    assert rec["run"]["id"] == f"gh-{g['run_id']}-1"
+    # the readable answer names the same facts
+    text = mlspec("audit", "--version", "1").stdout
+    for fact in ("growth-ml-lead", pin, g["sha"], bound):
+        assert fact in text, (fact, text)
+    # the card of the registered version carries the real scores and verdicts
+    r = mlspec("registry", "card", "--version", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    from mlspec.runtime.audit_cli import _md
+    from mlspec.runtime.common import num
+    assert f"| roc\\_auc | {_md(num(auc))} |" in r.stdout, r.stdout     # the metric, as Markdown escapes it
+    assert "growth-ml-lead" in r.stdout.replace("\\", "") and g["sha"] in r.stdout, r.stdout
 
 
 @pytest.mark.server
