@@ -69,6 +69,7 @@ RUNTIME = "mlspec.runtime.commands"
     "registry": (RUNTIME, "Describe, fetch, promote or prune registered models; their model cards."),
     "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
     "performance": (RUNTIME, "Check live model performance against its bounds."),
+    "custom-check": ("mlspec.runtime.custom_check", "Judge a custom monitoring check's metrics against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),

@@ -17,7 +17,7 @@ from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
-    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain", "eval",
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check", "retrain", "eval",
     "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
 
@@ -215,6 +215,35 @@ class Performance:
 
 
 @dataclass(frozen=True)
+class CheckBound:
+    metric: str                        # dotted path into the check's metrics JSON
+    min: float | None
+    max: float | None
+    description: str | None
+    spec_path: SpecPath = ()           # ("monitoring", "checks", i, "bounds", j)
+
+
+@dataclass(frozen=True)
+class CustomCheck:
+    """monitoring.checks[]: the node ``monitor.check.<name>`` runs the command, then
+    ``mlspec custom-check`` judges ``metrics_path`` against ``bounds``."""
+
+    name: str
+    description: str | None
+    metrics_path: str                  # spec-relative
+    bounds: tuple[CheckBound, ...]
+    event: str                         # the event a finding raises
+    severity: str
+    spec_path: SpecPath = ()           # ("monitoring", "checks", i)
+
+    @property
+    def state_kind(self) -> str:
+        """Its state file (``<kind>.json``) and its ``check`` label on mlspec_check_outcome:
+        namespaced, so a check named ``drift`` never overwrites the built-in one."""
+        return f"custom.{self.name}"
+
+
+@dataclass(frozen=True)
 class Alert:
     channel: str
     to: str
@@ -236,6 +265,10 @@ class Monitoring:
     alerts: tuple[Alert, ...]
     textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
     period_seconds: int = 3600         # longest gap between two scheduled runs (staleness alerts)
+    checks: tuple[CustomCheck, ...] = ()
+
+    def check(self, name: str) -> CustomCheck | None:
+        return next((c for c in self.checks if c.name == name), None)
 
 
 @dataclass(frozen=True)

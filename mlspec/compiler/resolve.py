@@ -515,6 +515,8 @@ class Resolver:
                                  "monitoring.performance.labels", data_refs)
             if mon.performance and mon.performance.run:
                 self.expand(mon.performance.run, ("monitoring", "performance", "run"))
+            for i, check in enumerate(mon.checks):
+                self.expand(check.run, ("monitoring", "checks", i, "run"))
         if self.spec.llm:
             for i, ev in enumerate(self.spec.llm.evals):
                 for j, name in enumerate(ev.prompts or ()):
@@ -569,12 +571,23 @@ class Resolver:
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
+        for i, check in enumerate(mon.checks):
+            path = ("monitoring", "checks", i)
+            expanded, _, used = self.expand(check.run, (*path, "run"))
+            cmd = f"{expanded} && mlspec custom-check -- {spec_arg} {check.name}"
+            if uses_production(check.run) and self.spec.registry:
+                cmd = f"mlspec registry fetch --alias production -- {spec_arg} && {cmd}"
+            add(f"monitor.check.{check.name}", "monitor_check", f"check {check.name}", cmd, path,
+                data=tuple(used), outputs=(check.metrics_file,))
         retrain = self.spec.retraining
         if retrain and retrain.on and out:
-            event_node = {"data_drift": "monitor.drift", "concept_drift": "monitor.performance",
-                          "pipeline_drift": "monitor.schema", "freshness": "monitor.freshness"}
+            event_nodes: dict[str, set[str]] = {"data_drift": {"monitor.drift"}, "concept_drift": {"monitor.performance"},
+                                                "pipeline_drift": {"monitor.schema"}, "freshness": {"monitor.freshness"},
+                                                "custom_check": set()}
+            for check in mon.checks:
+                event_nodes[check.event].add(f"monitor.check.{check.name}")
             present = {n.id for n in out}
-            needs = tuple(sorted({event_node[e] for e in retrain.on} & present))
+            needs = tuple(sorted(set().union(*(event_nodes[e] for e in retrain.on)) & present))
             if needs:
                 add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger -- {spec_arg}",
                     ("retraining", "on"), needs=needs)
@@ -777,7 +790,15 @@ class Resolver:
             pf = mon.performance
             perf = p.Performance(pf.metric, pf.min, pf.max, strip_namespace(pf.labels) if pf.labels else None,
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
+        checks = tuple(
+            p.CustomCheck(c.name, c.description, c.metrics_file,
+                          tuple(p.CheckBound(b.metric, b.min, b.max, b.description,
+                                             ("monitoring", "checks", i, "bounds", j))
+                                for j, b in enumerate(c.bounds)),
+                          c.event, c.severity, ("monitoring", "checks", i))
+            for i, c in enumerate(mon.checks))
         return p.Monitoring(
+            checks=checks,
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
             period_seconds=cron_period_seconds(cron_expression(mon.schedule)),
             reference=strip_namespace(mon.reference) if mon.reference else None,

@@ -1197,7 +1197,7 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
                     "notes": ["retraining.on lists no events"], "invalid": [], "last_triggered_timestamp": None,
                     "cooldown_until_timestamp": None}
     else:
-        decision = monitor.decide(tuple(events), r.cooldown_seconds, state)
+        decision = monitor.decide(tuple(events), r.cooldown_seconds, state, sources=monitor.event_sources(ctx.plan))
     for name, problem in decision.get("invalid", ()):
         ctx.add(dx.STATE_INVALID, f"monitoring state {ctx.shown(state / name)}: {problem}; no retrain decided",
                 file=ctx.shown(state / name),
@@ -1236,7 +1236,8 @@ def _retrain(ctx: Context, state_dir: str | None, exit_code: bool, dry_run: bool
 
     for e in decision["events"]:
         mark = "raised" if e["raised"] else (e["status"] or "no result")
-        lines.append(clean(f"  {e['event']:<15} {mark:<9} {e['summary'] or ''}".rstrip()))
+        check = f" [{e['check']}]" if e["check"].startswith("custom.") else ""
+        lines.append(clean(f"  {e['event']:<15} {mark:<9} {e['summary'] or ''}{check}".rstrip()))
     lines += [clean(f"  note: {n}") for n in decision["notes"]]
     code = (0 if decision["trigger"] else 99) if exit_code else 0
     return Outcome(True, payload, "\n".join(lines) + "\n", exit_code=None if ctx.failed else code)

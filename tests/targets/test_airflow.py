@@ -774,13 +774,17 @@ def test_monitoring_finds_drift_and_triggers_the_pipeline(runs: dict[str, Any]) 
     assert run["state"] == "success", run
     tasks = run["tasks"]
     assert all(tasks[t] == "success" for t in ("monitor_drift", "monitor_performance", "monitor_schema",
-                                               "monitor_freshness")), tasks
+                                               "monitor_freshness", "monitor_check_prediction_drift")), tasks
     folder = runs["folders"]["passing"] / ".mlspec" / "monitoring"
-    assert {k: json.loads((folder / f"{k}.json").read_text())["status"] for k in ("drift", "performance")} == {
-        "drift": "finding", "performance": "finding"}
+    kinds = ("drift", "performance", "custom.prediction_drift")
+    assert {k: json.loads((folder / f"{k}.json").read_text())["status"] for k in kinds} == dict.fromkeys(
+        kinds, "finding")
+    # The team's own check ran its command against the production model and judged the JSON it wrote.
+    live = json.loads((runs["folders"]["passing"] / "metrics" / "checks" / "prediction_drift.json").read_text())
+    assert live["prediction"]["psi"] > 0.25 and live["rows"] > 0
     assert tasks["retrain"] == "success" and tasks["trigger_pipeline"] == "success"
     state = json.loads((runs["folders"]["passing"] / ".mlspec" / "monitoring" / "retrain.json").read_text())
-    assert {r["event"] for r in state["reasons"]} == {"data_drift", "concept_drift"}
+    assert {r["event"] for r in state["reasons"]} == {"data_drift", "concept_drift", "custom_check"}
 
 
 @validator

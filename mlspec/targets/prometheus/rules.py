@@ -1,5 +1,5 @@
 """The alerting and recording rules (``monitoring/prometheus/<project>.rules.yml``): data drift,
-concept drift, data freshness, schema violations, pipeline failures and staleness, serving SLOs
+concept drift, custom checks, data freshness, schema violations, pipeline failures and staleness, serving SLOs
 and LLM budgets, plus the recording rules the SLO and budget alerts read.
 """
 
@@ -47,6 +47,7 @@ class _Builder:
     def build(self) -> Rules:
         self.data_drift()
         self.concept_drift()
+        self.custom_checks()
         self.freshness()
         self.schema()
         self.pipeline()
@@ -110,6 +111,30 @@ class _Builder:
                  " ", num(t), *truth, "."),
                 GaugeProbe(M.PERFORMANCE.name, labels, op, t, fire, quiet),
                 labels=(("bound", bound),), alert_labels=labels))
+
+    def custom_checks(self) -> None:
+        mon = self.plan.monitoring
+        if not mon or not mon.checks:
+            return
+        group = self.group("checks")
+        for check in mon.checks:
+            for b in check.bounds:
+                labels = (*self.p, ("check", check.name), ("metric", b.metric))
+                sel = selector(M.CHECK_VALUE.name, eq(labels))
+                why = (": ", User(b.description)) if b.description else ()
+                for bound, op, t in (("min", "<", b.min), ("max", ">", b.max)):
+                    if t is None:
+                        continue
+                    d = bound_delta(t)
+                    fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
+                    word = "below the minimum" if op == "<" else "above the maximum"
+                    self.rules.alerts.append(Alert(
+                        "MlspecCheckOutOfBounds", group, f"{sel} {op} {num(t)}", 300, check.severity, check.event,
+                        ("Check ", User(check.name), " of ", User(self.project), ": ", User(b.metric), " is ",
+                         word, " ", num(t)),
+                        (User(b.metric), " = ", Value("g4"), ", ", word, " ", num(t), *why, "."),
+                        GaugeProbe(M.CHECK_VALUE.name, labels, op, t, fire, quiet),
+                        labels=(("check", check.name), ("metric", b.metric), ("bound", bound)), alert_labels=labels))
 
     def freshness(self) -> None:
         sources = [d for d in self.plan.data if d.freshness_seconds]
