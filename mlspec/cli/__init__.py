@@ -71,6 +71,7 @@ RUNTIME = "mlspec.runtime.commands"
     "performance": (RUNTIME, "Check live model performance against its bounds."),
     "custom-check": ("mlspec.runtime.custom_check", "Judge a custom monitoring check's metrics against its bounds."),
     "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "ci-baseline": ("mlspec.runtime.ci_baseline", "Production metrics for pull requests (export on main, fetch in the PR)."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
     "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
     "eval": (RUNTIME, "Run and score the spec's LLM evals."),

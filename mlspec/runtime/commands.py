@@ -25,6 +25,7 @@ from mlspec.runtime.common import (
     Outcome,
     num,
     push_samples,
+    read_json_file,
     require,
     run_command,
     table,
@@ -133,6 +134,9 @@ def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
 @click.option("--metrics", type=click.Path(dir_okay=False), help="Metrics JSON (default: validation.metrics).")
 @click.option("--baseline", type=click.Path(dir_okay=False),
               help="Metrics JSON of the production model (default: the registry's production version).")
+@click.option("--baseline-dir", type=click.Path(file_okay=False),
+              help="Folder `mlspec ci-baseline fetch` wrote (a pull request's view of production); used when it "
+                   "holds metrics.json, else the default applies.")
 @click.option("--output", type=click.Path(dir_okay=False),
               help=f"Write the result JSON here (default: {GATE_RESULT.as_posix()} next to the spec).")
 @_report_options
@@ -141,14 +145,16 @@ def _source(ctx: Context, name: str, what: str = "SOURCE") -> Any:
                    "validation.outputs are attached too.")
 @_push_options
 @FORMAT
-def gate(spec: str, metrics: str | None, baseline: str | None, output: str | None, report: str | None,
-         summary: str | None, no_summary: bool, attach: tuple[str, ...], pushgateway: str | None,
+def gate(spec: str, metrics: str | None, baseline: str | None, baseline_dir: str | None, output: str | None,
+         report: str | None, summary: str | None, no_summary: bool, attach: tuple[str, ...], pushgateway: str | None,
          no_push: bool, textfile: str | None, fmt: str) -> None:
     """Evaluate the spec's gates on a metrics file; exit 1 if any fails."""
     if attach and not report:
         raise click.UsageError("--attach needs --report PAGE.html (the page the files are shown in)")
+    if baseline and baseline_dir:
+        raise click.UsageError("--baseline and --baseline-dir are alternatives: give one")
     run_command("gate", spec, fmt, lambda ctx: _gate(ctx, metrics, baseline, output, pushgateway, no_push, textfile,
-                                                     report, summary, no_summary, attach))
+                                                     report, summary, no_summary, attach, baseline_dir))
 
 
 def _attachments(ctx: Context, attach: tuple[str, ...]) -> list[Any]:
@@ -173,7 +179,8 @@ def _attachments(ctx: Context, attach: tuple[str, ...]) -> list[Any]:
 
 def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, output: str | None,
           pushgateway: str | None, no_push: bool, textfile: str | None, report: str | None = None,
-          summary_opt: str | None = None, no_summary: bool = False, attach: tuple[str, ...] = ()) -> Outcome:
+          summary_opt: str | None = None, no_summary: bool = False, attach: tuple[str, ...] = (),
+          baseline_dir: str | None = None) -> Outcome:
     from mlspec.runtime import gates as g
     from mlspec.runtime import prometheus as prom
     from mlspec.runtime import registry
@@ -202,6 +209,18 @@ def _gate(ctx: Context, metrics_opt: str | None, baseline_opt: str | None, outpu
         # Read even when no gate compares with production: the report and summary show deltas.
         bpath = Path(baseline_opt)
         base = g.Baseline(ctx.shown(bpath), g.read_metrics(bpath, ctx.shown(bpath), "baseline file"), True)
+    elif baseline_dir and (Path(baseline_dir) / "metrics.json").is_file():
+        # A pull request's copy of production (`mlspec ci-baseline fetch`): data from another
+        # run, so a metric it lacks is noted, not an error of this change.
+        folder = Path(baseline_dir)
+        try:
+            info = read_json_file(folder / "baseline.json", "baseline info", ctx.shown(folder / "baseline.json"))
+        except Failure:
+            info = None
+        version = info.get("version") if isinstance(info, dict) else None
+        label = f"production {version} (train workflow)" if isinstance(version, str) else "production (train workflow)"
+        base = g.Baseline(label, g.read_metrics(folder / "metrics.json", ctx.shown(folder / "metrics.json"),
+                                                "baseline file"), False)
     elif any(x.baseline for x in plan.gates):
         prod = registry.production(ctx)
         if prod is not None:

@@ -13,6 +13,8 @@ the released wheel on PyPI. A train run takes 1-2 minutes on a loaded 2-core mac
 
 from __future__ import annotations
 
+import json
+
 import os
 import re
 import shutil
@@ -129,7 +131,9 @@ def test_generated_ci_workflow_runs_on_a_pull_request(tmp_path, churn_repo, proj
     assert "roc_auc" in gate_summary and "no production model yet" in gate_summary, gate_summary
     outputs = pipeline.step("Show the evaluation outputs").summary
     assert "metrics/eval.json" in outputs and '"roc_auc"' in outputs, outputs
-    assert pipeline.environment is None and pipeline.permissions == {"contents": "read", "metadata": "read"}
+    # actions: read, to list the base branch's production-metrics artifact (none here: a note, not a failure)
+    assert pipeline.environment is None
+    assert pipeline.permissions == {"actions": "read", "contents": "read", "metadata": "read"}
     assert set(result.artifacts) == {"evaluation"}
 
 
@@ -183,11 +187,17 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
                 for j in ("train", "register", "build", "report")}
     assert installs == {"train": ["Install requirements and mlspec"], "register": ["Install mlspec"],
                         "build": ["Install mlspec"], "report": ["Install mlspec"]}
-    # files cross jobs only through the store: no artifacts; the run's records and objects are in S3
-    assert not result.artifacts
+    # files cross jobs only through the store; the one artifact is production's metrics, which
+    # pull requests read (they hold no store credentials); the run's records and objects are in S3
+    assert sorted(result.artifacts) == ["mlspec-churn-production-metrics"]
+    exported = result.artifacts["mlspec-churn-production-metrics"]
+    assert exported.files == ["baseline.json", "metrics.json"] and exported.job == "register model"
+    production = json.loads((exported.path / "metrics.json").read_text())
+    assert production["roc_auc"] >= 0.75 and json.loads((exported.path / "baseline.json").read_text())["version"] == "v1"
     keys = s3_server.keys(bucket, "churn/")
     records = sorted(k.rsplit("/", 1)[1] for k in keys if "/runs/" in k)
-    assert records == ["evaluate.json", "step.prepare.json", "train.json"], keys
+    # register records the data it certified (content hashes for the audit record) in the run too
+    assert records == ["customers.json", "evaluate.json", "step.prepare.json", "train.json"], keys
     assert any("/registry/" in k for k in keys), keys          # register wrote the version into the store
     assert result.job("approve").environment.reviewer == "growth-ml-lead"
     assert result.job("approve").permissions == {}
