@@ -32,6 +32,7 @@ from .expressions import (
     ExpressionError, Scope, evaluate_condition, evaluate_string, evaluate_template, to_string, truthy,
 )
 from .globbing import hash_files
+from .api import GitHubApi, RunRecord
 from .result import CacheEvent, EnvironmentGate, JobResult, RunResult, StepResult, aggregate
 from .workflow import (
     InvalidWorkflow, Workflow, filter_matches, load_workflow, paths_pass, push_filters_pass,
@@ -189,7 +190,7 @@ class Simulator:
                  default_branch: str = "main", actor: str = "octocat", keep_job_dirs: bool = False,
                  venv_template: Path | None = None,
                  default_permissions: str = "restricted",
-                 passthrough_env: tuple[str, ...] = DEFAULT_PASSTHROUGH) -> None:
+                 passthrough_env: tuple[str, ...] = DEFAULT_PASSTHROUGH, api: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.wheelhouse = Path(wheelhouse) if wheelhouse else None
@@ -207,6 +208,8 @@ class Simulator:
         # Simulators because no job writes to it.
         self.venv_template = Path(venv_template) if venv_template else self.workdir / "venv-template"
         self._runs = itertools.count(1)
+        # The REST API on loopback ($GITHUB_API_URL), serving this simulator's runs (see api.py).
+        self.api = GitHubApi(repository) if api else None
         self.image_bin = self.workdir / "image-bin"
         self._make_image_bin()
 
@@ -219,6 +222,10 @@ class Simulator:
             link.symlink_to(system)
 
     # --- public ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
 
     def run(self, workflow: Path | str, repo: Path | str, event: Event, *,
             secrets: Mapping[str, str] | None = None, vars: Mapping[str, str] | None = None,  # noqa: A002
@@ -244,6 +251,11 @@ class Simulator:
         given_secrets = {} if fork else dict(secrets or {})
         given_secrets["GITHUB_TOKEN"] = token
         github["secret_source"] = "None" if fork else "Actions"
+        if self.api is not None:
+            self.api.start_run(RunRecord(
+                run_id=int(github["run_id"]), head_branch=github["head_ref"] or github["ref_name"],
+                head_sha=github["sha"], fork=fork, created_at=f"2026-01-01T00:{run_no % 60:02d}:00Z",
+                result=result, token=token))
         state = RunState(sim=self, workflow=wf, remote=remote, run_dir=run_dir, github=github, inputs=inputs,
                          secrets=given_secrets, vars={} if fork else dict(vars or {}),
                          approvals=approvals or {}, environment_secrets=environment_secrets or {},
@@ -366,7 +378,8 @@ class Simulator:
         github: dict[str, Any] = {
             "action": "", "action_path": "", "action_ref": "", "action_repository": "", "action_status": "",
             "actor": self.actor, "actor_id": "1", "triggering_actor": self.actor,
-            "api_url": "https://api.github.com", "graphql_url": "https://api.github.com/graphql",
+            "api_url": self.api.url if self.api else "https://api.github.com",
+            "graphql_url": "https://api.github.com/graphql",
             "server_url": "https://github.com", "base_ref": base_ref, "head_ref": head_ref,
             "event": payload, "event_name": name, "event_path": str(event_path), "job": "",
             "ref": ref, "ref_name": ref_name, "ref_protected": False, "ref_type": ref_type,
@@ -833,6 +846,9 @@ class JobRun:
         self.result.environment = gate
         if decision is not None:
             gate.approved, gate.reviewer, gate.comment = decision.approve, decision.reviewer, decision.comment
+            api = self.state.sim.api
+            if api is not None and decision.approve:
+                api.approved(int(self.state.github["run_id"]), name, decision.reviewer, decision.comment)
             if not decision.approve:
                 self.result.conclusion = "failure"
                 self.result.error = f"deployment to environment '{name}' was rejected by {decision.reviewer}"

@@ -13,6 +13,7 @@ the released wheel on PyPI. A train run takes 1-2 minutes on a loaded 2-core mac
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import os
@@ -151,7 +152,7 @@ def churn_on_s3(tmp_path: Path, s3_server) -> tuple[Path, str]:
 
 
 def run_train(tmp_path: Path, repo: Path, s3_server, wheelhouse: Path, pip_cache: Path, venv_template: Path,
-              seen: dict[str, object] | None = None):
+              seen: dict[str, object] | None = None, sim: Simulator | None = None):
     def build_push(ctx: StubContext) -> dict[str, str]:
         # The image build sees the trained model, restored from the store, and nothing else.
         if seen is not None:
@@ -159,7 +160,7 @@ def run_train(tmp_path: Path, repo: Path, s3_server, wheelhouse: Path, pip_cache
                         prepared=(ctx.workspace / "data" / "prepared").exists())
         return {"digest": "sha256:" + "0" * 64}
 
-    sim = Simulator(tmp_path / "sim", wheelhouse=wheelhouse, pip_cache=pip_cache, venv_template=venv_template)
+    sim = sim or Simulator(tmp_path / "sim", wheelhouse=wheelhouse, pip_cache=pip_cache, venv_template=venv_template)
     # The store's credentials live in the `training` environment, as the docs tell users to set them.
     credentials = {"AWS_ACCESS_KEY_ID": s3_server.access_key, "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     return sim.run(repo / ".github" / "workflows" / "churn-train.yml", repo, WorkflowDispatch(ref="main"),
@@ -176,7 +177,11 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     wheel, name, version = wheel_identity(project_wheelhouse)
     require_pinned(repo / ".github" / "workflows" / "churn-train.yml", name, version)
     seen: dict[str, object] = {}
-    result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template, seen)
+    # GitHub's REST API on loopback: the register job asks it who approved; pull requests list
+    # and download production's metrics artifact through it.
+    sim = Simulator(tmp_path / "sim", wheelhouse=project_wheelhouse, pip_cache=shared_pip_cache,
+                    venv_template=venv_template, api=True)
+    result = run_train(tmp_path, repo, s3_server, project_wheelhouse, shared_pip_cache, venv_template, seen, sim)
     result.assert_success()
     # check-data, prepare, train, evaluate and the gates share one job: one install of the
     # requirements instead of six; the release jobs install mlspec alone.
@@ -211,6 +216,51 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     assert len(saves) == 2 and len({e.key for e in saves}) == 2, result.cache_events
     assert not [e for e in result.cache_events if e.job == "build serving image"]
     print(f"ghsim train run: {result.duration:.1f} s")
+
+    # The audit record of the registered version, read from the S3 registry as an auditor would:
+    # the approver GitHub's API named, the data's content hash, the gate values, the commit, the run.
+    assert sim.api is not None
+    run_id = int(result.github["run_id"])
+    approvals = [r for r in sim.api.requests if r.path.endswith("/approvals")]
+    assert [(r.path, r.run_id) for r in approvals] == [(f"/repos/octo-org/octo-repo/actions/runs/{run_id}/approvals",
+                                                        run_id)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": s3_server.access_key,
+           "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
+    env = {k: v for k, v in env.items() if not k.startswith(("GITHUB_", "MLSPEC_"))}
+    audit = subprocess.run([sys.executable, "-m", "mlspec", "audit", "--format", "json"], cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    out = json.loads(audit.stdout)
+    record = out["version"]
+    assert out["verified"] is True and record["version"] == "v1"
+    assert record["approval"]["by"] == ["growth-ml-lead"] and record["approval"]["source"] == "github"
+    assert record["approval"]["environments"] == ["production"]
+    digest = "sha256:" + hashlib.sha256((repo / "data" / "customers.csv").read_bytes()).hexdigest()
+    assert record["data"]["customers"]["sha256"] == digest and record["data"]["customers"]["pin_verified"] is True
+    gates = {g["gate"]: g for g in record["gates"]}
+    assert gates["roc_auc_min"]["value"] == production["roc_auc"] and gates["roc_auc_min"]["bound"] == ">= 0.75"
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True)
+    assert record["code"]["commit"] == head.stdout.strip() == result.github["sha"]
+    assert record["run"]["url"] == f"https://github.com/octo-org/octo-repo/actions/runs/{run_id}"
+
+    # A pull request now trains its change and sees production: the deltas in its gate table.
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA pull request.\n")
+    git(repo, "commit", "-q", "-am", "docs: a pull request")
+    pr = sim.run(repo / ".github" / "workflows" / "churn-ci.yml", repo, PullRequest(base="main", head="feature"))
+    pipeline = pr.job("pipeline")
+    assert pipeline.conclusion == "success", pipeline.log
+    assert f"production v1 (train run {run_id})" in pipeline.step("Fetch the production metrics").log_text
+    gate_summary = pipeline.step("Run gates").summary
+    assert "compared with production v1 \\(train workflow\\)" in gate_summary, gate_summary
+    assert "| production | Δ |" in gate_summary
+    pr_run = int(pr.github["run_id"])
+    listed = [r for r in sim.api.requests if r.run_id == pr_run]
+    assert [r.path.split("?")[0] for r in listed] == ["/repos/octo-org/octo-repo/actions/artifacts",
+                                                      f"/repos/octo-org/octo-repo/actions/artifacts/{run_id * 100 + 1}/zip"]
+    blob = [r for r in sim.api.requests if r.host == "blob"]
+    assert len(blob) == 1 and blob[0].run_id is None          # the signed URL never sees the token
+    sim.close()
 
 
 @pytest.mark.server
