@@ -81,6 +81,12 @@ class AirflowOptions(TargetOptions):
         None, description="bash: where the project (the spec's folder) is on the workers. Default: found "
                           "from the DAG file's own location, as compiled; the environment variable "
                           "MLSPEC_PROJECT_DIR overrides both when the DAG file is parsed.")
+    workspace: Annotated[Literal["isolated", "shared"], Choices(
+        isolated="Each task in a fresh temporary folder: a copy of the project's source, its inputs restored "
+                 "from the store, its outputs saved to it; works on read-only DAG folders and many workers.",
+        shared="Every task in the project folder itself: one writable disk all workers share.")] | None = Field(
+        None, description="bash: where a task runs. Default: isolated when the spec's storage is an object "
+                           "store (every worker reaches it), shared when it is a local folder.")
     image: Image | None = Field(
         None, description="kubernetes: the image every task runs in. Default: the training image of the "
                           "docker target, '<registry>/<project>-train:latest' with targets.docker.registry, "
@@ -160,6 +166,34 @@ def _resources(r: ResourceRequest) -> dict[str, dict[str, str]] | None:
     return {"requests": res.get("requests", {}), "limits": res.get("limits", {})} if res else None
 
 
+def workspace(plan: Plan, options: AirflowOptions) -> str:
+    """Where bash tasks run: the option, else isolated when every worker reaches the store."""
+    return options.workspace or ("shared" if plan.storage.local else "isolated")
+
+
+MONITOR_STATE_KINDS = ("monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check",
+                       "retrain")
+
+
+def isolated_command(plan: Plan, node: Node, command: str) -> str:
+    """The task's command in its own fresh folder: inputs restored from the store first, outputs
+    saved after; a monitoring task brings the monitoring state (results, the retrain cooldown)
+    from the store and takes back what it changed, also when its check failed."""
+    from mlspec.output.encoders import sh
+
+    spec = sh(plan.spec_file)
+    if node.kind in MONITOR_STATE_KINDS:
+        return (f"mlspec store restore-state -- {spec}\nstatus=0\n{command} || status=$?\n"
+                f"mlspec store save-state -- {spec}\nexit \"$status\"")
+    lines = []
+    if plan.upstream_inputs(node.id):
+        lines.append(f"mlspec store restore --node {sh(node.id)} -- {spec}")
+    lines.append(command)
+    if node.outputs:
+        lines.append(f"mlspec store save --node {sh(node.id)} -- {spec}")
+    return "\n".join(lines)
+
+
 def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: list[str],
                   **extra: Any) -> dict[str, Any]:
     command = plan.command_for(node) or ""
@@ -174,6 +208,8 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
+        if workspace(plan, options) == "isolated" and node.kind != "report":
+            command = isolated_command(plan, node, command)
         task.update(command=command, env=env, secrets=list(node.secrets))
     else:
         if options.volume_claim:
@@ -345,6 +381,10 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         },
         "project_secrets": tuple(plan.environment.secrets),
         "project_dir": options.project_dir,
+        "isolated": workspace(plan, options) == "isolated" and "bash" in kinds,
+        # Never copied into a task's folder: the run's outputs (they come from the store).
+        "isolated_exclude": sorted({posixpath.normpath(o) for n in (*plan.nodes, *plan.monitor_nodes)
+                                    for o in n.outputs}),
         "project_dir_parts": _project_dir_parts(plan, options),
         "image": image_of(plan, options),
         "image_pull_policy": "IfNotPresent" if "@sha256:" in image_of(plan, options) else "Always",
