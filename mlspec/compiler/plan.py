@@ -77,6 +77,9 @@ class Node:
     # The command reads ${registry.production.model}: run `Plan.fetch_production_command` first.
     # (monitor.performance, a composite runtime command, includes the fetch itself.)
     fetch_production: bool = False
+    # The command with `data.NAME.sample` in place of each sampled source's uri (pull requests);
+    # None when the node reads no sampled source.
+    sample_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class DataSource:
     freshness: str | None
     columns: tuple[Column, ...] | None
     description: str | None
+    sample: str | None = None          # a committed extract pull requests run on (spec-relative)
 
 
 @dataclass(frozen=True)
@@ -464,13 +468,15 @@ class Plan:
         # dataclass allows): node lookups stay O(1) however many nodes there are.
         return {n.id: n for n in self.nodes + self.monitor_nodes}
 
-    def command_for(self, unit: Node | Serving) -> str | None:
-        """The shell a target runs for a node or a server: its command, preceded by the fetch of
-        the production model when it reads ``${registry.production.model}`` (every target the
-        same way; `mlspec run` runs the fetch as its own logged sub-step)."""
-        if unit.command and unit.fetch_production and self.fetch_production_command:
-            return f"{self.fetch_production_command} && {unit.command}"
-        return unit.command
+    def command_for(self, unit: Node | Serving, *, sample: bool = False) -> str | None:
+        """The shell a target runs for a node or a server: its command (on the data samples with
+        ``sample``), preceded by the fetch of the production model when it reads
+        ``${registry.production.model}`` (every target the same way; `mlspec run` runs the fetch
+        as its own logged sub-step)."""
+        command = (getattr(unit, "sample_command", None) if sample else None) or unit.command
+        if command and unit.fetch_production and self.fetch_production_command:
+            return f"{self.fetch_production_command} && {command}"
+        return command
 
     def node(self, node_id: str) -> Node:
         return self._by_id[node_id]

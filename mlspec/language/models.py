@@ -121,6 +121,11 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    sample: RelPath | None = Field(
+        None, description="A small extract committed with the project (same format and columns): pull requests "
+                          "run the pipeline on it in place of `uri`, which they cannot read (no credentials) or "
+                          "should not wait for. Commands that interpolate `${data.NAME.uri}` get its path, the "
+                          "column contract is checked on it, and the source's `fetch` is skipped.")
     fetch: Command | None = Field(
         None, description="How the data gets onto a machine that runs the pipeline when it is not in git, e.g. "
                           "'dvc pull data/raw.csv.dvc': run before the first node that reads the source, in every "

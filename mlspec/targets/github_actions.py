@@ -619,7 +619,10 @@ class _Builder:
         deploy) and what runs after it."""
         dropped: set[str] = set()
         kept: list[Node] = []
+        sampled = {d.name for d in self.plan.data if d.sample}
         for n in self.plan.nodes:
+            if n.kind == "fetch" and set(n.data) <= sampled:
+                continue        # the pull request reads the committed sample, nothing to fetch
             if n.kind in RELEASE_KINDS or n.kind not in COMMAND_KINDS or dropped & set(n.needs):
                 dropped.add(n.id)
             else:
@@ -643,7 +646,7 @@ class _Builder:
         baseline = self._pr_baseline()
         for node in nodes:
             trial = replace(node, secrets=())
-            command = plan.command_for(node)
+            command = plan.command_for(node, sample=True)
             if baseline and node.kind == "gate" and command and command.startswith("mlspec gate "):
                 from mlspec.naming import CI_BASELINE_DIR
                 from mlspec.output.encoders import sh

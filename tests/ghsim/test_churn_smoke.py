@@ -315,3 +315,36 @@ def test_ci_workflow_of_a_project_below_the_root_runs_from_the_root(tmp_path, pr
     result = sim.run(workflow, repo, PullRequest(base="main", head="feature"))
     result.assert_success()
     assert not result.stubs_used
+
+
+def test_a_pull_request_trains_on_the_committed_sample_without_fetching(tmp_path, project_wheelhouse,
+                                                                         shared_pip_cache, venv_template):
+    """The DVC-style example's data comes from `dvc pull` (its `fetch`), which a pull request cannot
+    run (no credentials); `data.posts.sample` is committed, so the pull request's job checks, trains
+    and gates on it instead, and never fetches."""
+    repo = tmp_path / "dvc"
+    shutil.copytree(ROOT / "examples" / "dvc-style", repo,
+                    ignore=shutil.ignore_patterns(".mlspec", "models", "eval", "data", "__pycache__"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "mlspec", "compile", "--out", ".", "mlproject.yaml"], cwd=repo,
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "post tagger, compiled by mlspec")
+    assert not (repo / "data").exists()                     # the full data is not in git
+    git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA pull request.\n")
+    git(repo, "commit", "-q", "-am", "docs: a pull request")
+    sim = Simulator(tmp_path / "sim", wheelhouse=project_wheelhouse, pip_cache=shared_pip_cache,
+                    venv_template=venv_template)
+    result = sim.run(repo / ".github" / "workflows" / "post-tagger-ci.yml", repo,
+                     PullRequest(base="main", head="feature"))
+    pipeline = result.job("pipeline")
+    assert pipeline.conclusion == "success", pipeline.log
+    runs = [s for s in pipeline.steps if s.name.startswith("Run ")]
+    assert not any("fetch" in s.name for s in runs), [s.name for s in runs]
+    check = pipeline.step("Run check data posts")
+    assert "samples/posts.csv" in check.run and "400 rows" in check.log_text.replace(",", ""), check.log_text
+    assert "samples/posts.csv" in pipeline.step("Run step prepare").run
+    assert "passed" in pipeline.step("Run gates").summary.lower(), pipeline.step("Run gates").summary
