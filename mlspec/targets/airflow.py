@@ -175,7 +175,16 @@ MONITOR_STATE_KINDS = ("monitor_schema", "monitor_freshness", "monitor_drift", "
                        "retrain")
 
 
-def isolated_command(plan: Plan, node: Node, command: str) -> str:
+def reads_upstream(plan: Plan) -> dict[str, bool]:
+    """Whether each node may read a file an upstream node made (its declared inputs, or an
+    ancestor with outputs): one pass in plan order, linear in the graph."""
+    above: dict[str, bool] = {}     # some ancestor writes outputs
+    for n in plan.nodes:
+        above[n.id] = any(above.get(d, False) or bool(plan.node(d).outputs) for d in n.needs)
+    return {n.id: bool(n.inputs) or above[n.id] for n in plan.nodes}
+
+
+def isolated_command(plan: Plan, node: Node, command: str, upstream: bool | None = None) -> str:
     """The task's command in its own fresh folder: inputs restored from the store first, outputs
     saved after; a monitoring task brings the monitoring state (results, the retrain cooldown)
     from the store and takes back what it changed, also when its check failed."""
@@ -186,7 +195,7 @@ def isolated_command(plan: Plan, node: Node, command: str) -> str:
         return (f"mlspec store restore-state -- {spec}\nstatus=0\n{command} || status=$?\n"
                 f"mlspec store save-state -- {spec}\nexit \"$status\"")
     lines = []
-    if plan.upstream_inputs(node.id):
+    if upstream if upstream is not None else bool(plan.upstream_inputs(node.id)):
         lines.append(f"mlspec store restore --node {sh(node.id)} -- {spec}")
     lines.append(command)
     if node.outputs:
@@ -203,13 +212,14 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         "trigger_rule": None, "skip_on_exit_code": None, **extra,
     }
     option = task.pop("command_option", None)
+    reads = task.pop("reads_upstream", None)
     if option:  # runtime commands end in `-- SPEC …`: an option goes before the last `--`
         head, sep, tail = command.rpartition(" -- ")
         command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
         if workspace(plan, options) == "isolated" and node.kind != "report":
-            command = isolated_command(plan, node, command)
+            command = isolated_command(plan, node, command, reads)
         task.update(command=command, env=env, secrets=list(node.secrets))
     else:
         if options.volume_claim:
@@ -229,6 +239,7 @@ def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
     emitted = {n.id for n in nodes}
     slug = {n.id: n.slug for n in plan.nodes}
     tasks: list[dict[str, Any]] = []
+    reads = reads_upstream(plan)
     for node in nodes:
         upstream = [slug[u] for u in _upstream(node, emitted, by_id)]
         if node.kind == "approve":
@@ -236,9 +247,10 @@ def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
         elif node.kind == "register":
             # `mlspec register` records who answered the approval (the HITL response) in the audit log.
             approve = next((by_id[n].slug for n in node.needs if n in emitted and by_id[n].kind == "approve"), None)
-            tasks.append(_command_task(node, options, plan, upstream, approval_task=approve))
+            tasks.append(_command_task(node, options, plan, upstream, approval_task=approve,
+                                       reads_upstream=reads[node.id]))
         else:
-            tasks.append(_command_task(node, options, plan, upstream))
+            tasks.append(_command_task(node, options, plan, upstream, reads_upstream=reads[node.id]))
     return tasks
 
 
