@@ -15,7 +15,7 @@ import click
 
 from mlspec import diagnostics as dx
 from mlspec import metrics as mm
-from mlspec.runtime.commands import FINDING_OPTION, FORMAT, STATE_OPTION, _push_options
+from mlspec.runtime.cli_options import FINDING_OPTION, FORMAT, STATE_OPTION, push_options
 from mlspec.runtime.common import Context, Failure, Outcome, num, push_samples, run_command, table, write_state
 from mlspec.suggest import closest
 
@@ -26,7 +26,7 @@ from mlspec.suggest import closest
               help="Metrics JSON to judge (default: the check's `metrics`, relative to the spec).")
 @FINDING_OPTION
 @STATE_OPTION
-@_push_options
+@push_options
 @FORMAT
 def custom_check(args: tuple[str, ...], metrics: str | None, state_dir: str | None, pushgateway: str | None,
                  no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:

@@ -723,7 +723,7 @@ def _push_outcome(plan: Plan, base: Path, node: str, success: bool, unreachable:
     and/or node_exporter textfile), so the pipeline-failure and staleness alerts see local runs
     too. A reporting failure never fails the run; it is returned as a note."""
     from mlspec import metrics as M
-    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.monitor_cli import run_samples
     from mlspec.runtime.common import gateway_url
     from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
 

@@ -667,7 +667,7 @@ def test_kubernetes_pods_are_valid(tmp_path: Path) -> None:
 def _venv_ready() -> None:
     """The Airflow venv must hold this checkout's mlspec (same targets) and the example's needs."""
     py = V._airflow_python()
-    probe = ("import json, sklearn, joblib, numpy, mlspec.runtime.commands; "
+    probe = ("import json, sklearn, joblib, numpy, mlspec.runtime.gate_cli; "
              "from mlspec.targets import available_targets; import mlspec; "
              "print(json.dumps([mlspec.__file__, sorted(available_targets())]))")
     r = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
