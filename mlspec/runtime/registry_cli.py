@@ -91,6 +91,12 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
                  path=("validation", "approval"),
                  hint="in GitHub Actions the register job needs `actions: read`; elsewhere pass --approver NAME")
 
+    # The log must be readable before anything is committed: a version is never registered
+    # next to an audit log that cannot take its record.
+    log = audit.AuditLog(audit.audit_store(ctx))
+    log.anchor()
+    log.numbers()
+    reg = None
     if plan.registry.backend == "mlflow":
         result = registry.mlflow_register(ctx, model, mshown, metrics, metrics_source, stage)
         meta_sha = registry._digest(registry.json_text(result["metadata"]).encode("utf-8"))
@@ -102,7 +108,7 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
         meta_sha = registry._digest(reg.store.read(f"versions/{number}/metadata.json") or b"")
         moved = stage != "none" and reg.stage_version(stage) == result["version"]
     meta = result.pop("metadata")
-    record = audit.AuditLog(audit.audit_store(ctx)).append("register", {
+    body = {
         "model_name": result["model_name"], "version": result["version"], "backend": result["backend"],
         "stage": stage, "moved": moved, "previous": result.get("previous"), "path": result["path"],
         "model": {"file": meta["model"]["file"], "sha256": result["model_sha256"], "kind": meta["model"]["kind"],
@@ -119,7 +125,11 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
                  "intended_use": plan.governance.intended_use, "limitations": plan.governance.limitations,
                  "ethical_considerations": plan.governance.ethical_considerations,
                  "out_of_scope_uses": list(plan.governance.out_of_scope_uses)},
-    })
+    }
+    try:
+        record = log.append("register", body)
+    except Failure as exc:
+        raise _unaudited(ctx, exc, result, stage, moved, reg) from None
     payload = {"results": [result], "lineage": {"spec_sha256": meta["spec"]["sha256"], "git": meta["git"],
                                                  "data": meta["data"]},
                "audit": {"seq": record["seq"], "record_sha256": record["record_sha256"]}}
@@ -133,6 +143,27 @@ def _register(ctx: Context, model_opt: str | None, metrics_opt: str | None, stag
     text += (f"  approved by  {approved}\n"
              f"  audit record {record['seq']:08d} sha256 {record['record_sha256']}\n")
     return Outcome(True, payload, text)
+
+
+def _unaudited(ctx: Context, exc: Failure, result: dict[str, Any], stage: str, moved: bool, reg: Any) -> Failure:
+    """The version was committed but its audit record was not: the stage goes back to the
+    version before it (local registry), so the registry never serves an unaudited version."""
+    version, previous = result["version"], result.get("previous")
+    back = ""
+    if moved and reg is not None and previous:
+        try:
+            reg.promote(int(previous[1:]), stage)
+            back = f"; {stage} is back at {previous}"
+        except Failure as again:
+            back = f"; moving {stage} back to {previous} failed too ({again.message})"
+    elif moved:
+        why = "MLflow" if reg is None else "no version was there before it"
+        back = f"; {stage} still points at it ({why}): `mlspec audit` reports the missing record"
+    return Failure(exc.code, f"{result['model_name']} {version} was registered but its audit record could not be "
+                   f"written: {exc.message}{back}",
+                   hint=(exc.hint or "fix the registry's store") + f"; then register again (a new version with its "
+                        f"record); {version} stays without a record, and `mlspec audit` lists it",
+                   file=exc.file, path=exc.path or ("registry",))
 
 
 # =================================================================== registry
