@@ -1029,6 +1029,23 @@ def _fold_long_lines(text: str) -> str:
     return folded
 
 
+_LAST_TRAIN: tuple[Any, str, str] | None = None   # (weakref to the plan, options, rendered train workflow)
+
+
+def _train_text(plan: Plan, options: GitHubActionsOptions, builder: _Builder | None = None) -> str:
+    """The rendered train workflow, rendered once per plan and options: `compile` checks its
+    size and then writes it (at 1,000 steps rendering is a tenth of a second)."""
+    import weakref
+
+    global _LAST_TRAIN
+    key = options.model_dump_json()
+    if _LAST_TRAIN is not None and _LAST_TRAIN[0]() is plan and _LAST_TRAIN[1] == key:
+        return _LAST_TRAIN[2]
+    text = render_workflow((builder or _Builder(plan, options)).train())
+    _LAST_TRAIN = (weakref.ref(plan), key, text)
+    return text
+
+
 def render_workflow(workflow: dict[str, Any]) -> str:
     from mlspec.output.encoders import yaml_dump
 
@@ -1056,8 +1073,14 @@ class GitHubActionsTarget(Target):
         return out
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        return [Artifact(path, render_workflow(wf), self.name, "github-workflow")
-                for path, wf in self.workflows(plan).items()]
+        options: GitHubActionsOptions = self.options
+        ci_path, train_path = workflow_paths(plan, options)
+        out = []
+        if options.ci:
+            out.append(Artifact(ci_path, render_workflow(_Builder(plan, options).ci()), self.name, "github-workflow"))
+        if options.train and plan.nodes:   # as `workflows`; the text `check` already rendered
+            out.append(Artifact(train_path, _train_text(plan, options), self.name, "github-workflow"))
+        return out
 
     def check(self, plan: Plan) -> list[Diagnostic]:
         options: GitHubActionsOptions = self.options
@@ -1129,7 +1152,7 @@ class GitHubActionsTarget(Target):
                 hint="run fewer nodes side by side, give steps a `timeout` so that more of a chain shares a job, "
                      "or set targets.github_actions.train: false and run the pipeline with Airflow")]
         # The header the writer adds is a few hundred bytes; keep a margin for it.
-        size = len(render_workflow(builder.train()).encode("utf-8")) + 1024
+        size = len(_train_text(plan, options, builder).encode("utf-8")) + 1024
         if size > MAX_WORKFLOW_BYTES:
             largest = max(jobs, key=lambda j: sum(len(n.command or "") + 200 for n in j.nodes))
             return [Diagnostic(
