@@ -215,7 +215,8 @@ def test_generated_train_workflow_runs_end_to_end_through_the_store(tmp_path, ch
     saves = [e for e in result.cache_events if e.action == "save" and e.hit == "saved"]
     assert len(saves) == 2 and len({e.key for e in saves}) == 2, result.cache_events
     assert not [e for e in result.cache_events if e.job == "build serving image"]
-    print(f"ghsim train run: {result.duration:.1f} s")
+    print(f"ghsim train run: {result.duration:.1f} s; jobs (s):",
+          {j: round(result.job(j).duration, 1) for j in result.order})
 
     # The audit record of the registered version, read from the S3 registry as an auditor would:
     # the approver GitHub's API named, the data's content hash, the gate values, the commit, the run.
