@@ -85,8 +85,11 @@ class AirflowOptions(TargetOptions):
         isolated="Each task in a fresh temporary folder: a copy of the project's source, its inputs restored "
                  "from the store, its outputs saved to it; works on read-only DAG folders and many workers.",
         shared="Every task in the project folder itself: one writable disk all workers share.")] | None = Field(
-        None, description="bash: where a task runs. Default: isolated when the spec's storage is an object "
-                           "store (every worker reaches it), shared when it is a local folder.")
+        None, description="Where a task runs. isolated: bash tasks in a fresh copy of the project, pods in the "
+                           "image's own project folder, each restoring its inputs from the store and saving its "
+                           "outputs to it; shared: the project folder (bash) or volume_claim (pods). Default: "
+                           "isolated when the spec's storage is an object store (every worker reaches it), shared "
+                           "when it is a local folder.")
     image: Image | None = Field(
         None, description="kubernetes: the image every task runs in. Default: the training image of the "
                           "docker target, '<registry>/<project>-train:latest' with targets.docker.registry, "
@@ -225,6 +228,9 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         if options.volume_claim:
             from mlspec.output.encoders import sh
             command = f"cd {sh(options.volume_mount_path)} && {command}"
+        elif workspace(plan, options) == "isolated" and node.kind != "report":
+            # Each pod starts from the image's project folder: the store carries the files between them.
+            command = isolated_command(plan, node, command, reads)
         task.update(
             arguments=[kubelet_literal(command)],
             env={k: kubelet_literal(v) for k, v in env.items()},
@@ -448,6 +454,7 @@ class AirflowTarget(Target):
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
             diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
+        if options.operator == "kubernetes" and not options.volume_claim and workspace(plan, options) == "shared":
             written = {o for m in plan.nodes for o in m.outputs}
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
                              if f in written})

@@ -300,7 +300,7 @@ def test_pipeline_dag_is_the_plan(tmp_path: Path, example: str, operator: str) -
             assert task.kwargs["env"] == dict(n.env)
             assert tuple(task.kwargs.get("mlspec_secrets", ())) == n.secrets
         else:
-            assert task.kwargs["command"] == n.command.replace("$", "$$")
+            assert task.kwargs["command"] == expected_bash(c, n).replace("$", "$$")
             assert task.kwargs["env_vars"] == {k: v.replace("$", "$$") for k, v in n.env}
             secrets = task.kwargs.get("secrets", [])
             assert [s.args for s in secrets] == [("env", s, ("name", "SECRET_NAME"), s) for s in n.secrets]
@@ -511,8 +511,19 @@ def test_kubernetes_options(tmp_path: Path) -> None:
                           "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"}}
 
 
+def test_kubernetes_pods_share_files_through_the_store(tmp_path: Path) -> None:
+    """churn's store is S3: each pod restores its inputs and saves its outputs, nothing to warn about."""
+    c = compiled_ok(tmp_path / "store", airflow_only(example_data("churn"), operator="kubernetes"), write=False)
+    assert c.workspace == "isolated" and not [d for d in c.diagnostics if d.code == dx.TARGET_CANNOT_EXPRESS]
+    train = parse_dag(c.dag("pipeline")).tasks["train"].kwargs["command"]
+    assert train.startswith("mlspec store restore --node train -- mlproject.yaml\npython -m churn.train")
+    assert train.endswith("\nmlspec store save --node train -- mlproject.yaml")
+
+
 def test_kubernetes_without_shared_volume_warns(tmp_path: Path) -> None:
-    c = compiled_ok(tmp_path, airflow_only(example_data("churn"), operator="kubernetes"), write=False)
+    """Told to share a disk it does not have (no volume_claim), the pods would lose the files."""
+    c = compiled_ok(tmp_path, airflow_only(example_data("churn"), operator="kubernetes", workspace="shared"),
+                    write=False)
     (warning,) = [d for d in c.diagnostics if d.code == dx.TARGET_CANNOT_EXPRESS]
     assert not warning.is_error and "volume_claim" in warning.hint
     assert "models/model.joblib" in warning.message or "data/prepared" in warning.message
