@@ -102,3 +102,12 @@ def source_of(ctx: Context, name: str, what: str = "SOURCE") -> Any:
         hint = f"; did you mean '{close}'?" if close else (f"; known: {', '.join(known)}" if known else
                                                               "; the spec has no data sources")
         raise click.BadParameter(f"no data source '{name}' in {ctx.checked.file}{hint}", param_hint=what) from None
+
+
+def spec_and_name(args: tuple[str, ...], what: str) -> tuple[str, str]:
+    """``[SPEC] NAME`` arguments (the spec defaults to ./mlproject.yaml); usage error otherwise."""
+    if len(args) == 1:
+        return "mlproject.yaml", args[0]
+    if len(args) == 2:
+        return args[0], args[1]
+    raise click.UsageError(f"expected [SPEC] {what}" if not args else f"too many arguments: {' '.join(args)}")

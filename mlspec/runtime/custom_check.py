@@ -15,7 +15,7 @@ import click
 
 from mlspec import diagnostics as dx
 from mlspec import metrics as mm
-from mlspec.runtime.cli_options import FINDING_OPTION, FORMAT, STATE_OPTION, push_options
+from mlspec.runtime.cli_options import FINDING_OPTION, FORMAT, STATE_OPTION, push_options, spec_and_name
 from mlspec.runtime.common import Context, Failure, Outcome, num, push_samples, run_command, table, write_state
 from mlspec.suggest import closest
 
@@ -31,12 +31,7 @@ from mlspec.suggest import closest
 def custom_check(args: tuple[str, ...], metrics: str | None, state_dir: str | None, pushgateway: str | None,
                  no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Judge custom check NAME's metrics against its bounds; exit 1 when one is out of bounds."""
-    if len(args) == 1:
-        spec, name = "mlproject.yaml", args[0]
-    elif len(args) == 2:
-        spec, name = args
-    else:
-        raise click.UsageError("expected [SPEC] NAME" if not args else f"too many arguments: {' '.join(args)}")
+    spec, name = spec_and_name(args, "NAME")
     run_command("custom-check", spec, fmt,
                 lambda ctx: _custom_check(ctx, name, metrics, state_dir, pushgateway, no_push, textfile),
                 exit_zero_on_finding=exit_zero_on_finding)

@@ -26,7 +26,7 @@ from mlspec.runtime.common import (
 )
 from mlspec.runtime.cli_options import (
     FINDING_OPTION, FORMAT, SPEC, STATE_OPTION, push_options, report_options, report_time, source_of,
-    write_outputs,
+    spec_and_name, write_outputs,
 )
 
 
@@ -44,12 +44,7 @@ from mlspec.runtime.cli_options import (
 def check_data(args: tuple[str, ...], file_: str | None, strict: bool, state_dir: str | None,
                pushgateway: str | None, no_push: bool, textfile: str | None, exit_zero_on_finding: bool, fmt: str) -> None:
     """Check a data set against source SOURCE's column contract; exit 1 on violations."""
-    if len(args) == 1:
-        spec, source = "mlproject.yaml", args[0]
-    elif len(args) == 2:
-        spec, source = args
-    else:
-        raise click.UsageError("expected [SPEC] SOURCE" if not args else f"too many arguments: {' '.join(args)}")
+    spec, source = spec_and_name(args, "SOURCE")
     run_command("check-data", spec, fmt,
                 lambda ctx: _check_data(ctx, source, file_, strict, state_dir, pushgateway, no_push, textfile),
                 exit_zero_on_finding=exit_zero_on_finding)

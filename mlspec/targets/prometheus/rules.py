@@ -30,6 +30,19 @@ SLO_SEVERITY = "critical"
 BUDGET_SEVERITY = "warning"
 
 
+def _bounds(low: float | None, high: float | None) -> list[tuple[str, str, float, float, float, str]]:
+    """``(bound, op, threshold, fire, quiet, words)`` for each side of a min/max range that is set:
+    the expression's comparison, and the probe values its generated test fires and stays quiet on."""
+    out = []
+    for bound, op, t in (("min", "<", low), ("max", ">", high)):
+        if t is None:
+            continue
+        d = bound_delta(t)
+        fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
+        out.append((bound, op, t, fire, quiet, "below the minimum" if op == "<" else "above the maximum"))
+    return out
+
+
 class _Builder:
     def __init__(self, plan: Plan, options: PrometheusOptions) -> None:
         self.plan = plan
@@ -98,12 +111,7 @@ class _Builder:
         labels = (*self.p, ("metric", perf.metric))
         sel = selector(M.PERFORMANCE.name, eq(labels))
         truth = [" (ground truth: data.", User(perf.labels), ")"] if perf.labels else []
-        for bound, op, t in (("min", "<", perf.min), ("max", ">", perf.max)):
-            if t is None:
-                continue
-            d = bound_delta(t)
-            fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
-            word = "below the minimum" if op == "<" else "above the maximum"
+        for bound, op, t, fire, quiet, word in _bounds(perf.min, perf.max):
             self.rules.alerts.append(Alert(
                 "MlspecConceptDrift", group, f"{sel} {op} {num(t)}", 300, perf.severity, "concept_drift",
                 ("Live ", User(perf.metric), " of ", User(self.project), " is ", word, " ", num(t)),
@@ -122,12 +130,7 @@ class _Builder:
                 labels = (*self.p, ("check", check.name), ("metric", b.metric))
                 sel = selector(M.CHECK_VALUE.name, eq(labels))
                 why = (": ", User(b.description)) if b.description else ()
-                for bound, op, t in (("min", "<", b.min), ("max", ">", b.max)):
-                    if t is None:
-                        continue
-                    d = bound_delta(t)
-                    fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
-                    word = "below the minimum" if op == "<" else "above the maximum"
+                for bound, op, t, fire, quiet, word in _bounds(b.min, b.max):
                     self.rules.alerts.append(Alert(
                         "MlspecCheckOutOfBounds", group, f"{sel} {op} {num(t)}", 300, check.severity, check.event,
                         ("Check ", User(check.name), " of ", User(self.project), ": ", User(b.metric), " is ",
