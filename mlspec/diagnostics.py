@@ -472,6 +472,16 @@ UNKNOWN_RUN_NODE = _code("MS670", "report-run names no node of the plan", E,
     "(the Airflow task id) or `pipeline` / `monitoring` for a whole run.")
 PERFORMANCE_OUT_OF_BOUNDS = _code("MS611", "live performance out of bounds", E,
     "`mlspec performance`: the live metric is below `monitoring.performance.min` or above `max`.")
+CHECK_OUT_OF_BOUNDS = _code("MS626", "custom check out of bounds", E,
+    "`mlspec custom-check`: a metric of a `monitoring.checks` entry is below its bound's `min` or above "
+    "its `max`; the check records a finding and raises its `event`.")
+CHECK_METRIC_MISSING = _code("MS627", "custom check metric missing", E,
+    "`mlspec custom-check`: a bounded metric is missing from the check's metrics JSON, or is not a "
+    "finite number. The check records an error (never a finding), so no retrain starts on it.")
+CI_BASELINE_UNAVAILABLE = _code("MS628", "production metrics unavailable to the pull request", W,
+    "`mlspec ci-baseline fetch`: the production model's metrics could not be read from the train "
+    "workflow's artifact (no API access, a damaged or oversized artifact). The pull request's gate "
+    "runs without a baseline and shows no deltas; it is never failed for this.")
 EVAL_FAILED = _code("MS680", "eval score out of bounds", E,
     "`mlspec eval`: an eval's score (the share of cases that passed) is below its `min` or above its `max`.")
 EVAL_OUTPUTS = _code("MS681", "eval outputs unusable", E,

@@ -29,6 +29,8 @@ EVENTS: tuple[Event, ...] = (
           "performance", True, "monitoring.performance"),
     Event("pipeline_drift", "current data broke its column contract (schema checks)",
           "schema", True, "monitoring.schema_checks"),
+    Event("custom_check", "a custom monitoring check's metric left its bounds (monitoring.checks)",
+          "custom", True, "monitoring.checks"),
     Event("slo", "the online service broke its latency, error-rate or availability objective",
           None, False, "serving.slo"),
     Event("freshness", "a data source was not updated within its freshness bound",
@@ -46,8 +48,9 @@ EVENT_OF_CHECK: dict[str, str] = {e.check: e.name for e in EVENTS if e.check}
 CHECK_OF_EVENT: dict[str, str] = {e.name: e.check for e in EVENTS if e.check}
 
 # Literal types for the language models; a test keeps them equal to the table.
-AlertEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "slo", "freshness", "pipeline_failure", "budget"]
-RetrainEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "freshness"]
+AlertEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "custom_check", "slo", "freshness",
+                     "pipeline_failure", "budget"]
+RetrainEvent = Literal["data_drift", "concept_drift", "pipeline_drift", "custom_check", "freshness"]
 
 
 def event(name: str) -> Event:

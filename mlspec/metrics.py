@@ -32,6 +32,9 @@ DRIFT_DETECTED = _m("mlspec_drift_detected", "gauge",
                     "1 when the column drifted past its threshold in the last check, else 0.",
                     "column", "method", "severity")
 PERFORMANCE = _m("mlspec_performance", "gauge", "Live model performance on labelled data.", "metric")
+CHECK_VALUE = _m("mlspec_check_value", "gauge",
+                 "A bounded metric of a custom monitoring check (monitoring.checks) from its last run.",
+                 "check", "metric")
 DATA_LAST_UPDATED = _m("mlspec_data_last_updated_timestamp_seconds", "gauge",
                        "Unix time of the newest data in a source.", "source")
 SCHEMA_VIOLATIONS = _m("mlspec_schema_violations", "gauge",
@@ -62,7 +65,7 @@ LLM_EVAL_BUDGET = _m("mlspec_llm_eval_budget_value", "gauge",
                      "per 1000 requests).", "eval", "budget")
 
 ALL: tuple[MetricDef, ...] = (
-    DRIFT_SCORE, DRIFT_PVALUE, DRIFT_DETECTED, PERFORMANCE, DATA_LAST_UPDATED, SCHEMA_VIOLATIONS,
+    DRIFT_SCORE, DRIFT_PVALUE, DRIFT_DETECTED, PERFORMANCE, CHECK_VALUE, DATA_LAST_UPDATED, SCHEMA_VIOLATIONS,
     GATE_VALUE, GATE_PASSED, RUN_SUCCESS, RUN_TIMESTAMP, RUN_LAST_SUCCESS, CHECK_OUTCOME, RETRAIN_TRIGGERED,
     LLM_REQUESTS, LLM_COST, LLM_TOKENS, LLM_LATENCY, LLM_EVAL_SCORE, LLM_EVAL_PASSED, LLM_EVAL_ERRORS, LLM_EVAL_BUDGET,
 )

@@ -16,3 +16,12 @@ def strip_namespace(ref: str) -> str:
     """``data.customers`` → ``customers``; ``steps.prepare`` → ``prepare``; ``training`` stays."""
     head, dot, rest = ref.partition(".")
     return rest if dot and head in ("data", "steps") else ref
+
+
+def ci_baseline_artifact(project: str) -> str:
+    """The workflow artifact holding the production model's metrics: the train workflow's
+    register job uploads it, a pull request's pipeline job reads it (`mlspec ci-baseline`)."""
+    return f"mlspec-{project}-production-metrics"
+
+
+CI_BASELINE_DIR = ".mlspec/ci-baseline"

@@ -176,14 +176,15 @@ def test_schedules_images_resources_data_params(tmp_path: Path) -> None:
     new = edit(REFERENCE, ('schedule: "0 3 * * 1"', 'schedule: "0 4 * * 1"'),
                ("base_image: python:3.11-slim", "base_image: python:3.12-slim"),
                ("resources: {cpu: 4, memory: 8Gi, gpu: 0}", "resources: {cpu: 8, memory: 16Gi, gpu: 0}"),
-               ('version: "2026-11-01"', 'version: "2026-12-01"'), ("n_estimators: 300", "n_estimators: 500"))
+               ('version: sha256:3bc38421554371d9eae495b9a6fd1e3ba79fa1e10039a34690c55262a53265e7', 'version: sha256:0000000000000000000000000000000000000000000000000000000000000001'), ("n_estimators: 300", "n_estimators: 500"))
     result = diff(tmp_path, REFERENCE, new)
     assert (find(result, "retraining schedule").old, find(result, "retraining schedule").new) == ("0 3 * * 1", "0 4 * * 1")
     assert find(result, "base image").new == "python:3.12-slim"
     image = find(result, "image in docker/churn.train.Dockerfile")
     assert (image.old, image.new) == ("python:3.11-slim", "python:3.12-slim")
     assert (find(result, "node train").old, find(result, "node train").new) == ("cpu 4, memory 8Gi", "cpu 8, memory 16Gi")
-    assert (find(result, "data customers version").old, find(result, "data customers version").new) == ("2026-11-01", "2026-12-01")
+    assert (find(result, "data customers version").old, find(result, "data customers version").new) == (
+        "sha256:3bc38421554371d9eae495b9a6fd1e3ba79fa1e10039a34690c55262a53265e7", "sha256:0000000000000000000000000000000000000000000000000000000000000001")
     assert find(result, "param n_estimators").new == "500"
     assert not result.risky
 

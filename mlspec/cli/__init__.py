@@ -58,22 +58,25 @@ class LazyGroup(click.Group):
                 formatter.write_dl(sorted(rows))
 
 
-RUNTIME = "mlspec.runtime.commands"
+# Each runtime command's module, imported only when the command runs.
+GATE, DATA, REGISTRY, MONITOR, EVAL = (f"mlspec.runtime.{m}_cli" for m in ("gate", "data", "registry", "monitor", "eval"))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, lazy={
-    "gate": (RUNTIME, "Evaluate the spec's gates on a metrics file."),
-    "drift": (RUNTIME, "Measure drift between reference and current data."),
-    "check-data": (RUNTIME, "Check a data set against a source's column contract."),
-    "register": (RUNTIME, "Version an approved model in the registry."),
-    "registry": (RUNTIME, "Describe, fetch, promote or prune registered models; their model cards."),
-    "freshness": (RUNTIME, "Check that data sources are fresher than their bound."),
-    "performance": (RUNTIME, "Check live model performance against its bounds."),
-    "retrain-trigger": (RUNTIME, "Decide whether monitoring should start a retrain."),
+    "gate": (GATE, "Evaluate the spec's gates on a metrics file."),
+    "drift": (DATA, "Measure drift between reference and current data."),
+    "check-data": (DATA, "Check a data set against a source's column contract."),
+    "register": (REGISTRY, "Version an approved model in the registry."),
+    "registry": (REGISTRY, "Describe, fetch, promote or prune registered models; their model cards."),
+    "freshness": (MONITOR, "Check that data sources are fresher than their bound."),
+    "performance": (MONITOR, "Check live model performance against its bounds."),
+    "custom-check": ("mlspec.runtime.custom_check", "Judge a custom monitoring check's metrics against its bounds."),
+    "retrain-trigger": (MONITOR, "Decide whether monitoring should start a retrain."),
+    "ci-baseline": ("mlspec.runtime.ci_baseline", "Production metrics for pull requests (export on main, fetch in the PR)."),
     "store": ("mlspec.runtime.store_cli", "Save a node's outputs to the artifact store or restore its inputs."),
-    "report-run": (RUNTIME, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
-    "eval": (RUNTIME, "Run and score the spec's LLM evals."),
-    "llm-usage": (RUNTIME, "Turn a serving app's LLM usage log into the mlspec_llm_* metrics."),
+    "report-run": (MONITOR, "Report how a node or a whole run ended (success, timestamp) to Prometheus."),
+    "eval": (EVAL, "Run and score the spec's LLM evals."),
+    "llm-usage": (EVAL, "Turn a serving app's LLM usage log into the mlspec_llm_* metrics."),
     "audit": ("mlspec.runtime.audit_cli", "Who approved which model on what data and evidence; every promotion."),
 })
 @click.version_option(__version__, "--version", prog_name="mlspec")

@@ -16,7 +16,7 @@ from mlspec.diagnostics import SpecPath
 
 KIND_RANK = {kind: i for i, kind in enumerate((
     "fetch", "data_check", "step", "train", "evaluate", "eval", "gate", "approve", "register", "build", "deploy",
-    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"))}
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check", "retrain"))}
 
 
 @dataclass(frozen=True)

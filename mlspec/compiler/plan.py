@@ -17,7 +17,7 @@ from mlspec.diagnostics import SpecPath
 
 NodeKind = Literal[
     "fetch", "data_check", "step", "train", "evaluate", "gate", "approve", "register", "build", "deploy",
-    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain", "eval",
+    "monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check", "retrain", "eval",
     "report",   # a target's own run-reporting task (`mlspec report-run`); never a node of the Plan
 ]
 
@@ -77,6 +77,9 @@ class Node:
     # The command reads ${registry.production.model}: run `Plan.fetch_production_command` first.
     # (monitor.performance, a composite runtime command, includes the fetch itself.)
     fetch_production: bool = False
+    # The command with `data.NAME.sample` in place of each sampled source's uri (pull requests);
+    # None when the node reads no sampled source.
+    sample_command: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class DataSource:
     freshness: str | None
     columns: tuple[Column, ...] | None
     description: str | None
+    sample: str | None = None          # a committed extract pull requests run on (spec-relative)
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,35 @@ class Performance:
 
 
 @dataclass(frozen=True)
+class CheckBound:
+    metric: str                        # dotted path into the check's metrics JSON
+    min: float | None
+    max: float | None
+    description: str | None
+    spec_path: SpecPath = ()           # ("monitoring", "checks", i, "bounds", j)
+
+
+@dataclass(frozen=True)
+class CustomCheck:
+    """monitoring.checks[]: the node ``monitor.check.<name>`` runs the command, then
+    ``mlspec custom-check`` judges ``metrics_path`` against ``bounds``."""
+
+    name: str
+    description: str | None
+    metrics_path: str                  # spec-relative
+    bounds: tuple[CheckBound, ...]
+    event: str                         # the event a finding raises
+    severity: str
+    spec_path: SpecPath = ()           # ("monitoring", "checks", i)
+
+    @property
+    def state_kind(self) -> str:
+        """Its state file (``<kind>.json``) and its ``check`` label on mlspec_check_outcome:
+        namespaced, so a check named ``drift`` never overwrites the built-in one."""
+        return f"custom.{self.name}"
+
+
+@dataclass(frozen=True)
 class Alert:
     channel: str
     to: str
@@ -236,6 +269,10 @@ class Monitoring:
     alerts: tuple[Alert, ...]
     textfile_dir: str | None = None    # node_exporter textfile collector folder (relative to the spec)
     period_seconds: int = 3600         # longest gap between two scheduled runs (staleness alerts)
+    checks: tuple[CustomCheck, ...] = ()
+
+    def check(self, name: str) -> CustomCheck | None:
+        return next((c for c in self.checks if c.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -431,13 +468,15 @@ class Plan:
         # dataclass allows): node lookups stay O(1) however many nodes there are.
         return {n.id: n for n in self.nodes + self.monitor_nodes}
 
-    def command_for(self, unit: Node | Serving) -> str | None:
-        """The shell a target runs for a node or a server: its command, preceded by the fetch of
-        the production model when it reads ``${registry.production.model}`` (every target the
-        same way; `mlspec run` runs the fetch as its own logged sub-step)."""
-        if unit.command and unit.fetch_production and self.fetch_production_command:
-            return f"{self.fetch_production_command} && {unit.command}"
-        return unit.command
+    def command_for(self, unit: Node | Serving, *, sample: bool = False) -> str | None:
+        """The shell a target runs for a node or a server: its command (on the data samples with
+        ``sample``), preceded by the fetch of the production model when it reads
+        ``${registry.production.model}`` (every target the same way; `mlspec run` runs the fetch
+        as its own logged sub-step)."""
+        command = (getattr(unit, "sample_command", None) if sample else None) or unit.command
+        if command and unit.fetch_production and self.fetch_production_command:
+            return f"{self.fetch_production_command} && {command}"
+        return command
 
     def node(self, node_id: str) -> Node:
         return self._by_id[node_id]

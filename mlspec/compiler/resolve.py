@@ -145,6 +145,27 @@ class Resolver:
                 data.add(parts[1])
         return "".join(out), sorted(params), sorted(data)
 
+    def sampled(self, command: str, data: list[str]) -> str | None:
+        """``command`` expanded with each sampled source's ``sample`` in place of its uri, when it
+        reads one (already validated by :meth:`expand`, so nothing is reported here)."""
+        samples = {n: self.spec.data[n].sample for n in data if n in self.spec.data and self.spec.data[n].sample}
+        if not samples:
+            return None
+        values = {**self.interpolation_values(), **{f"data.{n}.uri": s for n, s in samples.items()}}
+        try:
+            tokens = tokenize(command)
+        except InterpolationError:
+            return None
+        out: list[str] = []
+        for t in tokens:
+            if t.ref is None:
+                out.append(t.text)
+            elif t.ref in values:
+                out.append(shell_value(_param_text(values[t.ref])))
+            else:
+                return None
+        return "".join(out)
+
     def _bad_interpolation(self, ref: str, values: dict[str, Any], path: SpecPath, command: str,
                            offset: int) -> None:
         parts = ref.split(".")
@@ -236,6 +257,7 @@ class Resolver:
             params = self._declared_params(params, step.params, (*base, "params"))
             used = self._add_needs(g, f"step.{name}", step.needs, (*base, "needs"), f"steps.{name}.needs")
             g.node(f"step.{name}", "step", f"step {name}", command=cmd, params=params,
+                   sample_command=self.sampled(step.run, data),
                    fetch_production=uses_production(step.run),
                    data=sorted(set(data) | set(used)), description=step.description,
                    inputs=step.inputs, outputs=step.outputs, resources=step.resources,
@@ -252,6 +274,7 @@ class Resolver:
                 env.setdefault("MLSPEC_SEED", str(t.seed))
             outputs = [t.outputs.model] + ([t.outputs.metrics] if t.outputs.metrics else [])
             g.node("train", "train", "train", command=cmd, params=params, data=sorted(set(data) | set(used)),
+                   sample_command=self.sampled(t.run, data),
                    fetch_production=uses_production(t.run),
                    description=t.description, inputs=t.inputs, outputs=outputs, resources=t.resources,
                    timeout=t.timeout, retries=t.retries, env=env, secrets=_secrets(t.secrets, env_secrets),
@@ -266,6 +289,7 @@ class Resolver:
             if spec.training:
                 g.edges.append(Edge("train", "evaluate", None, "training"))
             g.node("evaluate", "evaluate", "evaluate", command=cmd, params=params,
+                   sample_command=self.sampled(v.run, data),
                    fetch_production=uses_production(v.run),
                    data=sorted(set(data) | set(used)), description=v.description, inputs=v.inputs,
                    outputs=[v.metrics, *v.outputs], resources=v.resources, timeout=v.timeout, retries=v.retries,
@@ -328,8 +352,11 @@ class Resolver:
                        outputs=[src.uri] if uri_scheme(src.uri) is None else [], secrets=env_secrets,
                        spec_path=("data", name, "fetch"))
         for name in sorted(used_sources & data_checks):
+            sample = spec.data[name].sample
             g.node(f"check.{name}", "data_check", f"check data {name}",
                    command=f"mlspec check-data -- {self._spec_arg()} {name}", runtime=True,
+                   sample_command=(f"mlspec check-data --file={shell_value(sample)} -- {self._spec_arg()} {name}"
+                                   if sample else None),
                    data=[name], secrets=env_secrets, spec_path=("data", name))
         # A source a step writes (its uri among the step's outputs) is checked after that step.
         for name in sorted(used_sources & data_checks):
@@ -421,6 +448,19 @@ class Resolver:
             return
         base = self.doc.base_dir
         for name in sorted(used):
+            sample = self.spec.data[name].sample
+            if sample is None:
+                continue
+            # The pull request's job runs on the sample: a fresh clone must have it.
+            problem = ("does not exist" if not (base / sample).exists() else
+                       "is ignored by git, so a pull request's clone will not have it"
+                       if _git_ignored(base, sample) else None)
+            if problem:
+                self.diags.append(Diagnostic(
+                    dx.DATA_NOT_ON_RUNNER, f"the sample of data.{name} ({sample!r}) {problem}",
+                    severity=dx.Severity.WARNING, span=self.doc.span(("data", name, "sample")),
+                    path=("data", name, "sample"), hint="commit a small extract of the source at this path"))
+        for name in sorted(used):
             src = self.spec.data[name]
             if src.fetch is not None or uri_scheme(src.uri) is not None \
                     or posixpath.normpath(src.uri) in produced:
@@ -488,6 +528,7 @@ class Resolver:
             params=tuple(e.get("params", ())), description=e.get("description"),
             spec_path=e.get("spec_path", ()), runtime=e.get("runtime", False),
             uses_image=e.get("uses_image", True), fetch_production=e.get("fetch_production", False),
+            sample_command=e.get("sample_command"),
         )
 
     def _check_secret_subset(self, env_secrets: tuple[str, ...]) -> None:
@@ -515,6 +556,8 @@ class Resolver:
                                  "monitoring.performance.labels", data_refs)
             if mon.performance and mon.performance.run:
                 self.expand(mon.performance.run, ("monitoring", "performance", "run"))
+            for i, check in enumerate(mon.checks):
+                self.expand(check.run, ("monitoring", "checks", i, "run"))
         if self.spec.llm:
             for i, ev in enumerate(self.spec.llm.evals):
                 for j, name in enumerate(ev.prompts or ()):
@@ -569,12 +612,23 @@ class Resolver:
             data = tuple(sorted({strip_namespace(x) for x in (perf.labels, mon.current) if x}))
             add("monitor.performance", "monitor_performance", f"performance {perf.metric}", cmd,
                 ("monitoring", "performance"), data=data, outputs=(perf.metrics,))
+        for i, check in enumerate(mon.checks):
+            path = ("monitoring", "checks", i)
+            expanded, _, used = self.expand(check.run, (*path, "run"))
+            cmd = f"{expanded} && mlspec custom-check -- {spec_arg} {check.name}"
+            if uses_production(check.run) and self.spec.registry:
+                cmd = f"mlspec registry fetch --alias production -- {spec_arg} && {cmd}"
+            add(f"monitor.check.{check.name}", "monitor_check", f"check {check.name}", cmd, path,
+                data=tuple(used), outputs=(check.metrics_file,))
         retrain = self.spec.retraining
         if retrain and retrain.on and out:
-            event_node = {"data_drift": "monitor.drift", "concept_drift": "monitor.performance",
-                          "pipeline_drift": "monitor.schema", "freshness": "monitor.freshness"}
+            event_nodes: dict[str, set[str]] = {"data_drift": {"monitor.drift"}, "concept_drift": {"monitor.performance"},
+                                                "pipeline_drift": {"monitor.schema"}, "freshness": {"monitor.freshness"},
+                                                "custom_check": set()}
+            for check in mon.checks:
+                event_nodes[check.event].add(f"monitor.check.{check.name}")
             present = {n.id for n in out}
-            needs = tuple(sorted({event_node[e] for e in retrain.on} & present))
+            needs = tuple(sorted(set().union(*(event_nodes[e] for e in retrain.on)) & present))
             if needs:
                 add("retrain", "retrain", "trigger retraining", f"mlspec retrain-trigger -- {spec_arg}",
                     ("retraining", "on"), needs=needs)
@@ -707,7 +761,7 @@ class Resolver:
                             for c, col in sorted(src.schema_.items()))
         return p.DataSource(name, src.uri, uri_scheme(src.uri), fmt, src.version, src.role,
                             duration_seconds(src.freshness) if src.freshness else None, src.freshness,
-                            columns, src.description)
+                            columns, src.description, src.sample)
 
     def _serving(self) -> p.Serving | None:
         """Resolved once (its interpolations count as parameter uses before the unused check)."""
@@ -777,7 +831,15 @@ class Resolver:
             pf = mon.performance
             perf = p.Performance(pf.metric, pf.min, pf.max, strip_namespace(pf.labels) if pf.labels else None,
                                  pf.window, duration_seconds(pf.window), pf.severity, metrics_path=pf.metrics)
+        checks = tuple(
+            p.CustomCheck(c.name, c.description, c.metrics_file,
+                          tuple(p.CheckBound(b.metric, b.min, b.max, b.description,
+                                             ("monitoring", "checks", i, "bounds", j))
+                                for j, b in enumerate(c.bounds)),
+                          c.event, c.severity, ("monitoring", "checks", i))
+            for i, c in enumerate(mon.checks))
         return p.Monitoring(
+            checks=checks,
             schedule=cron_expression(mon.schedule), schedule_text=mon.schedule,
             period_seconds=cron_period_seconds(cron_expression(mon.schedule)),
             reference=strip_namespace(mon.reference) if mon.reference else None,

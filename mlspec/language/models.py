@@ -121,6 +121,11 @@ class DataSource(Model):
         None, alias="schema", max_length=2000,
         description="The column contract, checked in pipelines (check-data) and monitoring. "
                     "Keys are the data's own column names.")
+    sample: RelPath | None = Field(
+        None, description="A small extract committed with the project (same format and columns): pull requests "
+                          "run the pipeline on it in place of `uri`, which they cannot read (no credentials) or "
+                          "should not wait for. Commands that interpolate `${data.NAME.uri}` get its path, the "
+                          "column contract is checked on it, and the source's `fetch` is skipped.")
     fetch: Command | None = Field(
         None, description="How the data gets onto a machine that runs the pipeline when it is not in git, e.g. "
                           "'dvc pull data/raw.csv.dvc': run before the first node that reads the source, in every "
@@ -419,6 +424,52 @@ class Performance(Model):
 
 
 
+def _bound_needs_min_or_max(schema: dict[str, Any]) -> None:
+    _allow_extensions(schema)
+    # MS301 in the compiler; said in the schema too so editors flag it while typing.
+    schema["anyOf"] = [{"required": ["min"]}, {"required": ["max"]}]
+
+
+class CheckBound(Model):
+    """One metric of a custom check's metrics JSON and the range it must stay in."""
+
+    model_config = ConfigDict(json_schema_extra=_bound_needs_min_or_max)
+
+    metric: MetricName = Field(description="Key in the check's metrics JSON; a dotted name ('psi.score') reads "
+                               "nested JSON ({\"psi\": {\"score\": 0.1}}) unless a flat key of that name exists.")
+    min: Finite | None = Field(None, description="A finding below this value.")
+    max: Finite | None = Field(None, description="A finding above this value.")
+    description: ShortText | None = Field(None, description="What leaving the range means (shown in the alert).")
+
+
+CheckEvent = Annotated[Literal["custom_check", "data_drift", "concept_drift", "pipeline_drift"], Choices(
+    custom_check="Its own event: routed and retrained on as `custom_check`.",
+    data_drift="Counts as data drift (e.g. prediction drift, a feature's missing share).",
+    concept_drift="Counts as concept drift (e.g. a proxy for live quality).",
+    pipeline_drift="Counts as pipeline drift (e.g. a contract the column schema cannot express).")]
+
+
+class CustomCheck(Model):
+    """A team's own monitoring check: a command writes a metrics JSON, mlspec judges it against bounds."""
+
+    name: Name = Field(description="Check name; its monitoring node is `monitor.check.<name>`, its series carry "
+                       "`check=\"<name>\"`.")
+    description: ShortText | None = Field(None, description="What the check measures (shown on the dashboard).")
+    run: Command = Field(description="Command that computes the metrics into `metrics`; interpolations as in steps "
+                         "(`${data.NAME.uri}`, `${registry.production.model}` for the deployed model).")
+    metrics: RelPath | None = Field(None, description="JSON the command writes (numbers, nested objects allowed); "
+                                    "default `metrics/checks/<name>.json`.")
+    bounds: list[CheckBound] = Field(min_length=1, max_length=50,
+                                     description="Metrics judged after each run; any one out of range is a finding.")
+    event: CheckEvent = Field("custom_check", description="The event a finding raises, for `monitoring.alerts[].on` "
+                              "and `retraining.on`.")
+    severity: AlertSeverity = Field("warning", description="Alert severity.")
+
+    @property
+    def metrics_file(self) -> str:
+        return self.metrics or f"metrics/checks/{self.name}.json"
+
+
 # Editors show each event's meaning from the one event table.
 _EVENT_DOCS = Choices(**{e.name: e.description[:1].upper() + e.description[1:] + "." for e in EVENTS})
 
@@ -434,7 +485,7 @@ class Alert(Model):
 
     channel: AlertChannel = Field(description="slack, email, pagerduty or webhook.")
     to: ShortText = Field(description="Channel, address, service key name or URL.")
-    on: list[Annotated[AlertEvent, _EVENT_DOCS]] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=7,
+    on: list[Annotated[AlertEvent, _EVENT_DOCS]] = Field(default_factory=lambda: list(get_args(AlertEvent)), max_length=8,
                                  description="Events routed here; default all.")
     severity: AlertSeverity = Field("warning", description="Lowest severity routed here.")
 
@@ -454,6 +505,10 @@ class Monitoring(Model):
     textfile_dir: RelPath | None = Field(
         None, description="Folder of node_exporter's textfile collector: runtime commands also write their "
                           "metrics there as <project>_<command>.prom (for hosts without a Pushgateway).")
+    checks: list[CustomCheck] = Field(default_factory=list, max_length=50,
+                                      description="The team's own checks (prediction drift, missing values, ...): "
+                                                  "a command writes metrics, bounds judge them like the built-in "
+                                                  "checks (metrics, alerts, dashboard, retrain trigger).")
     alerts: list[Alert] = Field(default_factory=list, max_length=50, description="Alert routing.")
 
 
@@ -466,7 +521,7 @@ class Retraining(Model):
     """When a new model is trained automatically."""
 
     schedule: Schedule | None = Field(None, description="Regular retraining.")
-    on: list[Annotated[RetrainEvent, _EVENT_DOCS]] = Field(default_factory=list, max_length=4,
+    on: list[Annotated[RetrainEvent, _EVENT_DOCS]] = Field(default_factory=list, max_length=5,
                                                           description="Events that trigger a retrain.")
     cooldown: Duration = Field("24h", description="At most one triggered retrain per cooldown.")
     scheduler: Annotated[Literal["airflow", "github_actions"], Choices(

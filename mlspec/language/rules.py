@@ -224,6 +224,7 @@ def ranges(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         if pf.min is not None and pf.max is not None and pf.min > pf.max:
             yield _d(doc, dx.MIN_ABOVE_MAX, "monitoring.performance: min is above max",
                      ("monitoring", "performance", "min"))
+    yield from _custom_checks(spec, doc)
     if spec.llm:
         for i, ev in enumerate(spec.llm.evals):
             path = ("llm", "evals", i)
@@ -235,6 +236,30 @@ def ranges(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
             if ev.min is None and ev.max is None:
                 yield _d(doc, dx.GATE_WITHOUT_BOUND, f"eval {ev.name!r} has neither min nor max", path)
         yield from _llm_evals(spec, doc)
+
+
+def _custom_checks(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
+    names: dict[str, int] = {}
+    for i, check in enumerate(spec.monitoring.checks if spec.monitoring else ()):
+        path = ("monitoring", "checks", i)
+        if check.name in names:
+            yield _d(doc, dx.DUPLICATE_ENTRY, f"check {check.name!r} is also defined at "
+                     f"monitoring.checks[{names[check.name]}]", (*path, "name"), hint="every check has its own name")
+        names.setdefault(check.name, i)
+        metrics: dict[str, int] = {}
+        for j, b in enumerate(check.bounds):
+            bpath = (*path, "bounds", j)
+            if b.min is None and b.max is None:
+                yield _d(doc, dx.GATE_WITHOUT_BOUND, f"check {check.name!r}: the bound on {b.metric!r} has neither "
+                         "min nor max", bpath, hint="add 'min:' or 'max:'")
+            elif b.min is not None and b.max is not None and b.min > b.max:
+                yield _d(doc, dx.MIN_ABOVE_MAX, f"check {check.name!r}: min of {b.metric!r} is above its max",
+                         (*bpath, "min"))
+            if b.metric in metrics:
+                yield _d(doc, dx.DUPLICATE_ENTRY, f"check {check.name!r} bounds {b.metric!r} twice (also "
+                         f"bounds[{metrics[b.metric]}])", (*bpath, "metric"),
+                         hint="give one bound both min and max")
+            metrics.setdefault(b.metric, j)
 
 
 # --------------------------------------------------------------------------- data
@@ -390,6 +415,11 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
     if spec.validation:
         places.append((("validation", "metrics"), spec.validation.metrics))
         places += [(("validation", "outputs", i), o) for i, o in enumerate(spec.validation.outputs)]
+    if spec.monitoring:
+        if spec.monitoring.performance and spec.monitoring.performance.run:
+            places.append((("monitoring", "performance", "metrics"), spec.monitoring.performance.metrics))
+        places += [(("monitoring", "checks", i, "metrics"), c.metrics_file)
+                   for i, c in enumerate(spec.monitoring.checks)]
     for path, out in places:
         norm = posixpath.normpath(out)
         if norm in owners:
@@ -397,7 +427,8 @@ def outputs(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
                      hint="every output file has one producer")
         owners.setdefault(norm, path)
     # A folder output holding another node's output: neither file has one producer.
-    node_of = {path: path[:2] if path[0] == "steps" else path[:1] for path, _ in places}
+    node_of = {path: path[:2] if path[0] == "steps" else path[:3] if path[:2] == ("monitoring", "checks")
+               else path[:1] for path, _ in places}
     for path, out in places:
         norm = posixpath.normpath(out)
         # The folders containing this output, looked up by name: linear in the number of outputs.
@@ -502,6 +533,7 @@ def retraining_events(spec: Spec, doc: Document) -> Iterator[Diagnostic]:
         ("data_drift", bool(mon and mon.drift)), ("concept_drift", bool(mon and mon.performance)),
         ("pipeline_drift", bool(mon and mon.schema_checks)),
         ("freshness", bool(mon and any(s.freshness for s in spec.data.values())))) if on}
+    raised |= {c.event for c in (mon.checks if mon else ())}
     for i, name in enumerate(r.on):
         if name not in raised:
             requires = event(name).requires or "monitoring"

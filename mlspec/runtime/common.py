@@ -229,7 +229,8 @@ def read_json_file(path: Path, what: str, shown: str, *, code: str = dx.DATA_UNR
 
 
 def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: str,
-                payload: dict[str, Any], *, pushgateway: str | None = None, no_push: bool = False) -> Path:
+                payload: dict[str, Any], *, pushgateway: str | None = None, no_push: bool = False,
+                event: str | None = None) -> Path:
     """Record a monitoring result for ``retrain-trigger``: ``<state>/<kind>.json``.
 
     ``status``: ``finding`` (the check ran and raised its event), ``ok`` (checked, nothing
@@ -241,7 +242,7 @@ def write_state(ctx: Context, kind: str, state_dir: Path, status: str, summary: 
         raise ValueError(f"unknown check outcome {status!r}")
     ctx.recorded = status
     now = time.time()
-    doc = {"kind": kind, "event": EVENT_OF_CHECK[kind], "status": status, "summary": summary,
+    doc = {"kind": kind, "event": event or EVENT_OF_CHECK[kind], "status": status, "summary": summary,
            "project": ctx.project, "spec_sha256": ctx.plan.spec_sha256,
            "finished": utc(now), "finished_timestamp": round(now, 3),
            "run_id": os.environ.get("MLSPEC_RUN_ID"), "node": os.environ.get("MLSPEC_NODE"),

@@ -51,7 +51,8 @@ from mlspec.compiler.plan import Node, Plan
 
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}
-MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "retrain"}
+MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check",
+                 "retrain"}
 # The monitoring checks write their outcome here (see runtime.common.write_state).
 OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
 CACHE_FILE = Path(".mlspec") / "cache" / "nodes.json"
@@ -722,7 +723,7 @@ def _push_outcome(plan: Plan, base: Path, node: str, success: bool, unreachable:
     and/or node_exporter textfile), so the pipeline-failure and staleness alerts see local runs
     too. A reporting failure never fails the run; it is returned as a note."""
     from mlspec import metrics as M
-    from mlspec.runtime.commands import run_samples
+    from mlspec.runtime.monitor_cli import run_samples
     from mlspec.runtime.common import gateway_url
     from mlspec.runtime.prometheus import PushError, push, sample, textfile_value, write_textfile
 

@@ -7,6 +7,7 @@ The monitoring commands each leave their latest result in the state folder (defa
     performance.json  mlspec performance   -> event concept_drift
     schema.json       mlspec check-data    -> event pipeline_drift (when it checks monitoring.current)
     freshness.json    mlspec freshness     -> event freshness
+    custom.NAME.json  mlspec custom-check  -> the event monitoring.checks[NAME] raises
     retrain.json      mlspec retrain-trigger: when it last triggered and why (the cooldown clock)
 
 Each result holds ``status``: ``event`` (raised), ``ok`` or ``error`` (could not check; an
@@ -79,12 +80,14 @@ def _text(value: Any) -> str | None:
     return value if len(value) <= 300 else value[:297] + "..."
 
 
-def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now: float | None = None) -> dict[str, Any]:
+def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now: float | None = None,
+           sources: dict[str, tuple[str, ...]] | None = None) -> dict[str, Any]:
     """``{"trigger", "reasons", "notes", "events", "invalid", "last_triggered", "cooldown_until"}``.
 
     A retrain is triggered when an event listed in ``retraining.on`` was raised by a result
     newer than the last trigger (an older one was already acted on) and the cooldown since
-    the last trigger has passed. A state file that exists but is corrupt (not a JSON object,
+    the last trigger has passed. ``sources`` names the checks (state kinds) that raise each event
+    (default: the event's built-in check; custom checks add theirs). A state file that exists but is corrupt (not a JSON object,
     a timestamp that is not a time, an unknown status) is listed in ``invalid`` as
     ``(file name, problem)`` and blocks the decision: a retrain is never started, nor a
     cooldown ignored, on a record mlspec cannot read.
@@ -103,11 +106,12 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
         invalid.append((TRIGGER_FILE, problem))
 
     reasons, checked = [], []
-    for event in events:
-        kind = CHECK_OF_EVENT[event]
+    pairs = [(event, kind) for event in events
+             for kind in (sources.get(event, ()) if sources is not None else (CHECK_OF_EVENT[event],))]
+    for event, kind in pairs:
         name = f"{kind}.json"
         data, problem = read_state(state_dir / name)
-        entry: dict[str, Any] = {"event": event, "file": name, "status": None, "raised": False,
+        entry: dict[str, Any] = {"event": event, "check": kind, "file": name, "status": None, "raised": False,
                                  "finished": None, "summary": None}
         checked.append(entry)
         if data is None:
@@ -136,7 +140,7 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
             notes.append(f"{event}: raised at {finished_text}, before the last trigger; already acted on")
             continue
         entry["raised"] = True
-        reasons.append({"event": event, "summary": summary, "finished": finished_text})
+        reasons.append({"event": event, "check": kind, "summary": summary, "finished": finished_text})
 
     cooldown_until = last_ts + cooldown_seconds if last_ts is not None else None
     blocked = bool(reasons) and cooldown_until is not None and now < cooldown_until
@@ -147,3 +151,23 @@ def decide(events: tuple[str, ...], cooldown_seconds: int, state_dir: Path, now:
     return {"trigger": bool(reasons) and not blocked and not invalid, "reasons": reasons,
             "blocked_by_cooldown": blocked, "events": checked, "notes": notes, "invalid": invalid,
             "last_triggered_timestamp": last_ts, "cooldown_until_timestamp": cooldown_until}
+
+
+# The built-in monitoring node kinds and the state each writes.
+_BUILTIN_KIND = {"monitor_drift": "drift", "monitor_performance": "performance", "monitor_schema": "schema",
+                 "monitor_freshness": "freshness"}
+
+
+def event_sources(plan: Any) -> dict[str, tuple[str, ...]]:
+    """Event -> the state kinds of the plan's checks that raise it: the built-in check when the
+    plan has its node, and every custom check declared with that event."""
+    from mlspec.events import EVENT_OF_CHECK
+
+    out: dict[str, list[str]] = {}
+    for node in plan.monitor_nodes:
+        kind = _BUILTIN_KIND.get(node.kind)
+        if kind:
+            out.setdefault(EVENT_OF_CHECK[kind], []).append(kind)
+    for check in plan.monitoring.checks if plan.monitoring else ():
+        out.setdefault(check.event, []).append(check.state_kind)
+    return {event: tuple(kinds) for event, kinds in out.items()}

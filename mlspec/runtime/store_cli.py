@@ -86,3 +86,84 @@ def _move(ctx: Context, action: str, node_names: tuple[str, ...], run_opt: str |
     data: dict[str, object] = {"node": node_ids[0] if len(node_ids) == 1 else node_ids, "nodes": node_ids,
                                "run": run, "store": s.uri, "files": files}
     return Outcome(True, data, text)
+
+
+# ------------------------------------------------------------------ monitoring state
+
+STATE_REFS = "monitoring"
+# What restore-state found, so save-state uploads only what this machine changed: checks that
+# run side by side each write their own file and never overwrite another's newer one.
+RESTORED_MANIFEST = ".restored.json"
+STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
+                            help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
+                                 "next to the spec).")
+
+
+@store.command(name="restore-state")
+@SPEC
+@STATE_OPTION
+@FORMAT
+def restore_state(spec: str, state_dir: str | None, fmt: str) -> None:
+    """Download the monitoring state (check results, the retrain cooldown) from the store."""
+    run_command("store restore-state", spec, fmt, lambda ctx: _state(ctx, "restore", state_dir))
+
+
+@store.command(name="save-state")
+@SPEC
+@STATE_OPTION
+@FORMAT
+def save_state(spec: str, state_dir: str | None, fmt: str) -> None:
+    """Upload the monitoring state files this machine changed since restore-state."""
+    run_command("store save-state", spec, fmt, lambda ctx: _state(ctx, "save", state_dir))
+
+
+def _state(ctx: Context, action: str, state_dir: str | None) -> Outcome:
+    """The monitoring state lives in the store when no disk is shared between the checks, the
+    retrain decision and the next run (Airflow with isolated tasks): ``refs/monitoring/<file>``."""
+    import hashlib
+    import json
+
+    from mlspec.runtime import store as st
+    from mlspec.runtime.common import write_atomic
+
+    folder = ctx.state_dir(state_dir)
+    manifest_path = folder / RESTORED_MANIFEST
+    moved: list[str] = []
+    try:
+        s = st.open_store(ctx.plan, Path(ctx.spec_dir))
+        if action == "restore":
+            seen: dict[str, str] = {}
+            for ref in s.list_refs(STATE_REFS):
+                name = ref.split("/", 1)[1]
+                if "/" in name or not name.endswith(".json") or name.startswith("."):
+                    continue
+                data = s.read_ref(ref, limit=4 * 1024 * 1024)
+                if data is None:
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                write_atomic(folder / name, data.decode("utf-8", "replace"))
+                seen[name] = hashlib.sha256(data).hexdigest()
+                moved.append(name)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(manifest_path, json.dumps(seen, sort_keys=True))
+        else:
+            try:
+                restored = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                restored = {}
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                if path.name.startswith("."):
+                    continue
+                data = path.read_bytes()
+                if restored.get(path.name) == hashlib.sha256(data).hexdigest():
+                    continue
+                s.write_ref(f"{STATE_REFS}/{path.name}", data)
+                moved.append(path.name)
+    except st.StoreError as exc:
+        raise Failure(exc.code, exc.message, hint=exc.hint, path=("storage",)) from None
+    except OSError as exc:
+        raise Failure("MS650", f"monitoring state folder {ctx.shown(folder)}: {exc.strerror or exc}",
+                      path=("storage",)) from None
+    verb = "restored from" if action == "restore" else "saved to"
+    text = f"monitoring state: {len(moved)} file(s) {verb} {s.uri}" + (f": {', '.join(moved)}" if moved else "") + "\n"
+    return Outcome(True, {"files": moved, "store": s.uri, "state_dir": ctx.shown(folder)}, text)

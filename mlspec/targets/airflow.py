@@ -81,6 +81,15 @@ class AirflowOptions(TargetOptions):
         None, description="bash: where the project (the spec's folder) is on the workers. Default: found "
                           "from the DAG file's own location, as compiled; the environment variable "
                           "MLSPEC_PROJECT_DIR overrides both when the DAG file is parsed.")
+    workspace: Annotated[Literal["isolated", "shared"], Choices(
+        isolated="Each task in a fresh temporary folder: a copy of the project's source, its inputs restored "
+                 "from the store, its outputs saved to it; works on read-only DAG folders and many workers.",
+        shared="Every task in the project folder itself: one writable disk all workers share.")] | None = Field(
+        None, description="Where a task runs. isolated: bash tasks in a fresh copy of the project, pods in the "
+                           "image's own project folder, each restoring its inputs from the store and saving its "
+                           "outputs to it; shared: the project folder (bash) or volume_claim (pods). Default: "
+                           "isolated when the spec's storage is an object store (every worker reaches it), shared "
+                           "when it is a local folder.")
     image: Image | None = Field(
         None, description="kubernetes: the image every task runs in. Default: the training image of the "
                           "docker target, '<registry>/<project>-train:latest' with targets.docker.registry, "
@@ -160,6 +169,43 @@ def _resources(r: ResourceRequest) -> dict[str, dict[str, str]] | None:
     return {"requests": res.get("requests", {}), "limits": res.get("limits", {})} if res else None
 
 
+def workspace(plan: Plan, options: AirflowOptions) -> str:
+    """Where bash tasks run: the option, else isolated when every worker reaches the store."""
+    return options.workspace or ("shared" if plan.storage.local else "isolated")
+
+
+MONITOR_STATE_KINDS = ("monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check",
+                       "retrain")
+
+
+def reads_upstream(plan: Plan) -> dict[str, bool]:
+    """Whether each node may read a file an upstream node made (its declared inputs, or an
+    ancestor with outputs): one pass in plan order, linear in the graph."""
+    above: dict[str, bool] = {}     # some ancestor writes outputs
+    for n in plan.nodes:
+        above[n.id] = any(above.get(d, False) or bool(plan.node(d).outputs) for d in n.needs)
+    return {n.id: bool(n.inputs) or above[n.id] for n in plan.nodes}
+
+
+def isolated_command(plan: Plan, node: Node, command: str, upstream: bool | None = None) -> str:
+    """The task's command in its own fresh folder: inputs restored from the store first, outputs
+    saved after; a monitoring task brings the monitoring state (results, the retrain cooldown)
+    from the store and takes back what it changed, also when its check failed."""
+    from mlspec.output.encoders import sh
+
+    spec = sh(plan.spec_file)
+    if node.kind in MONITOR_STATE_KINDS:
+        return (f"mlspec store restore-state -- {spec}\nstatus=0\n{command} || status=$?\n"
+                f"mlspec store save-state -- {spec}\nexit \"$status\"")
+    lines = []
+    if upstream if upstream is not None else bool(plan.upstream_inputs(node.id)):
+        lines.append(f"mlspec store restore --node {sh(node.id)} -- {spec}")
+    lines.append(command)
+    if node.outputs:
+        lines.append(f"mlspec store save --node {sh(node.id)} -- {spec}")
+    return "\n".join(lines)
+
+
 def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: list[str],
                   **extra: Any) -> dict[str, Any]:
     command = plan.command_for(node) or ""
@@ -169,16 +215,22 @@ def _command_task(node: Node, options: AirflowOptions, plan: Plan, upstream: lis
         "trigger_rule": None, "skip_on_exit_code": None, **extra,
     }
     option = task.pop("command_option", None)
+    reads = task.pop("reads_upstream", None)
     if option:  # runtime commands end in `-- SPEC …`: an option goes before the last `--`
         head, sep, tail = command.rpartition(" -- ")
         command = f"{head} {option}{sep}{tail}"
     env = dict(node.env)
     if task["kind"] == "bash":
+        if workspace(plan, options) == "isolated" and node.kind != "report":
+            command = isolated_command(plan, node, command, reads)
         task.update(command=command, env=env, secrets=list(node.secrets))
     else:
         if options.volume_claim:
             from mlspec.output.encoders import sh
             command = f"cd {sh(options.volume_mount_path)} && {command}"
+        elif workspace(plan, options) == "isolated" and node.kind != "report":
+            # Each pod starts from the image's project folder: the store carries the files between them.
+            command = isolated_command(plan, node, command, reads)
         task.update(
             arguments=[kubelet_literal(command)],
             env={k: kubelet_literal(v) for k, v in env.items()},
@@ -193,6 +245,7 @@ def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
     emitted = {n.id for n in nodes}
     slug = {n.id: n.slug for n in plan.nodes}
     tasks: list[dict[str, Any]] = []
+    reads = reads_upstream(plan)
     for node in nodes:
         upstream = [slug[u] for u in _upstream(node, emitted, by_id)]
         if node.kind == "approve":
@@ -200,9 +253,10 @@ def pipeline_tasks(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
         elif node.kind == "register":
             # `mlspec register` records who answered the approval (the HITL response) in the audit log.
             approve = next((by_id[n].slug for n in node.needs if n in emitted and by_id[n].kind == "approve"), None)
-            tasks.append(_command_task(node, options, plan, upstream, approval_task=approve))
+            tasks.append(_command_task(node, options, plan, upstream, approval_task=approve,
+                                       reads_upstream=reads[node.id]))
         else:
-            tasks.append(_command_task(node, options, plan, upstream))
+            tasks.append(_command_task(node, options, plan, upstream, reads_upstream=reads[node.id]))
     return tasks
 
 
@@ -345,6 +399,10 @@ def dag_context(plan: Plan, options: AirflowOptions, kind: Literal["pipeline", "
         },
         "project_secrets": tuple(plan.environment.secrets),
         "project_dir": options.project_dir,
+        "isolated": workspace(plan, options) == "isolated" and "bash" in kinds,
+        # Never copied into a task's folder: the run's outputs (they come from the store).
+        "isolated_exclude": sorted({posixpath.normpath(o) for n in (*plan.nodes, *plan.monitor_nodes)
+                                    for o in n.outputs}),
         "project_dir_parts": _project_dir_parts(plan, options),
         "image": image_of(plan, options),
         "image_pull_policy": "IfNotPresent" if "@sha256:" in image_of(plan, options) else "Always",
@@ -396,6 +454,7 @@ class AirflowTarget(Target):
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
         if options.operator == "kubernetes" and not options.volume_claim:
             diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
+        if options.operator == "kubernetes" and not options.volume_claim and workspace(plan, options) == "shared":
             written = {o for m in plan.nodes for o in m.outputs}
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
                              if f in written})

@@ -592,12 +592,37 @@ class _Builder:
 
     # ------------------------------------------------------------------ pull requests
 
+    def _pr_baseline(self) -> bool:
+        """Pull requests compare with production when this workflow registers and they gate."""
+        return any(n.kind == "register" for n in self.plan.nodes) and any(
+            n.kind == "gate" for n in self._trial_nodes())
+
+    def _export_baseline(self, credentials: dict[str, str]) -> list[dict[str, Any]]:
+        from mlspec.naming import CI_BASELINE_DIR, ci_baseline_artifact
+        from mlspec.output.encoders import sh
+
+        plan, o = self.plan, self.options
+        upload: dict[str, Any] = {"name": ci_baseline_artifact(plan.project.name),
+                                  "path": _workspace_path(plan, CI_BASELINE_DIR + "/"),
+                                  "include-hidden-files": True, "if-no-files-found": "ignore",
+                                  "retention-days": o.artifact_retention_days or 90}
+        export: dict[str, Any] = {"name": "Export the production metrics for pull requests"}
+        if credentials:
+            export["env"] = dict(credentials)
+        export["run"] = f"mlspec ci-baseline export --out {CI_BASELINE_DIR} -- {sh(plan.spec_file)}"
+        return [export,
+                {"name": "Upload the production metrics for pull requests",
+                 "uses": pins.UPLOAD_ARTIFACT.uses, "with": upload}]
+
     def _trial_nodes(self) -> list[Node]:
         """The pipeline up to the gates: every node but the release (approval, register, image,
         deploy) and what runs after it."""
         dropped: set[str] = set()
         kept: list[Node] = []
+        sampled = {d.name for d in self.plan.data if d.sample}
         for n in self.plan.nodes:
+            if n.kind == "fetch" and set(n.data) <= sampled:
+                continue        # the pull request reads the committed sample, nothing to fetch
             if n.kind in RELEASE_KINDS or n.kind not in COMMAND_KINDS or dropped & set(n.needs):
                 dropped.add(n.id)
             else:
@@ -618,9 +643,20 @@ class _Builder:
         install = _install(plan, self.requirement, any(_runs_project_code(n) for n in nodes))
         assert install is not None
         steps.append(install)
+        baseline = self._pr_baseline()
         for node in nodes:
             trial = replace(node, secrets=())
-            step = _command_step(trial, plan.command_for(node), _timeouts(node, o)[1] or o.timeout_minutes)
+            command = plan.command_for(node, sample=True)
+            if baseline and node.kind == "gate" and command and command.startswith("mlspec gate "):
+                from mlspec.naming import CI_BASELINE_DIR
+                from mlspec.output.encoders import sh
+
+                # Production as the train workflow last exported it: the job's read-only token
+                # lists the base branch's artifacts; the gate table then shows the deltas.
+                steps.append({"name": "Fetch the production metrics", "env": {"GITHUB_TOKEN": "${{ github.token }}"},
+                              "run": f"mlspec ci-baseline fetch --out {CI_BASELINE_DIR} -- {sh(plan.spec_file)}"})
+                command = command.replace("mlspec gate ", f"mlspec gate --baseline-dir {CI_BASELINE_DIR} ", 1)
+            step = _command_step(trial, command, _timeouts(node, o)[1] or o.timeout_minutes)
             step["name"] = f"Run {node.title}"
             steps.append(step)
         outputs = [p for p in (plan.eval_metrics_path, plan.train_metrics_path, *plan.eval_outputs) if p]
@@ -658,7 +694,7 @@ class _Builder:
             "runs-on": _runner(o.runs_on),
             # GitHub stops a job at its runner's limit whatever the sum says; say so in the file.
             "timeout-minutes": min(SETUP_MINUTES + sum(_node_minutes(n, o) for n in nodes), _max_minutes(o.runs_on)),
-            "permissions": {"contents": "read"},
+            "permissions": {"actions": "read", "contents": "read"} if baseline else {"contents": "read"},
             # One disk, no credentials: outputs and the registry stay in the job; no metrics leave it.
             "env": {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"},
             "defaults": self._defaults(working_directory=True),
@@ -808,6 +844,8 @@ class _Builder:
                 out["permissions"] = {"actions": "read", "contents": "read"}
                 own = {**(own or {}), "GITHUB_TOKEN": "${{ github.token }}"}
             steps.append(_command_step(node, plan.command_for(node), step_timeout, own))
+            if node.kind == "register" and self._pr_baseline():
+                steps += self._export_baseline(credentials)
         if store and saved:
             steps.append(_store_step("save", saved, [], plan.spec_file, credentials))
         elif not store:
@@ -890,6 +928,9 @@ class _Builder:
 PERMISSION_REASONS = {("packages", "write"): "push the image to ghcr.io",
                       ("security-events", "write"): "upload SARIF to code scanning",
                       ("actions", "read"): "read who approved the run's environment, for the audit record"}
+# Jobs whose scope serves another purpose (by job id: "pipeline" is the CI workflow's pull
+# request job; node jobs are named after node slugs, which never equal it).
+JOB_PERMISSION_REASONS = {"pipeline": {("actions", "read"): "list and download production's metrics artifact"}}
 
 
 _USES_LINE = re.compile(r'(\s*(?:- )?uses: )"([^"]+)"')
@@ -897,14 +938,23 @@ _PERMISSIONS_LINE = re.compile(r"\s*permissions:")
 _SCOPE = re.compile(r'\s*([a-z-]+): "(read|write)"')
 
 
-def _with_comments(text: str) -> str:
+_JOB_LINE = re.compile(r"  ([A-Za-z_][A-Za-z0-9_-]*):")
+
+
+def _with_comments(text: str, job_reasons: dict[str, dict[tuple[str, str], str]] | None = None) -> str:
     """Comments a YAML dumper cannot write: ``# <tag>`` after each pinned ``uses:`` (for
-    reviewers and Dependabot) and the reason after each scope of a ``permissions:`` block that needs one.
+    reviewers and Dependabot) and the reason after each scope of a ``permissions:`` block that
+    needs one (a job's own reason first, from ``job_reasons``).
     """
     lines = []
     block_indent: int | None = None
+    job: str | None = None
     for line in text.split("\n"):
         indent = len(line) - len(line.lstrip(" "))
+        if indent == 0:
+            job = None
+        elif indent == 2 and (m_job := _JOB_LINE.fullmatch(line)):
+            job = m_job.group(1)
         if block_indent is not None and indent <= block_indent:
             block_indent = None
         m = _USES_LINE.fullmatch(line) if "uses: " in line else None
@@ -914,8 +964,11 @@ def _with_comments(text: str) -> str:
             block_indent = indent
         elif block_indent is not None:
             scope = _SCOPE.fullmatch(line)
-            if scope and (scope.group(1), scope.group(2)) in PERMISSION_REASONS:
-                line = f"{line}  # {PERMISSION_REASONS[(scope.group(1), scope.group(2))]}"
+            key = (scope.group(1), scope.group(2)) if scope else None
+            reason = ((job_reasons or {}).get(job or "", {}).get(key) if key else None) or (
+                PERMISSION_REASONS.get(key) if key else None)
+            if reason:
+                line = f"{line}  # {reason}"
         lines.append(line)
     return "\n".join(lines)
 
@@ -976,10 +1029,27 @@ def _fold_long_lines(text: str) -> str:
     return folded
 
 
+_LAST_TRAIN: tuple[Any, str, str] | None = None   # (weakref to the plan, options, rendered train workflow)
+
+
+def _train_text(plan: Plan, options: GitHubActionsOptions, builder: _Builder | None = None) -> str:
+    """The rendered train workflow, rendered once per plan and options: `compile` checks its
+    size and then writes it (at 1,000 steps rendering is a tenth of a second)."""
+    import weakref
+
+    global _LAST_TRAIN
+    key = options.model_dump_json()
+    if _LAST_TRAIN is not None and _LAST_TRAIN[0]() is plan and _LAST_TRAIN[1] == key:
+        return _LAST_TRAIN[2]
+    text = render_workflow((builder or _Builder(plan, options)).train())
+    _LAST_TRAIN = (weakref.ref(plan), key, text)
+    return text
+
+
 def render_workflow(workflow: dict[str, Any]) -> str:
     from mlspec.output.encoders import yaml_dump
 
-    return _with_comments(_fold_long_lines(yaml_dump(workflow)))
+    return _with_comments(_fold_long_lines(yaml_dump(workflow)), JOB_PERMISSION_REASONS)
 
 
 # --------------------------------------------------------------------------- the target
@@ -1003,8 +1073,14 @@ class GitHubActionsTarget(Target):
         return out
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        return [Artifact(path, render_workflow(wf), self.name, "github-workflow")
-                for path, wf in self.workflows(plan).items()]
+        options: GitHubActionsOptions = self.options
+        ci_path, train_path = workflow_paths(plan, options)
+        out = []
+        if options.ci:
+            out.append(Artifact(ci_path, render_workflow(_Builder(plan, options).ci()), self.name, "github-workflow"))
+        if options.train and plan.nodes:   # as `workflows`; the text `check` already rendered
+            out.append(Artifact(train_path, _train_text(plan, options), self.name, "github-workflow"))
+        return out
 
     def check(self, plan: Plan) -> list[Diagnostic]:
         options: GitHubActionsOptions = self.options
@@ -1076,7 +1152,7 @@ class GitHubActionsTarget(Target):
                 hint="run fewer nodes side by side, give steps a `timeout` so that more of a chain shares a job, "
                      "or set targets.github_actions.train: false and run the pipeline with Airflow")]
         # The header the writer adds is a few hundred bytes; keep a margin for it.
-        size = len(render_workflow(builder.train()).encode("utf-8")) + 1024
+        size = len(_train_text(plan, options, builder).encode("utf-8")) + 1024
         if size > MAX_WORKFLOW_BYTES:
             largest = max(jobs, key=lambda j: sum(len(n.command or "") + 200 for n in j.nodes))
             return [Diagnostic(

@@ -2,7 +2,7 @@
 
 ``monitoring/grafana/<project>.dashboard.json`` (schemaVersion 39, provisioning form)
 shows what the runtime pushes and the server exports, against the spec's bounds: drift
-per column with its threshold, drift detected, live performance, data age, schema
+per column with its threshold, drift detected, live performance, custom checks, data age, schema
 violations, gates, pipeline runs, serving latency and errors, and LLM cost, tokens and
 latency. Every query selects ``project="<name>"`` and reads the data source from the
 ``datasource`` variable.
@@ -266,6 +266,33 @@ class _Dashboard:
                 [_target(selector(M.GATE_PASSED.name, self.p), "{{gate}}")],
                 thresholds=_steps("red", [(1, "green")]), mappings=[passed]), w=6)
 
+    def checks(self) -> None:
+        mon = self.plan.monitoring
+        if not mon or not mon.checks:
+            return
+        self.layout.row("Custom checks")
+        for check in mon.checks:
+            color = _SEVERITY_COLOR[check.severity]
+            for b in check.bounds:
+                steps: list[tuple[float, str]] = []
+                base = "green"
+                if b.min is not None:
+                    base = color
+                    steps.append((b.min, "green"))
+                if b.max is not None:
+                    steps.append((b.max, color))
+                bounds = " and ".join(x for x in (
+                    f"minimum {promql.num(b.min)}" if b.min is not None else "",
+                    f"maximum {promql.num(b.max)}" if b.max is not None else "") if x)
+                about = f" {check.description}." if check.description else ""
+                why = f" Out of bounds: {b.description}." if b.description else ""
+                expr = selector(M.CHECK_VALUE.name, (*self.p, ("check", "=", check.name), ("metric", "=", b.metric)))
+                self.layout.add(_timeseries(
+                    _text(f"Check {check.name}: {b.metric}"),
+                    _text(f"{b.metric} from check {check.name} ({M.CHECK_VALUE.name});{about} {bounds}, raises "
+                          f"{check.event} ({check.severity}).{why}"),
+                    [_target(expr, b.metric)], thresholds=_steps(base, steps)), w=12)
+
     def data(self) -> None:
         fresh = [d for d in self.plan.data if d.freshness_seconds]
         checked = [n for n in self.plan.nodes + self.plan.monitor_nodes
@@ -383,6 +410,7 @@ class _Dashboard:
     def build(self) -> dict[str, Any]:
         self.drift()
         self.performance()
+        self.checks()
         self.data()
         self.pipeline()
         self.serving()

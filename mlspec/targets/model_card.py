@@ -37,6 +37,12 @@ def card_context(plan: Plan) -> dict[str, Any]:
             monitoring.append(f"Live {pf.metric} over {pf.window}: {bounds}.")
         if mon.schema_checks:
             monitoring.append("Live data is checked against its column contract.")
+        for c in mon.checks:
+            bounds = "; ".join(f"{b.metric} " + " and ".join(x for x in (
+                f"min {b.min:g}" if b.min is not None else "", f"max {b.max:g}" if b.max is not None else "") if x)
+                for b in c.bounds)
+            what = f" ({c.description})" if c.description else ""
+            monitoring.append(f"Check {c.name}{what}: {bounds}; raises {c.event} ({c.severity}).")
         for name in mon.freshness:
             monitoring.append(f"Freshness of {name}: {plan.source_named(name).freshness}.")
         for a in mon.alerts:

@@ -7,7 +7,6 @@
 It consumes only workflow YAML and a git repository. See docs/testing.md, "GitHub runner simulation".
 """
 
-from .api import GitHubAPI
 from .commands import Annotation
 from .events import EventError, PullRequest, Push, RepositoryDispatch, Schedule, WorkflowDispatch
 from .expressions import ExpressionError
@@ -17,7 +16,7 @@ from .workflow import InvalidWorkflow, load_workflow
 
 __all__ = [
     "ActionFailed", "Annotation", "Approval", "Approve", "Artifact", "CacheEvent", "EnvironmentGate",
-    "EventError", "ExpressionError", "GitHubAPI", "InvalidWorkflow", "JobResult", "PullRequest", "Push", "Reject",
+    "EventError", "ExpressionError", "InvalidWorkflow", "JobResult", "PullRequest", "Push", "Reject",
     "RepositoryDispatch", "RunResult", "Schedule", "Simulator", "StepResult", "StubContext",
     "UnsupportedFeature", "WorkflowDispatch", "load_workflow",
 ]

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from . import actions
-from .api import GitHubAPI
 from .commands import Annotation, EnvFileError, Masker, parse_command, parse_env_file
 from .events import (
     ZERO_SHA, Event, EventError, PullRequest, Push, Remote, RepositoryDispatch, Schedule,
@@ -33,6 +32,7 @@ from .expressions import (
     ExpressionError, Scope, evaluate_condition, evaluate_string, evaluate_template, to_string, truthy,
 )
 from .globbing import hash_files
+from .api import GitHubApi, RunRecord
 from .result import CacheEvent, EnvironmentGate, JobResult, RunResult, StepResult, aggregate
 from .workflow import (
     InvalidWorkflow, Workflow, filter_matches, load_workflow, paths_pass, push_filters_pass,
@@ -189,8 +189,8 @@ class Simulator:
                  python: str | None = None, repository: str = "octo-org/octo-repo",
                  default_branch: str = "main", actor: str = "octocat", keep_job_dirs: bool = False,
                  venv_template: Path | None = None,
-                 default_permissions: str = "restricted", api: GitHubAPI | None = None,
-                 passthrough_env: tuple[str, ...] = DEFAULT_PASSTHROUGH) -> None:
+                 default_permissions: str = "restricted",
+                 passthrough_env: tuple[str, ...] = DEFAULT_PASSTHROUGH, api: bool = False) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.wheelhouse = Path(wheelhouse) if wheelhouse else None
@@ -203,12 +203,13 @@ class Simulator:
         self.keep_job_dirs = keep_job_dirs
         self.default_permissions = default_permissions
         self.passthrough_env = passthrough_env
-        self.api = api      # when given, jobs' GITHUB_API_URL; it learns each run's reviews
         self.cache = CacheStore(self.workdir / "actions-cache")
         # Made once with `python -m venv`; jobs copy its pip (see actions._venv). Shareable between
         # Simulators because no job writes to it.
         self.venv_template = Path(venv_template) if venv_template else self.workdir / "venv-template"
         self._runs = itertools.count(1)
+        # The REST API on loopback ($GITHUB_API_URL), serving this simulator's runs (see api.py).
+        self.api = GitHubApi(repository) if api else None
         self.image_bin = self.workdir / "image-bin"
         self._make_image_bin()
 
@@ -221,6 +222,10 @@ class Simulator:
             link.symlink_to(system)
 
     # --- public ---------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
 
     def run(self, workflow: Path | str, repo: Path | str, event: Event, *,
             secrets: Mapping[str, str] | None = None, vars: Mapping[str, str] | None = None,  # noqa: A002
@@ -243,12 +248,14 @@ class Simulator:
         result.triggered = True
         token = f"ghs_sim{uuid.uuid4().hex}"
         github["token"] = token
-        if self.api is not None:
-            github["api_url"] = self.api.url
-            self.api.start_run(self.repository, github["run_id"], token)
         given_secrets = {} if fork else dict(secrets or {})
         given_secrets["GITHUB_TOKEN"] = token
         github["secret_source"] = "None" if fork else "Actions"
+        if self.api is not None:
+            self.api.start_run(RunRecord(
+                run_id=int(github["run_id"]), head_branch=github["head_ref"] or github["ref_name"],
+                head_sha=github["sha"], fork=fork, created_at=f"2026-01-01T00:{run_no % 60:02d}:00Z",
+                result=result, token=token))
         state = RunState(sim=self, workflow=wf, remote=remote, run_dir=run_dir, github=github, inputs=inputs,
                          secrets=given_secrets, vars={} if fork else dict(vars or {}),
                          approvals=approvals or {}, environment_secrets=environment_secrets or {},
@@ -371,7 +378,8 @@ class Simulator:
         github: dict[str, Any] = {
             "action": "", "action_path": "", "action_ref": "", "action_repository": "", "action_status": "",
             "actor": self.actor, "actor_id": "1", "triggering_actor": self.actor,
-            "api_url": "https://api.github.com", "graphql_url": "https://api.github.com/graphql",
+            "api_url": self.api.url if self.api else "https://api.github.com",
+            "graphql_url": "https://api.github.com/graphql",
             "server_url": "https://github.com", "base_ref": base_ref, "head_ref": head_ref,
             "event": payload, "event_name": name, "event_path": str(event_path), "job": "",
             "ref": ref, "ref_name": ref_name, "ref_protected": False, "ref_type": ref_type,
@@ -838,9 +846,9 @@ class JobRun:
         self.result.environment = gate
         if decision is not None:
             gate.approved, gate.reviewer, gate.comment = decision.approve, decision.reviewer, decision.comment
-            if self.state.sim.api is not None:
-                self.state.sim.api.review(self.state.github["repository"], self.state.github["run_id"], name,
-                                          decision.reviewer, decision.approve, decision.comment)
+            api = self.state.sim.api
+            if api is not None and decision.approve:
+                api.approved(int(self.state.github["run_id"]), name, decision.reviewer, decision.comment)
             if not decision.approve:
                 self.result.conclusion = "failure"
                 self.result.error = f"deployment to environment '{name}' was rejected by {decision.reviewer}"

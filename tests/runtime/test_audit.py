@@ -307,3 +307,34 @@ def test_data_that_differs_from_its_pin_is_refused(project, mlspec):
     r = mlspec("register", "--format", "json")
     assert r.exit_code == 1 and codes(r) == ["MS690"]
     assert Registry(project.root).names("versions") == ["1"]                # nothing registered on other data
+
+
+def test_a_version_whose_record_cannot_be_written_is_not_left_in_production(project, mlspec):
+    """The record is written after the version is committed; when that write fails, the stage goes
+    back to the version before it and the user is told exactly what happened (exit 1, MS660)."""
+    _register(project, mlspec, "first", 0.90, "--approver", "alice")
+    audit_dir = project.root / ".mlspec/registry/churn-classifier/audit"
+    (audit_dir / "00000002.json" / "in-the-way").mkdir(parents=True)     # the next record cannot be a file
+    project.write("models/model.joblib", "second")
+    r = mlspec("register", "--format", "json", "--approver", "alice")
+    assert r.exit_code == 1 and codes(r) == ["MS660"]
+    message = r.json["diagnostics"][0]["message"]
+    assert message.startswith("churn-classifier v2 was registered but its audit record could not be written: ")
+    assert message.endswith("; production is back at v1")
+    assert "register again" in r.json["diagnostics"][0]["hint"]
+    described = mlspec("registry", "describe", "--format", "json")
+    assert described.json["results"][0]["stages"]["production"] == "v1"
+    assert "Traceback" not in r.output
+
+
+def test_an_unreadable_log_stops_registration_before_anything_is_committed(project, mlspec):
+    _register(project, mlspec, "first", 0.90, "--approver", "alice")
+    reg = project.root / ".mlspec/registry/churn-classifier"
+    for p in sorted((reg / "audit").iterdir(), reverse=True):
+        p.unlink()
+    (reg / "audit").rmdir()
+    (reg / "audit").write_text("not a folder")
+    project.write("models/model.joblib", "second")
+    r = mlspec("register", "--format", "json", "--approver", "alice")
+    assert r.exit_code == 1 and codes(r) == ["MS660"]
+    assert sorted(p.name for p in (reg / "versions").iterdir()) == ["1"]         # no v2 without a record

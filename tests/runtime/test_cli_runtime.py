@@ -86,8 +86,9 @@ def test_subprocess_exit_codes_and_no_traceback(project):
 
 
 def test_runtime_module_imports_no_heavy_dependency():
-    code = ("import sys, mlspec.runtime.commands, mlspec.runtime.prometheus, mlspec.runtime.gates, "
-            "mlspec.runtime.registry, mlspec.runtime.monitor, mlspec.runtime.data, mlspec.runtime.contract, "
+    code = ("import sys, mlspec.runtime.gate_cli, mlspec.runtime.data_cli, mlspec.runtime.monitor_cli, "
+            "mlspec.runtime.registry_cli, mlspec.runtime.eval_cli, mlspec.runtime.custom_check, "
+            "mlspec.runtime.ci_baseline, mlspec.runtime.prometheus, mlspec.runtime.gates, mlspec.runtime.registry, mlspec.runtime.monitor, mlspec.runtime.data, mlspec.runtime.contract, "
             "mlspec.runtime.drift, mlspec.runtime.stats; "
             "print(sorted(m for m in ('numpy', 'scipy', 'pyarrow') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)

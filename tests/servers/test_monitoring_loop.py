@@ -75,4 +75,20 @@ def test_churn_monitoring_loop_end_to_end(prom_stack: StackFactory, tmp_path: Pa
                    "--timestamp", stale).returncode == 0
     stale_alert = stack.wait_for_alert("MlspecMonitoringStale", receiver="churn-0-slack")
     assert stale_alert.labels["node"] == "monitoring" and stale_alert.labels["severity"] == "warning"
-    assert time.monotonic() - started < 60
+
+    # 5. the team's own check (monitoring.checks: prediction_drift) out of bounds: its alert, its event
+    metrics = project / "metrics" / "checks" / "prediction_drift.json"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text(json.dumps({"prediction": {"psi": 0.9}, "missing_share": 0.0}), encoding="utf-8")
+    r = _mlspec(project, gateway, "custom-check", "--exit-zero-on-finding", "--", "mlproject.yaml", "prediction_drift")
+    assert r.returncode == 0, r.stderr
+    custom = stack.wait_for_alert("MlspecCheckOutOfBounds", receiver="churn-0-slack",
+                                  labels={"check": "prediction_drift", "metric": "prediction.psi"}, timeout=20)
+    assert custom.labels["event"] == "custom_check" and custom.labels["bound"] == "max"
+    assert custom.annotations["description"].startswith("prediction.psi = 0.9, above the maximum 0.25")
+    assert stack.value('mlspec_check_outcome{project="churn",check="custom.prediction_drift",outcome="finding"}') == 1
+    metrics.write_text(json.dumps({"prediction": {"psi": 0.05}, "missing_share": 0.0}), encoding="utf-8")
+    assert _mlspec(project, gateway, "custom-check", "--", "mlproject.yaml", "prediction_drift").returncode == 0
+    stack.wait_for_alert("MlspecCheckOutOfBounds", "resolved", receiver="churn-0-slack",
+                         labels={"check": "prediction_drift", "metric": "prediction.psi"}, timeout=20)
+    assert time.monotonic() - started < 75

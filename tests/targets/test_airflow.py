@@ -35,6 +35,7 @@ from mlspec import diagnostics as dx
 from mlspec.api import check_project, emit_artifacts
 from mlspec.output.encoders import markdown_block, yaml_dump
 from mlspec.language.loader import load_document
+from mlspec.targets import airflow as af
 from mlspec.targets.airflow import BASH, NO_RETRAIN_EXIT_CODE, NOT_IN_AIRFLOW
 from tests import validators as V
 
@@ -72,6 +73,7 @@ class Compiled:
     plan: Any
     files: dict[str, str]            # artifact path -> rendered text
     diagnostics: list[Any]
+    workspace: str = "shared"        # where bash tasks run (targets.airflow.workspace, or its default)
 
     def dag(self, kind: str) -> str:
         (text,) = [t for p, t in self.files.items() if p.endswith(f"_{kind}.py")]
@@ -101,13 +103,15 @@ def compile_spec(folder: Path, data: dict[str, Any], *, project: Path | None = N
     errors = [d.to_json() for d in checked.diagnostics if d.is_error]
     if errors:
         return Compiled(folder, None, {}, checked.diagnostics)
-    artifacts = emit_artifacts(checked.plan, checked.options_for(["airflow"]))
+    options = checked.options_for(["airflow"])
+    artifacts = emit_artifacts(checked.plan, options)
     files = {a.path: a.render(checked.plan.source) for a in artifacts}
+    workspace = af.workspace(checked.plan, options["airflow"])
     if write:
         for path, text in files.items():
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
             (folder / path).write_text(text, encoding="utf-8")
-    return Compiled(folder, checked.plan, files, checked.diagnostics)
+    return Compiled(folder, checked.plan, files, checked.diagnostics, workspace)
 
 
 def compiled_ok(folder: Path, data: dict[str, Any], **kw: Any) -> Compiled:
@@ -253,6 +257,12 @@ def report_edges(tasks: list[str]) -> set[tuple[str, str]]:
     return {(t, r) for t in tasks for r in REPORT_TASKS}
 
 
+def expected_bash(c: Compiled, node: Any, command: str | None = None) -> str:
+    """The bash task's command: the node's, wrapped in the store round trip when isolated."""
+    command = node.command if command is None else command
+    return af.isolated_command(c.plan, node, command) if c.workspace == "isolated" else command
+
+
 def assert_report_tasks(dag, whole: str, operator: str) -> None:
     for task_id, rule in REPORT_TASKS.items():
         task = dag.tasks[task_id]
@@ -285,11 +295,12 @@ def test_pipeline_dag_is_the_plan(tmp_path: Path, example: str, operator: str) -
         assert task.kwargs.get("retries", 0) == n.retries
         assert timeout_of(task) == n.timeout_seconds
         if operator == "bash":
-            assert task.kwargs["bash_command"] == n.command
+            # isolated (the default with an object store): the store round trip around the command
+            assert task.kwargs["bash_command"] == expected_bash(c, n)
             assert task.kwargs["env"] == dict(n.env)
             assert tuple(task.kwargs.get("mlspec_secrets", ())) == n.secrets
         else:
-            assert task.kwargs["command"] == n.command.replace("$", "$$")
+            assert task.kwargs["command"] == expected_bash(c, n).replace("$", "$$")
             assert task.kwargs["env_vars"] == {k: v.replace("$", "$$") for k, v in n.env}
             secrets = task.kwargs.get("secrets", [])
             assert [s.args for s in secrets] == [("env", s, ("name", "SECRET_NAME"), s) for s in n.secrets]
@@ -328,13 +339,13 @@ def test_monitoring_dag_is_the_plan(tmp_path: Path, example: str) -> None:
         task = dag.tasks[n.slug]
         if n.kind == "retrain":
             # runs after the checks whatever they found; "no retrain" is Airflow's skip code
-            assert task.kwargs["bash_command"] == n.command.replace(" -- ", " --exit-code -- ", 1)
+            assert task.kwargs["bash_command"] == expected_bash(c, n, n.command.replace(" -- ", " --exit-code -- ", 1))
             assert task.kwargs["trigger_rule"] == "all_done"
             assert task.kwargs["skip_on_exit_code"] == NO_RETRAIN_EXIT_CODE == 99
         else:
             # a finding is success for the task; the retrain task reads the recorded state
             head, sep, tail = n.command.rpartition(" -- ")      # the flag goes before the last `--`
-            assert task.kwargs["bash_command"] == f"{head} --exit-zero-on-finding{sep}{tail}"
+            assert task.kwargs["bash_command"] == expected_bash(c, n, f"{head} --exit-zero-on-finding{sep}{tail}")
             assert "trigger_rule" not in task.kwargs and "skip_on_exit_code" not in task.kwargs
     if retrain:
         trigger = dag.tasks["trigger_pipeline"]
@@ -347,8 +358,12 @@ def test_churn_gate_approval_register_chain(tmp_path: Path) -> None:
     dag = parse_dag(compiled_ok(tmp_path, airflow_only(example_data("churn")), write=False).dag("pipeline"))
     assert ("evaluate", "gate") in dag.edges and ("gate", "approve") in dag.edges
     assert ("approve", "register") in dag.edges
-    assert dag.tasks["gate"].kwargs["bash_command"] == "mlspec gate -- mlproject.yaml"
-    assert dag.tasks["register"].kwargs["bash_command"] == "mlspec register -- mlproject.yaml"
+    # churn's store is S3, so each task runs isolated: its inputs from the store, then the command
+    assert dag.tasks["gate"].kwargs["bash_command"] == (
+        "mlspec store restore --node gate -- mlproject.yaml\nmlspec gate -- mlproject.yaml")
+    assert dag.tasks["register"].kwargs["bash_command"] == (
+        "mlspec store restore --node register -- mlproject.yaml\nmlspec register -- mlproject.yaml")
+    assert dag.tasks["train"].kwargs["bash_command"].endswith("\nmlspec store save --node train -- mlproject.yaml")
     approve = dag.tasks["approve"]
     assert approve.kwargs["defaults"] == "Reject"              # no answer = no release
     assert approve.kwargs["response_timeout"] == Call("timedelta", (), {"seconds": 7 * 86400})
@@ -496,8 +511,19 @@ def test_kubernetes_options(tmp_path: Path) -> None:
                           "limits": {"memory": "2Gi", "nvidia.com/gpu": "1"}}
 
 
+def test_kubernetes_pods_share_files_through_the_store(tmp_path: Path) -> None:
+    """churn's store is S3: each pod restores its inputs and saves its outputs, nothing to warn about."""
+    c = compiled_ok(tmp_path / "store", airflow_only(example_data("churn"), operator="kubernetes"), write=False)
+    assert c.workspace == "isolated" and not [d for d in c.diagnostics if d.code == dx.TARGET_CANNOT_EXPRESS]
+    train = parse_dag(c.dag("pipeline")).tasks["train"].kwargs["command"]
+    assert train.startswith("mlspec store restore --node train -- mlproject.yaml\npython -m churn.train")
+    assert train.endswith("\nmlspec store save --node train -- mlproject.yaml")
+
+
 def test_kubernetes_without_shared_volume_warns(tmp_path: Path) -> None:
-    c = compiled_ok(tmp_path, airflow_only(example_data("churn"), operator="kubernetes"), write=False)
+    """Told to share a disk it does not have (no volume_claim), the pods would lose the files."""
+    c = compiled_ok(tmp_path, airflow_only(example_data("churn"), operator="kubernetes", workspace="shared"),
+                    write=False)
     (warning,) = [d for d in c.diagnostics if d.code == dx.TARGET_CANNOT_EXPRESS]
     assert not warning.is_error and "volume_claim" in warning.hint
     assert "models/model.joblib" in warning.message or "data/prepared" in warning.message
@@ -652,7 +678,7 @@ def test_kubernetes_pods_are_valid(tmp_path: Path) -> None:
 def _venv_ready() -> None:
     """The Airflow venv must hold this checkout's mlspec (same targets) and the example's needs."""
     py = V._airflow_python()
-    probe = ("import json, sklearn, joblib, numpy, mlspec.runtime.commands; "
+    probe = ("import json, sklearn, joblib, numpy, mlspec.runtime.gate_cli; "
              "from mlspec.targets import available_targets; import mlspec; "
              "print(json.dumps([mlspec.__file__, sorted(available_targets())]))")
     r = subprocess.run([py, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
@@ -665,11 +691,14 @@ def _venv_ready() -> None:
         pytest.skip(f"the Airflow venv's mlspec ({where}, targets {targets}) is not this checkout's: {V.SETUP_HINT}")
 
 
-def _run_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Tasks find the venv's python and mlspec first, as on a worker with the project installed; the
-    spec's object store is replaced by a folder beside it (no test reaches a cloud)."""
-    return {"PATH": f"{V.AIRFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            "MLSPEC_STORAGE": ".mlspec/store", **(extra or {})}
+def _run_env(extra: dict[str, str] | None = None, storage: str | None = ".mlspec/store") -> dict[str, str]:
+    """Tasks find the venv's python and mlspec first, as on a worker with the project installed;
+    ``storage`` replaces the spec's object store (a folder beside it; None: the spec's own, which
+    the isolated run points at the loopback S3 server)."""
+    env = {"PATH": f"{V.AIRFLOW_VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", **(extra or {})}
+    if storage is not None:
+        env["MLSPEC_STORAGE"] = storage
+    return env
 
 
 # Steps that show the run-time guards. They ride along in the failing-gate run (independent of
@@ -699,37 +728,88 @@ def _with_guards(c: Compiled) -> Compiled:
     return c
 
 
-def _dag_test(folder: Path, dag_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+def _dag_test(folder: Path, dag_id: str, env: dict[str, str] | None = None,
+              storage: str | None = ".mlspec/store") -> dict[str, Any]:
     import time
 
     start = time.monotonic()
-    state, tasks, findings = V.airflow_dag_test(folder, dag_id, env=_run_env(env))
+    state, tasks, findings = V.airflow_dag_test(folder, dag_id, env=_run_env(env, storage))
     return {"state": state, "tasks": tasks, "findings": findings, "seconds": round(time.monotonic() - start, 1)}
 
 
+def _tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder below ``folder`` with its size and modification time."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+def _read_only(folder: Path, writable: bool = False) -> None:
+    """The project and its DAG folder as git-sync mounts them (or give them back to the test)."""
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod((0o755 if p.is_dir() else 0o644) if writable else (0o555 if p.is_dir() else 0o444))
+
+
+class _Store:
+    """The runs' objects and documents in the loopback S3 server, read as an auditor would."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        import pyarrow.fs as pafs
+
+        self.fs = pafs.S3FileSystem(endpoint_override=s3.endpoint, scheme="http", region=s3.region,
+                                    access_key=s3.access_key, secret_key=s3.secret_key)
+        self.root = f"{bucket}/churn"
+        self.keys = lambda: [k.removeprefix("churn/") for k in s3.keys(bucket, "churn/")]
+
+    def json(self, key: str) -> Any:
+        with self.fs.open_input_stream(f"{self.root}/{key}") as fh:
+            return json.loads(fh.read())
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The real runs, two at a time: the pipeline then monitoring; the failing gate with the guards."""
+def runs(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Any:
+    """The real runs, two at a time. The churn pipeline, then monitoring twice, with each task in
+    its own temporary folder, files moving only through the store on the loopback S3 server, and
+    the project and DAG folders read-only; beside it the failing gate with the guards, in the
+    shared project folder."""
     _venv_ready()
     base = tmp_path_factory.mktemp("airflow-runs")
     no_approval = airflow_only(example_data("churn"))
     no_approval["validation"]["approval"] = {"required": False}   # a person cannot click in a test
-    passing = compiled_ok(base / "passing", no_approval, project=CHURN)
+    bucket = s3_server.make_bucket()
+    isolated = copy.deepcopy(no_approval)
+    isolated["storage"] = {"uri": f"s3://{bucket}/churn", "endpoint": s3_server.endpoint_url,
+                           "secrets": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}
+    passing = compiled_ok(base / "passing", isolated, project=CHURN)
+    assert passing.workspace == "isolated"                          # the default with an object store
     failing_data = copy.deepcopy(no_approval)
+    failing_data["targets"]["airflow"]["workspace"] = "shared"
     failing_data["params"]["min_samples_leaf"] = 100000           # the forest learns nothing: roc_auc 0.5
     failing_data["steps"].update(copy.deepcopy(GUARD_STEPS))
     failing_data["environment"]["secrets"] = GUARD_SECRETS        # every other task gets both
     failing = _with_guards(compiled_ok(base / "failing", failing_data, project=CHURN))
+    assert failing.workspace == "shared"
+    workers = {**s3_server.env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}   # the spec names its endpoint
+
+    _read_only(passing.folder)
+    before = _tree(passing.folder)
 
     def pipeline_then_monitoring() -> dict[str, Any]:
-        first = _dag_test(passing.dags_folder(), "churn_pipeline")
-        return {"pipeline": first, "monitoring": _dag_test(passing.dags_folder(), "churn_monitoring")}
+        first = _dag_test(passing.dags_folder(), "churn_pipeline", workers, storage=None)
+        return {"pipeline": first,
+                "monitoring": _dag_test(passing.dags_folder(), "churn_monitoring", workers, storage=None),
+                "monitoring_again": _dag_test(passing.dags_folder(), "churn_monitoring", workers, storage=None)}
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        a = pool.submit(pipeline_then_monitoring)
-        b = pool.submit(_dag_test, failing.dags_folder(), "churn_pipeline", GUARD_ENV)
-        out = {**a.result(), "failing": b.result()}
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            a = pool.submit(pipeline_then_monitoring)
+            b = pool.submit(_dag_test, failing.dags_folder(), "churn_pipeline", GUARD_ENV)
+            out = {**a.result(), "failing": b.result()}
+        out["written_into_project"] = sorted(set(_tree(passing.folder).items()) ^ set(before.items()))
+    finally:
+        _read_only(passing.folder, writable=True)
     out["folders"] = {"passing": passing.folder, "failing": failing.folder}
+    out["store"] = _Store(s3_server, bucket)
     print("\ndag.test() seconds:", {k: v["seconds"] for k, v in out.items() if isinstance(v, dict) and "seconds" in v})
     return out
 
@@ -746,10 +826,17 @@ def test_pipeline_runs_end_to_end(runs: dict[str, Any]) -> None:
     assert run["tasks"] == {**dict.fromkeys(
         ["check_customers", "step_prepare", "train", "evaluate", "gate", "register"], "success"),
         "report_success": "success", "report_failure": "skipped"}      # the run reports its outcome
-    folder = runs["folders"]["passing"]
-    (version,) = _registry_versions(folder)
-    assert version.parent.name == "1" and version.parent.parent.parent.name == "churn-classifier"
-    assert json.loads((folder / "metrics" / "eval.json").read_text())["roc_auc"] >= 0.75
+    # Every task ran in its own temporary folder: nothing was written into the (read-only) project
+    # or DAG folder; the outputs crossed tasks through the store, where the version is registered.
+    assert runs["written_into_project"] == []
+    store = runs["store"]
+    keys = store.keys()
+    (metadata,) = [k for k in keys if k.startswith("registry/churn-classifier/versions/") and
+                   k.endswith("/metadata.json")]
+    assert metadata == "registry/churn-classifier/versions/1/metadata.json"
+    assert store.json(metadata)["metrics"]["roc_auc"] >= 0.75
+    records = sorted(k.rsplit("/", 1)[1] for k in keys if k.startswith("refs/runs/"))
+    assert {"step.prepare.json", "train.json", "evaluate.json"} <= set(records), records
 
 
 @validator
@@ -774,13 +861,25 @@ def test_monitoring_finds_drift_and_triggers_the_pipeline(runs: dict[str, Any]) 
     assert run["state"] == "success", run
     tasks = run["tasks"]
     assert all(tasks[t] == "success" for t in ("monitor_drift", "monitor_performance", "monitor_schema",
-                                               "monitor_freshness")), tasks
-    folder = runs["folders"]["passing"] / ".mlspec" / "monitoring"
-    assert {k: json.loads((folder / f"{k}.json").read_text())["status"] for k in ("drift", "performance")} == {
-        "drift": "finding", "performance": "finding"}
+                                               "monitor_freshness", "monitor_check_prediction_drift")), tasks
+    # Each check ran in its own folder; the results met in the store, where retrain-trigger read them.
+    store = runs["store"]
+    kinds = ("drift", "performance", "custom.prediction_drift")
+    assert {k: store.json(f"refs/monitoring/{k}.json")["status"] for k in kinds} == dict.fromkeys(kinds, "finding")
+    # The team's own check ran its command against the production model and judged the JSON it wrote.
+    custom = store.json("refs/monitoring/custom.prediction_drift.json")
+    psi = next(r for r in custom["results"] if r["metric"] == "prediction.psi")
+    assert psi["value"] > 0.25 and psi["within_bounds"] is False
     assert tasks["retrain"] == "success" and tasks["trigger_pipeline"] == "success"
-    state = json.loads((runs["folders"]["passing"] / ".mlspec" / "monitoring" / "retrain.json").read_text())
-    assert {r["event"] for r in state["reasons"]} == {"data_drift", "concept_drift"}
+    state = store.json("refs/monitoring/retrain.json")
+    assert {r["event"] for r in state["reasons"]} == {"data_drift", "concept_drift", "custom_check"}
+    # The next run, on other temporary folders, finds the cooldown the first one started: no retrain
+    # (Airflow's skip), so no second pipeline; the run itself succeeds.
+    again = runs["monitoring_again"]
+    assert again["state"] == "success", again
+    assert again["tasks"]["retrain"] == "skipped" and again["tasks"]["trigger_pipeline"] == "skipped"
+    assert store.json("refs/monitoring/retrain.json") == state
+    assert runs["written_into_project"] == []
 
 
 @validator

@@ -381,8 +381,8 @@ def test_secrets_only_on_the_steps_that_use_them_in_jobs_in_an_environment(refer
                 "${{ join(needs.*.result, ' ') }}", "${{ vars.MLSPEC_PUSHGATEWAY }}"}
             refs_in_job |= refs - {"${{ github.token }}"}   # the job's own token is no secret
             node = by_step.get(step["name"])
-            if step["name"].startswith(("Restore inputs", "Save outputs")):
-                assert refs == store, (jid, step["name"])
+            if step["name"].startswith(("Restore inputs", "Save outputs", "Export the production metrics")):
+                assert refs == store, (jid, step["name"])       # the store (and registry) credentials only
             elif node is not None:
                 own = {f"${{{{ secrets.{s} }}}}" for s in node.secrets}
                 # The register step also gets the job's token (actions: read) to learn who approved.
@@ -584,11 +584,27 @@ def test_pull_requests_run_the_pipeline_up_to_the_gates_without_secrets() -> Non
     plan = plan_of(KITCHEN_SINK)
     job = ci_workflow(plan)["jobs"]["pipeline"]
     assert job["if"] == "github.event_name == 'pull_request'"
-    assert job["permissions"] == {"contents": "read"} and "environment" not in job
+    # actions: read lists the base branch's artifacts: production's metrics, exported by the train workflow
+    assert job["permissions"] == {"actions": "read", "contents": "read"} and "environment" not in job
     # the store and registry stay in the job, no metric leaves it
     assert job["env"] == {"MLSPEC_STORAGE": ".mlspec/pull-request-store", "MLSPEC_NO_PUSH": "1"}
     runs = [s["name"] for s in steps_named(job, "Run ")]
     assert runs == ["Run check data raw", "Run step featurize", "Run train", "Run evaluate", "Run gates"]
+    names = [s["name"] for s in job["steps"]]
+    fetch = job["steps"][names.index("Fetch the production metrics")]
+    assert names.index("Fetch the production metrics") == names.index("Run gates") - 1
+    assert fetch["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert fetch["run"] == "mlspec ci-baseline fetch --out .mlspec/ci-baseline -- mlproject.yaml"
+    gate = job["steps"][names.index("Run gates")]
+    assert gate["run"] == "mlspec gate --baseline-dir .mlspec/ci-baseline -- mlproject.yaml"
+    # ... which the register job of the train workflow uploads after registering
+    register = train_workflow(plan)["jobs"]["register"]["steps"]
+    rnames = [s["name"] for s in register]
+    i = rnames.index("Export the production metrics for pull requests")
+    assert rnames[i + 1] == "Upload the production metrics for pull requests"
+    assert i > rnames.index("Run register model")                  # what register just made production
+    upload = register[rnames.index("Upload the production metrics for pull requests")]["with"]
+    assert upload["name"] == "mlspec-demo-production-metrics" and upload["include-hidden-files"] is True
     assert "secrets." not in yaml.safe_dump(job)           # the training node's secret is not passed
     assert not any("register" in s.get("run", "") for s in job["steps"])
     shown = steps_named(job, "Show the evaluation outputs")[0]

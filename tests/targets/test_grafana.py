@@ -76,6 +76,8 @@ def hostile_spec() -> dict[str, Any]:
                       {"columns": HOSTILE_COLUMNS[:3], "method": "psi", "threshold": 0.3, "severity": "critical"},
                       {"columns": HOSTILE_COLUMNS[2:5], "method": "ks", "threshold": 0.05}],
             "performance": {"metric": "f1", "min": 0.6, "max": 0.99},
+            "checks": [{"name": "own", "description": HOSTILE_COLUMNS[4], "run": "python check.py",
+                        "bounds": [{"metric": "share.v2-test", "max": 0.05, "description": HOSTILE_COLUMNS[6]}]}],
             "alerts": [{"channel": "slack", "to": "#ml"}],
         },
     }

@@ -369,6 +369,10 @@ def hostile_spec() -> dict[str, Any]:
             ],
             "performance": {"metric": "rmse.v2-test", "min": 0, "max": 12.5, "window": "1d"},
             "schema_checks": True,
+            "checks": [{"name": "hostile_check", "description": HOSTILE_COLUMNS[2], "run": "python check.py",
+                        "bounds": [{"metric": "psi.v2-test", "max": 0.2, "description": HOSTILE_COLUMNS[4]},
+                                   {"metric": "rate", "min": 0.1, "max": 0.9, "description": HOSTILE_COLUMNS[1]}],
+                        "event": "data_drift", "severity": "critical"}],
             "alerts": [
                 {"channel": "slack", "to": "#ml-alerts"},
                 {"channel": "email", "to": HOSTILE_TO, "on": ["slo", "budget"], "severity": "critical"},

@@ -1,5 +1,5 @@
 """The alerting and recording rules (``monitoring/prometheus/<project>.rules.yml``): data drift,
-concept drift, data freshness, schema violations, pipeline failures and staleness, serving SLOs
+concept drift, custom checks, data freshness, schema violations, pipeline failures and staleness, serving SLOs
 and LLM budgets, plus the recording rules the SLO and budget alerts read.
 """
 
@@ -30,6 +30,19 @@ SLO_SEVERITY = "critical"
 BUDGET_SEVERITY = "warning"
 
 
+def _bounds(low: float | None, high: float | None) -> list[tuple[str, str, float, float, float, str]]:
+    """``(bound, op, threshold, fire, quiet, words)`` for each side of a min/max range that is set:
+    the expression's comparison, and the probe values its generated test fires and stays quiet on."""
+    out = []
+    for bound, op, t in (("min", "<", low), ("max", ">", high)):
+        if t is None:
+            continue
+        d = bound_delta(t)
+        fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
+        out.append((bound, op, t, fire, quiet, "below the minimum" if op == "<" else "above the maximum"))
+    return out
+
+
 class _Builder:
     def __init__(self, plan: Plan, options: PrometheusOptions) -> None:
         self.plan = plan
@@ -47,6 +60,7 @@ class _Builder:
     def build(self) -> Rules:
         self.data_drift()
         self.concept_drift()
+        self.custom_checks()
         self.freshness()
         self.schema()
         self.pipeline()
@@ -97,12 +111,7 @@ class _Builder:
         labels = (*self.p, ("metric", perf.metric))
         sel = selector(M.PERFORMANCE.name, eq(labels))
         truth = [" (ground truth: data.", User(perf.labels), ")"] if perf.labels else []
-        for bound, op, t in (("min", "<", perf.min), ("max", ">", perf.max)):
-            if t is None:
-                continue
-            d = bound_delta(t)
-            fire, quiet = (t - d, t + d) if op == "<" else (t + d, t - d)
-            word = "below the minimum" if op == "<" else "above the maximum"
+        for bound, op, t, fire, quiet, word in _bounds(perf.min, perf.max):
             self.rules.alerts.append(Alert(
                 "MlspecConceptDrift", group, f"{sel} {op} {num(t)}", 300, perf.severity, "concept_drift",
                 ("Live ", User(perf.metric), " of ", User(self.project), " is ", word, " ", num(t)),
@@ -110,6 +119,25 @@ class _Builder:
                  " ", num(t), *truth, "."),
                 GaugeProbe(M.PERFORMANCE.name, labels, op, t, fire, quiet),
                 labels=(("bound", bound),), alert_labels=labels))
+
+    def custom_checks(self) -> None:
+        mon = self.plan.monitoring
+        if not mon or not mon.checks:
+            return
+        group = self.group("checks")
+        for check in mon.checks:
+            for b in check.bounds:
+                labels = (*self.p, ("check", check.name), ("metric", b.metric))
+                sel = selector(M.CHECK_VALUE.name, eq(labels))
+                why = (": ", User(b.description)) if b.description else ()
+                for bound, op, t, fire, quiet, word in _bounds(b.min, b.max):
+                    self.rules.alerts.append(Alert(
+                        "MlspecCheckOutOfBounds", group, f"{sel} {op} {num(t)}", 300, check.severity, check.event,
+                        ("Check ", User(check.name), " of ", User(self.project), ": ", User(b.metric), " is ",
+                         word, " ", num(t)),
+                        (User(b.metric), " = ", Value("g4"), ", ", word, " ", num(t), *why, "."),
+                        GaugeProbe(M.CHECK_VALUE.name, labels, op, t, fire, quiet),
+                        labels=(("check", check.name), ("metric", b.metric), ("bound", bound)), alert_labels=labels))
 
     def freshness(self) -> None:
         sources = [d for d in self.plan.data if d.freshness_seconds]

@@ -37,6 +37,13 @@ _RUNBOOK = {
         ["Check that labels arrived completely for the window (late labels look like bad quality).",
          "Compare with data drift alerts of the same period.",
          "Retrain, or roll back to the previous registered model."]),
+    "MlspecCheckOutOfBounds": (
+        "A metric of one of the team's own monitoring checks (`monitoring.checks`) left its bound.",
+        ["Run the check again with `mlspec run --only monitor.check.CHECK -- {spec}` (the alert's `check` "
+         "label names it): it prints every bounded metric with its value and bound.",
+         "Read the bound's description in the spec: it says what leaving the range means.",
+         "If the change is real and lasting, retrain (the check's event may trigger it); if it is a "
+         "data or check bug, fix the producer or the check."]),
     "MlspecDataStale": (
         "A data source was not updated within its freshness bound.",
         ["Check the job that produces the source and its last run.",
