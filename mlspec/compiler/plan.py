@@ -22,6 +22,10 @@ NodeKind = Literal[
 ]
 
 
+# The monitoring graph's kinds: each records its outcome in the monitoring state.
+MONITOR_KINDS = frozenset({"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance",
+                           "monitor_check", "retrain"})
+
 PRODUCTION_DIR = ".mlspec/production"
 
 

@@ -116,12 +116,17 @@ class Resolver:
     def _model_path(self) -> str | None:
         return self.spec.training.outputs.model if self.spec.training else None
 
-    def expand(self, command: str, path: SpecPath) -> tuple[str, list[str], list[str]]:
-        """Expanded command, params used, data sources used."""
+    def expand(self, command: str, path: SpecPath, *, uris: dict[str, str] | None = None,
+               quiet: bool = False) -> tuple[str, list[str], list[str]]:
+        """Expanded command, params used, data sources used. ``uris`` replaces sources' uris (their
+        samples); ``quiet`` expands a command already reported on, recording nothing."""
         values = self.interpolation_values()
+        values.update({f"data.{n}.uri": u for n, u in (uris or {}).items()})
         try:
             tokens = tokenize(command)
         except InterpolationError as exc:
+            if quiet:
+                return command, [], []
             self.error(dx.BAD_INTERPOLATION, f"{exc} in {dx.format_path(path)}", path,
                        hint="write '$${' for a literal '${'", span=self._offset_span(path, command, exc.offset))
             return command, [], []
@@ -133,14 +138,16 @@ class Resolver:
                 out.append(t.text)
                 continue
             if t.ref not in values:
-                self._bad_interpolation(t.ref, values, path, command, t.offset)
+                if not quiet:
+                    self._bad_interpolation(t.ref, values, path, command, t.offset)
                 out.append(t.text)
                 continue
             out.append(shell_value(_param_text(values[t.ref])))
             parts = t.ref.split(".")
             if parts[0] == "params":
                 params.add(t.ref[len("params."):])
-                self.params_used.add(t.ref[len("params."):])
+                if not quiet:
+                    self.params_used.add(t.ref[len("params."):])
             elif parts[0] == "data":
                 data.add(parts[1])
         return "".join(out), sorted(params), sorted(data)
@@ -149,22 +156,7 @@ class Resolver:
         """``command`` expanded with each sampled source's ``sample`` in place of its uri, when it
         reads one (already validated by :meth:`expand`, so nothing is reported here)."""
         samples = {n: self.spec.data[n].sample for n in data if n in self.spec.data and self.spec.data[n].sample}
-        if not samples:
-            return None
-        values = {**self.interpolation_values(), **{f"data.{n}.uri": s for n, s in samples.items()}}
-        try:
-            tokens = tokenize(command)
-        except InterpolationError:
-            return None
-        out: list[str] = []
-        for t in tokens:
-            if t.ref is None:
-                out.append(t.text)
-            elif t.ref in values:
-                out.append(shell_value(_param_text(values[t.ref])))
-            else:
-                return None
-        return "".join(out)
+        return self.expand(command, (), uris=samples, quiet=True)[0] if samples else None
 
     def _bad_interpolation(self, ref: str, values: dict[str, Any], path: SpecPath, command: str,
                            offset: int) -> None:

@@ -200,16 +200,6 @@ def audit_store(ctx: Any) -> Any:
 # ------------------------------------------------------------------ evidence: who, what code, which run
 
 
-def _get_json(url: str, token: str | None, timeout: float = 10.0) -> Any:
-    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-               "User-Agent": "mlspec"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:   # noqa: S310 - an https/http API URL from the runner
-        return json.loads(resp.read(1 << 22).decode("utf-8"))
-
-
 def github_approval(env: dict[str, str]) -> tuple[dict[str, Any] | None, str | None]:
     """Who approved this GitHub run's environment: ``(approval, problem)``.
 
@@ -222,7 +212,9 @@ def github_approval(env: dict[str, str]) -> tuple[dict[str, Any] | None, str | N
     api = env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
     url = f"{api}/repos/{repo}/actions/runs/{run}/approvals"
     try:
-        data = _get_json(url, env.get("GITHUB_TOKEN") or None)
+        from mlspec.runtime.github_api import get_json
+
+        data = get_json(url, env.get("GITHUB_TOKEN") or None)
     except urllib.error.HTTPError as exc:
         return None, f"{url} answered HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError, UnicodeDecodeError) as exc:

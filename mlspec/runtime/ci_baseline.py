@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -82,19 +83,13 @@ def _export(ctx: Context, out: Path) -> Outcome:
         return Outcome(True, {"exported": False, "reason": "no production model"},
                        "no production model: nothing to export\n")
     version, metrics = prod
-    info = {"project": ctx.project, "version": str(version), "exported": utc(_now()),
+    info = {"project": ctx.project, "version": str(version), "exported": utc(time.time()),
             "run_id": os.environ.get("GITHUB_RUN_ID"), "commit": os.environ.get("GITHUB_SHA")}
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / METRICS_FILE, json_text(metrics))
     write_atomic(out / INFO_FILE, json_text(info))
     return Outcome(True, {"exported": True, "version": str(version), "out": ctx.shown(out)},
                    f"production {version}: metrics written to {ctx.shown(out / METRICS_FILE)}\n")
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 # ------------------------------------------------------------------ fetch
@@ -142,12 +137,11 @@ def _api(env: Any) -> tuple[str, str, str | None]:
 
 
 def _request(url: str, token: str | None, limit: int) -> bytes:
-    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28", "User-Agent": "mlspec"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    from mlspec.runtime.github_api import headers
+
     opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_SECONDS) as resp:
+        with opener.open(urllib.request.Request(url, headers=headers(token)), timeout=TIMEOUT_SECONDS) as resp:
             return _read(resp, limit, url)
     except urllib.error.HTTPError as exc:
         location = exc.headers.get("Location") if exc.code in (301, 302, 303, 307, 308) else None

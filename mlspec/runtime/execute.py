@@ -47,12 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlspec.compiler.plan import Node, Plan
+from mlspec.compiler.plan import MONITOR_KINDS, Node, Plan
 
 # Nodes that need infrastructure a laptop does not have; the generated CI/Airflow run them.
 NOT_LOCAL = {"build": "image builds run in CI", "deploy": "deployment runs in CI"}
-MONITOR_KINDS = {"monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check",
-                 "retrain"}
 # The monitoring checks write their outcome here (see runtime.common.write_state).
 OUTCOME_ENV = "MLSPEC_OUTCOME_FILE"
 CACHE_FILE = Path(".mlspec") / "cache" / "nodes.json"

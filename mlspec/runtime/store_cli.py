@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mlspec.runtime.cli_options import STATE_OPTION
 from mlspec.runtime.common import Context, Failure, Outcome, run_command, table
 
 SPEC = click.argument("spec", required=False, default="mlproject.yaml", type=click.Path(dir_okay=False))
@@ -94,9 +95,6 @@ STATE_REFS = "monitoring"
 # What restore-state found, so save-state uploads only what this machine changed: checks that
 # run side by side each write their own file and never overwrite another's newer one.
 RESTORED_MANIFEST = ".restored.json"
-STATE_OPTION = click.option("--state-dir", type=click.Path(file_okay=False),
-                            help="Monitoring state folder (default: $MLSPEC_STATE_DIR, else .mlspec/monitoring "
-                                 "next to the spec).")
 
 
 @store.command(name="restore-state")

@@ -34,7 +34,7 @@ from mlspec import diagnostics as dx
 from mlspec.output.artifacts import Artifact
 from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.output.encoders import find_template_syntax, markdown_block, markdown_text
-from mlspec.compiler.plan import Node, Plan, ResourceRequest
+from mlspec.compiler.plan import MONITOR_KINDS, Node, Plan, ResourceRequest
 from mlspec.language.types import Choices, Duration, Image, RelPath, duration_seconds, pattern_str
 from mlspec.targets import Capabilities, Target, TargetOptions
 from mlspec.targets.toolkit.state import ephemeral_state
@@ -174,10 +174,6 @@ def workspace(plan: Plan, options: AirflowOptions) -> str:
     return options.workspace or ("shared" if plan.storage.local else "isolated")
 
 
-MONITOR_STATE_KINDS = ("monitor_schema", "monitor_freshness", "monitor_drift", "monitor_performance", "monitor_check",
-                       "retrain")
-
-
 def reads_upstream(plan: Plan) -> dict[str, bool]:
     """Whether each node may read a file an upstream node made (its declared inputs, or an
     ancestor with outputs): one pass in plan order, linear in the graph."""
@@ -194,7 +190,7 @@ def isolated_command(plan: Plan, node: Node, command: str, upstream: bool | None
     from mlspec.output.encoders import sh
 
     spec = sh(plan.spec_file)
-    if node.kind in MONITOR_STATE_KINDS:
+    if node.kind in MONITOR_KINDS:
         return (f"mlspec store restore-state -- {spec}\nstatus=0\n{command} || status=$?\n"
                 f"mlspec store save-state -- {spec}\nexit \"$status\"")
     lines = []
