@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlspec import diagnostics as dx
 from mlspec.api import check_project
@@ -180,3 +182,23 @@ def test_everything_detect_secrets_finds_we_find_too() -> None:
             theirs.discard("Public IP (ipv4)")      # an IP in a URL is not a credential
             if theirs:
                 assert secrets_scan.classify(text) is not None, (text[:12], theirs)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_cheap_filters_never_hide_a_provider_token(data: st.DataObject) -> None:
+    """classify() runs the 22 provider patterns only when one cheap regex matches, and the
+    assignment detector only when a secret's word appears: whatever a pattern matches, in any
+    surrounding text, must pass those filters, or a real key would go unreported."""
+    name, rx = data.draw(st.sampled_from(secrets_scan._PROVIDERS))
+    token = data.draw(st.from_regex(rx, fullmatch=True))
+    before = data.draw(st.text(alphabet=" =:/", max_size=3))
+    text = before + token
+    assert secrets_scan._MAYBE_PROVIDER.search(text), (name, text)
+    assert secrets_scan.classify(text) is not None, (name, text)
+
+
+@pytest.mark.parametrize("word", sorted(secrets_scan._SECRET_WORDS | {"key"}))
+def test_every_secret_word_passes_the_name_filter(word: str) -> None:
+    for name in (word, word.upper(), f"MY_{word.upper()}", f"my{word.capitalize()}"):
+        assert secrets_scan._NAME_WORD.search(name), name

@@ -31,7 +31,7 @@ def _allow_extensions(schema: dict[str, Any]) -> None:
 class Model(BaseModel):
     model_config = ConfigDict(
         strict=True, extra="forbid", frozen=True, allow_inf_nan=False,
-        json_schema_extra=_allow_extensions, use_attribute_docstrings=False,
+        json_schema_extra=_allow_extensions, use_attribute_docstrings=False, defer_build=True,
     )
 
 

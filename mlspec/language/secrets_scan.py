@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -87,6 +87,13 @@ _QUERY = re.compile(r"[?&#;]([A-Za-z0-9_.-]+)=([^&#\s]*)")
 _TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{20,}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _WORD_SPLIT = re.compile(r"[_.\-]+|(?<=[a-z0-9])(?=[A-Z])")
+# Cheap filters that let almost every string skip the detectors (each detector still decides).
+# Every provider pattern above needs 15 characters of [A-Za-z0-9_-] in a row or one of these
+# literals (a test holds the list to that); a secret's name holds one of the words below
+# (every word of _SECRET_WORDS, and `key`, contains one).
+_MAYBE_PROVIDER = re.compile(
+    r"[A-Za-z0-9_-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|sig=")
+_NAME_WORD = re.compile(r"secret|token|pass|pwd|cred|auth|key|sig", re.IGNORECASE)
 
 
 def entropy(text: str) -> float:
@@ -207,10 +214,12 @@ def classify(value: str, key: str | None = None) -> str | None:
     ``key`` is the map key the value is stored under in a free-form map (``env``,
     ``params``, ``labels``): a literal under a secret's name is a secret.
     """
-    for name, rx in _PROVIDERS:
-        if rx.search(value):
-            return name
-    found = _uri_credentials(value) or _query_secret(value) or _assignment(value)
+    if _MAYBE_PROVIDER.search(value):
+        for name, rx in _PROVIDERS:   # the first in the list names it
+            if rx.search(value):
+                return name
+    found = (("://" in value and _uri_credentials(value)) or _query_secret(value)
+             or (_NAME_WORD.search(value) is not None and _assignment(value)))
     if found:
         return found
     if key is not None and secret_name(key) and " " not in value.strip() and _literal(value) is not None:
@@ -226,20 +235,29 @@ _FREE_FORM_MAPS = frozenset({"env", "params", "labels"})
 def scan(data: Any) -> Iterator[tuple[SpecPath, str, bool]]:
     """Yield ``(path, kind, is_key)`` for every string in ``data`` — values and keys — that
     looks like a credential."""
+    strings: list[tuple[SpecPath, str, bool]] = []
     stack: list[tuple[SpecPath, Any]] = [((), data)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
             for k, v in node.items():
                 if isinstance(k, str):
-                    kind = classify(k)
-                    if kind:
-                        yield (*path, k), kind, True
+                    strings.append(((*path, k), k, True))
                 stack.append(((*path, k), v))
         elif isinstance(node, list):
             stack.extend(((*path, i), v) for i, v in enumerate(node))
         elif isinstance(node, str):
+            strings.append((path, node, False))
+    return scan_strings(strings)
+
+
+def scan_strings(strings: Iterable[tuple[SpecPath, str, bool]]) -> Iterator[tuple[SpecPath, str, bool]]:
+    """:func:`scan` over ``(path, text, is_key)`` already collected (the rules share one walk)."""
+    for path, text, is_key in strings:
+        if is_key:
+            kind = classify(text)
+        else:
             key = path[-1] if len(path) >= 2 and path[-2] in _FREE_FORM_MAPS and isinstance(path[-1], str) else None
-            kind = classify(node, key)
-            if kind:
-                yield path, kind, False
+            kind = classify(text, key)
+        if kind:
+            yield path, kind, is_key
