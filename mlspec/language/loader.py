@@ -27,18 +27,20 @@ from typing import Any, Final, Protocol
 import yaml
 from yaml.events import (
     AliasEvent,
-    CollectionEndEvent,
     CollectionStartEvent,
     DocumentStartEvent,
     Event,
+    MappingEndEvent,
     MappingStartEvent,
     NodeEvent,
     ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
 )
 
 from mlspec import diagnostics as codes
 from mlspec.diagnostics import Diagnostic, Span, SpecPath, sort_diagnostics
-from mlspec.language.document import Document
+from mlspec.language.document import Document, SpanTable
 
 __all__ = [
     "MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "MAX_SCALAR", "USE_LIBYAML", "load_document",
@@ -68,6 +70,7 @@ _NON_SPECIFIC: Final = "!"
 _NULLS: Final = frozenset({"", "~", "null", "Null", "NULL"})
 _BOOLS: Final = {"true": True, "false": False}
 _INT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")  # 18 digits: no int() digit-limit error
+_NUMBER_START: Final = frozenset("-0123456789")
 _FLOAT_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 # Characters refused anywhere in the file. Besides the obvious ones:
@@ -152,8 +155,8 @@ def _load(raw: str | bytes, name: str) -> tuple[Document | None, list[Diagnostic
     if builder.report:
         return None, builder.report.finish()
     assert isinstance(builder.root, dict)  # a clean report guarantees a mapping
-    return Document(file=name, text=text, data=builder.root, values=builder.values,
-                    keys=builder.keys), []
+    return Document(file=name, text=text, data=builder.root, values=SpanTable(builder.values),
+                    keys=SpanTable(builder.keys)), []
 
 
 def _decode(raw: str | bytes, report: _Report) -> str | None:
@@ -240,9 +243,10 @@ def _parse(text: str, name: str) -> _Builder:
 def _walk(text: str, name: str, loader: type) -> _Builder:
     builder = _Builder(name, Span(*_position(text, len(text))))
     parser = loader(text)  # only its event stream is used: no constructor, no resolver
+    get_event, feed = parser.get_event, builder.feed
     try:
-        while parser.check_event():
-            if not builder.feed(parser.get_event()):
+        while (event := get_event()) is not None:
+            if not feed(event):
                 break  # fatal: what follows would only add noise
         else:
             builder.finish()
@@ -275,7 +279,7 @@ class _Frame:
         self.flow = flow
         self.key: str | object | None = None  # mapping: key awaiting its value, or _SKIP
         self.store = True  # False for the value of a duplicate key
-        self.seen: dict[str, Span] = {}
+        self.seen: dict[str, tuple[int, int, int, int]] = {}
 
 
 class _Builder:
@@ -287,8 +291,10 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.root: Any = None
         self.empty = True  # no content: no document, or just an empty plain scalar
-        self.values: dict[SpecPath, Span] = {}
-        self.keys: dict[SpecPath, Span] = {}
+        # Positions as (line, column, end_line, end_column): Spans only when read (SpanTable).
+        self.values: dict[SpecPath, tuple[int, int, int, int]] = {}
+        self.keys: dict[SpecPath, tuple[int, int, int, int]] = {}
+        self._last_line = end.line  # a mark before this line needs no clamping
         self.skip = 0  # > 0 while inside an ignored collection (complex key, invalid key's value)
         self.nodes = 0
         self.documents = 0
@@ -298,7 +304,8 @@ class _Builder:
 
     def feed(self, event: Event) -> bool:
         """Consume one event; ``False`` means stop (a fatal problem was reported)."""
-        if isinstance(event, NodeEvent):
+        kind = type(event)
+        if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent or kind is AliasEvent:
             self.nodes += 1
             if self.empty and not _is_blank(event):
                 self.empty = False
@@ -307,9 +314,9 @@ class _Builder:
                           hint="a spec is a hand-written file; is this the right file?")
                 return False
             return self._node(event)
-        if isinstance(event, CollectionEndEvent):
+        if kind is MappingEndEvent or kind is SequenceEndEvent:
             self._end(event)
-        elif isinstance(event, DocumentStartEvent):
+        elif kind is DocumentStartEvent:
             self.documents += 1
             if self.documents > 1:
                 self._add(codes.MULTIPLE_DOCUMENTS,
@@ -327,10 +334,10 @@ class _Builder:
             self.report.add(codes.EMPTY_DOCUMENT, "the file holds no YAML content", Span(1, 1),
                             hint="a spec starts with 'mlspec: 1' and a 'project:' section")
         elif not isinstance(self.root, dict):
-            start = self.values.get((), Span(1, 1))
+            start = self.values.get((), (1, 1))
             self.report.add(codes.NOT_A_MAPPING,
                             f"the top level is {_kind(self.root)}; a spec must be a mapping",
-                            Span(start.line, start.column),
+                            Span(start[0], start[1]),
                             hint="write keys at the top level, starting with 'mlspec: 1'")
 
     def syntax_error(self, exc: yaml.MarkedYAMLError) -> None:
@@ -363,12 +370,14 @@ class _Builder:
         else:
             path = parent.path + (parent.key,)  # type: ignore[operator]
 
-        if isinstance(event, AliasEvent):
+        kind = type(event)
+        if kind is AliasEvent:
             self._alias(event, path)
             self._attach(None, path, self._span(event.start_mark, event.end_mark))
             return True
-        self._check_anchor(event, path)
-        if isinstance(event, ScalarEvent):
+        if event.anchor is not None:
+            self._check_anchor(event, path)
+        if kind is ScalarEvent:
             value = self._scalar(event, path)
             # After a reported problem keep the raw text: it still says what the node is.
             self._attach(event.value if value is _SKIP else value, path,
@@ -394,7 +403,7 @@ class _Builder:
         frame = self.stack.pop()
         self._attach(frame.node, frame.path, self._span(frame.start, event.end_mark))
 
-    def _attach(self, value: Any, path: SpecPath, span: Span) -> None:
+    def _attach(self, value: Any, path: SpecPath, span: tuple[int, int, int, int]) -> None:
         self.values[path] = span
         if not self.stack:
             self.root = value
@@ -458,7 +467,7 @@ class _Builder:
         first = parent.seen.get(text)
         if first is not None:
             self._add(codes.DUPLICATE_KEY,
-                      f"duplicate key {_show(text)} (first defined at {first.line}:{first.column})",
+                      f"duplicate key {_show(text)} (first defined at {first[0]}:{first[1]})",
                       event, path, hint="remove one of them; YAML would silently keep the last")
             parent.store = False
         else:
@@ -546,8 +555,10 @@ class _Builder:
             return end.line, end.column
         return line, column
 
-    def _span(self, start: _Mark | None, end: _Mark | None) -> Span:
-        return Span(*self._clamp(start), *self._clamp(end))
+    def _span(self, start: _Mark | None, end: _Mark | None) -> tuple[int, int, int, int]:
+        if start is not None and end is not None and end.line + 1 < self._last_line:
+            return start.line + 1, start.column + 1, end.line + 1, end.column + 1  # the usual case
+        return (*self._clamp(start), *self._clamp(end))
 
     def _current_path(self) -> SpecPath:
         if not self.stack:
@@ -565,6 +576,8 @@ def _resolve_plain(text: str) -> Any:
         return None
     if text in _BOOLS:
         return _BOOLS[text]
+    if text[0] not in _NUMBER_START:
+        return text
     if _INT_RE.fullmatch(text):
         return int(text)
     match = _FLOAT_RE.fullmatch(text)
