@@ -478,8 +478,11 @@ def dockerignore_literal(path: str) -> str:
     """A .dockerignore pattern matching exactly ``path``: pattern characters escaped, and
     characters that are not printable (U+2028, NEL, ...) written as ``?``, so no editor or tool
     sees a line break inside a pattern (``?`` matches any one character but '/')."""
-    escaped = re.sub(r"([\\*?\[\]!#])", r"\\\1", _text(path, "dockerignore_literal()"))
-    return "".join(c if c.isprintable() else "?" for c in escaped)
+    escaped = _DOCKERIGNORE_SPECIAL.sub(r"\\\1", _text(path, "dockerignore_literal()"))
+    return escaped if escaped.isprintable() else "".join(c if c.isprintable() else "?" for c in escaped)
+
+
+_DOCKERIGNORE_SPECIAL = re.compile(r"([\\*?\[\]!#])")
 
 
 def dockerignore_line(line: str) -> str:

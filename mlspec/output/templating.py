@@ -103,10 +103,42 @@ class _FormattingEnvironment(jinja2.Environment):
     concat = staticmethod(_concat)
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's cache of compiled templates, in its per-user private folder (created 0700 and
+    checked to be the user's own): compiling the DAG and model-card templates is a tenth of a
+    compile's fixed cost, like the .pyc files Python keeps for modules. Entries are keyed by the
+    template's file and checked against its source, so an edited template is recompiled. A
+    cache that cannot be read or written is no cache, never a failed compile."""
+
+    def load_bytecode(self, bucket: Any) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    import os
+
+    if os.environ.get("MLSPEC_TEMPLATE_CACHE", "1") == "0":
+        return None
+    try:
+        return _BytecodeCache(pattern="mlspec-%s.cache")
+    except (OSError, RuntimeError):  # no private temporary folder to be had
+        return None
+
+
 @cache
 def _environment(search_path: tuple[str, ...]) -> jinja2.Environment:
     env = _FormattingEnvironment(
         loader=jinja2.FileSystemLoader(list(search_path)),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         finalize=_finalize,
         autoescape=False,

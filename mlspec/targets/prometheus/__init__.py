@@ -33,7 +33,7 @@ and never executes it.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -42,12 +42,25 @@ from mlspec.compiler.plan import Plan
 from mlspec.diagnostics import Diagnostic, Severity
 from mlspec.output.artifacts import Artifact
 from mlspec.targets import Target, TargetOptions
-from mlspec.targets.prometheus.alertmanager import SEVERITIES, alertmanager_document, alertmanager_path
-from mlspec.targets.prometheus.rule_tests import tests_document, tests_path
-from mlspec.targets.prometheus.rules import build_rules, rules_document, rules_path
-from mlspec.targets.prometheus.runbook import runbook_markdown, runbook_path
-from mlspec.targets.prometheus.scrape import scrape_document, scrape_path
 from mlspec.targets.toolkit.promql import name as promql_name
+
+# The modules that build the artifacts load when the target emits (or when one of these names
+# is imported from here): `mlspec validate` only needs the options and `check`.
+_LAZY = {
+    "SEVERITIES": "alertmanager", "alertmanager_document": "alertmanager", "alertmanager_path": "alertmanager",
+    "tests_document": "rule_tests", "tests_path": "rule_tests",
+    "build_rules": "rules", "rules_document": "rules", "rules_path": "rules",
+    "runbook_markdown": "runbook", "runbook_path": "runbook",
+    "scrape_document": "scrape", "scrape_path": "scrape",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SEVERITIES", "PrometheusOptions", "PrometheusTarget", "alertmanager_document", "alertmanager_path",
@@ -122,6 +135,11 @@ class PrometheusTarget(Target):
 
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.encoders import yaml_dump
+        from mlspec.targets.prometheus.alertmanager import alertmanager_document, alertmanager_path
+        from mlspec.targets.prometheus.rule_tests import tests_document, tests_path
+        from mlspec.targets.prometheus.rules import build_rules, rules_document, rules_path
+        from mlspec.targets.prometheus.runbook import runbook_markdown, runbook_path
+        from mlspec.targets.prometheus.scrape import scrape_document, scrape_path
 
         options: PrometheusOptions = self.options
         rules = build_rules(plan, options)
