@@ -134,3 +134,38 @@ def test_environments_are_cached_per_search_path(tdir, tmp_path):
 def test_whitespace_settings(tdir):
     _write(tdir, "t.j2", "a:\n  {% for v in items %}\n  - {{ v|yaml }}\n  {% endfor %}\n")
     assert render("t.j2", extra_dirs=[tdir], items=["x", "no"]) == 'a:\n  - "x"\n  - "no"\n'
+
+
+def _fresh_render(folder: Path, cache_dir: Path, **context) -> str:
+    """Render like a new process: no in-memory environment, only Jinja's bytecode cache."""
+    templating._environment.cache_clear()
+    env = make_environment([folder])
+    env.bytecode_cache = templating._BytecodeCache(str(cache_dir), pattern="mlspec-%s.cache")
+    return str(env.get_template("t.j2").render(**context))
+
+
+def test_compiled_templates_are_cached_and_an_edited_template_is_recompiled(tdir, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    _write(tdir, "t.j2", "a = {{ v|py }}\n")
+    assert _fresh_render(tdir, cache, v="x") == "a = 'x'\n"
+    assert len(list(cache.glob("mlspec-*.cache"))) == 1          # written on first use
+    assert _fresh_render(tdir, cache, v="y") == "a = 'y'\n"       # read back
+    _write(tdir, "t.j2", "b = {{ v|py }}\n")                       # same name, new source
+    assert _fresh_render(tdir, cache, v="x") == "b = 'x'\n"
+    templating._environment.cache_clear()
+
+
+def test_a_cache_that_cannot_be_used_is_no_cache(tdir, tmp_path):
+    in_the_way = tmp_path / "not-a-folder"
+    in_the_way.write_text("")                 # every read and write of the cache fails
+    _write(tdir, "t.j2", "a = {{ v|py }}\n")
+    assert _fresh_render(tdir, in_the_way, v="x") == "a = 'x'\n"
+    templating._environment.cache_clear()
+
+
+def test_the_template_cache_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("MLSPEC_TEMPLATE_CACHE", "0")
+    assert templating._bytecode_cache() is None
+    monkeypatch.delenv("MLSPEC_TEMPLATE_CACHE")
+    assert isinstance(templating._bytecode_cache(), templating._BytecodeCache)
