@@ -37,6 +37,8 @@ _REF = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 
 def tokenize(command: str) -> list[Token]:
     """Split ``command`` into literal text and mlspec references."""
+    if "$" not in command:
+        return [Token(command)] if command else []
     tokens: list[Token] = []
     buf: list[str] = []
     i = 0
@@ -92,7 +94,7 @@ def expand(command: str, lookup: Callable[[str], object]) -> str:
 
 def uses_production(command: str | None) -> bool:
     """Whether ``command`` reads ``${registry.production.model}``."""
-    if not command:
+    if not command or PRODUCTION_MODEL not in command:
         return False
     try:
         return any(t.ref == PRODUCTION_MODEL for t in tokenize(command))

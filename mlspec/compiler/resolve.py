@@ -73,6 +73,7 @@ class Resolver:
         self.image_options = image_options
         self.spec_dir = spec_dir
         self.diags: list[Diagnostic] = []
+        self._values: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -97,6 +98,12 @@ class Resolver:
     # ------------------------------------------------------------------ interpolation
 
     def interpolation_values(self) -> dict[str, Any]:
+        """What ``${…}`` may name, and its value (computed once: every command reads it)."""
+        if self._values is None:
+            self._values = self._interpolation_values()
+        return self._values
+
+    def _interpolation_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {f"params.{k}": v for k, v in flatten(self.params).items()}
         values["project.name"] = self.spec.project.name
         for name, src in self.spec.data.items():
@@ -121,7 +128,8 @@ class Resolver:
         """Expanded command, params used, data sources used. ``uris`` replaces sources' uris (their
         samples); ``quiet`` expands a command already reported on, recording nothing."""
         values = self.interpolation_values()
-        values.update({f"data.{n}.uri": u for n, u in (uris or {}).items()})
+        if uris:
+            values = {**values, **{f"data.{n}.uri": u for n, u in uris.items()}}
         try:
             tokens = tokenize(command)
         except InterpolationError as exc:
