@@ -3,9 +3,12 @@
 Strict (no coercion), ``extra="forbid"``, frozen. Keys starting with ``x-`` are removed
 before validation (see :mod:`mlspec.language.validate`) and allowed by the JSON Schema. Every field
 has a description: they become IDE hover text and ``docs/reference.md``.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: pydantic would then evaluate every field's
+annotation from its text, a compile per field at every start of the CLI. The models are also
+built on first use (``defer_build``): one schema build for the whole language instead of
+one validator per model.
+"""
 
 from typing import Annotated, Any, Literal, get_args
 
