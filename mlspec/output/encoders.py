@@ -252,9 +252,9 @@ _YAML_RAW = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e\xa0-\u2027\u202a-\ud7ff\ue0
 
 def _yaml_quoted(s: str) -> str:
     s = str.__str__(s)
-    s.encode("utf-8")  # a lone surrogate would become an escape no loader accepts
-    if _YAML_RAW.match(s):
+    if _YAML_RAW.match(s):   # (the class holds no surrogate)
         return f'"{s}"'
+    s.encode("utf-8")  # a lone surrogate would become an escape no loader accepts
     out = ['"']
     for ch in s:
         o = ord(ch)
@@ -274,6 +274,21 @@ def _yaml_quoted(s: str) -> str:
 
 
 def _yaml_key(key: Any) -> str:
+    if type(key) is str:
+        written = _KEYS_WRITTEN.get(key)
+        if written is not None:
+            return written
+        written = _yaml_new_key(key)
+        if len(_KEYS_WRITTEN) < 4096:
+            _KEYS_WRITTEN[key] = written
+        return written
+    return _yaml_new_key(key)
+
+
+_KEYS_WRITTEN: dict[str, str] = {}   # keys repeat: `run`, `name`, `needs` in every job
+
+
+def _yaml_new_key(key: Any) -> str:
     if not isinstance(key, str):
         raise _NotFast
     if _PLAIN_KEY.fullmatch(key) and key.lower() not in _AMBIGUOUS_KEYS and len(key) <= 128:
