@@ -118,15 +118,22 @@ def _specs(specs: tuple[str, ...]) -> list[str]:
 # --------------------------------------------------------------------------- commands
 
 
-def _compiler_gc() -> None:
-    """The compiler builds large acyclic structures (the document, the plan, the artifacts'
-    text) in a process that ends when they are written; the cyclic collector's full passes over
-    them cost a tenth of the time at 5,000 steps and free nothing. Collect rarely instead (the
-    long-running commands, `lsp` and `mlspec run`, keep Python's defaults)."""
+def _compiler_process() -> None:
+    """Settings for a process that only compiles (validate, compile); the long-running and
+    user-code-running commands (`lsp`, `mlspec run`, the runtime commands) keep the defaults.
+
+    * The compiler builds large acyclic structures (the document, the plan, the artifacts'
+      text) in a process that ends when they are written; the cyclic collector's full passes
+      over them cost a tenth of the time at 5,000 steps and free nothing. Collect rarely.
+    * pydantic validates mlspec's own language here. Its plugins (observability hooks for an
+      application's models) have no business seeing a spec, and finding them scans every
+      installed distribution's metadata at start-up.
+    """
     import gc
 
     gc.freeze()  # what the imports made lives as long as the process
     gc.set_threshold(100_000, 50, 100)
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 
@@ -136,7 +143,7 @@ def _compiler_gc() -> None:
 @FORMAT_GH
 def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
     """Load and check specs; print diagnostics; write nothing."""
-    _compiler_gc()
+    _compiler_process()
     from mlspec.api import check_project
     from mlspec.reporters import summary
 
@@ -172,7 +179,7 @@ def validate(specs: tuple[str, ...], strict: bool, fmt: str) -> None:
 def compile_cmd(specs: tuple[str, ...], all_specs: bool, out_dir: str | None, targets: tuple[str, ...],
                 check: bool, force: bool, strict: bool, template_dirs: tuple[Path, ...], fmt: str) -> None:
     """Validate, then write all artifacts (all or nothing, per project)."""
-    _compiler_gc()
+    _compiler_process()
     from mlspec.api import check_project, compile_project, duplicate_projects, find_specs, retire_projects
 
     if all_specs and specs:
