@@ -586,7 +586,7 @@ def _plan(
     return [*plans, _plan_index(root, index, show, index_file)], warnings
 
 
-def _other_indexes(root: Path, own: str) -> dict[str, set[str]]:
+def _other_indexes(root: Path, own: str) -> dict[str, frozenset[str]]:
     """The paths every other index in the folder lists (legacy included), by index name."""
     names = [n for n in project_indexes(root).values() if n != own]
     if own != INDEX_NAME and _lstat(root / INDEX_NAME) is not None:
@@ -594,12 +594,29 @@ def _other_indexes(root: Path, own: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for name in names:
         try:
+            st = os.lstat(root / name)
+        except OSError:
+            st = None
+        # `compile --all` writes one project after another into one folder: each reads every
+        # other index, so an index unchanged on disk (same file, size and time) is parsed once.
+        key = (os.fspath(root), name)
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns) if st is not None else None
+        cached = _INDEX_PATHS.get(key)
+        if signature is not None and cached is not None and cached[0] == signature:
+            out[name] = cached[1]
+            continue
+        try:
             data = _read(root, name, _Display(root, None), _MAX_INDEX_BYTES)
         except _Refused:
             continue
         entries = _parse_index(data) if data is not None else None
-        out[name] = set(entries or ())
+        out[name] = frozenset(entries or ())
+        if signature is not None and data is not None:
+            _INDEX_PATHS[key] = (signature, out[name])
     return out
+
+
+_INDEX_PATHS: dict[tuple[str, str], tuple[tuple[int, int, int], frozenset[str]]] = {}
 
 
 def _read_source(root: Path, name: str) -> str | None:
