@@ -1029,19 +1029,36 @@ def _fold_long_lines(text: str) -> str:
     return folded
 
 
-_LAST_TRAIN: tuple[Any, str, str] | None = None   # (weakref to the plan, options, rendered train workflow)
+# The last plan's builder and rendered train workflow, by (weakref to the plan, options): `compile`
+# checks the workflow's job count and size, then writes it and the CI workflow from the same
+# builder (packing 1,000 steps into jobs and rendering them are each a few hundredths of a second).
+_LAST_BUILDER: tuple[Any, str, _Builder] | None = None
+_LAST_TRAIN: tuple[Any, str, str] | None = None
 
 
-def _train_text(plan: Plan, options: GitHubActionsOptions, builder: _Builder | None = None) -> str:
-    """The rendered train workflow, rendered once per plan and options: `compile` checks its
-    size and then writes it (at 1,000 steps rendering is a tenth of a second)."""
+def _builder(plan: Plan, options: GitHubActionsOptions) -> _Builder:
+    """The builder of ``plan`` with ``options`` (it holds no state beyond what it derives in
+    ``__init__``, so one serves every workflow)."""
+    import weakref
+
+    global _LAST_BUILDER
+    key = options.model_dump_json()
+    if _LAST_BUILDER is not None and _LAST_BUILDER[0]() is plan and _LAST_BUILDER[1] == key:
+        return _LAST_BUILDER[2]
+    builder = _Builder(plan, options)
+    _LAST_BUILDER = (weakref.ref(plan), key, builder)
+    return builder
+
+
+def _train_text(plan: Plan, options: GitHubActionsOptions) -> str:
+    """The rendered train workflow, rendered once per plan and options."""
     import weakref
 
     global _LAST_TRAIN
     key = options.model_dump_json()
     if _LAST_TRAIN is not None and _LAST_TRAIN[0]() is plan and _LAST_TRAIN[1] == key:
         return _LAST_TRAIN[2]
-    text = render_workflow((builder or _Builder(plan, options)).train())
+    text = render_workflow(_builder(plan, options).train())
     _LAST_TRAIN = (weakref.ref(plan), key, text)
     return text
 
@@ -1063,7 +1080,7 @@ class GitHubActionsTarget(Target):
     def workflows(self, plan: Plan) -> dict[str, dict[str, Any]]:
         """The workflows as plain data, by path (what :meth:`emit` dumps; tests compare with it)."""
         options: GitHubActionsOptions = self.options
-        builder = _Builder(plan, options)
+        builder = _builder(plan, options)
         ci_path, train_path = workflow_paths(plan, options)
         out: dict[str, dict[str, Any]] = {}
         if options.ci:
@@ -1077,7 +1094,7 @@ class GitHubActionsTarget(Target):
         ci_path, train_path = workflow_paths(plan, options)
         out = []
         if options.ci:
-            out.append(Artifact(ci_path, render_workflow(_Builder(plan, options).ci()), self.name, "github-workflow"))
+            out.append(Artifact(ci_path, render_workflow(_builder(plan, options).ci()), self.name, "github-workflow"))
         if options.train and plan.nodes:   # as `workflows`; the text `check` already rendered
             out.append(Artifact(train_path, _train_text(plan, options), self.name, "github-workflow"))
         return out
@@ -1139,7 +1156,7 @@ class GitHubActionsTarget(Target):
     def _check_limits(plan: Plan, options: GitHubActionsOptions) -> list[Diagnostic]:
         """GitHub refuses a run of more than MAX_JOBS jobs and a workflow file over
         MAX_WORKFLOW_BYTES: a diagnostic at the node that crosses the line, never such a file."""
-        builder = _Builder(plan, options)
+        builder = _builder(plan, options)
         jobs = builder.jobs
         if len(jobs) + 1 > MAX_JOBS:   # + the job reporting how the run ended
             over = jobs[MAX_JOBS - 1]
@@ -1152,7 +1169,7 @@ class GitHubActionsTarget(Target):
                 hint="run fewer nodes side by side, give steps a `timeout` so that more of a chain shares a job, "
                      "or set targets.github_actions.train: false and run the pipeline with Airflow")]
         # The header the writer adds is a few hundred bytes; keep a margin for it.
-        size = len(_train_text(plan, options, builder).encode("utf-8")) + 1024
+        size = len(_train_text(plan, options).encode("utf-8")) + 1024
         if size > MAX_WORKFLOW_BYTES:
             largest = max(jobs, key=lambda j: sum(len(n.command or "") + 200 for n in j.nodes))
             return [Diagnostic(
