@@ -232,6 +232,15 @@ def test_json_round_trips(value):
     assert "\n" not in json_inline(value)
 
 
+@given(data)
+def test_json_dump_writes_the_bytes_of_the_standard_library(value):
+    """json_dump writes indented JSON itself (the standard library's indenting encoder is pure
+    Python); its bytes are those of json.dumps with the same settings."""
+    assert json_dump(value) == json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    assert json_dump((value, [value], {"k": value})) == \
+        json.dumps((value, [value], {"k": value}), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 @pytest.mark.parametrize("bad", [{1: "a"}, {"k": math.inf}, {"k": b"x"}, [object()]])
 def test_json_refuses_what_it_would_change(bad):
     with pytest.raises((TypeError, ValueError)):
