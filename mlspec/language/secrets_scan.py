@@ -94,6 +94,11 @@ _WORD_SPLIT = re.compile(r"[_.\-]+|(?<=[a-z0-9])(?=[A-Z])")
 _MAYBE_PROVIDER = re.compile(
     r"[A-Za-z0-9_-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|sig=")
 _NAME_WORD = re.compile(r"secret|token|pass|pwd|cred|auth|key|sig", re.IGNORECASE)
+# What any detector but the map-key one needs, in one pattern: most strings of a spec have none
+# of it and skip them all (a 15-character run covers the 20 of a random token).
+_MAYBE_ANY = re.compile(
+    r"[A-Za-z0-9+/_=-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|://|[?&]"
+    r"|(?i:secret|token|pass|pwd|cred|auth|key|sig)")
 
 
 def entropy(text: str) -> float:
@@ -214,6 +219,8 @@ def classify(value: str, key: str | None = None) -> str | None:
     ``key`` is the map key the value is stored under in a free-form map (``env``,
     ``params``, ``labels``): a literal under a secret's name is a secret.
     """
+    if key is None and not _MAYBE_ANY.search(value):
+        return None
     if _MAYBE_PROVIDER.search(value):
         for name, rx in _PROVIDERS:   # the first in the list names it
             if rx.search(value):
