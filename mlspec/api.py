@@ -165,6 +165,8 @@ def _workflows_not_read(spec_path: Path, out: Path, file: str) -> list[Diagnosti
 
 @dataclass
 class Compiled:
+    """The outcome of compiling one spec: its check, the artifacts and what changed on disk."""
+
     checked: Checked
     out_dir: Path
     artifacts: list[Any] = field(default_factory=list)

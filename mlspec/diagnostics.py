@@ -39,6 +39,8 @@ class Span:
 
 @dataclass(frozen=True)
 class CodeInfo:
+    """One diagnostic code: its title, severity, explanation and example (docs/diagnostics.md)."""
+
     code: str
     title: str
     severity: Severity
@@ -48,6 +50,8 @@ class CodeInfo:
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found in a spec, with where it is and what to do."""
+
     code: str
     message: str
     severity: Severity = Severity.ERROR

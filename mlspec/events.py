@@ -15,6 +15,8 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class Event:
+    """An event of the one event table: what raises it, and whether retraining may name it."""
+
     name: str
     description: str
     check: str | None            # runtime check kind that raises it (drift, performance, schema, freshness)

@@ -13,6 +13,8 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class MetricDef:
+    """A metric the runtime commands push and the rules and dashboards read."""
+
     name: str
     type: Literal["gauge", "counter", "histogram"]
     help: str

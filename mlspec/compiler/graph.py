@@ -21,6 +21,8 @@ KIND_RANK = {kind: i for i, kind in enumerate((
 
 @dataclass(frozen=True)
 class Edge:
+    """A dependency between two nodes."""
+
     before: str                 # node id that runs first
     after: str                  # node id that depends on it
     spec_path: SpecPath | None  # where the user wrote it; None for implicit edges
@@ -29,6 +31,8 @@ class Edge:
 
 @dataclass(frozen=True)
 class Cycle:
+    """Nodes that need each other in a ring, as found."""
+
     nodes: tuple[str, ...]      # labels in order, first repeated at the end
     spec_path: SpecPath         # the reference that closes the cycle
 

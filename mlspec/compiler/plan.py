@@ -45,6 +45,8 @@ def production_model_path(model_path: str | None) -> str:
 
 @dataclass(frozen=True)
 class ResourceRequest:
+    """What one node asks of the machine it runs on."""
+
     cpu: float | None = None           # cores
     cpu_text: str | None = None        # as written ("2", "500m") for Kubernetes
     memory: str | None = None          # Kubernetes quantity as written
@@ -88,6 +90,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Column:
+    """One column of a data contract, with its constraints."""
+
     name: str
     type: str
     nullable: bool
@@ -99,6 +103,8 @@ class Column:
 
 @dataclass(frozen=True)
 class DataSource:
+    """A named data source, resolved: its scheme, format, pin, freshness and contract."""
+
     name: str
     uri: str
     scheme: str | None                 # "s3", "postgresql", … ; None for a relative path
@@ -114,6 +120,8 @@ class DataSource:
 
 @dataclass(frozen=True)
 class Gate:
+    """One validation gate: a metric's bounds, absolute or against the production version."""
+
     metric: str
     min: float | None
     max: float | None
@@ -143,6 +151,8 @@ class Gate:
 
 @dataclass(frozen=True)
 class Approval:
+    """The human approval between the gates and registration."""
+
     required: bool
     environment: str
     reviewers: tuple[str, ...]
@@ -150,6 +160,8 @@ class Approval:
 
 @dataclass(frozen=True)
 class Registry:
+    """Where registered versions of the model live."""
+
     backend: str
     uri: str
     model_name: str
@@ -158,6 +170,8 @@ class Registry:
 
 @dataclass(frozen=True)
 class Storage:
+    """The artifact store every node's outputs pass through."""
+
     uri: str                           # as written (relative folders are relative to the spec)
     endpoint: str | None               # S3-compatible server, or None for the cloud's own
     secrets: tuple[str, ...]           # environment variables holding the credentials
@@ -166,6 +180,8 @@ class Storage:
 
 @dataclass(frozen=True)
 class Slo:
+    """The serving objectives the alert rules watch."""
+
     latency_p95_ms: float | None
     error_rate: float | None
     availability: float | None
@@ -173,6 +189,8 @@ class Slo:
 
 @dataclass(frozen=True)
 class Serving:
+    """How the model is served: command, scaling, rollout, SLOs and the metrics its server exposes."""
+
     mode: str
     command: str
     port: int | None
@@ -201,6 +219,8 @@ class Serving:
 
 @dataclass(frozen=True)
 class DriftCheck:
+    """One column's drift check: its method and threshold."""
+
     column: str
     method: str
     threshold: float
@@ -211,6 +231,8 @@ class DriftCheck:
 
 @dataclass(frozen=True)
 class Performance:
+    """A bound on the live model's performance, judged over a window once labels arrive."""
+
     metric: str
     min: float | None
     max: float | None
@@ -224,6 +246,8 @@ class Performance:
 
 @dataclass(frozen=True)
 class CheckBound:
+    """One bound of a custom monitoring check."""
+
     metric: str                        # dotted path into the check's metrics JSON
     min: float | None
     max: float | None
@@ -253,6 +277,8 @@ class CustomCheck:
 
 @dataclass(frozen=True)
 class Alert:
+    """Where alerts of some events go (a channel and its recipient)."""
+
     channel: str
     to: str
     on: tuple[str, ...]
@@ -261,6 +287,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Monitoring:
+    """The scheduled monitoring: its checks, where their metrics go and where alerts are sent."""
+
     schedule: str                      # 5-field cron
     schedule_text: str                 # as written ("@hourly")
     reference: str | None              # data source names
@@ -281,6 +309,8 @@ class Monitoring:
 
 @dataclass(frozen=True)
 class Retraining:
+    """When the pipeline runs again: a schedule and the events that trigger it."""
+
     schedule: str | None               # 5-field cron
     schedule_text: str | None
     on: tuple[str, ...]
@@ -294,6 +324,8 @@ class Retraining:
 
 @dataclass(frozen=True)
 class Judge:
+    """The model that scores LLM eval answers."""
+
     provider: str                      # openai_compatible | local
     model: str
     base_url: str | None
@@ -306,6 +338,8 @@ class Judge:
 
 @dataclass(frozen=True)
 class Prompt:
+    """A versioned prompt file of an LLM project."""
+
     name: str
     file: str                          # relative to the spec
     description: str | None
@@ -314,6 +348,8 @@ class Prompt:
 
 @dataclass(frozen=True)
 class LlmEval:
+    """One LLM eval: its dataset, scorer and gates."""
+
     name: str
     dataset: str                       # data source name
     scorer: str
@@ -337,6 +373,8 @@ class LlmEval:
 
 @dataclass(frozen=True)
 class Llm:
+    """The LLM a project calls: its prompts, evals, token budget and judge."""
+
     provider: str
     model: str
     version: str | None
@@ -382,6 +420,8 @@ class Image:
 
 @dataclass(frozen=True)
 class Images:
+    """The project's two container images and the user id they run as."""
+
     train: Image
     serve: Image
     uid: int                           # the one user id of images, pods and volumes
@@ -393,6 +433,8 @@ class Images:
 
 @dataclass(frozen=True)
 class Project:
+    """Identity and ownership of the project."""
+
     name: str
     description: str | None
     owners: tuple[str, ...]
@@ -402,6 +444,8 @@ class Project:
 
 @dataclass(frozen=True)
 class Environment:
+    """How the project's code runs: Python, requirements, base image, variables."""
+
     python: str
     requirements: str | None
     base_image: str                    # default applied
@@ -416,6 +460,8 @@ class Environment:
 
 @dataclass(frozen=True)
 class Governance:
+    """Risk level, model card and approvers of the project."""
+
     risk_level: str
     model_card: bool
     approvers: tuple[str, ...]

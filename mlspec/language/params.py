@@ -22,6 +22,8 @@ from mlspec.language.types import ParamValue
 
 @dataclass(frozen=True)
 class LoadedParams:
+    """The parameters in effect, and where each was written."""
+
     values: dict[str, Any]                               # the merged tree
     spans: dict[tuple[str, ...], Span] = field(default_factory=dict)   # key spans in the params file
     file: str | None = None                              # the params file as diagnostics name it

@@ -132,6 +132,8 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class _IndexEntry:
+    """What the index records of one generated file."""
+
     sha256: str
     target: str | None
     kind: str | None
@@ -139,6 +141,8 @@ class _IndexEntry:
 
 @dataclass(frozen=True)
 class _Plan:
+    """What the writer will do with one path, decided before anything is written."""
+
     change: FileChange
     state: _State
     text: str | None  # the new text to write, None for removals and unchanged files

@@ -138,6 +138,8 @@ Probe = GaugeProbe | AgeProbe | SeriesProbe | AbsentProbe
 
 @dataclass(frozen=True)
 class Alert:
+    """One alerting rule, with the probes its generated tests use."""
+
     name: str
     group: str
     expr: str
@@ -158,6 +160,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class Record:
+    """One recording rule."""
+
     record: str
     group: str
     expr: str
