@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, WithJsonSchema, model_validator
@@ -397,9 +397,10 @@ def _store_step(action: str, nodes: list[Node], paths: list[str], spec_file: str
 
 
 def _command_step(node: Node, command: str | None, timeout: int | None,
-                  credentials: dict[str, str] | None = None) -> dict[str, Any]:
+                  credentials: dict[str, str] | None = None, *, secrets: bool = True) -> dict[str, Any]:
+    """The step running ``node``'s command; ``secrets=False`` leaves its secrets out (a pull request's run)."""
     env = dict(node.env)
-    for name in node.secrets:
+    for name in node.secrets if secrets else ():
         env[name] = f"${{{{ secrets.{name} }}}}"
     env.update(credentials or {})
     attempts = _attempts(node)
@@ -645,7 +646,6 @@ class _Builder:
         steps.append(install)
         baseline = self._pr_baseline()
         for node in nodes:
-            trial = replace(node, secrets=())
             command = plan.command_for(node, sample=True)
             if baseline and node.kind == "gate" and command and command.startswith("mlspec gate "):
                 from mlspec.naming import CI_BASELINE_DIR
@@ -656,7 +656,7 @@ class _Builder:
                 steps.append({"name": "Fetch the production metrics", "env": {"GITHUB_TOKEN": "${{ github.token }}"},
                               "run": f"mlspec ci-baseline fetch --out {CI_BASELINE_DIR} -- {sh(plan.spec_file)}"})
                 command = command.replace("mlspec gate ", f"mlspec gate --baseline-dir {CI_BASELINE_DIR} ", 1)
-            step = _command_step(trial, command, _timeouts(node, o)[1] or o.timeout_minutes)
+            step = _command_step(node, command, _timeouts(node, o)[1] or o.timeout_minutes, secrets=False)
             step["name"] = f"Run {node.title}"
             steps.append(step)
         outputs = [p for p in (plan.eval_metrics_path, plan.train_metrics_path, *plan.eval_outputs) if p]
