@@ -37,6 +37,7 @@ from mlspec.output.encoders import find_template_syntax, markdown_block, markdow
 from mlspec.compiler.plan import MONITOR_KINDS, Node, Plan, ResourceRequest
 from mlspec.language.types import Choices, Duration, Image, RelPath, duration_seconds, pattern_str
 from mlspec.targets import Capabilities, Target, TargetOptions
+from mlspec.targets.toolkit.memo import per_plan
 from mlspec.targets.toolkit.state import ephemeral_state
 from mlspec.targets.toolkit.pods import kubelet_literal, pod_resources, pod_security_context
 
@@ -462,7 +463,7 @@ class AirflowTarget(Target):
                     severity=Severity.WARNING, path=("targets", "airflow", "operator"),
                     hint="set targets.airflow.volume_claim to a PersistentVolumeClaim holding the project, "
                          "or have the commands read and write object storage (s3://, gs://)"))
-        for ctx in self._contexts(plan, options):
+        for ctx in _contexts(plan, options):
             for text in _rendered_strings(ctx):
                 token = find_template_syntax(text)
                 if token:  # cannot happen with Markdown-escaped text; a guard against regressions
@@ -471,24 +472,27 @@ class AirflowTarget(Target):
                                          "remove it from the reviewers or the names"))
         return diags
 
-    def _contexts(self, plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
-        out = []
-        if _pipeline_nodes(plan):
-            out.append(dag_context(plan, options, "pipeline"))
-        if plan.monitor_nodes:
-            out.append(dag_context(plan, options, "monitoring"))
-        return out
-
     def emit(self, plan: Plan) -> list[Artifact]:
         from mlspec.output.templating import render
 
         options: AirflowOptions = self.options
         artifacts = []
-        for ctx in self._contexts(plan, options):
+        for ctx in _contexts(plan, options):
             text = render(TEMPLATE, extra_dirs=self.template_dirs, **ctx)
             path = f"{options.dags_folder}/{ctx['dag_id']}.py"
             artifacts.append(Artifact(path, text, self.name, "airflow-dag"))
         return artifacts
+
+
+@per_plan
+def _contexts(plan: Plan, options: AirflowOptions) -> list[dict[str, Any]]:
+    """The template contexts of the DAGs, built once for `check` and `emit`."""
+    out = []
+    if _pipeline_nodes(plan):
+        out.append(dag_context(plan, options, "pipeline"))
+    if plan.monitor_nodes:
+        out.append(dag_context(plan, options, "monitoring"))
+    return out
 
 
 def _cannot(message: str, path: dx.SpecPath, hint: str) -> Diagnostic:

@@ -36,6 +36,7 @@ from mlspec.language.types import EnvironmentName, SecretName, pattern_str
 from mlspec.targets import Target, TargetOptions
 from mlspec.targets import action_pins as pins
 from mlspec.language.target_options import PipRequirement
+from mlspec.targets.toolkit.memo import per_plan
 from mlspec.targets.toolkit.state import ephemeral_state
 from mlspec.targets.toolkit.texts import node_text_paths, nul_errors
 
@@ -1029,38 +1030,18 @@ def _fold_long_lines(text: str) -> str:
     return folded
 
 
-# The last plan's builder and rendered train workflow, by (weakref to the plan, options): `compile`
-# checks the workflow's job count and size, then writes it and the CI workflow from the same
-# builder (packing 1,000 steps into jobs and rendering them are each a few hundredths of a second).
-_LAST_BUILDER: tuple[Any, str, _Builder] | None = None
-_LAST_TRAIN: tuple[Any, str, str] | None = None
-
-
+@per_plan
 def _builder(plan: Plan, options: GitHubActionsOptions) -> _Builder:
-    """The builder of ``plan`` with ``options`` (it holds no state beyond what it derives in
-    ``__init__``, so one serves every workflow)."""
-    import weakref
-
-    global _LAST_BUILDER
-    key = options.model_dump_json()
-    if _LAST_BUILDER is not None and _LAST_BUILDER[0]() is plan and _LAST_BUILDER[1] == key:
-        return _LAST_BUILDER[2]
-    builder = _Builder(plan, options)
-    _LAST_BUILDER = (weakref.ref(plan), key, builder)
-    return builder
+    """The builder of ``plan`` with ``options``: `compile` checks the train workflow's job count
+    and size, then writes it and the CI workflow from the same builder (it holds no state
+    beyond what it derives in ``__init__``)."""
+    return _Builder(plan, options)
 
 
+@per_plan
 def _train_text(plan: Plan, options: GitHubActionsOptions) -> str:
-    """The rendered train workflow, rendered once per plan and options."""
-    import weakref
-
-    global _LAST_TRAIN
-    key = options.model_dump_json()
-    if _LAST_TRAIN is not None and _LAST_TRAIN[0]() is plan and _LAST_TRAIN[1] == key:
-        return _LAST_TRAIN[2]
-    text = render_workflow(_builder(plan, options).train())
-    _LAST_TRAIN = (weakref.ref(plan), key, text)
-    return text
+    """The rendered train workflow: rendered once, to check its size and to write it."""
+    return render_workflow(_builder(plan, options).train())
 
 
 def render_workflow(workflow: dict[str, Any]) -> str:

@@ -5,4 +5,6 @@
   starts pods (Kubernetes manifests, Airflow's KubernetesPodOperator).
 - :mod:`promql`: PromQL selectors on the shared ``mlspec_*`` metric names, for the rules
   and the dashboards.
+- :mod:`memo`: one result per Plan and options, for what ``check`` derives and ``emit``
+  needs again.
 """
