@@ -198,6 +198,13 @@ def test_the_cheap_filters_never_hide_a_provider_token(data: st.DataObject) -> N
     assert secrets_scan.classify(text) is not None, (name, text)
 
 
+def test_provider_patterns_with_unicode_digits_pass_the_filters() -> None:
+    """`\\d` in a provider pattern matches any Unicode digit (found by the property test above):
+    a Discord-shaped token written with Arabic-Indic digits is still reported."""
+    token = "M0000000000000\u0660000000000.000000.00000000000000\u0660000000000000"
+    assert secrets_scan.classify(token) == "a Discord bot token"
+
+
 @pytest.mark.parametrize("word", sorted(secrets_scan._SECRET_WORDS | {"key"}))
 def test_every_secret_word_passes_the_name_filter(word: str) -> None:
     for name in (word, word.upper(), f"MY_{word.upper()}", f"my{word.capitalize()}"):

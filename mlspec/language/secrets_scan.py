@@ -88,16 +88,17 @@ _TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{20,}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _WORD_SPLIT = re.compile(r"[_.\-]+|(?<=[a-z0-9])(?=[A-Z])")
 # Cheap filters that let almost every string skip the detectors (each detector still decides).
-# Every provider pattern above needs 15 characters of [A-Za-z0-9_-] in a row or one of these
-# literals (a test holds the list to that); a secret's name holds one of the words below
-# (every word of _SECRET_WORDS, and `key`, contains one).
+# Every provider pattern above needs 15 characters of [A-Za-z\d_-] in a row (\d: any Unicode
+# digit, as in the patterns) or one of these literals (a property test holds the list to
+# that); a secret's name holds one of the words below (every word of _SECRET_WORDS, and
+# `key`, contains one).
 _MAYBE_PROVIDER = re.compile(
-    r"[A-Za-z0-9_-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|sig=")
+    r"[A-Za-z\d_-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|sig=")
 _NAME_WORD = re.compile(r"secret|token|pass|pwd|cred|auth|key|sig", re.IGNORECASE)
 # What any detector but the map-key one needs, in one pattern: most strings of a spec have none
 # of it and skip them all (a 15-character run covers the 20 of a random token).
 _MAYBE_ANY = re.compile(
-    r"[A-Za-z0-9+/_=-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|://|[?&]"
+    r"[A-Za-z\d+/_=-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|://|[?&]"
     r"|(?i:secret|token|pass|pwd|cred|auth|key|sig)")
 
 
