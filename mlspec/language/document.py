@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class Document:
     values: Mapping[SpecPath, Span] = field(default_factory=dict)
     keys: Mapping[SpecPath, Span] = field(default_factory=dict)
     path: Path | None = None
+    #: ``(path, value, is_key)`` of every key and every str or float value, in document order,
+    #: as the loader met them (None for a Document built another way).
+    leaves: Sequence[tuple[SpecPath, Any, bool]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:

@@ -156,7 +156,7 @@ def _load(raw: str | bytes, name: str) -> tuple[Document | None, list[Diagnostic
         return None, builder.report.finish()
     assert isinstance(builder.root, dict)  # a clean report guarantees a mapping
     return Document(file=name, text=text, data=builder.root, values=SpanTable(builder.values),
-                    keys=SpanTable(builder.keys)), []
+                    keys=SpanTable(builder.keys), leaves=builder.leaves), []
 
 
 def _decode(raw: str | bytes, report: _Report) -> str | None:
@@ -295,6 +295,9 @@ class _Builder:
         self.values: dict[SpecPath, tuple[int, int, int, int]] = {}
         self.keys: dict[SpecPath, tuple[int, int, int, int]] = {}
         self._last_line = end.line  # a mark before this line needs no clamping
+        # Every key and every string or float value with its path, in document order: the
+        # rules that look at every string read this instead of walking the data again.
+        self.leaves: list[tuple[SpecPath, Any, bool]] = []
         self.skip = 0  # > 0 while inside an ignored collection (complex key, invalid key's value)
         self.nodes = 0
         self.documents = 0
@@ -405,6 +408,8 @@ class _Builder:
 
     def _attach(self, value: Any, path: SpecPath, span: tuple[int, int, int, int]) -> None:
         self.values[path] = span
+        if type(value) is str or type(value) is float:
+            self.leaves.append((path, value, False))
         if not self.stack:
             self.root = value
             return
@@ -474,6 +479,7 @@ class _Builder:
             parent.seen[text] = span
             parent.store = True
             self.keys[path] = span
+            self.leaves.append((path, text, True))
         parent.key = text
         return True
 

@@ -94,12 +94,18 @@ _WORD_SPLIT = re.compile(r"[_.\-]+|(?<=[a-z0-9])(?=[A-Z])")
 # `key`, contains one).
 _MAYBE_PROVIDER = re.compile(
     r"[A-Za-z\d_-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|sig=")
-_NAME_WORD = re.compile(r"secret|token|pass|pwd|cred|auth|key|sig", re.IGNORECASE)
-# What any detector but the map-key one needs, in one pattern: most strings of a spec have none
-# of it and skip them all (a 15-character run covers the 20 of a random token).
+# (Matched against the lower-cased text, as secret_name lower-cases words: faster than a
+# case-insensitive pattern.)
+_NAME_WORD = re.compile(r"secret|token|pass|pwd|cred|auth|key|sig")
+# What any other detector needs, in one pattern: most strings of a spec have neither this nor
+# a secret's word and skip every detector (a 15-character run covers the 20 of a random token).
 _MAYBE_ANY = re.compile(
-    r"[A-Za-z\d+/_=-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|://|[?&]"
-    r"|(?i:secret|token|pass|pwd|cred|auth|key|sig)")
+    r"[A-Za-z\d+/_=-]{15}|eyJ|-----BEGIN|PuTTY-User-Key-File-|hooks\.slack\.com/|AccountKey=|://|[?&]")
+
+
+def _has_secret_word(text: str) -> bool:
+    """Whether ``text`` holds a word that may end a secret's name (a filter: see secret_name)."""
+    return _NAME_WORD.search(text.lower()) is not None
 
 
 def entropy(text: str) -> float:
@@ -220,14 +226,17 @@ def classify(value: str, key: str | None = None) -> str | None:
     ``key`` is the map key the value is stored under in a free-form map (``env``,
     ``params``, ``labels``): a literal under a secret's name is a secret.
     """
+    named = None
     if key is None and not _MAYBE_ANY.search(value):
-        return None
+        named = _has_secret_word(value)
+        if not named:
+            return None
     if _MAYBE_PROVIDER.search(value):
         for name, rx in _PROVIDERS:   # the first in the list names it
             if rx.search(value):
                 return name
     found = (("://" in value and _uri_credentials(value)) or _query_secret(value)
-             or (_NAME_WORD.search(value) is not None and _assignment(value)))
+             or ((named if named is not None else _has_secret_word(value)) and _assignment(value)))
     if found:
         return found
     if key is not None and secret_name(key) and " " not in value.strip() and _literal(value) is not None:
@@ -261,11 +270,13 @@ def scan(data: Any) -> Iterator[tuple[SpecPath, str, bool]]:
 
 def scan_strings(strings: Iterable[tuple[SpecPath, str, bool]]) -> Iterator[tuple[SpecPath, str, bool]]:
     """:func:`scan` over ``(path, text, is_key)`` already collected (the rules share one walk)."""
+    maybe = _MAYBE_ANY.search
     for path, text, is_key in strings:
-        if is_key:
-            kind = classify(text)
-        else:
-            key = path[-1] if len(path) >= 2 and path[-2] in _FREE_FORM_MAPS and isinstance(path[-1], str) else None
-            kind = classify(text, key)
+        key = None
+        if not is_key and len(path) >= 2 and path[-2] in _FREE_FORM_MAPS and isinstance(path[-1], str):
+            key = path[-1]
+        if key is None and not maybe(text) and not _has_secret_word(text):
+            continue   # classify's own first test, without the call (most strings end here)
+        kind = classify(text, key)
         if kind:
             yield path, kind, is_key
