@@ -136,7 +136,6 @@ def _compiler_process() -> None:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
-
 @cli.command()
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")

@@ -108,6 +108,11 @@ def _has_secret_word(text: str) -> bool:
     return _NAME_WORD.search(text.lower()) is not None
 
 
+def _may_hold_secret(text: str) -> bool:
+    """False when no detector but the map-key one can fire on ``text`` (most strings)."""
+    return _MAYBE_ANY.search(text) is not None or _has_secret_word(text)
+
+
 def entropy(text: str) -> float:
     """Shannon entropy in bits per character."""
     counts = Counter(text)
@@ -226,17 +231,14 @@ def classify(value: str, key: str | None = None) -> str | None:
     ``key`` is the map key the value is stored under in a free-form map (``env``,
     ``params``, ``labels``): a literal under a secret's name is a secret.
     """
-    named = None
-    if key is None and not _MAYBE_ANY.search(value):
-        named = _has_secret_word(value)
-        if not named:
-            return None
+    if key is None and not _may_hold_secret(value):
+        return None
     if _MAYBE_PROVIDER.search(value):
         for name, rx in _PROVIDERS:   # the first in the list names it
             if rx.search(value):
                 return name
     found = (("://" in value and _uri_credentials(value)) or _query_secret(value)
-             or ((named if named is not None else _has_secret_word(value)) and _assignment(value)))
+             or (_has_secret_word(value) and _assignment(value)))
     if found:
         return found
     if key is not None and secret_name(key) and " " not in value.strip() and _literal(value) is not None:
@@ -270,13 +272,12 @@ def scan(data: Any) -> Iterator[tuple[SpecPath, str, bool]]:
 
 def scan_strings(strings: Iterable[tuple[SpecPath, str, bool]]) -> Iterator[tuple[SpecPath, str, bool]]:
     """:func:`scan` over ``(path, text, is_key)`` already collected (the rules share one walk)."""
-    maybe = _MAYBE_ANY.search
     for path, text, is_key in strings:
         key = None
         if not is_key and len(path) >= 2 and path[-2] in _FREE_FORM_MAPS and isinstance(path[-1], str):
             key = path[-1]
-        if key is None and not maybe(text) and not _has_secret_word(text):
-            continue   # classify's own first test, without the call (most strings end here)
+        if key is None and not _may_hold_secret(text):
+            continue   # classify's first test, without the call and its cache (most strings end here)
         kind = classify(text, key)
         if kind:
             yield path, kind, is_key

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import html
 import json
-from json.encoder import encode_basestring as _json_string  # the C encoder when available
 import math
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring as _json_string  # the C encoder when available
 from typing import Any, cast
 
 import yaml
