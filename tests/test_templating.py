@@ -164,6 +164,16 @@ def test_a_cache_that_cannot_be_used_is_no_cache(tdir, tmp_path):
     templating._environment.cache_clear()
 
 
+def test_cache_entries_are_keyed_on_the_code_generator_too(monkeypatch):
+    """Jinja keys an entry on the template's name and source only; compiled code also depends on
+    the environment (finalize, whitespace settings, the refused `{% filter %}`), so entries of
+    another mlspec or another templating module are never read."""
+    ours = templating._bytecode_cache()
+    assert ours is not None and templating._generator_key() in ours.pattern
+    monkeypatch.setattr(templating, "__file__", str(Path(jinja2.__file__)))
+    assert templating._bytecode_cache().pattern != ours.pattern
+
+
 def test_the_template_cache_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("MLSPEC_TEMPLATE_CACHE", "0")
     assert templating._bytecode_cache() is None

@@ -129,9 +129,22 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     if os.environ.get("MLSPEC_TEMPLATE_CACHE", "1") == "0":
         return None
     try:
-        return _BytecodeCache(pattern="mlspec-%s.cache")
-    except (OSError, RuntimeError):  # no private temporary folder to be had
+        return _BytecodeCache(pattern=f"mlspec-{_generator_key()}-%s.cache")
+    except (OSError, RuntimeError):  # no module source to key on, or no private temporary folder
         return None
+
+
+def _generator_key() -> str:
+    """What compiled code depends on besides the template's source, which Jinja's own cache key
+    leaves out: this module (the environment's settings, the code generator's refusals, the
+    finalize hook) and the Jinja and mlspec versions. Another mlspec never reads our entries."""
+    import hashlib
+
+    from mlspec import __version__
+
+    digest = hashlib.sha256(f"{jinja2.__version__}|{__version__}|".encode())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @cache
