@@ -449,9 +449,10 @@ class AirflowTarget(Target):
         if retrain and not _pipeline_nodes(plan):
             diags.append(_cannot("retraining.on triggers the pipeline DAG, but the spec has no pipeline "
                                  "(no training)", ("retraining", "on"), "add a 'training:' section"))
-        if options.operator == "kubernetes" and not options.volume_claim:
+        pods_share_nothing = options.operator == "kubernetes" and not options.volume_claim
+        if pods_share_nothing:
             diags += ephemeral_state(plan, "airflow", "the pods of operator 'kubernetes' (no volume_claim)")
-        if options.operator == "kubernetes" and not options.volume_claim and workspace(plan, options) == "shared":
+        if pods_share_nothing and workspace(plan, options) == "shared":
             written = {o for m in plan.nodes for o in m.outputs}
             shared = sorted({f for n in (*plan.nodes, *plan.monitor_nodes) if n.command for f in n.inputs
                              if f in written})

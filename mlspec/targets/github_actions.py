@@ -1058,27 +1058,22 @@ class GitHubActionsTarget(Target):
     description = "GitHub Actions workflows: CI (validate, compile --check, tests) and training/release."
     options_model = GitHubActionsOptions
 
+    def _emitted(self, plan: Plan) -> list[tuple[str, str]]:
+        """``(kind, path)`` of the workflows this plan gets: "ci" and "train"."""
+        options: GitHubActionsOptions = self.options
+        ci_path, train_path = workflow_paths(plan, options)
+        return ([("ci", ci_path)] if options.ci else []) + ([("train", train_path)] if options.train and plan.nodes else [])
+
     def workflows(self, plan: Plan) -> dict[str, dict[str, Any]]:
         """The workflows as plain data, by path (what :meth:`emit` dumps; tests compare with it)."""
-        options: GitHubActionsOptions = self.options
-        builder = _builder(plan, options)
-        ci_path, train_path = workflow_paths(plan, options)
-        out: dict[str, dict[str, Any]] = {}
-        if options.ci:
-            out[ci_path] = builder.ci()
-        if options.train and plan.nodes:
-            out[train_path] = builder.train()
-        return out
+        builder = _builder(plan, self.options)
+        return {path: builder.ci() if kind == "ci" else builder.train() for kind, path in self._emitted(plan)}
 
     def emit(self, plan: Plan) -> list[Artifact]:
-        options: GitHubActionsOptions = self.options
-        ci_path, train_path = workflow_paths(plan, options)
-        out = []
-        if options.ci:
-            out.append(Artifact(ci_path, render_workflow(_builder(plan, options).ci()), self.name, "github-workflow"))
-        if options.train and plan.nodes:   # as `workflows`; the text `check` already rendered
-            out.append(Artifact(train_path, _train_text(plan, options), self.name, "github-workflow"))
-        return out
+        # The train workflow's text is the one `check` rendered to measure it.
+        return [Artifact(path, render_workflow(_builder(plan, self.options).ci()) if kind == "ci"
+                         else _train_text(plan, self.options), self.name, "github-workflow")
+                for kind, path in self._emitted(plan)]
 
     def check(self, plan: Plan) -> list[Diagnostic]:
         options: GitHubActionsOptions = self.options
